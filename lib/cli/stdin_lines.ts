@@ -1,0 +1,18 @@
+// Shell: standard input as lines, whether or not it is a terminal.
+
+/** Calls `onLine` for each line of stdin (without its newline), then `onEnd` at EOF. */
+export async function readLines(onLine: (line: string) => Promise<void> | void, onEnd: () => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of Bun.stdin.stream()) {
+    pending += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, nl).replace(/\r$/, "");
+      pending = pending.slice(nl + 1);
+      await onLine(line);
+    }
+  }
+  if (pending.length > 0) await onLine(pending);
+  onEnd();
+}

@@ -1,0 +1,179 @@
+// Shell: the client's connection to the tracker cluster. Uses the first live tracker in file
+// order; when it dies, moves to the next by itself, resumes the session, and resends what was
+// in flight with the same request id, so a retried write is applied once.
+import type { Socket } from "bun";
+import type { TrackerAddress, TrackerInfo } from "../config.ts";
+import { HEARTBEAT_MS } from "../tracker/liveness.ts";
+import { Connection, connectionHandlers } from "../wire/connection.ts";
+import { parseReply, type Reply } from "../wire/tracker_protocol.ts";
+
+/** How long one request may take, failovers included, before the user hears it failed. */
+const REQUEST_TIMEOUT_MS = 20_000;
+/** How long to wait for one tracker's reply before judging it dead. */
+const REPLY_TIMEOUT_MS = 8_000;
+/** After a failover the login may still be on its way between trackers: retry resume this long. */
+const RESUME_GRACE_MS = 3_000;
+
+type Body = { t: string } & Record<string, unknown>;
+
+/** Settles one request: with its reply, or undefined when the tracker is gone. */
+type Finish = (reply: Reply | undefined) => void;
+
+/** Where a request went: the reply and the tracker that answered it. */
+export interface Answer {
+  reply: Reply;
+  tracker: number;
+}
+
+export class TrackerLink {
+  readonly trackers: TrackerInfo;
+  #log: (line: string) => void;
+  #conn?: Connection;
+  #current?: TrackerAddress;
+  #connecting?: Promise<Connection>;
+  #nextId = 1;
+  #pending = new Map<number, Finish>();
+  #token?: Uint8Array;
+  #clientId = Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex");
+  #ridCounter = 0;
+  #heartbeat?: ReturnType<typeof setInterval>;
+  #closed = false;
+  /** Called when the session is gone for good (no tracker knows it any more). */
+  onSessionLost?: (reason: string) => void;
+
+  constructor(trackers: TrackerInfo, log: (line: string) => void) {
+    this.trackers = trackers;
+    this.#log = log;
+  }
+
+  /** The tracker in use, if connected. */
+  get tracker(): TrackerAddress | undefined {
+    return this.#conn && !this.#conn.isClosed ? this.#current : undefined;
+  }
+
+  /** A fresh request id: the same id is resent on retries. */
+  newRid(): string {
+    return `${this.#clientId}-${++this.#ridCounter}`;
+  }
+
+  /** Remembers the session token so a failover can resume it; starts heartbeats. */
+  setSession(token: Uint8Array | undefined): void {
+    this.#token = token;
+    clearInterval(this.#heartbeat);
+    if (token) {
+      this.#heartbeat = setInterval(() => {
+        void this.request({ t: "heartbeat" }).catch(() => {});
+      }, HEARTBEAT_MS);
+    }
+  }
+
+  /** Sends a request, failing over between trackers, until a reply or REQUEST_TIMEOUT_MS. */
+  async request(body: Body): Promise<Answer> {
+    const deadline = Date.now() + REQUEST_TIMEOUT_MS;
+    let lastError = "no tracker reachable";
+    while (!this.#closed && Date.now() < deadline) {
+      let conn: Connection;
+      try {
+        conn = await this.#connection(deadline);
+      } catch (err) {
+        lastError = (err as Error).message;
+        break;
+      }
+      const reply = await this.#send(conn, body);
+      if (reply) return { reply, tracker: this.#current!.no };
+      lastError = `tracker ${this.#current?.no} stopped answering`;
+      conn.end();
+    }
+    throw new Error(`${lastError}: check that a tracker in tracker_info.txt is running`);
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    this.#conn?.end();
+  }
+
+  #send(conn: Connection, body: Body): Promise<Reply | undefined> {
+    const id = this.#nextId++;
+    const waiters = conn.state.waiters as Set<Finish>;
+    return new Promise((resolve) => {
+      const finish: Finish = (reply) => {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        waiters.delete(finish);
+        resolve(reply);
+      };
+      const timer = setTimeout(() => finish(undefined), REPLY_TIMEOUT_MS);
+      this.#pending.set(id, finish);
+      waiters.add(finish);
+      conn.send({ ...body, id });
+      if (conn.isClosed) finish(undefined);
+    });
+  }
+
+  /** The live connection, or a new one to the first tracker that accepts, resuming the session. */
+  #connection(deadline: number): Promise<Connection> {
+    if (this.#conn && !this.#conn.isClosed) return Promise.resolve(this.#conn);
+    this.#connecting ??= this.#connect(deadline).finally(() => (this.#connecting = undefined));
+    return this.#connecting;
+  }
+
+  async #connect(deadline: number): Promise<Connection> {
+    const start = this.#current ? this.trackers.indexOf(this.#current) + 1 : 0;
+    let round = 0;
+    while (!this.#closed && Date.now() < deadline) {
+      for (let i = 0; i < this.trackers.length; i++) {
+        const t = this.trackers[(start + i) % this.trackers.length]!;
+        const conn = await this.#dial(t).catch(() => undefined);
+        if (!conn) continue;
+        this.#conn = conn;
+        const previous = this.#current;
+        this.#current = t;
+        if (this.#token && !(await this.#resume(conn, deadline))) continue;
+        if (previous && previous !== t) this.#log(`switched to tracker ${t.no} (${t.host}:${t.port})`);
+        return conn;
+      }
+      await Bun.sleep(Math.min(200 * 2 ** round++, 2_000));
+    }
+    throw new Error("no tracker reachable");
+  }
+
+  /** Re-attaches the session on a new tracker; false if this tracker could not. */
+  async #resume(conn: Connection, deadline: number): Promise<boolean> {
+    const graceEnd = Math.min(Date.now() + RESUME_GRACE_MS, deadline);
+    for (;;) {
+      const reply = await this.#send(conn, { t: "resume", token: this.#token! });
+      if (!reply) return false;
+      if (reply.ok) return true;
+      if (Date.now() >= graceEnd) {
+        this.setSession(undefined);
+        this.onSessionLost?.(reply.reason);
+        return true; // connected, but logged out
+      }
+      await Bun.sleep(200);
+    }
+  }
+
+  #dial(t: TrackerAddress): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      const handler = {
+        message: (_conn: Connection, value: unknown) => {
+          const reply = parseReply(value);
+          this.#pending.get(reply.id)?.(reply);
+        },
+        close: (conn: Connection) => {
+          for (const finish of conn.state.waiters as Set<Finish>) finish(undefined);
+        },
+      };
+      Bun.connect<Connection>({
+        hostname: t.host,
+        port: t.port,
+        socket: connectionHandlers((socket: Socket<Connection>) => {
+          const conn = new Connection(socket, handler, { log: this.#log, idleTimeoutS: 0 });
+          conn.state.waiters = new Set<Finish>();
+          resolve(conn);
+        }),
+      }).catch(reject);
+    });
+  }
+}

@@ -1,0 +1,16 @@
+// The error classes shared by the tracker, the client and the wire protocol.
+
+/** The peer sent something we cannot accept; costs that connection only. */
+export class ProtocolError extends Error {
+  override name = "ProtocolError";
+}
+
+/** A frame's length prefix exceeds the limit; raised before the body is buffered. */
+export class FrameTooLargeError extends ProtocolError {
+  override name = "FrameTooLargeError";
+}
+
+/** tracker_info.txt cannot be used; names the offending line. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}

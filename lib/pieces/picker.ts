@@ -1,0 +1,169 @@
+// lib/pieces/picker.ts: chooses the next piece to ask each peer for: rarest first, then endgame duplicates.
+// Pure: no clock, no Math.random; randomness comes in as `rng`.
+import { ProtocolError } from "../errors.ts";
+import { Bitfield } from "./bitfield.ts";
+
+/** Options for `PiecePicker`. */
+export interface PiecePickerOptions {
+  /** Uniform in [0, 1); breaks ties between equally good pieces. */
+  rng: () => number;
+  /** Pieces already verified, e.g. when a download resumes. */
+  have?: Bitfield;
+}
+
+/** Per-download piece availability, ownership and in-flight requests; answers "what next from this peer?". */
+export class PiecePicker {
+  #size: number;
+  #rng: () => number;
+  #have: Bitfield;
+  #peers = new Map<string, Bitfield>();
+  #availability: Uint32Array; // how many connected peers have each piece
+  #requesters = new Map<number, Set<string>>(); // in-flight piece -> peers asked for it; never empty
+  #ties: Uint32Array; // scratch for pick: candidates tied for best
+
+  /** A picker for `pieceCount` pieces, none of them held by any peer yet. */
+  constructor(pieceCount: number, options: PiecePickerOptions) {
+    this.#size = pieceCount;
+    this.#rng = options.rng;
+    this.#have = options.have?.clone() ?? new Bitfield(pieceCount);
+    if (this.#have.size !== pieceCount) {
+      throw new Error(`PiecePicker: have covers ${this.#have.size} pieces, expected ${pieceCount}`);
+    }
+    this.#availability = new Uint32Array(pieceCount);
+    this.#ties = new Uint32Array(pieceCount);
+  }
+
+  /** Starts tracking a peer and every piece in its bitfield (copied). */
+  addPeer(peerId: string, bitfield: Bitfield): void {
+    if (this.#peers.has(peerId)) throw new Error(`PiecePicker: peer "${peerId}" added twice`);
+    if (bitfield.size !== this.#size) {
+      throw new Error(`PiecePicker: bitfield covers ${bitfield.size} pieces, expected ${this.#size}`);
+    }
+    const own = bitfield.clone();
+    this.#peers.set(peerId, own);
+    for (let i = 0; i < this.#size; i++) if (own.has(i)) this.#availability[i]! += 1;
+  }
+
+  /** Forgets a peer; returns the pieces whose requests to it were released, ascending. */
+  removePeer(peerId: string): number[] {
+    const peer = this.#peers.get(peerId);
+    if (peer === undefined) return [];
+    this.#peers.delete(peerId);
+    for (let i = 0; i < this.#size; i++) if (peer.has(i)) this.#availability[i]! -= 1;
+    const released: number[] = [];
+    for (const [pieceIndex, askers] of this.#requesters) {
+      if (askers.has(peerId)) released.push(pieceIndex);
+    }
+    for (const pieceIndex of released) this.release(peerId, pieceIndex);
+    return released.sort((a, b) => a - b);
+  }
+
+  /** Records a peer's "have" announcement; false if it was already known. */
+  peerHas(peerId: string, pieceIndex: number): boolean {
+    const peer = this.#peer(peerId);
+    if (!Number.isInteger(pieceIndex) || pieceIndex < 0 || pieceIndex >= this.#size) {
+      throw new ProtocolError(`Invalid "have": expected a piece in 0..${this.#size - 1}: got ${pieceIndex}`);
+    }
+    if (!peer.set(pieceIndex)) return false;
+    this.#availability[pieceIndex]! += 1;
+    return true;
+  }
+
+  /** Records that `pieceIndex` was requested from `peerId` (normally right after `pick`). */
+  markRequested(peerId: string, pieceIndex: number): void {
+    if (!this.#peer(peerId).has(pieceIndex)) {
+      throw new Error(`PiecePicker: peer "${peerId}" lacks piece ${pieceIndex}`);
+    }
+    if (this.#have.has(pieceIndex)) throw new Error(`PiecePicker: piece ${pieceIndex} is already verified`);
+    const askers = this.#requesters.get(pieceIndex) ?? new Set<string>();
+    if (askers.has(peerId)) throw new Error(`PiecePicker: piece ${pieceIndex} already requested from "${peerId}"`);
+    askers.add(peerId);
+    this.#requesters.set(pieceIndex, askers);
+  }
+
+  /** Drops one outstanding request (failed, timed out or bad data); false if there was none. */
+  release(peerId: string, pieceIndex: number): boolean {
+    const askers = this.#requesters.get(pieceIndex);
+    if (askers === undefined || !askers.delete(peerId)) return false;
+    if (askers.size === 0) this.#requesters.delete(pieceIndex);
+    return true;
+  }
+
+  /** Records a verified piece; returns the other peers still asked for it, whose requests to cancel. */
+  markVerified(pieceIndex: number, fromPeerId?: string): string[] {
+    if (!this.#have.set(pieceIndex)) return []; // a duplicate: its requests went with the first copy
+    const askers = this.#requesters.get(pieceIndex);
+    this.#requesters.delete(pieceIndex);
+    return askers === undefined ? [] : [...askers].filter((peerId) => peerId !== fromPeerId);
+  }
+
+  /** The next piece to ask `peerId` for, or undefined when it has nothing useful. */
+  pick(peerId: string): number | undefined {
+    const peer = this.#peers.get(peerId);
+    if (peer === undefined) return undefined;
+    // Rarest first over pieces we lack and nobody is fetching: O(pieces).
+    let rarest = Infinity;
+    let ties = 0;
+    for (let i = 0; i < this.#size; i++) {
+      if (this.#requesters.has(i) || this.#have.has(i) || !peer.has(i)) continue;
+      const available = this.#availability[i]!;
+      if (available < rarest) {
+        rarest = available;
+        ties = 0;
+      }
+      if (available === rarest) this.#ties[ties++] = i;
+    }
+    if (ties > 0) return this.#ties[this.#choose(ties)];
+    // Endgame: all this peer could give us is in flight elsewhere; ask it too, so that one slow
+    // peer cannot hold the download at 99%. Fewest outstanding requests first.
+    let fewest = Infinity;
+    for (const [pieceIndex, askers] of this.#requesters) {
+      if (askers.has(peerId) || !peer.has(pieceIndex)) continue;
+      if (askers.size < fewest) {
+        fewest = askers.size;
+        ties = 0;
+      }
+      if (askers.size === fewest) this.#ties[ties++] = pieceIndex;
+    }
+    return ties > 0 ? this.#ties[this.#choose(ties)] : undefined;
+  }
+
+  /** True when piece `pieceIndex` is verified here. */
+  has(pieceIndex: number): boolean {
+    return this.#have.has(pieceIndex);
+  }
+
+  /** How many connected peers have piece `pieceIndex`. */
+  availability(pieceIndex: number): number {
+    if (!Number.isInteger(pieceIndex) || pieceIndex < 0 || pieceIndex >= this.#size) {
+      throw new RangeError(`Invalid piece index: expected an integer in 0..${this.#size - 1}: got ${pieceIndex}`);
+    }
+    return this.#availability[pieceIndex]!;
+  }
+
+  /** How many requests for piece `pieceIndex` are outstanding. */
+  requestCount(pieceIndex: number): number {
+    return this.#requesters.get(pieceIndex)?.size ?? 0;
+  }
+
+  /** True when every piece is verified. */
+  isComplete(): boolean {
+    return this.#have.isComplete();
+  }
+
+  /** Number of pieces not yet verified. */
+  missingCount(): number {
+    return this.#size - this.#have.count();
+  }
+
+  #peer(peerId: string): Bitfield {
+    const peer = this.#peers.get(peerId);
+    if (peer === undefined) throw new Error(`PiecePicker: unknown peer "${peerId}"`);
+    return peer;
+  }
+
+  /** A uniform index in 0..n-1 from `rng`, clamped in case it returns 1. */
+  #choose(n: number): number {
+    return Math.min(n - 1, Math.max(0, Math.floor(this.#rng() * n)));
+  }
+}

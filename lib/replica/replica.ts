@@ -1,0 +1,289 @@
+// One tracker's replica: the union of every tracker's operation log, replayed in stamp order.
+// Pure: no I/O, no clock reads (callers pass `nowMs`). Any delivery order, any duplicates,
+// give the same state: the state is a function of the set of operations held.
+import { type Change, type Outcome } from "./change.ts";
+import { applyChange } from "./rules.ts";
+import { Clock, compareStamps, type Stamp, ZERO_STAMP } from "./stamp.ts";
+import { State, type StateSnapshot } from "./state.ts";
+
+/** One change, stamped and numbered by the tracker that accepted it. */
+export interface Op {
+  origin: number;
+  seq: number;
+  stamp: Stamp;
+  /** The client's request id: a retried request is applied once and answered alike. */
+  rid?: string;
+  change: Change;
+}
+
+/** Per origin tracker, the highest operation number held with no gap below it. */
+export type VersionVector = [origin: number, seq: number][];
+
+/** The compacted prefix of the log: every operation at or below `stamp`, folded into `state`. */
+export interface Base {
+  stamp: Stamp;
+  vv: VersionVector;
+  state: StateSnapshot;
+}
+
+/** What a tracker tells the others periodically, so they can send what it lacks and compact. */
+export interface SyncStatus {
+  node: number;
+  vv: VersionVector;
+  /** The sender's clock: all its future operations are stamped above it. */
+  clock: Stamp;
+  /** The sender holds every operation stamped at or below this. */
+  frontier: Stamp;
+}
+
+/** A total order on stamps; compareStamps is the only correct one. */
+export type StampOrder = (a: Stamp, b: Stamp) => number;
+
+/** A request id is remembered this long after its operation, for retries across failover. */
+export const RID_TTL_MS = 10 * 60_000;
+
+export class Replica {
+  readonly node: number;
+  readonly nodes: readonly number[];
+  #clock: Clock;
+  #base: { stamp: Stamp; vv: Map<number, number>; state: State };
+  #ops: Op[] = []; // sorted by stamp, all above the base
+  #contig = new Map<number, number>();
+  #above = new Map<number, Set<number>>();
+  #state: State;
+  #settled = true;
+  #promises = new Map<number, Stamp>();
+  #frontiers = new Map<number, Stamp>();
+  #order: StampOrder;
+
+  /**
+   * `nodes` lists every tracker number in the cluster, this one included. `options.order` is
+   * the replay order: tests pass a deliberately broken one to prove the fuzzer catches it.
+   */
+  constructor(node: number, nodes: readonly number[], base?: Base, options: { order?: StampOrder } = {}) {
+    this.node = node;
+    this.nodes = nodes;
+    this.#order = options.order ?? compareStamps;
+    this.#clock = new Clock(node);
+    this.#base = { stamp: ZERO_STAMP, vv: new Map(), state: new State() };
+    this.#state = new State();
+    if (base) this.adoptBase(base);
+  }
+
+  /** A replica rebuilt from what a tracker persisted: its base and the operations above it. */
+  static restore(
+    node: number,
+    nodes: readonly number[],
+    persisted: { base?: Base; ops: Op[] },
+    options: { order?: StampOrder } = {},
+  ): Replica {
+    const replica = new Replica(node, nodes, persisted.base, options);
+    const ops = persisted.ops;
+    replica.applyMany(ops);
+    return replica;
+  }
+
+  /** The current state (replayed if operations arrived out of order). */
+  get state(): State {
+    if (!this.#settled) {
+      this.#state = this.#base.state.clone();
+      for (const op of this.#ops) replayOne(this.#state, op);
+      this.#settled = true;
+    }
+    return this.#state;
+  }
+
+  /** Operations held above the compacted base, in stamp order. */
+  get ops(): readonly Op[] {
+    return this.#ops;
+  }
+
+  get clock(): Stamp {
+    return this.#clock.last;
+  }
+
+  /** Whether `change` would apply now, without applying it. */
+  check(change: Change): Outcome {
+    return applyChange(this.state, change, false);
+  }
+
+  /** The remembered outcome of a client's request id, if its operation is held. */
+  outcomeOf(rid: string): Outcome | undefined {
+    const o = this.state.rids.get(rid);
+    if (!o) return undefined;
+    return o.ok ? { ok: true } : { ok: false, reason: o.reason ?? "refused" };
+  }
+
+  /** Records a local change at `nowMs`; returns the op to persist and broadcast when it applies. */
+  local(change: Change, nowMs: number, rid?: string): { op?: Op; outcome: Outcome } {
+    if (rid !== undefined) {
+      const previous = this.outcomeOf(rid);
+      if (previous) return { outcome: previous };
+    }
+    const outcome = this.check(change);
+    if (!outcome.ok) return { outcome };
+    const seq = (this.#contig.get(this.node) ?? 0) + 1;
+    const op: Op = { origin: this.node, seq, stamp: this.#clock.tick(nowMs), change };
+    if (rid !== undefined) op.rid = rid;
+    this.apply(op);
+    return { op, outcome };
+  }
+
+  /** Applies any op, in any order, any number of times; false if it was already held. */
+  apply(op: Op): boolean {
+    if (this.holds(op.origin, op.seq)) return false;
+    if (compareStamps(op.stamp, this.#base.stamp) <= 0) return false; // below the frontier: cannot be new
+    this.#clock.observe(op.stamp);
+    this.#noteHeld(op.origin, op.seq);
+    const last = this.#ops[this.#ops.length - 1];
+    if (!last || this.#order(op.stamp, last.stamp) > 0) {
+      this.#ops.push(op);
+      if (this.#settled) replayOne(this.#state, op);
+    } else {
+      this.#ops.splice(insertionIndex(this.#ops, op.stamp, this.#order), 0, op);
+      this.#settled = false;
+    }
+    return true;
+  }
+
+  /** Applies a batch; returns the ops that were new. */
+  applyMany(ops: Iterable<Op>): Op[] {
+    const fresh: Op[] = [];
+    for (const op of ops) if (this.apply(op)) fresh.push(op);
+    return fresh;
+  }
+
+  /** Whether operation `seq` of `origin` is held (in the base or the log). */
+  holds(origin: number, seq: number): boolean {
+    return seq <= (this.#contig.get(origin) ?? 0) || (this.#above.get(origin)?.has(seq) ?? false);
+  }
+
+  versionVector(): VersionVector {
+    return [...this.#contig].sort((a, b) => a[0] - b[0]);
+  }
+
+  /** What a replica at `theirs` lacks: ops, plus the base when it lacks compacted ones. */
+  missingFor(theirs: VersionVector): { base?: Base; ops: Op[] } {
+    const have = new Map(theirs);
+    const needsBase = [...this.#base.vv].some(([origin, seq]) => (have.get(origin) ?? 0) < seq);
+    if (needsBase) return { base: this.base(), ops: [...this.#ops] };
+    return { ops: this.#ops.filter((op) => op.seq > (have.get(op.origin) ?? 0)) };
+  }
+
+  /** This replica's status for the others; ticks the clock so the promise holds. */
+  status(nowMs: number): SyncStatus {
+    return { node: this.node, vv: this.versionVector(), clock: this.#clock.tick(nowMs), frontier: this.frontier() };
+  }
+
+  /** Takes another tracker's status: its clock promise and its frontier. */
+  receiveStatus(status: SyncStatus): void {
+    this.#clock.observe(status.clock);
+    const theirOwn = status.vv.find(([origin]) => origin === status.node)?.[1] ?? 0;
+    if ((this.#contig.get(status.node) ?? 0) >= theirOwn) {
+      this.#promises.set(status.node, maxOf(this.#promises.get(status.node), status.clock));
+    }
+    this.#frontiers.set(status.node, maxOf(this.#frontiers.get(status.node), status.frontier));
+  }
+
+  /** Every operation stamped at or below this is held here, and no new one can appear. */
+  frontier(): Stamp {
+    let f = this.#clock.last;
+    for (const n of this.nodes) {
+      if (n === this.node) continue;
+      const p = this.#promises.get(n) ?? ZERO_STAMP;
+      if (compareStamps(p, f) < 0) f = p;
+    }
+    return f;
+  }
+
+  /** Every tracker holds every operation at or below this: safe to compact. */
+  clusterFrontier(): Stamp {
+    let f = this.frontier();
+    for (const n of this.nodes) {
+      if (n === this.node) continue;
+      const p = this.#frontiers.get(n) ?? ZERO_STAMP;
+      if (compareStamps(p, f) < 0) f = p;
+    }
+    return f;
+  }
+
+  /** Folds every op at or below the cluster frontier into the base; returns the folded ops. */
+  compact(): Op[] {
+    const upTo = this.clusterFrontier();
+    const count = insertionIndex(this.#ops, upTo, this.#order);
+    if (count === 0) return [];
+    const folded = this.#ops.slice(0, count);
+    const state = this.#base.state.clone();
+    for (const op of folded) {
+      replayOne(state, op);
+      this.#base.vv.set(op.origin, Math.max(this.#base.vv.get(op.origin) ?? 0, op.seq));
+    }
+    this.#base.state = state;
+    this.#base.stamp = folded[folded.length - 1]!.stamp;
+    this.#ops = this.#ops.slice(count);
+    return folded;
+  }
+
+  /** The compacted prefix, in its durable and transferable form. */
+  base(): Base {
+    const vv: VersionVector = [...this.#base.vv].sort((a, b) => a[0] - b[0]);
+    return { stamp: this.#base.stamp, vv, state: this.#base.state.snapshot() };
+  }
+
+  /** Takes a newer base from another tracker (one that compacted ops this one lacks). */
+  adoptBase(base: Base): boolean {
+    if (compareStamps(base.stamp, this.#base.stamp) <= 0) return false;
+    const vv = new Map(base.vv);
+    this.#base = { stamp: base.stamp, vv, state: State.fromSnapshot(base.state) };
+    this.#ops = this.#ops.filter((op) => compareStamps(op.stamp, base.stamp) > 0 && op.seq > (vv.get(op.origin) ?? 0));
+    for (const [origin, seq] of vv) {
+      for (let s = (this.#contig.get(origin) ?? 0) + 1; s <= seq; s++) this.#noteHeld(origin, s);
+    }
+    this.#clock.observe(base.stamp);
+    this.#settled = false;
+    return true;
+  }
+
+  #noteHeld(origin: number, seq: number): void {
+    let contig = this.#contig.get(origin) ?? 0;
+    if (seq <= contig) return;
+    let above = this.#above.get(origin);
+    if (seq !== contig + 1) {
+      if (!above) this.#above.set(origin, (above = new Set()));
+      above.add(seq);
+      return;
+    }
+    contig = seq;
+    while (above?.delete(contig + 1)) contig++;
+    this.#contig.set(origin, contig);
+  }
+}
+
+/** Applies one op at its position in the replay: request ids dedupe, and expire after RID_TTL_MS. */
+function replayOne(state: State, op: Op): void {
+  for (const [rid, o] of state.rids) {
+    if (o.wall >= op.stamp.wall - RID_TTL_MS) break;
+    state.rids.delete(rid);
+  }
+  if (op.rid !== undefined && state.rids.has(op.rid)) return;
+  const outcome = applyChange(state, op.change, true);
+  if (op.rid !== undefined) {
+    state.rids.set(op.rid, outcome.ok ? { ok: true, wall: op.stamp.wall } : { ok: false, reason: outcome.reason, wall: op.stamp.wall });
+  }
+}
+
+/** Index of the first op stamped above `stamp`. */
+function insertionIndex(ops: readonly Op[], stamp: Stamp, order: StampOrder): number {
+  let lo = 0;
+  let hi = ops.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (order(ops[mid]!.stamp, stamp) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function maxOf(a: Stamp | undefined, b: Stamp): Stamp {
+  return a && compareStamps(a, b) > 0 ? a : b;
+}

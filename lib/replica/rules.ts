@@ -1,0 +1,150 @@
+// The one rule book: whether a change is valid against a state, and what it does. Pure.
+// The tracker checks a request with it, and every replay applies it at the operation's
+// position, so an operation that became invalid there is a no-op on every tracker.
+import { type Change, OK, type Outcome, refuse } from "./change.ts";
+import type { Group, State } from "./state.ts";
+
+/** Checks `change` against `state`; with `commit`, also applies it when valid. */
+export function applyChange(state: State, change: Change, commit: boolean): Outcome {
+  switch (change.kind) {
+    case "create_user": {
+      if (state.users.has(change.user)) return refuse(`user "${change.user}" already exists: pick another user id`);
+      if (commit) state.users.set(change.user, { hash: change.hash });
+      return OK;
+    }
+    case "login": {
+      if (!state.users.has(change.user)) return refuse(`no user "${change.user}": run create_user first`);
+      if (commit) {
+        // One session per client address: a new login there replaces the old one.
+        const previous = state.peerSessions.get(change.peer);
+        if (previous !== undefined) endSession(state, previous);
+        state.sessions.set(change.session, { user: change.user, peer: change.peer });
+        state.peerSessions.set(change.peer, change.session);
+      }
+      return OK;
+    }
+    case "logout": {
+      if (!state.sessions.has(change.session)) return refuse("not logged in: run login <user_id> <passwd>");
+      if (commit) endSession(state, change.session);
+      return OK;
+    }
+    case "create_group": {
+      if (!state.users.has(change.user)) return refuse(`no user "${change.user}"`);
+      if (state.groups.has(change.group)) return refuse(`group "${change.group}" already exists: pick another group id`);
+      if (commit) {
+        state.groups.set(change.group, {
+          owner: change.user,
+          members: new Set([change.user]),
+          pending: new Set(),
+          files: new Map(),
+        });
+      }
+      return OK;
+    }
+    case "join_group": {
+      const g = state.groups.get(change.group);
+      if (!g) return refuse(noGroup(change.group));
+      if (g.members.has(change.user)) return refuse(`you are already a member of "${change.group}"`);
+      if (g.pending.has(change.user)) return refuse(`your request to join "${change.group}" is already pending: ask its owner ${g.owner} to accept`);
+      if (commit) g.pending.add(change.user);
+      return OK;
+    }
+    case "leave_group": {
+      const g = state.groups.get(change.group);
+      if (!g) return refuse(noGroup(change.group));
+      if (g.pending.has(change.user)) {
+        if (commit) g.pending.delete(change.user); // withdraws the pending request
+        return OK;
+      }
+      if (!g.members.has(change.user)) return refuse(notMember(change.group));
+      if (commit) leaveGroup(state, change.group, g, change.user);
+      return OK;
+    }
+    case "accept_request":
+    case "reject_request": {
+      const g = state.groups.get(change.group);
+      if (!g) return refuse(noGroup(change.group));
+      if (g.owner !== change.user) return refuse(`only the owner of "${change.group}" (${g.owner}) can answer join requests`);
+      if (!g.pending.has(change.member)) return refuse(`no pending request from "${change.member}" in "${change.group}": see list_requests ${change.group}`);
+      if (commit) {
+        g.pending.delete(change.member);
+        if (change.kind === "accept_request") g.members.add(change.member);
+      }
+      return OK;
+    }
+    case "share": {
+      const session = state.sessions.get(change.session);
+      if (!session || session.user !== change.user) return refuse("not logged in: run login <user_id> <passwd>");
+      const g = state.groups.get(change.group);
+      if (!g) return refuse(noGroup(change.group));
+      if (!g.members.has(change.user)) return refuse(notMember(change.group));
+      const f = change.file;
+      const existing = g.files.get(f.name);
+      if (existing && (existing.sizeBytes !== f.sizeBytes || !sameBytes(existing.sha1, f.sha1))) {
+        return refuse(`"${f.name}" is already shared in "${change.group}" with different content: rename your file`);
+      }
+      if (commit) {
+        const file = existing ?? { ...f, sharers: new Map<string, string>() };
+        file.sharers.set(session.peer, change.user);
+        g.files.set(f.name, file);
+      }
+      return OK;
+    }
+    case "unshare": {
+      const session = state.sessions.get(change.session);
+      if (!session || session.user !== change.user) return refuse("not logged in: run login <user_id> <passwd>");
+      const g = state.groups.get(change.group);
+      if (!g) return refuse(noGroup(change.group));
+      const file = g.files.get(change.name);
+      if (!file?.sharers.has(session.peer)) return refuse(`you do not share "${change.name}" in "${change.group}" from this client`);
+      if (commit) removeSharer(g, change.name, session.peer);
+      return OK;
+    }
+  }
+}
+
+function noGroup(group: string): string {
+  return `no group "${group}": see list_groups`;
+}
+
+function notMember(group: string): string {
+  return `you are not a member of "${group}": run join_group ${group} and ask its owner to accept`;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((v, i) => v === b[i]);
+}
+
+/** Ends a session and withdraws everything shared from its client address. */
+function endSession(state: State, sessionId: string): void {
+  const session = state.sessions.get(sessionId);
+  if (!session) return;
+  state.sessions.delete(sessionId);
+  if (state.peerSessions.get(session.peer) === sessionId) state.peerSessions.delete(session.peer);
+  for (const g of state.groups.values()) {
+    for (const [name, file] of g.files) {
+      if (file.sharers.get(session.peer) === session.user) removeSharer(g, name, session.peer);
+    }
+  }
+}
+
+/** Removes a member, their shares in the group, hands ownership on, and drops an empty group. */
+function leaveGroup(state: State, groupId: string, g: Group, user: string): void {
+  g.members.delete(user);
+  for (const [name, file] of g.files) {
+    for (const [peer, sharer] of file.sharers) if (sharer === user) removeSharer(g, name, peer);
+  }
+  if (g.members.size === 0) {
+    state.groups.delete(groupId);
+    return;
+  }
+  // Sets iterate in insertion order: the first member left is the longest-standing one.
+  if (g.owner === user) g.owner = g.members.values().next().value!;
+}
+
+function removeSharer(g: Group, name: string, peer: string): void {
+  const file = g.files.get(name);
+  if (!file) return;
+  file.sharers.delete(peer);
+  if (file.sharers.size === 0) g.files.delete(name);
+}

@@ -1,0 +1,119 @@
+// The replicated data itself: users, sessions, groups, join requests and shared files.
+// Pure: no I/O, no clock reads. Rules for changing it live in rules.ts.
+
+/** A file shared in a group, with every client address that serves it. */
+export interface SharedFile {
+  name: string;
+  sizeBytes: number;
+  sha1: Uint8Array;
+  pieces: Uint8Array;
+  /** peer address -> user sharing from it, in the order they started */
+  sharers: Map<string, string>;
+}
+
+/** A group: one owner, members in the order they joined, pending requests in arrival order. */
+export interface Group {
+  owner: string;
+  members: Set<string>;
+  pending: Set<string>;
+  files: Map<string, SharedFile>;
+}
+
+/** A logged-in client: its user and the address it serves pieces on. */
+export interface Session {
+  user: string;
+  peer: string;
+}
+
+/** The outcome remembered for a client's request id, so a retry reports it again. */
+export interface RememberedOutcome {
+  ok: boolean;
+  reason?: string;
+  wall: number;
+}
+
+/** The whole replicated state. Maps keep insertion order, which replay makes deterministic. */
+export class State {
+  users = new Map<string, { hash: string }>();
+  sessions = new Map<string, Session>();
+  /** peer address -> session id: one session per client address */
+  peerSessions = new Map<string, string>();
+  groups = new Map<string, Group>();
+  rids = new Map<string, RememberedOutcome>();
+
+  /** A deep copy, so a replay can start from a base without changing it. */
+  clone(): State {
+    const copy = new State();
+    copy.users = new Map(this.users);
+    copy.sessions = new Map(this.sessions);
+    copy.peerSessions = new Map(this.peerSessions);
+    copy.rids = new Map(this.rids);
+    for (const [id, g] of this.groups) {
+      const files = new Map<string, SharedFile>();
+      for (const [name, f] of g.files) files.set(name, { ...f, sharers: new Map(f.sharers) });
+      copy.groups.set(id, { owner: g.owner, members: new Set(g.members), pending: new Set(g.pending), files });
+    }
+    return copy;
+  }
+
+  /** Canonical plain view: equal snapshots mean converged replicas. Order is part of the state. */
+  snapshot(): StateSnapshot {
+    return {
+      users: [...this.users].map(([id, u]) => [id, u.hash]),
+      sessions: [...this.sessions].map(([id, s]) => [id, s.user, s.peer]),
+      groups: [...this.groups].map(([id, g]) => ({
+        id,
+        owner: g.owner,
+        members: [...g.members],
+        pending: [...g.pending],
+        files: [...g.files.values()].map((f) => ({
+          name: f.name,
+          sizeBytes: f.sizeBytes,
+          sha1: Buffer.from(f.sha1).toString("hex"),
+          pieces: Buffer.from(f.pieces).toString("hex"),
+          sharers: [...f.sharers],
+        })),
+      })),
+      rids: [...this.rids].map(([rid, o]) => [rid, o.ok, o.reason ?? "", o.wall]),
+    };
+  }
+
+  /** Rebuilds a state from `snapshot()` output (the durable and transferable form). */
+  static fromSnapshot(s: StateSnapshot): State {
+    const state = new State();
+    for (const [id, hash] of s.users) state.users.set(id, { hash });
+    for (const [id, user, peer] of s.sessions) {
+      state.sessions.set(id, { user, peer });
+      state.peerSessions.set(peer, id);
+    }
+    for (const g of s.groups) {
+      const files = new Map<string, SharedFile>();
+      for (const f of g.files) {
+        files.set(f.name, {
+          name: f.name,
+          sizeBytes: f.sizeBytes,
+          sha1: Uint8Array.from(Buffer.from(f.sha1, "hex")),
+          pieces: Uint8Array.from(Buffer.from(f.pieces, "hex")),
+          sharers: new Map(f.sharers),
+        });
+      }
+      state.groups.set(g.id, { owner: g.owner, members: new Set(g.members), pending: new Set(g.pending), files });
+    }
+    for (const [rid, ok, reason, wall] of s.rids) state.rids.set(rid, ok ? { ok, wall } : { ok, reason, wall });
+    return state;
+  }
+}
+
+/** The plain, CBOR- and JSON-friendly form of a State. */
+export interface StateSnapshot {
+  users: [string, string][];
+  sessions: [string, string, string][];
+  groups: {
+    id: string;
+    owner: string;
+    members: string[];
+    pending: string[];
+    files: { name: string; sizeBytes: number; sha1: string; pieces: string; sharers: [string, string][] }[];
+  }[];
+  rids: [string, boolean, string, number][];
+}

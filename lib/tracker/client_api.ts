@@ -1,0 +1,165 @@
+// Shell: answers one client request from the replica, committing changes through the tracker core.
+import { timingSafeEqual } from "node:crypto";
+import { parseAddress } from "../config.ts";
+import type { Change, Outcome } from "../replica/change.ts";
+import type { Replica } from "../replica/replica.ts";
+import type { Group } from "../replica/state.ts";
+import type { Fields } from "../wire/fields.ts";
+import type { Reply, Request } from "../wire/tracker_protocol.ts";
+import type { Liveness } from "./liveness.ts";
+
+/** What request handling needs of the tracker. */
+export interface TrackerCore {
+  replica: Replica;
+  liveness: Liveness;
+  /** Applies a local change, persists it and pushes it to the other trackers. */
+  commit(change: Change, rid?: string): Outcome;
+  nowMs(): number;
+}
+
+/** Per-connection client state. */
+export interface ClientState {
+  session?: string;
+}
+
+/** The session id for a client's secret token: only its hash is replicated or stored. */
+export function sessionId(token: Uint8Array): string {
+  return new Bun.CryptoHasher("sha256").update(token).digest("hex");
+}
+
+/** What a downloader shows a seeder at `seederPeer`: HMAC-SHA256(session id, seeder address | nonce). */
+export function peerProof(session: string, seederPeer: string, nonce: Uint8Array): Uint8Array {
+  const hmac = new Bun.CryptoHasher("sha256", session);
+  hmac.update(seederPeer);
+  hmac.update("|");
+  hmac.update(nonce);
+  return hmac.digest() as Uint8Array;
+}
+
+/** Answers one request; never throws for anything the client did. */
+export async function handleRequest(core: TrackerCore, client: ClientState, req: Request): Promise<Reply> {
+  const ok = (data: Fields = {}): Reply => ({ id: req.id, ok: true, data });
+  const fail = (reason: string): Reply => ({ id: req.id, ok: false, reason });
+  const done = (outcome: Outcome, data: Fields = {}): Reply => (outcome.ok ? ok(data) : fail(outcome.reason));
+
+  if (req.t === "create_user") {
+    if (core.replica.state.users.has(req.user)) return fail(`user "${req.user}" already exists: pick another user id`);
+    const hash = await Bun.password.hash(req.pass);
+    return done(core.commit({ kind: "create_user", user: req.user, hash }, req.rid));
+  }
+  if (req.t === "login") {
+    try {
+      parseAddress(req.peer, "peer address");
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+    const user = core.replica.state.users.get(req.user);
+    // One message for both cases, so a stranger cannot probe which user ids exist.
+    if (!user || !(await Bun.password.verify(req.pass, user.hash))) return fail("wrong user id or password");
+    const session = sessionId(req.token);
+    const outcome = core.commit({ kind: "login", user: req.user, session, peer: req.peer }, req.rid);
+    if (outcome.ok) {
+      client.session = session;
+      core.liveness.touch(session, core.nowMs());
+    }
+    return done(outcome, { user: req.user });
+  }
+  if (req.t === "resume") {
+    const session = sessionId(req.token);
+    const known = core.replica.state.sessions.get(session);
+    if (!known) return fail("session unknown to this tracker: log in again");
+    client.session = session;
+    core.liveness.touch(session, core.nowMs());
+    return ok({ user: known.user, peer: known.peer });
+  }
+
+  const session = client.session === undefined ? undefined : core.replica.state.sessions.get(client.session);
+  if (!session || client.session === undefined) return fail("not logged in: run login <user_id> <passwd>");
+  const sid = client.session;
+  const user = session.user;
+  core.liveness.touch(sid, core.nowMs());
+  const state = core.replica.state;
+  const member = (group: string): Group | Reply => {
+    const g = state.groups.get(group);
+    if (!g) return fail(`no group "${group}": see list_groups`);
+    if (!g.members.has(user)) return fail(`you are not a member of "${group}": run join_group ${group} and ask its owner to accept`);
+    return g;
+  };
+
+  switch (req.t) {
+    case "heartbeat":
+      return ok();
+    case "whoami":
+      return ok({ user, peer: session.peer });
+    case "logout": {
+      const outcome = core.commit({ kind: "logout", session: sid }, req.rid);
+      if (outcome.ok) {
+        core.liveness.forget(sid);
+        delete client.session;
+      }
+      return done(outcome);
+    }
+    case "create_group":
+    case "join_group":
+    case "leave_group":
+      return done(core.commit({ kind: req.t, user, group: req.group }, req.rid));
+    case "accept_request":
+    case "reject_request":
+      return done(core.commit({ kind: req.t, user, group: req.group, member: req.user }, req.rid));
+    case "list_groups":
+      return ok({
+        groups: [...state.groups].map(([id, g]) => ({ id, owner: g.owner, members: g.members.size, files: g.files.size })),
+      });
+    case "list_requests": {
+      const g = state.groups.get(req.group);
+      if (!g) return fail(`no group "${req.group}": see list_groups`);
+      if (g.owner !== user) return fail(`only the owner of "${req.group}" (${g.owner}) can list its join requests`);
+      return ok({ users: [...g.pending] });
+    }
+    case "list_files": {
+      const g = member(req.group);
+      if (!("files" in g)) return g;
+      const now = core.nowMs();
+      return ok({
+        files: [...g.files.values()].map((f) => ({ name: f.name, sizeBytes: f.sizeBytes, seeders: livePeers(core, f.sharers, now).length })),
+      });
+    }
+    case "share":
+      return done(
+        core.commit(
+          { kind: "share", user, session: sid, group: req.group, file: { name: req.name, sizeBytes: req.sizeBytes, sha1: req.sha1, pieces: req.pieces } },
+          req.rid,
+        ),
+      );
+    case "unshare":
+      return done(core.commit({ kind: "unshare", user, session: sid, group: req.group, name: req.name }, req.rid));
+    case "file_info": {
+      const g = member(req.group);
+      if (!("files" in g)) return g;
+      const f = g.files.get(req.name);
+      if (!f) return fail(`no file "${req.name}" in "${req.group}": see list_files ${req.group}`);
+      const peers = livePeers(core, f.sharers, core.nowMs()).filter((p) => p !== session.peer);
+      return ok({ name: f.name, sizeBytes: f.sizeBytes, sha1: f.sha1, pieces: f.pieces, peers });
+    }
+    case "check_peer": {
+      // A downloader proves its session to a seeder without revealing it: HMAC keyed by its
+      // session id over the seeder's address and the seeder's nonce (see peerProof).
+      const theirs = state.peerSessions.get(req.peer);
+      const them = theirs === undefined ? undefined : state.sessions.get(theirs);
+      if (!them || theirs === undefined || !timingSafeEqual(peerProof(theirs, session.peer, req.nonce), req.proof)) {
+        return fail(`peer ${req.peer} is not logged in`);
+      }
+      if (!state.groups.get(req.group)?.members.has(them.user)) return fail(`${them.user} is not a member of "${req.group}"`);
+      return ok({ user: them.user });
+    }
+  }
+}
+
+/** The addresses of sharers whose sessions are live now. */
+function livePeers(core: TrackerCore, sharers: Map<string, string>, nowMs: number): string[] {
+  const state = core.replica.state;
+  return [...sharers.keys()].filter((peer) => {
+    const sid = state.peerSessions.get(peer);
+    return sid !== undefined && core.liveness.isLive(sid, nowMs);
+  });
+}

@@ -1,0 +1,49 @@
+// Which sessions are alive: soft state, not replicated as operations. A session is live while
+// some tracker heard its client's heartbeat recently. Pure: callers pass `nowMs`.
+
+/** Clients heartbeat every HEARTBEAT_MS; a session unheard for LIVE_WINDOW_MS is not offered as a peer. */
+export const HEARTBEAT_MS = 2_000;
+export const LIVE_WINDOW_MS = 6_000;
+
+export class Liveness {
+  #local = new Map<string, number>(); // heard here
+  #remote = new Map<string, number>(); // heard by another tracker, as of our clock
+
+  /** A heartbeat (or any request) from a client connected here. */
+  touch(session: string, nowMs: number): void {
+    this.#local.set(session, nowMs);
+  }
+
+  /** Another tracker reports these sessions alive now. */
+  reported(sessions: Iterable<string>, nowMs: number): void {
+    for (const s of sessions) this.#remote.set(s, nowMs);
+  }
+
+  /** The session ended (logout): forget it at once. */
+  forget(session: string): void {
+    this.#local.delete(session);
+    this.#remote.delete(session);
+  }
+
+  isLive(session: string, nowMs: number): boolean {
+    const seen = Math.max(this.#local.get(session) ?? -Infinity, this.#remote.get(session) ?? -Infinity);
+    return nowMs - seen <= LIVE_WINDOW_MS;
+  }
+
+  /** Sessions heard here within the window, to gossip (never relays what others told us). */
+  heardHere(nowMs: number): string[] {
+    const live: string[] = [];
+    for (const [s, at] of this.#local) {
+      if (nowMs - at <= LIVE_WINDOW_MS) live.push(s);
+      else this.#local.delete(s);
+    }
+    for (const [s, at] of this.#remote) if (nowMs - at > LIVE_WINDOW_MS) this.#remote.delete(s);
+    return live;
+  }
+
+  /** Count of sessions live now. */
+  liveCount(nowMs: number): number {
+    const all = new Set([...this.#local.keys(), ...this.#remote.keys()]);
+    return [...all].filter((s) => this.isLive(s, nowMs)).length;
+  }
+}

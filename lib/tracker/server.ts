@@ -1,0 +1,62 @@
+// Shell: the tracker's listener. A connection whose first message is a sync hello is a
+// tracker (handed to Sync); any other is a client whose requests go to handleRequest.
+import type { Socket, TCPSocketListener } from "bun";
+import { ProtocolError } from "../errors.ts";
+import { Connection, connectionHandlers } from "../wire/connection.ts";
+import { readEnvelope } from "../wire/fields.ts";
+import { MAX_PENDING_REQUESTS } from "../wire/limits.ts";
+import { parseRequest, replyMessage } from "../wire/tracker_protocol.ts";
+import { type ClientState, handleRequest, type TrackerCore } from "./client_api.ts";
+import type { Sync } from "./sync.ts";
+
+type Role = "new" | "client" | "sync";
+
+/** Starts listening; resolves once connections are accepted. */
+export function listen(
+  options: { host: string; port: number; core: TrackerCore; sync: Sync; log: (line: string) => void },
+): TCPSocketListener<Connection> {
+  const { core, sync, log } = options;
+  const clients = new Set<Connection>();
+  const handler = {
+    message(conn: Connection, value: unknown): void {
+      const role = (conn.state.role as Role | undefined) ?? "new";
+      if (role === "sync") return sync.inboundMessage(conn, value);
+      if (role === "new") {
+        const first = readEnvelope(value);
+        if (first.t.startsWith("sync_")) {
+          conn.state.role = "sync";
+          return sync.acceptInbound(conn, value);
+        }
+        conn.state.role = "client";
+        conn.state.client = {} satisfies ClientState;
+        conn.state.pending = 0;
+        clients.add(conn);
+      }
+      const req = parseRequest(value);
+      if ((conn.state.pending as number) >= MAX_PENDING_REQUESTS) {
+        throw new ProtocolError(`More than ${MAX_PENDING_REQUESTS} requests outstanding`);
+      }
+      conn.state.pending = (conn.state.pending as number) + 1;
+      handleRequest(core, conn.state.client as ClientState, req)
+        .then((reply) => conn.send(replyMessage(reply)))
+        .catch((err) => {
+          log(`error: request ${req.t} from ${conn.remote} failed: ${(err as Error).stack ?? err}`);
+          conn.send(replyMessage({ id: req.id, ok: false, reason: "internal tracker error: try again" }));
+        })
+        .finally(() => {
+          conn.state.pending = (conn.state.pending as number) - 1;
+        });
+    },
+    close(conn: Connection): void {
+      clients.delete(conn);
+      if (conn.state.role === "sync") sync.inboundClosed(conn);
+    },
+  };
+  return Bun.listen<Connection>({
+    hostname: options.host,
+    port: options.port,
+    socket: connectionHandlers((socket: Socket<Connection>) => {
+      new Connection(socket, handler, { log });
+    }),
+  });
+}

@@ -1,0 +1,237 @@
+// Shell: tracker <-> tracker replication. Pushes new operations at once, and every
+// SYNC_INTERVAL_MS sends its status so the other side answers with whatever this one lacks
+// (anti-entropy: a tracker that was down or cut off catches up). Accepts sync connections
+// only from trackers listed in tracker_info.txt, proven by HMAC when a secret is configured.
+import type { Socket } from "bun";
+import { timingSafeEqual } from "node:crypto";
+import type { TrackerAddress, TrackerInfo } from "../config.ts";
+import { ProtocolError } from "../errors.ts";
+import type { Op, Replica } from "../replica/replica.ts";
+import { Connection, connectionHandlers } from "../wire/connection.ts";
+import { encodeMessage } from "../wire/codec.ts";
+import { MAX_FRAME_BYTES, MAX_OPS_PER_FRAME } from "../wire/limits.ts";
+import { parseSyncMessage, type SyncMessage } from "../wire/sync_protocol.ts";
+import type { Liveness } from "./liveness.ts";
+import type { Store } from "./store.ts";
+
+export const SYNC_INTERVAL_MS = 500;
+const COMPACT_INTERVAL_MS = 5_000;
+const REDIAL_MS = 1_000;
+/** Bytes of catch-up ops sent per status answer: the peer asks again half a second later. */
+const CATCH_UP_BYTES = 16 * 1024 * 1024;
+
+/** What replication needs of the tracker. */
+export interface SyncOptions {
+  me: TrackerAddress;
+  trackers: TrackerInfo;
+  secret?: string;
+  replica: Replica;
+  store: Store;
+  liveness: Liveness;
+  nowMs: () => number;
+  log: (line: string) => void;
+}
+
+interface Link {
+  node: number;
+  conn?: Connection;
+  authed: boolean;
+  lastHeardMs: number;
+}
+
+/** Replication with every other tracker in the file. */
+export class Sync {
+  #o: SyncOptions;
+  #links = new Map<number, Link>();
+  #inbound = new Set<Connection>();
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #stopped = false;
+
+  constructor(options: SyncOptions) {
+    this.#o = options;
+    for (const t of options.trackers) if (t.no !== options.me.no) this.#links.set(t.no, { node: t.no, authed: false, lastHeardMs: 0 });
+  }
+
+  start(): void {
+    for (const link of this.#links.values()) this.#dial(link);
+    this.#timers.push(setInterval(() => this.#tick(), SYNC_INTERVAL_MS));
+    this.#timers.push(setInterval(() => this.#compact(), COMPACT_INTERVAL_MS));
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    for (const link of this.#links.values()) link.conn?.end();
+    for (const conn of this.#inbound) conn.end();
+  }
+
+  /** Pushes freshly committed operations to every connected tracker. */
+  broadcast(ops: Op[]): void {
+    for (const link of this.#links.values()) if (link.authed && link.conn) sendOps(link.conn, ops);
+  }
+
+  /** Per other tracker: connected, and milliseconds since we last heard from it. */
+  peers(): { node: number; connected: boolean; silentMs: number }[] {
+    const now = this.#o.nowMs();
+    return [...this.#links.values()].map((l) => ({ node: l.node, connected: l.authed, silentMs: l.lastHeardMs ? now - l.lastHeardMs : -1 }));
+  }
+
+  /** The first message of an inbound connection was a sync message: authenticate it. */
+  acceptInbound(conn: Connection, value: unknown): void {
+    const msg = parseSyncMessage(value);
+    if (msg.t !== "sync_hello") throw new ProtocolError(`Expected sync_hello first: got ${msg.t}`);
+    const peer = this.#o.trackers.find((t) => t.no === msg.node);
+    if (!peer || peer.no === this.#o.me.no) throw new ProtocolError(`Sync hello from unknown tracker ${msg.node}`);
+    if (!sameHost(peer.host, conn.remoteAddress)) {
+      throw new ProtocolError(`Sync hello as tracker ${msg.node} from ${conn.remoteAddress}, not its listed address ${peer.host}`);
+    }
+    conn.state.node = msg.node;
+    this.#inbound.add(conn);
+    if (this.#o.secret === undefined) return this.#welcome(conn);
+    const nonce = crypto.getRandomValues(new Uint8Array(32));
+    conn.state.nonce = nonce;
+    conn.send({ t: "sync_challenge", nonce });
+  }
+
+  /** Any later message on an inbound sync connection. */
+  inboundMessage(conn: Connection, value: unknown): void {
+    const msg = parseSyncMessage(value);
+    if (!conn.state.authed) {
+      if (msg.t !== "sync_prove" || !(conn.state.nonce instanceof Uint8Array)) throw new ProtocolError(`Expected sync_prove: got ${msg.t}`);
+      const expected = proof(this.#o.secret ?? "", conn.state.nonce, conn.state.node as number);
+      if (!timingSafeEqual(expected, msg.mac)) throw new ProtocolError(`Tracker ${conn.state.node} failed the secret check`);
+      return this.#welcome(conn);
+    }
+    this.#handle(conn, msg, conn.state.node as number);
+  }
+
+  inboundClosed(conn: Connection): void {
+    this.#inbound.delete(conn);
+  }
+
+  #welcome(conn: Connection): void {
+    conn.state.authed = true;
+    conn.send({ t: "sync_welcome" });
+    conn.send({ t: "sync_status", status: this.#o.replica.status(this.#o.nowMs()) });
+  }
+
+  #dial(link: Link): void {
+    if (this.#stopped) return;
+    const peer = this.#o.trackers.find((t) => t.no === link.node)!;
+    const handler = {
+      message: (conn: Connection, value: unknown) => {
+        const msg = parseSyncMessage(value);
+        if (msg.t === "sync_challenge") {
+          conn.send({ t: "sync_prove", mac: proof(this.#o.secret ?? "", msg.nonce, this.#o.me.no) });
+        } else if (msg.t === "sync_welcome") {
+          link.authed = true;
+          link.lastHeardMs = this.#o.nowMs();
+          this.#o.log(`sync: connected to tracker ${link.node}`);
+          this.#sendStatus(conn);
+        } else if (link.authed) {
+          this.#handle(conn, msg, link.node);
+        } else {
+          throw new ProtocolError(`Unexpected ${msg.t} before sync_welcome`);
+        }
+      },
+      close: () => {
+        if (link.authed) this.#o.log(`sync: lost tracker ${link.node}`);
+        link.authed = false;
+        link.conn = undefined;
+        if (!this.#stopped) setTimeout(() => this.#dial(link), REDIAL_MS);
+      },
+    };
+    Bun.connect<Connection>({
+      hostname: peer.host,
+      port: peer.port,
+      socket: connectionHandlers((socket: Socket<Connection>) => {
+        link.conn = new Connection(socket, handler, { log: this.#o.log });
+        link.conn.send({ t: "sync_hello", node: this.#o.me.no });
+      }),
+    }).catch(() => {
+      if (!this.#stopped) setTimeout(() => this.#dial(link), REDIAL_MS);
+    });
+  }
+
+  #handle(conn: Connection, msg: SyncMessage, from: number): void {
+    const { replica, store } = this.#o;
+    const link = this.#links.get(from);
+    if (link) link.lastHeardMs = this.#o.nowMs();
+    switch (msg.t) {
+      case "sync_ops":
+        store.append(replica.applyMany(msg.ops)); // durable before our next status counts them
+        return;
+      case "sync_status": {
+        if (msg.status.node !== from) throw new ProtocolError(`Status of tracker ${msg.status.node} on tracker ${from}'s link`);
+        replica.receiveStatus(msg.status);
+        if (conn.queuedBytes > 0) return; // still sending the last answer
+        const missing = replica.missingFor(msg.status.vv);
+        if (missing.base) conn.send({ t: "sync_base", base: missing.base });
+        sendOps(conn, missing.ops, CATCH_UP_BYTES);
+        return;
+      }
+      case "sync_base":
+        if (replica.adoptBase(msg.base)) {
+          store.adoptBase(msg.base);
+          this.#o.log(`sync: adopted compacted base from tracker ${from}`);
+        }
+        return;
+      case "sync_live":
+        this.#o.liveness.reported(msg.sessions, this.#o.nowMs());
+        return;
+      default:
+        throw new ProtocolError(`Unexpected ${msg.t} on an established sync link`);
+    }
+  }
+
+  #tick(): void {
+    for (const link of this.#links.values()) if (link.authed && link.conn) this.#sendStatus(link.conn);
+  }
+
+  #sendStatus(conn: Connection): void {
+    const now = this.#o.nowMs();
+    conn.send({ t: "sync_status", status: this.#o.replica.status(now) });
+    conn.send({ t: "sync_live", sessions: this.#o.liveness.heardHere(now) });
+  }
+
+  #compact(): void {
+    const folded = this.#o.replica.compact();
+    if (folded.length > 0) this.#o.store.compact(this.#o.replica.base(), folded);
+  }
+}
+
+/** Sends ops in frames that stay under the frame limit; stops after `budgetBytes`. */
+function sendOps(conn: Connection, ops: readonly Op[], budgetBytes = Infinity): void {
+  let batch: Op[] = [];
+  let batchBytes = 0;
+  let sent = 0;
+  const flush = () => {
+    if (batch.length === 0) return;
+    const frame = encodeMessage({ t: "sync_ops", ops: batch });
+    conn.sendFrame(frame);
+    sent += frame.byteLength;
+    batch = [];
+    batchBytes = 0;
+  };
+  for (const op of ops) {
+    const size = 256 + (op.change.kind === "share" ? op.change.file.pieces.byteLength : 0);
+    if (batch.length >= MAX_OPS_PER_FRAME || batchBytes + size > MAX_FRAME_BYTES / 2) flush();
+    if (sent >= budgetBytes) return;
+    batch.push(op);
+    batchBytes += size;
+  }
+  flush();
+}
+
+/** HMAC-SHA256(secret, nonce | node): proves a tracker knows the cluster secret. */
+function proof(secret: string, nonce: Uint8Array, node: number): Uint8Array {
+  const hmac = new Bun.CryptoHasher("sha256", secret);
+  hmac.update(nonce);
+  hmac.update(`|${node}`);
+  return hmac.digest() as Uint8Array;
+}
+
+function sameHost(listed: string, remote: string): boolean {
+  const normal = (h: string) => (h === "localhost" || h === "::1" ? "127.0.0.1" : h.replace(/^::ffff:/, ""));
+  return normal(listed) === normal(remote);
+}

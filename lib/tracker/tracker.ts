@@ -1,0 +1,68 @@
+// Shell: one running tracker: its store, replica, client listener and replication, wired together.
+import type { TrackerInfo } from "../config.ts";
+import type { Change, Outcome } from "../replica/change.ts";
+import { brokenInvariants } from "../replica/invariants.ts";
+import { Replica } from "../replica/replica.ts";
+import type { TrackerCore } from "./client_api.ts";
+import { Liveness } from "./liveness.ts";
+import { listen } from "./server.ts";
+import { Store } from "./store.ts";
+import { Sync } from "./sync.ts";
+
+export interface TrackerOptions {
+  trackers: TrackerInfo;
+  no: number;
+  dataDir: string;
+  secret?: string;
+  fsync?: boolean;
+  log: (line: string) => void;
+}
+
+/** A started tracker; `stop()` closes it cleanly. */
+export interface RunningTracker {
+  port: number;
+  replica: Replica;
+  sync: Sync;
+  liveness: Liveness;
+  stop(): void;
+}
+
+/** Opens the data dir, rebuilds the replica from it, then listens and syncs. */
+export function startTracker(options: TrackerOptions): RunningTracker {
+  const me = options.trackers.find((t) => t.no === options.no);
+  if (!me) throw new Error(`tracker ${options.no} is not in tracker_info.txt (it lists ${options.trackers.length})`);
+  const store = new Store(options.dataDir, me.no, { fsync: options.fsync });
+  const nodes = options.trackers.map((t) => t.no);
+  const replica = Replica.restore(me.no, nodes, store.load(me.no));
+  const broken = brokenInvariants(replica.state);
+  if (broken.length > 0) throw new Error(`stored state breaks an invariant (${broken[0]}): refusing to serve it`);
+  const liveness = new Liveness();
+  const nowMs = () => Date.now();
+  const sync = new Sync({ me, trackers: options.trackers, secret: options.secret, replica, store, liveness, nowMs, log: options.log });
+  const core: TrackerCore = {
+    replica,
+    liveness,
+    nowMs,
+    commit(change: Change, rid?: string): Outcome {
+      const { op, outcome } = replica.local(change, nowMs(), rid);
+      if (op) {
+        store.append([op]); // durable before anyone hears of it
+        sync.broadcast([op]);
+      }
+      return outcome;
+    },
+  };
+  const listener = listen({ host: me.host, port: me.port, core, sync, log: options.log });
+  sync.start();
+  return {
+    port: listener.port,
+    replica,
+    sync,
+    liveness,
+    stop() {
+      sync.stop();
+      listener.stop(true);
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,83 @@
+// Length-prefixed framing: a u32 big-endian body length, then the body. Bytes, not messages.
+import { FrameTooLargeError } from "../errors.ts";
+import { MAX_FRAME_BYTES } from "./limits.ts";
+
+const HEADER_BYTES = 4;
+
+/** Prefixes `body` with its u32 big-endian length. */
+export function encodeFrame(body: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(HEADER_BYTES + body.byteLength);
+  new DataView(frame.buffer).setUint32(0, body.byteLength);
+  frame.set(body, HEADER_BYTES);
+  return frame;
+}
+
+/**
+ * Splits a byte stream into frame bodies, whatever the cut points. The length prefix is
+ * checked against `maxFrameBytes` as soon as its 4 bytes arrive, before any body is buffered,
+ * and the body is kept as received chunks, so memory follows the bytes actually sent.
+ */
+export class FrameDecoder {
+  readonly maxFrameBytes: number;
+  #header = new Uint8Array(HEADER_BYTES);
+  #headerFill = 0;
+  #bodyBytes = -1; // -1 while reading a header
+  #parts: Uint8Array[] = [];
+  #partsBytes = 0;
+
+  constructor(options: { maxFrameBytes?: number } = {}) {
+    this.maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+  }
+
+  /** Bytes held for an incomplete frame. */
+  get bufferedBytes(): number {
+    return this.#headerFill + this.#partsBytes;
+  }
+
+  /** Consumes `chunk` (copied: the caller may reuse it) and returns every completed body. */
+  push(chunk: Uint8Array): Uint8Array[] {
+    const bodies: Uint8Array[] = [];
+    let at = 0;
+    while (at < chunk.byteLength) {
+      if (this.#bodyBytes < 0) {
+        const take = Math.min(HEADER_BYTES - this.#headerFill, chunk.byteLength - at);
+        this.#header.set(chunk.subarray(at, at + take), this.#headerFill);
+        this.#headerFill += take;
+        at += take;
+        if (this.#headerFill < HEADER_BYTES) break;
+        const length = new DataView(this.#header.buffer).getUint32(0);
+        if (length > this.maxFrameBytes) {
+          throw new FrameTooLargeError(`Frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`);
+        }
+        this.#headerFill = 0;
+        this.#bodyBytes = length;
+      }
+      const take = Math.min(this.#bodyBytes - this.#partsBytes, chunk.byteLength - at);
+      if (take > 0) {
+        this.#parts.push(chunk.slice(at, at + take));
+        this.#partsBytes += take;
+        at += take;
+      }
+      if (this.#partsBytes === this.#bodyBytes) bodies.push(this.#takeBody());
+    }
+    return bodies;
+  }
+
+  #takeBody(): Uint8Array {
+    const parts = this.#parts;
+    let body: Uint8Array;
+    if (parts.length === 1) body = parts[0]!;
+    else {
+      body = new Uint8Array(this.#bodyBytes);
+      let at = 0;
+      for (const part of parts) {
+        body.set(part, at);
+        at += part.byteLength;
+      }
+    }
+    this.#parts = [];
+    this.#partsBytes = 0;
+    this.#bodyBytes = -1;
+    return body;
+  }
+}

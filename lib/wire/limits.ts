@@ -1,0 +1,25 @@
+// Every byte, count and time limit of the wire protocol, each with its reason.
+
+/**
+ * Largest frame body. The biggest legitimate frame is a share of a file with its piece
+ * hashes (20 bytes per 512 KiB piece: 8 MiB covers a 200 GiB file) or one 512 KiB piece.
+ */
+export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
+
+/** Bytes a connection may queue unsent before we judge the peer too slow and close it. */
+export const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+
+/** A connection that completes no frame for this long is closed (slow senders, dead peers). */
+export const IDLE_TIMEOUT_S = 30;
+
+/** Concurrent requests one client connection may have outstanding at a tracker. */
+export const MAX_PENDING_REQUESTS = 64;
+
+/** Longest user id, group id or file name, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 255;
+
+/** Longest password accepted, in bytes (bcrypt-style hashing cost grows with it). */
+export const MAX_PASSWORD_BYTES = 1024;
+
+/** Operations in one sync frame, so that a batch stays far below MAX_FRAME_BYTES. */
+export const MAX_OPS_PER_FRAME = 256;

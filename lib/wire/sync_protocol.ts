@@ -1,0 +1,164 @@
+// Tracker <-> tracker messages: hello and proof, operations, status, base and liveness. Shapes only.
+import { ProtocolError } from "../errors.ts";
+import type { Change } from "../replica/change.ts";
+import type { Base, Op, SyncStatus, VersionVector } from "../replica/replica.ts";
+import type { Stamp } from "../replica/stamp.ts";
+import type { StateSnapshot } from "../replica/state.ts";
+import { type Fields, optional, readArray, readBytes, readEnvelope, readInt, readMap, readName, readString } from "./fields.ts";
+import { MAX_OPS_PER_FRAME } from "./limits.ts";
+import { MAX_PIECE_HASH_BYTES } from "./tracker_protocol.ts";
+
+const MAX_NODE = 1024;
+const MAX_LIVE = 100_000;
+const MAX_BASE_ITEMS = 1_000_000;
+
+export type SyncMessage =
+  | { t: "sync_hello"; node: number }
+  | { t: "sync_challenge"; nonce: Uint8Array }
+  | { t: "sync_prove"; mac: Uint8Array }
+  | { t: "sync_welcome" }
+  | { t: "sync_ops"; ops: Op[] }
+  | { t: "sync_status"; status: SyncStatus }
+  | { t: "sync_base"; base: Base }
+  | { t: "sync_live"; sessions: string[] };
+
+/** Checks a decoded tracker-to-tracker message. */
+export function parseSyncMessage(value: unknown): SyncMessage {
+  const m = readEnvelope(value);
+  switch (m.t) {
+    case "sync_hello":
+      return { t: m.t, node: readInt(m, "node", 1, MAX_NODE) };
+    case "sync_challenge":
+      return { t: m.t, nonce: readBytes(m, "nonce", 32, 32) };
+    case "sync_prove":
+      return { t: m.t, mac: readBytes(m, "mac", 32, 32) };
+    case "sync_welcome":
+      return { t: m.t };
+    case "sync_ops":
+      return { t: m.t, ops: readArray(m, "ops", MAX_OPS_PER_FRAME).map(parseOp) };
+    case "sync_status":
+      return { t: m.t, status: parseStatus(readMap(m, "status")) };
+    case "sync_base":
+      return { t: m.t, base: parseBase(readMap(m, "base")) };
+    case "sync_live":
+      return { t: m.t, sessions: readArray(m, "sessions", MAX_LIVE).map((s) => readString({ s }, "s", 128)) };
+    default:
+      throw new ProtocolError(`Unknown sync message type ${JSON.stringify(m.t).slice(0, 60)}`);
+  }
+}
+
+/** Checks one operation (from a peer tracker or from disk). */
+export function parseOp(value: unknown): Op {
+  const m = asMap(value, "op");
+  const op: Op = {
+    origin: readInt(m, "origin", 1, MAX_NODE),
+    seq: readInt(m, "seq", 1, Number.MAX_SAFE_INTEGER),
+    stamp: parseStamp(readMap(m, "stamp")),
+    change: parseChange(readMap(m, "change")),
+  };
+  const rid = optional(m, "rid", (f, k) => readString(f, k, 64));
+  if (rid !== undefined) op.rid = rid;
+  if (op.stamp.node !== op.origin) throw new ProtocolError(`Cannot parse op: stamp node ${op.stamp.node} is not origin ${op.origin}`);
+  return op;
+}
+
+function parseChange(m: Fields): Change {
+  const user = () => readName(m, "user");
+  const group = () => readName(m, "group");
+  const session = () => readString(m, "session", 128);
+  switch (m.kind) {
+    case "create_user":
+      return { kind: m.kind, user: user(), hash: readString(m, "hash", 1024) };
+    case "login":
+      return { kind: m.kind, user: user(), session: session(), peer: readString(m, "peer", 262) };
+    case "logout":
+      return { kind: m.kind, session: session() };
+    case "create_group":
+    case "join_group":
+    case "leave_group":
+      return { kind: m.kind, user: user(), group: group() };
+    case "accept_request":
+    case "reject_request":
+      return { kind: m.kind, user: user(), group: group(), member: readName(m, "member") };
+    case "share": {
+      const f = readMap(m, "file");
+      const file = {
+        name: readName(f, "name"),
+        sizeBytes: readInt(f, "sizeBytes", 0, Number.MAX_SAFE_INTEGER),
+        sha1: readBytes(f, "sha1", 20, 20),
+        pieces: readBytes(f, "pieces", 0, MAX_PIECE_HASH_BYTES),
+      };
+      return { kind: m.kind, user: user(), session: session(), group: group(), file };
+    }
+    case "unshare":
+      return { kind: m.kind, user: user(), session: session(), group: group(), name: readName(m, "name") };
+    default:
+      throw new ProtocolError(`Unknown change kind ${JSON.stringify(m.kind).slice(0, 60)}`);
+  }
+}
+
+function parseStamp(m: Fields): Stamp {
+  return {
+    wall: readInt(m, "wall", 0, Number.MAX_SAFE_INTEGER),
+    count: readInt(m, "count", 0, Number.MAX_SAFE_INTEGER),
+    node: readInt(m, "node", 0, MAX_NODE),
+  };
+}
+
+function parseVersionVector(items: unknown[]): VersionVector {
+  return items.map((pair) => {
+    if (!Array.isArray(pair) || pair.length !== 2) throw new ProtocolError("Cannot parse version vector entry");
+    return [readInt({ v: pair[0] }, "v", 1, MAX_NODE), readInt({ v: pair[1] }, "v", 0, Number.MAX_SAFE_INTEGER)];
+  });
+}
+
+function parseStatus(m: Fields): SyncStatus {
+  return {
+    node: readInt(m, "node", 1, MAX_NODE),
+    vv: parseVersionVector(readArray(m, "vv", MAX_NODE)),
+    clock: parseStamp(readMap(m, "clock")),
+    frontier: parseStamp(readMap(m, "frontier")),
+  };
+}
+
+/** Checks a compacted base, deep enough that State.fromSnapshot cannot be fooled by its shape. */
+export function parseBase(m: Fields): Base {
+  const s = readMap(m, "state");
+  const strings = (v: unknown, n: number, what: string): string[] => {
+    if (!Array.isArray(v) || v.length !== n || v.some((x) => typeof x !== "string")) throw new ProtocolError(`Cannot parse base ${what}`);
+    return v as string[];
+  };
+  const state: StateSnapshot = {
+    users: readArray(s, "users", MAX_BASE_ITEMS).map((u) => strings(u, 2, "user") as [string, string]),
+    sessions: readArray(s, "sessions", MAX_BASE_ITEMS).map((x) => strings(x, 3, "session") as [string, string, string]),
+    groups: readArray(s, "groups", MAX_BASE_ITEMS).map((v) => {
+      const g = asMap(v, "group");
+      const list = (k: string) => readArray(g, k, MAX_BASE_ITEMS).map((x) => strings([x], 1, k)[0]!);
+      return {
+        id: readString(g, "id"),
+        owner: readString(g, "owner"),
+        members: list("members"),
+        pending: list("pending"),
+        files: readArray(g, "files", MAX_BASE_ITEMS).map((fv) => {
+          const f = asMap(fv, "file");
+          const sharers = readArray(f, "sharers", MAX_BASE_ITEMS).map((x) => strings(x, 2, "sharer") as [string, string]);
+          return { name: readString(f, "name"), sizeBytes: readInt(f, "sizeBytes", 0, Number.MAX_SAFE_INTEGER), sha1: readString(f, "sha1"), pieces: readString(f, "pieces", 2 * MAX_PIECE_HASH_BYTES), sharers };
+        }),
+      };
+    }),
+    rids: readArray(s, "rids", MAX_BASE_ITEMS).map((r) => {
+      if (!Array.isArray(r) || r.length !== 4 || typeof r[0] !== "string" || typeof r[1] !== "boolean" || typeof r[2] !== "string") {
+        throw new ProtocolError("Cannot parse base rid");
+      }
+      return [r[0], r[1], r[2], readInt({ v: r[3] }, "v", 0, Number.MAX_SAFE_INTEGER)];
+    }),
+  };
+  return { stamp: parseStamp(readMap(m, "stamp")), vv: parseVersionVector(readArray(m, "vv", MAX_NODE)), state };
+}
+
+function asMap(v: unknown, what: string): Fields {
+  if (typeof v !== "object" || v === null || Array.isArray(v) || v instanceof Uint8Array) {
+    throw new ProtocolError(`Cannot parse ${what}: expected a map`);
+  }
+  return v as Fields;
+}

@@ -1,0 +1,113 @@
+// Client <-> tracker messages: requests a client sends and the replies it gets. Shapes, not bytes.
+import { ProtocolError } from "../errors.ts";
+import { MAX_PASSWORD_BYTES } from "./limits.ts";
+import { type Fields, optional, readBytes, readEnvelope, readInt, readName, readString } from "./fields.ts";
+
+/** Largest piece-hash list: 20 bytes per 512 KiB piece of a 200 GiB file. */
+export const MAX_PIECE_HASH_BYTES = 20 * 409_600;
+export const TOKEN_BYTES = 32;
+/** A request id: client id and counter, unique per request, the same on a retry. */
+const MAX_RID_BYTES = 64;
+const MAX_PEER_BYTES = 262;
+
+/** Every request a client can make; `id` pairs it with its reply on this connection. */
+export type Request = { id: number; rid?: string } & (
+  | { t: "create_user"; user: string; pass: string }
+  | { t: "login"; user: string; pass: string; peer: string; token: Uint8Array }
+  | { t: "resume"; token: Uint8Array }
+  | { t: "heartbeat" }
+  | { t: "logout" }
+  | { t: "whoami" }
+  | { t: "create_group" | "join_group" | "leave_group" | "list_requests" | "list_files"; group: string }
+  | { t: "accept_request" | "reject_request"; group: string; user: string }
+  | { t: "list_groups" }
+  | { t: "share"; group: string; name: string; sizeBytes: number; sha1: Uint8Array; pieces: Uint8Array }
+  | { t: "unshare" | "file_info"; group: string; name: string }
+  | { t: "check_peer"; group: string; peer: string; nonce: Uint8Array; proof: Uint8Array }
+);
+
+export type RequestType = Request["t"];
+
+/** Checks a decoded client request field by field. */
+export function parseRequest(value: unknown): Request {
+  const m = readEnvelope(value);
+  const id = readInt(m, "id", 0, 2 ** 32 - 1);
+  const rid = optional(m, "rid", (f, k) => readString(f, k, MAX_RID_BYTES));
+  const base = rid === undefined ? { id } : { id, rid };
+  switch (m.t) {
+    case "create_user":
+      return { ...base, t: m.t, user: readName(m, "user"), pass: readPassword(m) };
+    case "login":
+      return {
+        ...base,
+        t: m.t,
+        user: readName(m, "user"),
+        pass: readPassword(m),
+        peer: readString(m, "peer", MAX_PEER_BYTES),
+        token: readBytes(m, "token", TOKEN_BYTES, TOKEN_BYTES),
+      };
+    case "resume":
+      return { ...base, t: m.t, token: readBytes(m, "token", TOKEN_BYTES, TOKEN_BYTES) };
+    case "heartbeat":
+    case "logout":
+    case "whoami":
+    case "list_groups":
+      return { ...base, t: m.t };
+    case "create_group":
+    case "join_group":
+    case "leave_group":
+    case "list_requests":
+    case "list_files":
+      return { ...base, t: m.t, group: readName(m, "group") };
+    case "accept_request":
+    case "reject_request":
+      return { ...base, t: m.t, group: readName(m, "group"), user: readName(m, "user") };
+    case "share": {
+      const sizeBytes = readInt(m, "sizeBytes", 0, Number.MAX_SAFE_INTEGER);
+      const pieces = readBytes(m, "pieces", 0, MAX_PIECE_HASH_BYTES);
+      if (pieces.byteLength % 20 !== 0) throw new ProtocolError(`Cannot parse "pieces": not a multiple of 20 bytes`);
+      return { ...base, t: m.t, group: readName(m, "group"), name: readName(m, "name"), sizeBytes, sha1: readBytes(m, "sha1", 20, 20), pieces };
+    }
+    case "unshare":
+    case "file_info":
+      return { ...base, t: m.t, group: readName(m, "group"), name: readName(m, "name") };
+    case "check_peer":
+      return {
+        ...base,
+        t: m.t,
+        group: readName(m, "group"),
+        peer: readString(m, "peer", MAX_PEER_BYTES),
+        nonce: readBytes(m, "nonce", 16, 64),
+        proof: readBytes(m, "proof", 32, 32),
+      };
+    default:
+      throw new ProtocolError(`Unknown request type ${JSON.stringify(m.t).slice(0, 60)}`);
+  }
+}
+
+function readPassword(m: Fields): string {
+  const pass = readString(m, "pass", MAX_PASSWORD_BYTES);
+  if (pass.length === 0) throw new ProtocolError(`Cannot parse "pass": must not be empty`);
+  return pass;
+}
+
+/** A tracker's answer to one request. */
+export type Reply = { id: number } & ({ ok: true; data: Fields } | { ok: false; reason: string });
+
+/** The reply frame for a request. */
+export function replyMessage(reply: Reply): Fields {
+  return reply.ok ? { t: "reply", id: reply.id, ok: true, data: reply.data } : { t: "reply", id: reply.id, ok: false, reason: reply.reason };
+}
+
+/** Checks a decoded tracker reply. */
+export function parseReply(value: unknown): Reply {
+  const m = readEnvelope(value);
+  if (m.t !== "reply") throw new ProtocolError(`Unexpected message type ${JSON.stringify(m.t).slice(0, 60)} from tracker`);
+  const id = readInt(m, "id", 0, 2 ** 32 - 1);
+  if (m.ok === true) {
+    const data = m.data ?? {};
+    if (typeof data !== "object" || data === null || Array.isArray(data)) throw new ProtocolError(`Cannot parse "data": expected a map`);
+    return { id, ok: true, data: data as Fields };
+  }
+  return { id, ok: false, reason: readString(m, "reason", 4096) };
+}
