@@ -109,7 +109,6 @@ export class Connection {
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.end(`${err.name}: ${err.message}`);
-      this.#socket.terminate?.();
       this.#markClosed();
     }
   }
@@ -117,6 +116,13 @@ export class Connection {
   /** Socket event: the kernel took what we gave; write more. */
   drain(): void {
     if (this.#outbox.flush()) this.#wakeDrainWaiters();
+  }
+
+  /** Socket event: a socket error, or a handler threw something other than ProtocolError (a bug). */
+  failed(error: Error): void {
+    if (!this.#closed) this.#log(`closing connection ${this.remote}: ${error.stack ?? `${error.name}: ${error.message}`}`);
+    this.#socket.terminate();
+    this.#markClosed();
   }
 
   /** Socket event: the socket is gone. */
@@ -148,7 +154,7 @@ export function connectionHandlers(
     data: (socket, chunk) => socket.data?.receive(chunk),
     drain: (socket) => socket.data?.drain(),
     close: (socket) => socket.data?.closed(),
-    error: (socket) => socket.data?.closed(),
+    error: (socket, error) => socket.data?.failed(error),
     timeout: (socket) => {
       socket.data?.end("idle timeout");
       socket.data?.closed();

@@ -1,0 +1,45 @@
+// Peer <-> peer messages. The seeder speaks first with a nonce; the downloader answers with
+// the file it wants and its proof; then requests whole pieces. Shapes, not bytes.
+import { ProtocolError } from "../errors.ts";
+import { readBytes, readEnvelope, readInt, readName, readString } from "./fields.ts";
+import { MAX_PIECE_HASH_BYTES } from "./tracker_protocol.ts";
+
+/** Whole 512 KiB pieces per request: few frames, and each is checked by its SHA-1 at once. */
+export const MAX_PIECE_INDEX = MAX_PIECE_HASH_BYTES / 20;
+const MAX_BITFIELD_BYTES = Math.ceil(MAX_PIECE_INDEX / 8);
+
+export type PeerMessage =
+  | { t: "p_challenge"; nonce: Uint8Array }
+  | { t: "p_hello"; group: string; name: string; peer: string; proof: Uint8Array }
+  | { t: "p_refuse"; reason: string }
+  | { t: "p_bitfield"; bits: Uint8Array }
+  | { t: "p_have"; index: number }
+  | { t: "p_request"; index: number }
+  | { t: "p_cancel"; index: number }
+  | { t: "p_piece"; index: number; data: Uint8Array }
+  | { t: "p_reject"; index: number };
+
+/** Checks a decoded peer message. */
+export function parsePeerMessage(value: unknown): PeerMessage {
+  const m = readEnvelope(value);
+  const index = () => readInt(m, "index", 0, MAX_PIECE_INDEX - 1);
+  switch (m.t) {
+    case "p_challenge":
+      return { t: m.t, nonce: readBytes(m, "nonce", 16, 64) };
+    case "p_hello":
+      return { t: m.t, group: readName(m, "group"), name: readName(m, "name"), peer: readString(m, "peer", 262), proof: readBytes(m, "proof", 32, 32) };
+    case "p_refuse":
+      return { t: m.t, reason: readString(m, "reason", 1024) };
+    case "p_bitfield":
+      return { t: m.t, bits: readBytes(m, "bits", 0, MAX_BITFIELD_BYTES) };
+    case "p_have":
+    case "p_request":
+    case "p_cancel":
+    case "p_reject":
+      return { t: m.t, index: index() };
+    case "p_piece":
+      return { t: m.t, index: index(), data: readBytes(m, "data", 1, 512 * 1024) };
+    default:
+      throw new ProtocolError(`Unknown peer message type ${JSON.stringify(m.t).slice(0, 60)}`);
+  }
+}

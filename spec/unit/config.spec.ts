@@ -1,0 +1,127 @@
+// spec/unit/config.spec.ts: tracker_info.txt parsing, accepted forms and every refusal naming its line.
+import { describe, expect, test } from "bun:test";
+import { formatAddress, parseAddress, parseTrackerInfo } from "../../lib/config.ts";
+import { ConfigError } from "../../lib/errors.ts";
+
+/** Runs `fn`, expects a ConfigError and returns its message. */
+function configErrorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error("expected a ConfigError, but nothing was thrown");
+}
+
+describe("parseTrackerInfo", () => {
+  test("accepts IP PORT", () => {
+    expect(parseTrackerInfo("127.0.0.1 9001")).toEqual([{ no: 1, host: "127.0.0.1", port: 9001 }]);
+  });
+
+  test("accepts IP:PORT", () => {
+    expect(parseTrackerInfo("127.0.0.1:9001\n")).toEqual([{ no: 1, host: "127.0.0.1", port: 9001 }]);
+  });
+
+  test("accepts both forms in one file, with tabs, runs of spaces and surrounding whitespace", () => {
+    const text = "  10.0.0.1\t9001  \n10.0.0.2    9002\n\t10.0.0.3:9003\t\n";
+    expect(parseTrackerInfo(text)).toEqual([
+      { no: 1, host: "10.0.0.1", port: 9001 },
+      { no: 2, host: "10.0.0.2", port: 9002 },
+      { no: 3, host: "10.0.0.3", port: 9003 },
+    ]);
+  });
+
+  test("skips comments, indented comments, blank and whitespace-only lines", () => {
+    const text = "# trackers\n\n   \n127.0.0.1 9001\n  # the second one\n\t\n127.0.0.1:9002\n# end";
+    expect(parseTrackerInfo(text)).toEqual([
+      { no: 1, host: "127.0.0.1", port: 9001 },
+      { no: 2, host: "127.0.0.1", port: 9002 },
+    ]);
+  });
+
+  test("accepts CRLF line endings", () => {
+    const text = "# windows\r\n127.0.0.1 9001\r\n\r\n127.0.0.1:9002\r\n";
+    expect(parseTrackerInfo(text)).toEqual([
+      { no: 1, host: "127.0.0.1", port: 9001 },
+      { no: 2, host: "127.0.0.1", port: 9002 },
+    ]);
+  });
+
+  test("accepts a UTF-8 byte order mark before the first line", () => {
+    expect(parseTrackerInfo("\uFEFF127.0.0.1 9001\n")).toEqual([{ no: 1, host: "127.0.0.1", port: 9001 }]);
+  });
+
+  for (const count of [1, 2, 3, 4, 5, 7]) {
+    test(`numbers ${count} tracker(s) 1..${count} in file order`, () => {
+      const lines = Array.from({ length: count }, (_, i) =>
+        i % 2 === 0 ? `127.0.0.${i + 1} ${9100 - i}` : `127.0.0.${i + 1}:${9100 - i}`,
+      );
+      const info = parseTrackerInfo(`# header\n${lines.join("\n\n")}\n`);
+      expect(info.map((t) => t.no)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+      expect(info.map((t) => `${t.host}:${t.port}`)).toEqual(
+        Array.from({ length: count }, (_, i) => `127.0.0.${i + 1}:${9100 - i}`),
+      );
+    });
+  }
+
+  test("accepts the port bounds 1 and 65535", () => {
+    expect(parseTrackerInfo("127.0.0.1 1\n127.0.0.1:65535").map((t) => t.port)).toEqual([1, 65535]);
+  });
+
+  test("allows the same host on different ports and the same port on different hosts", () => {
+    const info = parseTrackerInfo("127.0.0.1 9001\n127.0.0.1 9002\n127.0.0.2 9001");
+    expect(info).toHaveLength(3);
+  });
+
+  const malformed: [string, string, number, RegExp][] = [
+    ["port 0", "127.0.0.1 9001\n127.0.0.1 0", 2, /port "0"/],
+    ["port 65536", "127.0.0.1:65536", 1, /port "65536"/],
+    ["port abc", "# c\n127.0.0.1 abc", 2, /port "abc"/],
+    ["a negative port", "127.0.0.1 -5", 1, /port "-5"/],
+    ["a fractional port", "127.0.0.1:90.5", 1, /port "90\.5"/],
+    ["a missing port", "127.0.0.1 9001\n\n127.0.0.1", 3, /expected "IP PORT" or "IP:PORT"/],
+    ["an empty port after the colon", "127.0.0.1:", 1, /port ""/],
+    ["an IP octet of 256", "256.1.1.1 9001", 1, /"256\.1\.1\.1" is not an IPv4 address/],
+    ["an IP octet of 999 in IP:PORT form", "# x\n# y\n10.0.999.1:9001", 3, /"10\.0\.999\.1"/],
+    ["three fields", "127.0.0.1 9001 9002", 1, /expected "IP PORT" or "IP:PORT"/],
+    ["a duplicate line", "127.0.0.1 9001\n127.0.0.2 9002\n127.0.0.1 9001", 3, /duplicate tracker "127\.0\.0\.1:9001"/],
+    ["a duplicate written in the other form", "127.0.0.1 9001\r\n127.0.0.1:9001\r\n", 2, /duplicate/],
+  ];
+  for (const [what, text, line, detail] of malformed) {
+    test(`refuses ${what} with a ConfigError naming line ${line}`, () => {
+      const message = configErrorOf(() => parseTrackerInfo(text));
+      expect(message).toContain(`line ${line}`);
+      expect(message).toMatch(detail);
+    });
+  }
+
+  test("counts comment and blank lines when naming the line", () => {
+    const message = configErrorOf(() => parseTrackerInfo("# a\n\n# b\n\n\n127.0.0.1 0\n"));
+    expect(message).toContain("line 6");
+  });
+
+  test("refuses an empty file with a ConfigError", () => {
+    expect(configErrorOf(() => parseTrackerInfo(""))).toMatch(/no tracker/);
+  });
+
+  test("refuses a file of only comments and blank lines with a ConfigError", () => {
+    expect(configErrorOf(() => parseTrackerInfo("# nothing\n\n   \r\n# here\n"))).toMatch(/no tracker/);
+  });
+});
+
+describe("parseAddress", () => {
+  test("parses IP:PORT and IP PORT alike", () => {
+    expect(parseAddress("127.0.0.1:9001", "argv")).toEqual({ host: "127.0.0.1", port: 9001 });
+    expect(parseAddress("127.0.0.1 9001", "argv")).toEqual({ host: "127.0.0.1", port: 9001 });
+  });
+
+  test("prefixes its errors with where", () => {
+    const message = configErrorOf(() => parseAddress("127.0.0.1:0", "client address"));
+    expect(message.startsWith("client address: ")).toBe(true);
+  });
+
+  test("round-trips through formatAddress", () => {
+    expect(formatAddress(parseAddress("10.1.2.3:65535", "x"))).toBe("10.1.2.3:65535");
+  });
+});
