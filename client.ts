@@ -5,9 +5,8 @@ import { parseAddress, parseTrackerInfo } from "./lib/config.ts";
 import { ConfigError } from "./lib/errors.ts";
 import { makeLog } from "./lib/cli/log.ts";
 import { readLines } from "./lib/cli/stdin_lines.ts";
-import { ClientApp } from "./lib/client/app.ts";
+import { startClient } from "./lib/client/client.ts";
 import { parseCommand } from "./lib/client/commands.ts";
-import { TrackerLink } from "./lib/client/tracker_link.ts";
 
 const USAGE = "usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR]";
 const argv = yargs(hideBin(process.argv))
@@ -25,49 +24,52 @@ const argv = yargs(hideBin(process.argv))
   .help()
   .parseSync();
 
-const log = makeLog("client");
-let trackers;
-let peer;
+let client;
 try {
-  peer = parseAddress(argv.peer!, "peer address");
+  const peer = parseAddress(argv.peer!, "peer address");
   const text = await Bun.file(argv.info!).text().catch(() => {
     throw new ConfigError(`cannot read ${argv.info}: check the path`);
   });
-  trackers = parseTrackerInfo(text);
+  const trackers = parseTrackerInfo(text);
+  client = startClient({
+    peer,
+    trackers,
+    dataDir: argv["data-dir"] ?? `./client-${peer.port}.data`,
+    interactive: process.stdin.isTTY === true,
+    log: makeLog("client"),
+  });
 } catch (err) {
-  console.error(`error: ${(err as Error).message}`);
-  process.exit(2);
+  const e = err as { code?: string; message?: string };
+  if (err instanceof ConfigError) {
+    console.error(`error: ${e.message}`);
+    process.exit(2);
+  }
+  if (e.code === "EADDRINUSE" || /in use/i.test(e.message ?? "")) {
+    console.error(`error: ${argv.peer} is in use: pick another <IP>:<PORT> for this client`);
+  } else {
+    console.error(`error: ${e.message ?? String(err)}`);
+  }
+  process.exit(1);
 }
-
-const interactive = process.stdin.isTTY === true;
-const link = new TrackerLink(trackers, log);
-const app = new ClientApp({
-  peer: `${peer.host}:${peer.port}`,
-  link,
-  io: { out: (line) => console.log(line), err: (line) => console.error(line) },
-});
-const prompt = () => {
-  if (interactive) process.stdout.write(`${app.user ?? "guest"}> `);
-};
 
 let exiting = false;
 const exit = async () => {
   if (exiting) return;
   exiting = true;
-  await app.shutdown();
+  await client.shutdown();
   process.exit(0);
 };
 process.on("SIGTERM", () => void exit());
 process.on("SIGINT", () => void exit());
 
-prompt();
+client.prompt();
 await readLines(
   async (line) => {
     const parsed = parseCommand(line);
     if (parsed && !parsed.ok) console.error(`error: ${parsed.reason}`);
     else if (parsed?.command.name === "quit") return exit();
-    else if (parsed) await app.run(parsed.command);
-    prompt();
+    else if (parsed) await client.app.run(parsed.command);
+    client.prompt();
   },
   () => void exit(),
 );

@@ -1,5 +1,6 @@
 // Shell: runs client commands against the tracker cluster and prints their results.
 // Success goes to stdout; a failure is one `error: <reason>` line on stderr and changes nothing.
+import { sessionId } from "../peer/auth.ts";
 import type { Fields } from "../wire/fields.ts";
 import { type Command, COMMANDS, type CommandName, usage } from "./commands.ts";
 import type { TrackerLink } from "./tracker_link.ts";
@@ -23,6 +24,8 @@ export interface FileCommands {
 export interface LoggedIn {
   user: string;
   link: TrackerLink;
+  /** Hash of the session token: keys the proofs this client shows seeders. */
+  sessionId: string;
 }
 
 /** A command that failed: its message becomes the `error:` line. */
@@ -35,7 +38,7 @@ export class ClientApp {
   #link: TrackerLink;
   #io: Output;
   #files?: FileCommands;
-  #user?: string;
+  #loggedIn?: LoggedIn;
 
   constructor(options: { peer: string; link: TrackerLink; io: Output; files?: FileCommands }) {
     this.peer = options.peer;
@@ -44,12 +47,13 @@ export class ClientApp {
     this.#files = options.files;
     this.#link.onSessionLost = (reason) => {
       this.#io.err(`error: session lost (${reason}): run login again`);
-      this.#user = undefined;
+      this.#loggedIn = undefined;
+      void this.#files?.beforeLogout();
     };
   }
 
   get user(): string | undefined {
-    return this.#user;
+    return this.#loggedIn?.user;
   }
 
   /** Runs one command, printing its output or its one error line. */
@@ -64,7 +68,7 @@ export class ClientApp {
 
   /** Logs out if logged in and closes the tracker link. */
   async shutdown(): Promise<void> {
-    if (this.#user) await this.#execute({ name: "logout", args: [] }).catch(() => {});
+    if (this.#loggedIn) await this.#execute({ name: "logout", args: [] }).catch(() => {});
     this.#link.close();
   }
 
@@ -79,13 +83,13 @@ export class ClientApp {
         await this.#write({ t: "create_user", user: a, pass: b });
         return [`user ${a} created`];
       case "login": {
-        if (this.#user) throw new CommandError(`already logged in as ${this.#user}: run logout first`);
+        if (this.#loggedIn) throw new CommandError(`already logged in as ${this.#loggedIn.user}: run logout first`);
         const token = crypto.getRandomValues(new Uint8Array(32));
         const { tracker } = await this.#write({ t: "login", user: a, pass: b, peer: this.peer, token });
-        this.#user = a;
+        this.#loggedIn = { user: a, link: this.#link, sessionId: sessionId(token) };
         this.#link.setSession(token);
         const lines = [`logged in as ${a} (tracker ${tracker})`];
-        if (this.#files) lines.push(...(await this.#files.afterLogin(this.#session())));
+        if (this.#files) lines.push(...(await this.#files.afterLogin(this.#loggedIn)));
         return lines;
       }
       case "logout": {
@@ -93,14 +97,14 @@ export class ClientApp {
         await this.#files?.beforeLogout();
         await this.#write({ t: "logout" });
         this.#link.setSession(undefined);
-        this.#user = undefined;
+          this.#loggedIn = undefined;
         return ["logged out"];
       }
       case "whoami":
       case "status": {
         const t = this.#link.tracker;
         const via = t ? `tracker ${t.no} (${t.host}:${t.port})` : "no tracker yet";
-        return [this.#user ? `${this.#user} on ${this.peer} via ${via}` : `not logged in; peer address ${this.peer}; ${via}`];
+        return [this.#loggedIn ? `${this.#loggedIn.user} on ${this.peer} via ${via}` : `not logged in; peer address ${this.peer}; ${via}`];
       }
       case "create_group":
         this.#session();
@@ -139,8 +143,8 @@ export class ClientApp {
   }
 
   #session(): LoggedIn {
-    if (!this.#user) throw new CommandError("not logged in: run login <user_id> <passwd>");
-    return { user: this.#user, link: this.#link };
+    if (!this.#loggedIn) throw new CommandError("not logged in: run login <user_id> <passwd>");
+    return this.#loggedIn;
   }
 
   async #write(body: { t: string } & Fields): Promise<{ data: Fields; tracker: number }> {

@@ -7,6 +7,7 @@ import type { Group } from "../replica/state.ts";
 import type { Fields } from "../wire/fields.ts";
 import type { Reply, Request } from "../wire/tracker_protocol.ts";
 import type { Liveness } from "./liveness.ts";
+import { peerProof, sessionId } from "../peer/auth.ts";
 
 /** What request handling needs of the tracker. */
 export interface TrackerCore {
@@ -20,20 +21,6 @@ export interface TrackerCore {
 /** Per-connection client state. */
 export interface ClientState {
   session?: string;
-}
-
-/** The session id for a client's secret token: only its hash is replicated or stored. */
-export function sessionId(token: Uint8Array): string {
-  return new Bun.CryptoHasher("sha256").update(token).digest("hex");
-}
-
-/** What a downloader shows a seeder at `seederPeer`: HMAC-SHA256(session id, seeder address | nonce). */
-export function peerProof(session: string, seederPeer: string, nonce: Uint8Array): Uint8Array {
-  const hmac = new Bun.CryptoHasher("sha256", session);
-  hmac.update(seederPeer);
-  hmac.update("|");
-  hmac.update(nonce);
-  return hmac.digest() as Uint8Array;
 }
 
 /** Answers one request; never throws for anything the client did. */

@@ -1,0 +1,64 @@
+// Shell: one running client: tracker link, peer server, local store and commands, wired together.
+import type { TrackerInfo } from "../config.ts";
+import { Catalog } from "../peer/catalog.ts";
+import { startPeerServer } from "../peer/server.ts";
+import { ClientApp } from "./app.ts";
+import { ClientStore } from "./client_store.ts";
+import { Files } from "./files.ts";
+import { TrackerLink } from "./tracker_link.ts";
+
+export interface ClientOptions {
+  peer: { host: string; port: number };
+  trackers: TrackerInfo;
+  dataDir: string;
+  interactive: boolean;
+  log: (line: string) => void;
+}
+
+/** A started client; `shutdown()` logs out and stops serving. */
+export interface RunningClient {
+  app: ClientApp;
+  files: Files;
+  prompt(): void;
+  shutdown(): Promise<void>;
+}
+
+export function startClient(options: ClientOptions): RunningClient {
+  const selfPeer = `${options.peer.host}:${options.peer.port}`;
+  const link = new TrackerLink(options.trackers, options.log);
+  const catalog = new Catalog();
+  const server = startPeerServer({
+    host: options.peer.host,
+    port: options.peer.port,
+    catalog,
+    log: options.log,
+    verify: async (group, peer, nonce, proof) => {
+      const { reply } = await link.request({ t: "check_peer", group, peer, nonce, proof });
+      return reply.ok ? { ok: true } : { ok: false, reason: reply.reason };
+    },
+  });
+  const store = new ClientStore(options.dataDir);
+  const progress = (line: string | undefined) => {
+    if (!options.interactive) return;
+    process.stdout.write(line === undefined ? "\r\x1b[2K" : `\r\x1b[2K${line}`);
+  };
+  const files = new Files({ catalog, store, selfPeer, log: options.log, progress });
+  const app = new ClientApp({
+    peer: selfPeer,
+    link,
+    files,
+    io: { out: (line) => console.log(line), err: (line) => console.error(line) },
+  });
+  return {
+    app,
+    files,
+    prompt() {
+      if (options.interactive) process.stdout.write(`${app.user ?? "guest"}> `);
+    },
+    async shutdown() {
+      await app.shutdown();
+      server.stop(true);
+      store.close();
+    },
+  };
+}

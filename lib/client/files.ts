@@ -1,0 +1,225 @@
+// Shell: the file commands (upload_file, list_files, download_file, show_downloads,
+// stop_share) and what login and logout do to sharing: re-share, resume, stop serving.
+import { existsSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { Download } from "../download/engine.ts";
+import type { Catalog } from "../peer/catalog.ts";
+import { Bitfield } from "../pieces/bitfield.ts";
+import { pieceCount } from "../pieces/constants.ts";
+import { hashFile } from "../pieces/file_hash.ts";
+import { nameProblem } from "../wire/fields.ts";
+import { CommandError, type FileCommands, type LoggedIn, records } from "./app.ts";
+import type { Command } from "./commands.ts";
+import type { ClientStore, ShareRecord } from "./client_store.ts";
+import { formatBytes, formatDownload } from "./format.ts";
+
+export class Files implements FileCommands {
+  #catalog: Catalog;
+  #store: ClientStore;
+  #selfPeer: string;
+  #log: (line: string) => void;
+  #progress: (line: string | undefined) => void;
+  #downloads = new Map<string, Download>();
+  #session?: LoggedIn;
+
+  constructor(options: {
+    catalog: Catalog;
+    store: ClientStore;
+    selfPeer: string;
+    log: (line: string) => void;
+    /** Shows a transient progress line on a terminal (undefined clears it); a no-op when piped. */
+    progress: (line: string | undefined) => void;
+  }) {
+    this.#catalog = options.catalog;
+    this.#store = options.store;
+    this.#selfPeer = options.selfPeer;
+    this.#log = options.log;
+    this.#progress = options.progress;
+  }
+
+  /** Downloads of this client, for `show_downloads` and the demo. */
+  downloads(): Download[] {
+    return [...this.#downloads.values()];
+  }
+
+  async run(command: Command, session: LoggedIn): Promise<string[]> {
+    const [a = "", b = "", c = ""] = command.args;
+    switch (command.name) {
+      case "upload_file":
+        return this.#upload(session, a, b);
+      case "list_files": {
+        const { data } = await call(session, { t: "list_files", group: a });
+        const files = records(data.files);
+        return files.map((f) => `${f.name} size=${f.sizeBytes} seeders=${f.seeders}`);
+      }
+      case "download_file":
+        return this.#download(session, a, b, c);
+      case "show_downloads":
+        return [...this.#downloads.values()].map(formatDownload);
+      case "stop_share":
+        return this.#stopShare(session, a, b);
+      default:
+        throw new CommandError(`${command.name} is not a file command`);
+    }
+  }
+
+  async afterLogin(session: LoggedIn): Promise<string[]> {
+    this.#session = session;
+    const lines: string[] = [];
+    for (const share of this.#store.shares(session.user)) {
+      const problem = changedSince(share);
+      if (problem) {
+        lines.push(`warning: not re-sharing ${share.name} in ${share.group}: ${problem}; run upload_file again`);
+        continue;
+      }
+      const reply = await session.link.request({ t: "share", group: share.group, name: share.name, sizeBytes: share.sizeBytes, sha1: share.sha1, pieces: share.pieces, rid: session.link.newRid() });
+      if (!reply.reply.ok) {
+        lines.push(`warning: not re-sharing ${share.name} in ${share.group}: ${reply.reply.reason}`);
+        continue;
+      }
+      this.#serveWhole(share);
+      lines.push(`re-sharing ${share.name} in ${share.group}`);
+    }
+    for (const record of this.#store.downloads(session.user)) {
+      const key = `${record.group}/${record.name}`;
+      if (this.#downloads.get(key)?.state === "downloading") continue;
+      const d = this.#newDownload(session, record);
+      await d.start();
+      lines.push(`resuming download of ${record.name} from ${record.group}: ${d.resumedPieces} of ${pieceCount(record.sizeBytes)} pieces already verified`);
+    }
+    return lines;
+  }
+
+  async beforeLogout(): Promise<void> {
+    for (const d of this.#downloads.values()) if (d.state === "downloading") d.stop();
+    this.#downloads.clear();
+    this.#catalog.clear();
+    this.#session = undefined;
+  }
+
+  async #upload(session: LoggedIn, path: string, group: string): Promise<string[]> {
+    const full = resolve(path);
+    const name = basename(full);
+    const problem = nameProblem(name);
+    if (problem) throw new CommandError(`file name "${name}" ${problem}: rename the file`);
+    const before = statOrThrow(full);
+    const show = (done: number) => this.#progress(`hashing ${name}: ${Math.floor((100 * done) / Math.max(before.size, 1))}%`);
+    const digest = await hashFile(full, show).catch((err: Error) => {
+      throw new CommandError(`cannot read ${path}: ${err.message}`);
+    }).finally(() => this.#progress(undefined));
+    const after = statOrThrow(full);
+    if (after.mtimeMs !== before.mtimeMs || after.size !== digest.sizeBytes) throw new CommandError(`${path} changed while it was being hashed: try again`);
+    await call(session, { t: "share", group, name, sizeBytes: digest.sizeBytes, sha1: digest.sha1, pieces: digest.pieces }, true);
+    const record: ShareRecord = { user: session.user, group, name, path: full, sizeBytes: digest.sizeBytes, mtimeMs: after.mtimeMs, sha1: digest.sha1, pieces: digest.pieces };
+    this.#store.putShare(record);
+    this.#serveWhole(record);
+    return [`sharing ${name} in ${group} (${formatBytes(digest.sizeBytes)}, ${pieceCount(digest.sizeBytes)} pieces, sha1 ${Buffer.from(digest.sha1).toString("hex")})`];
+  }
+
+  async #download(session: LoggedIn, group: string, name: string, destination: string): Promise<string[]> {
+    const key = `${group}/${name}`;
+    if (this.#downloads.get(key)?.state === "downloading") throw new CommandError(`already downloading ${name} from ${group}: see show_downloads`);
+    if (this.#catalog.get(group, name)) throw new CommandError(`you already share ${name} in ${group} from this client`);
+    const dest = destinationFor(destination, name);
+    const { data } = await call(session, { t: "file_info", group, name });
+    const peers = Array.isArray(data.peers) ? data.peers : [];
+    if (peers.length === 0) throw new CommandError(`no live peer shares ${name} in ${group} right now: try again later`);
+    const record = {
+      user: session.user,
+      group,
+      name,
+      dest,
+      partPath: join(dirname(dest), `.${basename(dest)}.part`),
+      sizeBytes: data.sizeBytes as number,
+      sha1: new Uint8Array(data.sha1 as Uint8Array),
+      pieces: new Uint8Array(data.pieces as Uint8Array),
+    };
+    // A downloader is a seeder of what it has: register at once, serve pieces as they verify.
+    await call(session, { t: "share", group, name, sizeBytes: record.sizeBytes, sha1: record.sha1, pieces: record.pieces }, true);
+    this.#store.putDownload(record);
+    const d = this.#newDownload(session, record);
+    await d.start().catch((err: Error) => {
+      this.#store.deleteDownload(session.user, group, name);
+      this.#downloads.delete(key);
+      throw new CommandError(`cannot write ${record.partPath}: ${err.message}`);
+    });
+    return [`downloading ${name} from ${group} to ${dest} (${formatBytes(record.sizeBytes)}, ${peers.length} peer${peers.length === 1 ? "" : "s"})`];
+  }
+
+  async #stopShare(session: LoggedIn, group: string, name: string): Promise<string[]> {
+    await call(session, { t: "unshare", group, name }, true);
+    const d = this.#downloads.get(`${group}/${name}`);
+    if (d?.state === "downloading") {
+      d.stop();
+      this.#downloads.delete(`${group}/${name}`);
+      this.#store.deleteDownload(session.user, group, name);
+    }
+    this.#catalog.remove(group, name);
+    this.#store.deleteShare(session.user, group, name);
+    return [`stopped sharing ${name} in ${group}`];
+  }
+
+  #newDownload(session: LoggedIn, record: ReturnType<ClientStore["downloads"]>[number]): Download {
+    const d = new Download(record, {
+      catalog: this.#catalog,
+      selfPeer: this.#selfPeer,
+      session: () => (this.#session === session ? session.sessionId : undefined),
+      fetchPeers: async () => {
+        const { data } = await call(session, { t: "file_info", group: record.group, name: record.name });
+        return Array.isArray(data.peers) ? data.peers.filter((p): p is string => typeof p === "string") : [];
+      },
+      onComplete: () => {
+        this.#store.deleteDownload(record.user, record.group, record.name);
+        const mtimeMs = statSync(record.dest).mtimeMs;
+        this.#store.putShare({ user: record.user, group: record.group, name: record.name, path: record.dest, sizeBytes: record.sizeBytes, mtimeMs, sha1: record.sha1, pieces: record.pieces });
+      },
+      log: this.#log,
+    });
+    this.#downloads.set(`${record.group}/${record.name}`, d);
+    return d;
+  }
+
+  #serveWhole(share: ShareRecord): void {
+    const have = new Bitfield(pieceCount(share.sizeBytes));
+    for (let i = 0; i < have.size; i++) have.set(i);
+    this.#catalog.add({ group: share.group, name: share.name, path: share.path, sizeBytes: share.sizeBytes, have });
+  }
+}
+
+async function call(session: LoggedIn, body: { t: string } & Record<string, unknown>, write = false) {
+  const { reply } = await session.link.request(write ? { ...body, rid: session.link.newRid() } : body);
+  if (!reply.ok) throw new CommandError(reply.reason);
+  return { data: reply.data };
+}
+
+/** Where a download lands: inside `destination` if it is a directory, else at that path. */
+function destinationFor(destination: string, name: string): string {
+  const full = resolve(destination);
+  const target = existsSync(full) && statSync(full).isDirectory() ? join(full, name) : full;
+  if (existsSync(target)) throw new CommandError(`${target} already exists: choose another destination or remove it`);
+  const parent = dirname(target);
+  if (!existsSync(parent) || !statSync(parent).isDirectory()) throw new CommandError(`directory ${parent} does not exist: create it first`);
+  return target;
+}
+
+function statOrThrow(path: string) {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new CommandError(`no file ${path}: check the path`);
+  }
+  if (st.isDirectory()) throw new CommandError(`${path} is a directory: upload_file shares one file`);
+  if (!st.isFile()) throw new CommandError(`${path} is not a regular file`);
+  return st;
+}
+
+function changedSince(share: ShareRecord): string | undefined {
+  try {
+    const st = statSync(share.path);
+    if (st.size !== share.sizeBytes || st.mtimeMs !== share.mtimeMs) return `${share.path} changed since it was shared`;
+  } catch {
+    return `${share.path} no longer exists`;
+  }
+  return undefined;
+}

@@ -1,0 +1,271 @@
+// Shell: one download. Draws pieces from every peer that has them (rarest first, several in
+// flight per peer, endgame at the end), checks each piece's SHA-1 before writing it into a
+// preallocated temporary file, serves verified pieces at once, and renames the file into place
+// only after the whole file's SHA-1 matches.
+import { closeSync, ftruncateSync, openSync, readSync, renameSync, writeSync } from "node:fs";
+import type { Catalog } from "../peer/catalog.ts";
+import { Bitfield } from "../pieces/bitfield.ts";
+import { PIECE_BYTES, pieceCount, pieceLength } from "../pieces/constants.ts";
+import { verifyPiece } from "../pieces/hash.ts";
+import { PiecePicker } from "../pieces/picker.ts";
+import { PeerLink } from "./peer_link.ts";
+import { RequestBook } from "./requests.ts";
+
+/** Whole pieces in flight per peer: 8 MiB, enough to keep a loopback or LAN link full. */
+export const MAX_REQUESTS_PER_PEER = 16;
+const MAX_PEERS = 32;
+const REQUEST_TIMEOUT_MS = 15_000;
+const TICK_MS = 1_000;
+const REFRESH_PEERS_MS = 5_000;
+/** With no peer connected and no progress for this long, the download gives up. */
+const GIVE_UP_MS = 60_000;
+const COOLDOWN_MS = 30_000;
+
+/** What is being fetched and where it goes. */
+export interface DownloadSpec {
+  group: string;
+  name: string;
+  sizeBytes: number;
+  sha1: Uint8Array;
+  pieces: Uint8Array;
+  dest: string;
+  partPath: string;
+}
+
+/** What a download needs from the client around it. */
+export interface DownloadDeps {
+  catalog: Catalog;
+  selfPeer: string;
+  session: () => string | undefined;
+  /** Live peers sharing the file, from the tracker. */
+  fetchPeers: () => Promise<string[]>;
+  onComplete: (d: Download) => void;
+  log: (line: string) => void;
+}
+
+export type DownloadState = "downloading" | "complete" | "failed";
+
+export class Download {
+  readonly spec: DownloadSpec;
+  state: DownloadState = "downloading";
+  reason = "";
+  /** Pieces verified at start from an earlier run, and pieces received again after that. */
+  resumedPieces = 0;
+  refetchedPieces = 0;
+  #deps: DownloadDeps;
+  #count: number;
+  #fd = -1;
+  #have!: Bitfield;
+  #picker!: PiecePicker;
+  #book = new RequestBook({ maxRequestsPerPeer: MAX_REQUESTS_PER_PEER });
+  #links = new Map<string, PeerLink>();
+  #dialing = new Set<string>();
+  #cooldown = new Map<string, number>();
+  #timer?: ReturnType<typeof setInterval>;
+  #lastRefreshMs = 0;
+  #lastProgressMs = Date.now();
+  #startedMs = Date.now();
+  #endedMs?: number;
+  #bytesDone = 0;
+  #rate = { atMs: Date.now(), bytes: 0, perSecond: 0 };
+
+  constructor(spec: DownloadSpec, deps: DownloadDeps) {
+    this.spec = spec;
+    this.#deps = deps;
+    this.#count = pieceCount(spec.sizeBytes);
+  }
+
+  /** Opens or resumes the temporary file, verifies what it holds, starts serving and fetching. */
+  async start(): Promise<void> {
+    const { spec } = this;
+    this.#fd = openSync(spec.partPath, "a+"); // create if missing, keep what is there
+    closeSync(this.#fd);
+    this.#fd = openSync(spec.partPath, "r+");
+    ftruncateSync(this.#fd, spec.sizeBytes);
+    this.#have = this.#verifyExisting();
+    this.resumedPieces = this.#have.count();
+    this.#bytesDone = this.#haveBytes();
+    this.#picker = new PiecePicker(this.#count, { rng: Math.random, have: this.#have });
+    this.#deps.catalog.add({ group: spec.group, name: spec.name, path: spec.partPath, sizeBytes: spec.sizeBytes, have: this.#have });
+    if (this.#picker.isComplete()) return this.#finish();
+    this.#timer = setInterval(() => this.#tick(), TICK_MS);
+    await this.#refreshPeers();
+  }
+
+  /** Stops fetching (logout, exit); the temporary file stays for a later resume. */
+  stop(): void {
+    clearInterval(this.#timer);
+    for (const link of this.#links.values()) link.close("download stopped");
+    this.#links.clear();
+    if (this.#fd >= 0) closeSync(this.#fd);
+    this.#fd = -1;
+  }
+
+  /** `42% 12.3 MB/s 3 peers` and the like. */
+  progress(): { percent: number; bytesPerSecond: number; peers: number; elapsedMs: number; duplicates: number } {
+    const percent = this.spec.sizeBytes === 0 ? 100 : Math.floor((100 * this.#bytesDone) / this.spec.sizeBytes);
+    const c = this.#book.counters();
+    return { percent, bytesPerSecond: this.#rate.perSecond, peers: this.#links.size, elapsedMs: (this.#endedMs ?? Date.now()) - this.#startedMs, duplicates: c.duplicatesReceived };
+  }
+
+  #verifyExisting(): Bitfield {
+    const have = new Bitfield(this.#count);
+    const buffer = new Uint8Array(PIECE_BYTES);
+    for (let i = 0; i < this.#count; i++) {
+      const length = pieceLength(this.spec.sizeBytes, i);
+      const piece = buffer.subarray(0, length);
+      if (readSync(this.#fd, piece, 0, length, i * PIECE_BYTES) === length && verifyPiece(this.spec.pieces, i, piece)) have.set(i);
+    }
+    return have;
+  }
+
+  #haveBytes(): number {
+    let bytes = 0;
+    for (let i = 0; i < this.#count; i++) if (this.#have.has(i)) bytes += pieceLength(this.spec.sizeBytes, i);
+    return bytes;
+  }
+
+  async #refreshPeers(): Promise<void> {
+    this.#lastRefreshMs = Date.now();
+    const peers = await this.#deps.fetchPeers().catch(() => [] as string[]);
+    const session = this.#deps.session();
+    if (this.state !== "downloading" || !session) return;
+    const now = Date.now();
+    for (const peer of peers) {
+      if (this.#links.size + this.#dialing.size >= MAX_PEERS) break;
+      if (peer === this.#deps.selfPeer || this.#links.has(peer) || this.#dialing.has(peer)) continue;
+      if ((this.#cooldown.get(peer) ?? 0) > now) continue;
+      this.#dial(peer, session);
+    }
+  }
+
+  #dial(peer: string, session: string): void {
+    this.#dialing.add(peer);
+    const id = { group: this.spec.group, name: this.spec.name, selfPeer: this.#deps.selfPeer, session, pieceCount: this.#count };
+    PeerLink.open(peer, id, this.#events, this.#deps.log)
+      .then((link) => {
+        if (this.state !== "downloading") link.close("download over");
+        else this.#links.set(peer, link);
+      })
+      .catch(() => this.#cooldown.set(peer, Date.now() + COOLDOWN_MS))
+      .finally(() => this.#dialing.delete(peer));
+  }
+
+  #events = {
+    ready: (link: PeerLink, have: Bitfield) => {
+      this.#picker.addPeer(link.peer, have);
+      this.#fill(link);
+    },
+    have: (link: PeerLink, index: number) => {
+      this.#picker.peerHas(link.peer, index);
+      this.#fill(link);
+    },
+    reject: (link: PeerLink, index: number) => {
+      this.#book.remove(link.peer, index);
+      this.#picker.release(link.peer, index);
+      this.#fillAll();
+    },
+    piece: (link: PeerLink, index: number, data: Uint8Array) => this.#onPiece(link, index, data),
+    closed: (link: PeerLink, reason: string) => {
+      if (this.#links.get(link.peer) === link) this.#links.delete(link.peer);
+      this.#picker?.removePeer(link.peer);
+      this.#book.removePeer(link.peer);
+      if (reason !== "connection closed" && this.state === "downloading") this.#deps.log(`peer ${link.peer}: ${reason}`);
+      this.#fillAll();
+    },
+  };
+
+  #onPiece(link: PeerLink, index: number, data: Uint8Array): void {
+    if (this.state !== "downloading" || !this.#book.has(link.peer, index)) return; // cancelled or unasked
+    if (this.#picker.has(index)) {
+      this.#book.received(link.peer, index, { duplicate: true });
+      return this.#fill(link);
+    }
+    this.#book.received(link.peer, index);
+    if (data.byteLength !== pieceLength(this.spec.sizeBytes, index) || !verifyPiece(this.spec.pieces, index, data)) {
+      this.#picker.release(link.peer, index);
+      if (this.#book.strike(link.peer)) {
+        this.#cooldown.set(link.peer, Infinity); // keeps lying: never again for this download
+        link.close(`dropped after ${this.#book.strikes(link.peer)} pieces that failed their SHA-1 check`);
+      }
+      return this.#fillAll();
+    }
+    writeSync(this.#fd, data, 0, data.byteLength, index * PIECE_BYTES);
+    for (const other of this.#picker.markVerified(index, link.peer)) {
+      this.#book.remove(other, index);
+      this.#links.get(other)?.cancel(index);
+    }
+    this.#deps.catalog.announce(this.spec.group, this.spec.name, index); // we serve it from now on
+    this.#bytesDone += data.byteLength;
+    this.#rate.bytes += data.byteLength;
+    this.#lastProgressMs = Date.now();
+    if (this.#picker.isComplete()) return this.#finish();
+    this.#fill(link);
+  }
+
+  #fill(link: PeerLink): void {
+    while (this.#book.freeSlots(link.peer) > 0) {
+      const index = this.#picker.pick(link.peer);
+      if (index === undefined) return;
+      this.#picker.markRequested(link.peer, index);
+      this.#book.add(link.peer, index, Date.now());
+      link.request(index);
+    }
+  }
+
+  #fillAll(): void {
+    if (this.state !== "downloading") return;
+    for (const link of this.#links.values()) this.#fill(link);
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    const seconds = (now - this.#rate.atMs) / 1000;
+    this.#rate = { atMs: now, bytes: 0, perSecond: seconds > 0 ? this.#rate.bytes / seconds : 0 };
+    for (const late of this.#book.timedOut(now, REQUEST_TIMEOUT_MS)) {
+      // A peer that stalls on a request is dropped for a while; its pieces go to the others.
+      this.#cooldown.set(late.peerId, now + COOLDOWN_MS);
+      this.#links.get(late.peerId)?.close(`no answer to piece ${late.pieceIndex} in ${REQUEST_TIMEOUT_MS / 1000} s`);
+    }
+    if (this.#links.size === 0 && now - this.#lastProgressMs > GIVE_UP_MS) {
+      return this.#fail("no live peer has the missing pieces");
+    }
+    if (now - this.#lastRefreshMs >= REFRESH_PEERS_MS || this.#links.size === 0) void this.#refreshPeers();
+  }
+
+  #finish(): void {
+    clearInterval(this.#timer);
+    for (const link of this.#links.values()) link.close("download complete");
+    const whole = new Bun.CryptoHasher("sha1");
+    const buffer = new Uint8Array(4 * 1024 * 1024);
+    for (let at = 0; at < this.spec.sizeBytes; ) {
+      const read = readSync(this.#fd, buffer, 0, Math.min(buffer.byteLength, this.spec.sizeBytes - at), at);
+      if (read <= 0) return this.#fail("the temporary file shrank while downloading");
+      whole.update(buffer.subarray(0, read));
+      at += read;
+    }
+    const sha1 = whole.digest();
+    if (!this.spec.sha1.every((b, i) => b === sha1[i])) return this.#fail("the whole file's SHA-1 does not match");
+    // No fsync: the rename is atomic for every reader, and a killed process loses nothing the
+    // kernel holds. Only a power cut could leave a damaged file (the next hash check shows it).
+    closeSync(this.#fd);
+    this.#fd = -1;
+    renameSync(this.spec.partPath, this.spec.dest);
+    const served = this.#deps.catalog.get(this.spec.group, this.spec.name);
+    if (served?.path === this.spec.partPath) served.path = this.spec.dest;
+    this.#bytesDone = this.spec.sizeBytes;
+    this.state = "complete";
+    this.#endedMs = Date.now();
+    this.refetchedPieces = this.#book.counters().duplicatesReceived;
+    this.#deps.onComplete(this);
+  }
+
+  #fail(reason: string): void {
+    this.state = "failed";
+    this.reason = reason;
+    this.#endedMs = Date.now();
+    this.stop();
+    const served = this.#deps.catalog.get(this.spec.group, this.spec.name);
+    if (served?.path === this.spec.partPath) this.#deps.catalog.remove(this.spec.group, this.spec.name);
+  }
+}

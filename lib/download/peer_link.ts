@@ -1,0 +1,95 @@
+// Shell: one downloader-side connection to a seeder: answers its challenge with our proof,
+// then turns its messages into events for the engine.
+import type { Socket } from "bun";
+import { ProtocolError } from "../errors.ts";
+import { Bitfield } from "../pieces/bitfield.ts";
+import { peerProof } from "../peer/auth.ts";
+import { Connection, connectionHandlers } from "../wire/connection.ts";
+import { parsePeerMessage } from "../wire/peer_protocol.ts";
+
+/** What the engine hears from one seeder. */
+export interface LinkEvents {
+  ready(link: PeerLink, have: Bitfield): void;
+  have(link: PeerLink, index: number): void;
+  piece(link: PeerLink, index: number, data: Uint8Array): void;
+  reject(link: PeerLink, index: number): void;
+  closed(link: PeerLink, reason: string): void;
+}
+
+/** Who we are to a seeder, and which file we want. */
+export interface LinkIdentity {
+  group: string;
+  name: string;
+  selfPeer: string;
+  session: string;
+  pieceCount: number;
+}
+
+export class PeerLink {
+  readonly peer: string;
+  #conn?: Connection;
+  #ready = false;
+  #closeReason = "connection closed";
+
+  private constructor(peer: string) {
+    this.peer = peer;
+  }
+
+  /** Connects to `peer` (host:port); events follow. Rejects only if the TCP connect fails. */
+  static async open(peer: string, id: LinkIdentity, events: LinkEvents, log: (line: string) => void): Promise<PeerLink> {
+    const link = new PeerLink(peer);
+    const at = peer.lastIndexOf(":");
+    const handler = {
+      message: (conn: Connection, value: unknown) => {
+        const msg = parsePeerMessage(value);
+        switch (msg.t) {
+          case "p_challenge":
+            conn.send({ t: "p_hello", group: id.group, name: id.name, peer: id.selfPeer, proof: peerProof(id.session, peer, msg.nonce) });
+            return;
+          case "p_refuse":
+            link.#closeReason = `refused: ${msg.reason}`;
+            conn.end();
+            return;
+          case "p_bitfield":
+            if (link.#ready) throw new ProtocolError("Second bitfield");
+            link.#ready = true;
+            events.ready(link, Bitfield.fromBytes(msg.bits, id.pieceCount));
+            return;
+          case "p_have":
+          case "p_piece":
+          case "p_reject":
+            if (!link.#ready) throw new ProtocolError(`${msg.t} before the bitfield`);
+            if (msg.index >= id.pieceCount) throw new ProtocolError(`Piece index ${msg.index} out of range`);
+            if (msg.t === "p_have") events.have(link, msg.index);
+            else if (msg.t === "p_piece") events.piece(link, msg.index, msg.data);
+            else events.reject(link, msg.index);
+            return;
+          default:
+            throw new ProtocolError(`Unexpected ${msg.t} from a seeder`);
+        }
+      },
+      close: () => events.closed(link, link.#closeReason),
+    };
+    await Bun.connect<Connection>({
+      hostname: peer.slice(0, at),
+      port: Number(peer.slice(at + 1)),
+      socket: connectionHandlers((socket: Socket<Connection>) => {
+        link.#conn = new Connection(socket, handler, { log });
+      }),
+    });
+    return link;
+  }
+
+  request(index: number): void {
+    this.#conn?.send({ t: "p_request", index });
+  }
+
+  cancel(index: number): void {
+    this.#conn?.send({ t: "p_cancel", index });
+  }
+
+  close(reason: string): void {
+    this.#closeReason = reason;
+    this.#conn?.end();
+  }
+}

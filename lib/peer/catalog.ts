@@ -1,0 +1,63 @@
+// What this client serves: each shared or downloading file, its path and its verified pieces.
+import type { Bitfield } from "../pieces/bitfield.ts";
+
+/** One file this client serves pieces of. */
+export interface Served {
+  group: string;
+  name: string;
+  path: string;
+  sizeBytes: number;
+  /** The verified pieces: all of them for a shared file, a growing set while downloading. */
+  have: Bitfield;
+}
+
+type HaveListener = (index: number) => void;
+
+/** The files served, with "have" announcements to the peers watching each. */
+export class Catalog {
+  #entries = new Map<string, Served>();
+  #watchers = new Map<string, Set<HaveListener>>();
+
+  add(entry: Served): void {
+    this.#entries.set(key(entry.group, entry.name), entry);
+  }
+
+  get(group: string, name: string): Served | undefined {
+    return this.#entries.get(key(group, name));
+  }
+
+  remove(group: string, name: string): void {
+    this.#entries.delete(key(group, name));
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  entries(): Served[] {
+    return [...this.#entries.values()];
+  }
+
+  /** A piece was verified: record it and tell every peer connected for this file. */
+  announce(group: string, name: string, index: number): void {
+    const entry = this.get(group, name);
+    if (!entry || !entry.have.set(index)) return;
+    for (const listener of this.#watchers.get(key(group, name)) ?? []) listener(index);
+  }
+
+  /** Subscribes to "have" announcements; returns the unsubscribe function. */
+  watch(group: string, name: string, listener: HaveListener): () => void {
+    const k = key(group, name);
+    let set = this.#watchers.get(k);
+    if (!set) this.#watchers.set(k, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.#watchers.delete(k);
+    };
+  }
+}
+
+function key(group: string, name: string): string {
+  return `${group}\u0000${name}`;
+}

@@ -1,0 +1,168 @@
+// Shell: serves pieces to other peers. Only a logged-in member of the file's group gets any:
+// the downloader answers our nonce with a proof that our tracker checks. Reads each piece from
+// disk straight into its frame, and stops reading requests while a slow peer's outbox is full.
+import type { Socket, TCPSocketListener } from "bun";
+import { closeSync, openSync, readSync } from "node:fs";
+import { ProtocolError } from "../errors.ts";
+import { pieceLength, PIECE_BYTES } from "../pieces/constants.ts";
+import { pieceFrame } from "../wire/codec.ts";
+import { Connection, connectionHandlers } from "../wire/connection.ts";
+import { parsePeerMessage } from "../wire/peer_protocol.ts";
+import type { Catalog, Served } from "./catalog.ts";
+
+/** Requests a downloader may queue at one seeder (it pipelines fewer; this is the hard cap). */
+const MAX_QUEUED_REQUESTS = 64;
+/** Stop producing pieces for a connection while this many bytes wait in its outbox. */
+const OUTBOX_HIGH_BYTES = 4 * 1024 * 1024;
+
+/** Asks our tracker whether `peer` proved a live session in `group`. */
+export type VerifyPeer = (group: string, peer: string, nonce: Uint8Array, proof: Uint8Array) => Promise<{ ok: true } | { ok: false; reason: string }>;
+
+interface PeerConn {
+  nonce: Uint8Array;
+  phase: "challenged" | "checking" | "serving";
+  entry?: Served;
+  queue: number[];
+  pumping: boolean;
+  unwatch?: () => void;
+}
+
+/** Starts the peer server on `host:port`. */
+export function startPeerServer(options: {
+  host: string;
+  port: number;
+  catalog: Catalog;
+  verify: VerifyPeer;
+  log: (line: string) => void;
+}): TCPSocketListener<Connection> {
+  const { catalog, verify, log } = options;
+  const fds = new FileCache();
+  const peerOf = (conn: Connection) => conn.state.peer as PeerConn;
+
+  const pump = async (conn: Connection) => {
+    const p = peerOf(conn);
+    if (p.pumping) return;
+    p.pumping = true;
+    try {
+      while (p.queue.length > 0 && !conn.isClosed) {
+        if (conn.queuedBytes > OUTBOX_HIGH_BYTES) {
+          await conn.drained();
+          continue;
+        }
+        const index = p.queue.shift()!;
+        const entry = p.entry!;
+        if (catalog.get(entry.group, entry.name) !== entry || !entry.have.has(index)) {
+          conn.send({ t: "p_reject", index });
+          continue;
+        }
+        const length = pieceLength(entry.sizeBytes, index);
+        const { frame, dataOffset } = pieceFrame(index, length);
+        const read = readPiece(fds, entry.path, frame, dataOffset, length, index * PIECE_BYTES);
+        if (read !== length) {
+          log(`cannot read piece ${index} of ${entry.path}: ${read}; rejecting`);
+          conn.send({ t: "p_reject", index });
+          continue;
+        }
+        conn.sendFrame(frame);
+      }
+    } finally {
+      p.pumping = false;
+    }
+  };
+
+  const handler = {
+    message(conn: Connection, value: unknown): void {
+      const msg = parsePeerMessage(value);
+      const p = peerOf(conn);
+      if (msg.t === "p_hello") {
+        if (p.phase !== "challenged") throw new ProtocolError("Second p_hello on one connection");
+        const entry = catalog.get(msg.group, msg.name);
+        if (!entry) {
+          conn.send({ t: "p_refuse", reason: `"${msg.name}" is not shared here in "${msg.group}"` });
+          conn.end();
+          return;
+        }
+        p.phase = "checking";
+        verify(msg.group, msg.peer, p.nonce, msg.proof)
+          .then((outcome) => {
+            if (conn.isClosed) return;
+            if (!outcome.ok) {
+              log(`refused peer ${conn.remote} for ${msg.group}/${msg.name}: ${outcome.reason}`);
+              conn.send({ t: "p_refuse", reason: outcome.reason });
+              conn.end();
+              return;
+            }
+            p.phase = "serving";
+            p.entry = entry;
+            conn.send({ t: "p_bitfield", bits: entry.have.toBytes() });
+            p.unwatch = catalog.watch(msg.group, msg.name, (index) => conn.send({ t: "p_have", index }));
+          })
+          .catch((err) => {
+            conn.send({ t: "p_refuse", reason: `cannot check your session: ${(err as Error).message}` });
+            conn.end();
+          });
+        return;
+      }
+      if (p.phase !== "serving") throw new ProtocolError(`Peer sent ${msg.t} before being admitted`);
+      if (msg.t === "p_request") {
+        if (p.queue.length >= MAX_QUEUED_REQUESTS) throw new ProtocolError(`More than ${MAX_QUEUED_REQUESTS} piece requests queued`);
+        p.queue.push(msg.index);
+        void pump(conn);
+      } else if (msg.t === "p_cancel") {
+        const at = p.queue.indexOf(msg.index);
+        if (at >= 0) p.queue.splice(at, 1);
+      } else {
+        throw new ProtocolError(`Unexpected ${msg.t} from a downloader`);
+      }
+    },
+    close(conn: Connection): void {
+      peerOf(conn)?.unwatch?.();
+    },
+  };
+
+  const listener = Bun.listen<Connection>({
+    hostname: options.host,
+    port: options.port,
+    socket: connectionHandlers((socket: Socket<Connection>) => {
+      const conn = new Connection(socket, handler, { log });
+      const nonce = crypto.getRandomValues(new Uint8Array(32));
+      conn.state.peer = { nonce, phase: "challenged", queue: [], pumping: false } satisfies PeerConn;
+      conn.send({ t: "p_challenge", nonce });
+    }),
+  });
+  const stop = listener.stop.bind(listener);
+  listener.stop = (closeActive?: boolean) => {
+    fds.closeAll();
+    stop(closeActive);
+  };
+  return listener;
+}
+
+/** Reads one piece into its frame; the byte count, or why it could not. */
+function readPiece(fds: FileCache, path: string, frame: Uint8Array, at: number, length: number, position: number): number | string {
+  try {
+    const read = readSync(fds.open(path), frame, at, length, position);
+    return read === length ? read : "file shorter than when it was shared";
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** Open read descriptors by path, reused across requests (a rename keeps them valid). */
+class FileCache {
+  #fds = new Map<string, number>();
+
+  open(path: string): number {
+    let fd = this.#fds.get(path);
+    if (fd === undefined) {
+      fd = openSync(path, "r");
+      this.#fds.set(path, fd);
+    }
+    return fd;
+  }
+
+  closeAll(): void {
+    for (const fd of this.#fds.values()) closeSync(fd);
+    this.#fds.clear();
+  }
+}
