@@ -39,7 +39,6 @@ try {
   const secret = secretText?.trim() || undefined;
   const tracker = startTracker({ trackers, no, dataDir: argv["data-dir"] ?? `./tracker-${no}.data`, secret, fsync: argv.fsync, log });
   const me = trackers[no - 1]!;
-  console.log(`tracker ${no} listening on ${me.host}:${tracker.port}${secret ? " (sync secret set)" : ""}`);
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -50,6 +49,7 @@ try {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+  console.log(`tracker ${no} listening on ${me.host}:${tracker.port}${secret ? " (sync secret set)" : ""}`);
   void readLines(
     (line) => {
       const cmd = line.trim();

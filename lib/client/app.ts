@@ -39,6 +39,7 @@ export class ClientApp {
   #io: Output;
   #files?: FileCommands;
   #loggedIn?: LoggedIn;
+  #lost?: string;
 
   constructor(options: { peer: string; link: TrackerLink; io: Output; files?: FileCommands }) {
     this.peer = options.peer;
@@ -46,7 +47,7 @@ export class ClientApp {
     this.#io = options.io;
     this.#files = options.files;
     this.#link.onSessionLost = (reason) => {
-      this.#io.err(`error: session lost (${reason}): run login again`);
+      this.#lost = reason; // said once, by the next command that needs the session
       this.#loggedIn = undefined;
       void this.#files?.beforeLogout();
     };
@@ -103,7 +104,7 @@ export class ClientApp {
       case "whoami":
       case "status": {
         const t = this.#link.tracker;
-        const via = t ? `tracker ${t.no} (${t.host}:${t.port})` : "no tracker yet";
+        const via = t ? `tracker ${t.no} (${t.host}:${t.port})` : "no tracker connected right now";
         return [this.#loggedIn ? `${this.#loggedIn.user} on ${this.peer} via ${via}` : `not logged in; peer address ${this.peer}; ${via}`];
       }
       case "create_group":
@@ -143,6 +144,9 @@ export class ClientApp {
   }
 
   #session(): LoggedIn {
+    const lost = this.#lost;
+    this.#lost = undefined;
+    if (!this.#loggedIn && lost) throw new CommandError(`your session ended (${lost}): run login <user_id> <passwd> again`);
     if (!this.#loggedIn) throw new CommandError("not logged in: run login <user_id> <passwd>");
     return this.#loggedIn;
   }

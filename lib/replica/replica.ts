@@ -3,7 +3,7 @@
 // give the same state: the state is a function of the set of operations held.
 import { type Change, type Outcome } from "./change.ts";
 import { applyChange } from "./rules.ts";
-import { Clock, compareStamps, type Stamp, ZERO_STAMP } from "./stamp.ts";
+import { Clock, compareStamps, maxStamp, type Stamp, ZERO_STAMP } from "./stamp.ts";
 import { State, type StateSnapshot } from "./state.ts";
 
 /** One change, stamped and numbered by the tracker that accepted it. */
@@ -30,7 +30,7 @@ export interface Base {
 export interface SyncStatus {
   node: number;
   vv: VersionVector;
-  /** The sender's clock: all its future operations are stamped above it. */
+  /** The sender's promise: all its future operations, even after a restart, are stamped above it. */
   clock: Stamp;
   /** The sender holds every operation stamped at or below this. */
   frontier: Stamp;
@@ -52,6 +52,7 @@ export class Replica {
   #above = new Map<number, Set<number>>();
   #state: State;
   #settled = true;
+  #latestHeld: Stamp = ZERO_STAMP; // the latest stamp held, in the base or the log: restore rebuilds it
   #promises = new Map<number, Stamp>();
   #frontiers = new Map<number, Stamp>();
   #order: StampOrder;
@@ -134,6 +135,7 @@ export class Replica {
     if (this.holds(op.origin, op.seq)) return false;
     if (compareStamps(op.stamp, this.#base.stamp) <= 0) return false; // below the frontier: cannot be new
     this.#clock.observe(op.stamp);
+    this.#latestHeld = maxStamp(this.#latestHeld, op.stamp);
     this.#noteHeld(op.origin, op.seq);
     const last = this.#ops[this.#ops.length - 1];
     if (!last || this.#order(op.stamp, last.stamp) > 0) {
@@ -170,9 +172,13 @@ export class Replica {
     return { ops: this.#ops.filter((op) => op.seq > (have.get(op.origin) ?? 0)) };
   }
 
-  /** This replica's status for the others; ticks the clock so the promise holds. */
-  status(nowMs: number): SyncStatus {
-    return { node: this.node, vv: this.versionVector(), clock: this.#clock.tick(nowMs), frontier: this.frontier() };
+  /**
+   * This replica's status for the others. It promises the latest stamp it holds, not its clock:
+   * a restart rebuilds the clock from the persisted ops alone, so a promise above them (a status
+   * tick, an observed clock) could be broken by the next op, which others may have compacted past.
+   */
+  status(_nowMs?: number): SyncStatus {
+    return { node: this.node, vv: this.versionVector(), clock: this.#latestHeld, frontier: this.frontier() };
   }
 
   /** Takes another tracker's status: its clock promise and its frontier. */
@@ -240,6 +246,7 @@ export class Replica {
       for (let s = (this.#contig.get(origin) ?? 0) + 1; s <= seq; s++) this.#noteHeld(origin, s);
     }
     this.#clock.observe(base.stamp);
+    this.#latestHeld = maxStamp(this.#latestHeld, base.stamp);
     this.#settled = false;
     return true;
   }

@@ -42,6 +42,9 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       return OK;
     }
     case "join_group": {
+      // The shell knows the user, but a replay with a gap may not have its create_user yet:
+      // a member who is no user would break an invariant (and the tracker's start-up check).
+      if (!state.users.has(change.user)) return refuse(`no user "${change.user}"`);
       const g = state.groups.get(change.group);
       if (!g) return refuse(noGroup(change.group));
       if (g.members.has(change.user)) return refuse(`you are already a member of "${change.group}"`);

@@ -1,7 +1,8 @@
 // Shell: tracker <-> tracker replication. Pushes new operations at once, and every
 // SYNC_INTERVAL_MS sends its status so the other side answers with whatever this one lacks
 // (anti-entropy: a tracker that was down or cut off catches up). Accepts sync connections
-// only from trackers listed in tracker_info.txt, proven by HMAC when a secret is configured.
+// only from trackers listed in tracker_info.txt. With a secret, both sides prove they know it
+// (HMAC over the other side's fresh nonce) before either trusts the other.
 import type { Socket } from "bun";
 import { timingSafeEqual } from "node:crypto";
 import type { TrackerAddress, TrackerInfo } from "../config.ts";
@@ -37,6 +38,7 @@ interface Link {
   conn?: Connection;
   authed: boolean;
   lastHeardMs: number;
+  redial?: ReturnType<typeof setTimeout>;
 }
 
 /** Replication with every other tracker in the file. */
@@ -61,13 +63,28 @@ export class Sync {
   stop(): void {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
+    for (const link of this.#links.values()) clearTimeout(link.redial);
     for (const link of this.#links.values()) link.conn?.end();
     for (const conn of this.#inbound) conn.end();
   }
 
-  /** Pushes freshly committed operations to every connected tracker. */
+  /** Pushes freshly committed operations to every connected tracker, over one connection each. */
   broadcast(ops: Op[]): void {
-    for (const link of this.#links.values()) if (link.authed && link.conn) sendOps(link.conn, ops);
+    const reached = new Set<number>();
+    for (const link of this.#links.values()) {
+      if (link.authed && link.conn) {
+        sendOps(link.conn, ops);
+        reached.add(link.node);
+      }
+    }
+    // A tracker that just (re)started dials us before we redial it: use its connection meanwhile.
+    for (const conn of this.#inbound) {
+      const node = conn.state.node as number;
+      if (conn.state.authed && !reached.has(node)) {
+        sendOps(conn, ops);
+        reached.add(node);
+      }
+    }
   }
 
   /** Per other tracker: connected, and milliseconds since we last heard from it. */
@@ -90,7 +107,7 @@ export class Sync {
     if (this.#o.secret === undefined) return this.#welcome(conn);
     const nonce = crypto.getRandomValues(new Uint8Array(32));
     conn.state.nonce = nonce;
-    conn.send({ t: "sync_challenge", nonce });
+    conn.send({ t: "sync_challenge", nonce, mac: proof(this.#o.secret, msg.nonce, this.#o.me.no) });
   }
 
   /** Any later message on an inbound sync connection. */
@@ -111,19 +128,34 @@ export class Sync {
 
   #welcome(conn: Connection): void {
     conn.state.authed = true;
+    this.#o.log(`sync: tracker ${conn.state.node} connected to us`);
+    // It is back: redial it now rather than at the next retry.
+    const link = this.#links.get(conn.state.node as number);
+    if (link?.redial) {
+      clearTimeout(link.redial);
+      this.#dial(link);
+    }
     conn.send({ t: "sync_welcome" });
     conn.send({ t: "sync_status", status: this.#o.replica.status(this.#o.nowMs()) });
   }
 
   #dial(link: Link): void {
+    link.redial = undefined;
     if (this.#stopped) return;
     const peer = this.#o.trackers.find((t) => t.no === link.node)!;
+    const nonce = crypto.getRandomValues(new Uint8Array(32));
+    let acceptorProved = false;
     const handler = {
       message: (conn: Connection, value: unknown) => {
         const msg = parseSyncMessage(value);
+        const secret = this.#o.secret;
         if (msg.t === "sync_challenge") {
-          conn.send({ t: "sync_prove", mac: proof(this.#o.secret ?? "", msg.nonce, this.#o.me.no) });
+          if (secret === undefined) throw new ProtocolError(`Tracker ${link.node} requires a sync secret: set the same TRACKER_SECRET here`);
+          if (!timingSafeEqual(proof(secret, nonce, link.node), msg.mac)) throw new ProtocolError(`Tracker ${link.node} failed the secret check`);
+          acceptorProved = true;
+          conn.send({ t: "sync_prove", mac: proof(secret, msg.nonce, this.#o.me.no) });
         } else if (msg.t === "sync_welcome") {
+          if (secret !== undefined && !acceptorProved) throw new ProtocolError(`Tracker ${link.node} has no sync secret: refusing it`);
           link.authed = true;
           link.lastHeardMs = this.#o.nowMs();
           this.#o.log(`sync: connected to tracker ${link.node}`);
@@ -138,7 +170,7 @@ export class Sync {
         if (link.authed) this.#o.log(`sync: lost tracker ${link.node}`);
         link.authed = false;
         link.conn = undefined;
-        if (!this.#stopped) setTimeout(() => this.#dial(link), REDIAL_MS);
+        if (!this.#stopped) link.redial = setTimeout(() => this.#dial(link), REDIAL_MS);
       },
     };
     Bun.connect<Connection>({
@@ -146,10 +178,10 @@ export class Sync {
       port: peer.port,
       socket: connectionHandlers((socket: Socket<Connection>) => {
         link.conn = new Connection(socket, handler, { log: this.#o.log });
-        link.conn.send({ t: "sync_hello", node: this.#o.me.no });
+        link.conn.send({ t: "sync_hello", node: this.#o.me.no, nonce });
       }),
     }).catch(() => {
-      if (!this.#stopped) setTimeout(() => this.#dial(link), REDIAL_MS);
+      if (!this.#stopped) link.redial = setTimeout(() => this.#dial(link), REDIAL_MS);
     });
   }
 

@@ -37,7 +37,7 @@ export function nameProblem(name: string): string | undefined {
   // Control characters garble terminals and logs; whitespace splits command lines.
   if (/[\u0000-\u0020\u007f-\u009f\s]/u.test(name)) return "must not contain spaces or control characters";
   if (name.includes("/") || name.includes("\\")) return "must not contain / or \\";
-  if (name === "." || name === "..") return `"${name}" is not a name`;
+  if (name === "." || name === "..") return "is not a name";
   return undefined;
 }
 

@@ -13,8 +13,8 @@ const MAX_LIVE = 100_000;
 const MAX_BASE_ITEMS = 1_000_000;
 
 export type SyncMessage =
-  | { t: "sync_hello"; node: number }
-  | { t: "sync_challenge"; nonce: Uint8Array }
+  | { t: "sync_hello"; node: number; nonce: Uint8Array }
+  | { t: "sync_challenge"; nonce: Uint8Array; mac: Uint8Array }
   | { t: "sync_prove"; mac: Uint8Array }
   | { t: "sync_welcome" }
   | { t: "sync_ops"; ops: Op[] }
@@ -27,9 +27,9 @@ export function parseSyncMessage(value: unknown): SyncMessage {
   const m = readEnvelope(value);
   switch (m.t) {
     case "sync_hello":
-      return { t: m.t, node: readInt(m, "node", 1, MAX_NODE) };
+      return { t: m.t, node: readInt(m, "node", 1, MAX_NODE), nonce: readBytes(m, "nonce", 32, 32) };
     case "sync_challenge":
-      return { t: m.t, nonce: readBytes(m, "nonce", 32, 32) };
+      return { t: m.t, nonce: readBytes(m, "nonce", 32, 32), mac: readBytes(m, "mac", 32, 32) };
     case "sync_prove":
       return { t: m.t, mac: readBytes(m, "mac", 32, 32) };
     case "sync_welcome":
