@@ -11,8 +11,8 @@ import { PiecePicker } from "../pieces/picker.ts";
 import { PeerLink } from "./peer_link.ts";
 import { RequestBook } from "./requests.ts";
 
-/** Whole pieces in flight per peer: 8 MiB, enough to keep a loopback or LAN link full. */
-export const MAX_REQUESTS_PER_PEER = 16;
+/** Whole pieces in flight per peer: 4 MiB, enough to keep a loopback or LAN link full. */
+export const MAX_REQUESTS_PER_PEER = 8;
 const MAX_PEERS = 32;
 const REQUEST_TIMEOUT_MS = 15_000;
 const TICK_MS = 1_000;

@@ -12,10 +12,14 @@ export function encodeFrame(body: Uint8Array): Uint8Array {
   return frame;
 }
 
+/** Bodies up to this size get their whole buffer when their first byte arrives (one copy). */
+const EAGER_BODY_BYTES = 1024 * 1024;
+
 /**
  * Splits a byte stream into frame bodies, whatever the cut points. The length prefix is
- * checked against `maxFrameBytes` as soon as its 4 bytes arrive, before any body is buffered,
- * and the body is kept as received chunks, so memory follows the bytes actually sent.
+ * checked against `maxFrameBytes` as soon as its 4 bytes arrive, before any body is buffered.
+ * A body up to EAGER_BODY_BYTES (a piece) is copied once into its own buffer; a larger one is
+ * kept as received chunks, so memory follows the bytes actually sent, whatever a peer claims.
  */
 export class FrameDecoder {
   readonly maxFrameBytes: number;
@@ -24,6 +28,7 @@ export class FrameDecoder {
   #bodyBytes = -1; // -1 while reading a header
   #parts: Uint8Array[] = [];
   #partsBytes = 0;
+  #eager?: Uint8Array; // the whole body's buffer, for bodies up to EAGER_BODY_BYTES
 
   constructor(options: { maxFrameBytes?: number } = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
@@ -54,7 +59,12 @@ export class FrameDecoder {
       }
       const take = Math.min(this.#bodyBytes - this.#partsBytes, chunk.byteLength - at);
       if (take > 0) {
-        this.#parts.push(chunk.slice(at, at + take));
+        if (this.#bodyBytes <= EAGER_BODY_BYTES) {
+          this.#eager ??= new Uint8Array(this.#bodyBytes);
+          this.#eager.set(chunk.subarray(at, at + take), this.#partsBytes);
+        } else {
+          this.#parts.push(chunk.slice(at, at + take));
+        }
         this.#partsBytes += take;
         at += take;
       }
@@ -66,7 +76,8 @@ export class FrameDecoder {
   #takeBody(): Uint8Array {
     const parts = this.#parts;
     let body: Uint8Array;
-    if (parts.length === 1) body = parts[0]!;
+    if (this.#bodyBytes <= EAGER_BODY_BYTES) body = this.#eager ?? new Uint8Array(0);
+    else if (parts.length === 1) body = parts[0]!;
     else {
       body = new Uint8Array(this.#bodyBytes);
       let at = 0;
@@ -76,6 +87,7 @@ export class FrameDecoder {
       }
     }
     this.#parts = [];
+    this.#eager = undefined;
     this.#partsBytes = 0;
     this.#bodyBytes = -1;
     return body;

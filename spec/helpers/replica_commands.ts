@@ -1,0 +1,189 @@
+// fast-check commands that drive a simulated tracker cluster, and the convergence property over them.
+// Test helper: never a spec file.
+import fc from "fast-check";
+import type { Change } from "../../lib/replica/change.ts";
+import { brokenInvariants } from "../../lib/replica/invariants.ts";
+import { describeChange, type Intent, intentArb, PEER_OF_SESSION, resolveIntent, SESSIONS, USERS } from "./replica_arbitraries.ts";
+import { describeMsg, expectConverged, Net, type NetOptions } from "./replica_net.ts";
+
+type Cmd = fc.Command<object, Net>;
+const t = (at: number) => `t${at + 1}`;
+
+/** A client request committed on tracker `at` at wall clock `nowMs`. */
+export class LocalChange implements Cmd {
+  constructor(readonly at: number, readonly intent: Intent, readonly nowMs: number) {}
+  check = () => true;
+  run(_: object, net: Net): void {
+    const change = resolveIntent(this.intent, net.replicas[this.at]!.state);
+    if (!change) return void net.trace.push(`${this}: skipped, no user known on ${t(this.at)}`);
+    const outcome = net.local(this.at, change, this.nowMs, `r${net.trace.length}`);
+    const op = net.created.at(-1)!;
+    const done = outcome.ok ? `op ${op.origin}:${op.seq}@${op.stamp.wall}.${op.stamp.count}` : "refused";
+    net.trace.push(`${this}: ${describeChange(change)} ${done}`);
+  }
+  // "~": the change is a hint, fitted to the tracker's state when run (see resolveIntent).
+  toString = () => `${t(this.at)}.local(${this.intent.as === "fit" ? "~" : ""}${describeChange(this.intent.change)}@${this.nowMs})`;
+}
+
+/** A client retries an earlier request (same request id) on tracker `at`, e.g. after failover. */
+export class Retry implements Cmd {
+  constructor(readonly at: number, readonly pick: number, readonly nowMs: number) {}
+  check = () => true;
+  run(_: object, net: Net): void {
+    const requests = net.created.filter((op) => op.rid !== undefined);
+    if (requests.length === 0) return void net.trace.push(`${this}: nothing to retry`);
+    const first = requests[this.pick % requests.length]!;
+    const count = net.created.length;
+    const outcome = net.local(this.at, first.change, this.nowMs, first.rid);
+    const op = net.created.at(-1)!;
+    const done = net.created.length > count ? `op ${op.origin}:${op.seq}@${op.stamp.wall}.${op.stamp.count}` : "no op";
+    net.trace.push(`${this}: ${first.rid} (op ${first.origin}:${first.seq}) ${outcome.ok ? "ok" : "refused"}, ${done}`);
+  }
+  toString = () => `${t(this.at)}.retry(#${this.pick}@${this.nowMs})`;
+}
+
+/** Delivers one in-flight message to `to`, in any order; `dup`: it arrives again later. */
+export class Deliver implements Cmd {
+  constructor(readonly to: number, readonly pick: number, readonly dup: boolean) {}
+  check = () => true;
+  run(_: object, net: Net): void {
+    const msg = net.deliver(this.to, this.pick, this.dup);
+    net.trace.push(`${this}: ${msg ? describeMsg(msg) : "nothing"}`);
+  }
+  toString = () => `${t(this.to)}.deliver(#${this.pick}${this.dup ? ", dup" : ""})`;
+}
+
+/** Loses one in-flight message to `to`. */
+export class Drop implements Cmd {
+  constructor(readonly to: number, readonly pick: number) {}
+  check = () => true;
+  run(_: object, net: Net): void {
+    const msg = net.drop(this.to, this.pick);
+    net.trace.push(`${this}: ${msg ? describeMsg(msg) : "nothing"}`);
+  }
+  toString = () => `${t(this.to)}.drop(#${this.pick})`;
+}
+
+/** Anti-entropy: `at` sends its status to all; each receiver answers, later and lossily, with what it lacks. */
+export class SendStatus implements Cmd {
+  constructor(readonly at: number, readonly nowMs: number) {}
+  check = () => true;
+  run(_: object, net: Net): void {
+    net.sendStatus(this.at, this.nowMs);
+    net.trace.push(`${this}`);
+  }
+  toString = () => `${t(this.at)}.status(@${this.nowMs})`;
+}
+
+/** A moment of calm: one reliable round of statuses and answers, so frontiers advance. */
+export class Gossip implements Cmd {
+  constructor(readonly nowMs: number) {}
+  check = () => true;
+  run(_: object, net: Net): void {
+    net.gossip(this.nowMs);
+    net.trace.push(`${this}`);
+  }
+  toString = () => `gossip(@${this.nowMs})`;
+}
+
+/** Folds what every tracker holds into `at`'s base. */
+export class Compact implements Cmd {
+  constructor(readonly at: number) {}
+  check = () => true;
+  run(_: object, net: Net): void {
+    const folded = net.compact(this.at);
+    net.trace.push(`${this}: folded [${folded.map((op) => `${op.origin}:${op.seq}`).join(" ")}]`);
+  }
+  toString = () => `${t(this.at)}.compact()`;
+}
+
+/** Kills `at` and rebuilds it from exactly its persisted base and ops. */
+export class Restart implements Cmd {
+  constructor(readonly at: number) {}
+  check = () => true;
+  run(_: object, net: Net): void {
+    net.restart(this.at);
+    net.trace.push(`${this}`);
+  }
+  toString = () => `${t(this.at)}.restart()`;
+}
+
+const clock = fc.integer({ min: 0, max: 3 });
+
+/** Every command for a cluster of `size` trackers; restarts, gossip and compaction are common, as bugs hide there. */
+export function commandArb(size: number): fc.Arbitrary<Cmd> {
+  const at = fc.integer({ min: 0, max: size - 1 });
+  const pick = fc.nat({ max: 7 });
+  return fc.oneof(
+    { weight: 6, arbitrary: fc.tuple(at, intentArb, clock).map(([a, i, now]) => new LocalChange(a, i, now)) },
+    { weight: 2, arbitrary: fc.tuple(at, pick, clock).map(([a, p, now]) => new Retry(a, p, now)) },
+    { weight: 6, arbitrary: fc.tuple(at, pick, fc.boolean()).map(([a, p, dup]) => new Deliver(a, p, dup)) },
+    { weight: 1, arbitrary: fc.tuple(at, pick).map(([a, p]) => new Drop(a, p)) },
+    { weight: 1, arbitrary: fc.tuple(at, clock).map(([a, now]) => new SendStatus(a, now)) },
+    { weight: 3, arbitrary: clock.map((now) => new Gossip(now)) },
+    { weight: 3, arbitrary: at.map((a) => new Compact(a)) },
+    { weight: 3, arbitrary: at.map((a) => new Restart(a)) },
+  );
+}
+
+/** How much a run starts with, known everywhere: nothing, users u1-u3, or also sessions and a group. */
+export type Preset = 0 | 1 | 2;
+
+/** A cluster size (2..5), a preset, and commands for that cluster. */
+export function scenarioArb(maxCommands = 200): fc.Arbitrary<[number, Preset, Iterable<Cmd>]> {
+  return fc
+    .integer({ min: 2, max: 5 })
+    .chain((size) =>
+      fc.tuple(fc.constant(size), fc.constantFrom<Preset>(0, 1, 2), fc.commands([commandArb(size)], { maxCommands, size: "max" })),
+    );
+}
+
+/** A cluster of `size` trackers whose tracker 1 has made, and all have received, the `preset` ops. */
+export function makeNet(size: number, preset: Preset, options: NetOptions = {}): Net {
+  const net = new Net(size, options);
+  const presetOps: Change[] = [];
+  if (preset >= 1) for (const user of USERS) presetOps.push({ kind: "create_user", user, hash: "h0" });
+  if (preset >= 2) {
+    USERS.forEach((user, i) => presetOps.push({ kind: "login", user, session: SESSIONS[i]!, peer: PEER_OF_SESSION[SESSIONS[i]!]! }));
+    presetOps.push({ kind: "create_group", user: "u1", group: "g1" }, { kind: "join_group", user: "u2", group: "g1" });
+    presetOps.push({ kind: "accept_request", user: "u1", group: "g1", member: "u2" }, { kind: "join_group", user: "u3", group: "g1" });
+  }
+  for (const change of presetOps) net.local(0, change, 0);
+  net.drain();
+  return net;
+}
+
+/** `cmd`, then a check that every replica's state is sound. */
+function soundAfter(cmd: Cmd): Cmd {
+  return {
+    check: () => true,
+    run(model: object, net: Net): void {
+      cmd.run(model, net);
+      for (const r of net.replicas) {
+        const broken = brokenInvariants(r.state);
+        if (broken.length > 0) throw new Error(`After ${cmd}, t${r.node} is unsound:\n  ${broken.join("\n  ")}`);
+      }
+    },
+    toString: () => String(cmd),
+  };
+}
+
+/** Runs `cmds` one by one on `net`, checking after each that every replica is sound. */
+export function runSound(net: Net, cmds: Iterable<Cmd>): void {
+  for (const cmd of cmds) soundAfter(cmd).run({}, net);
+}
+
+/** Any run of commands, followed by reliable anti-entropy, leaves every tracker converged. */
+export function convergenceProperty(options: NetOptions = {}, maxCommands = 200) {
+  return fc.property(scenarioArb(maxCommands), ([size, preset, cmds]) => {
+    const net = makeNet(size, preset, options);
+    try {
+      // Every replay of a prefix of the log is sound, so invariants hold after every step too.
+      fc.modelRun(() => ({ model: {}, real: net }), [...cmds].map((cmd) => soundAfter(cmd)));
+      net.settle();
+      expectConverged(net);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nTrace of this run (${size} trackers, preset ${preset}):\n  ${net.trace.join("\n  ")}`);
+    }
+  });
+}
