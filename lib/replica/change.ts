@@ -8,16 +8,19 @@ export interface FileMeta {
   pieces: Uint8Array; // 20 bytes per 512 KiB piece
 }
 
-/** One state change; `user` is the acting user, already authenticated by the tracker shell. */
+/**
+ * One state change. `user` acts through `session`, both checked by the tracker shell when it
+ * accepts the change and again by the rules at its place in every replay: an act through a
+ * session that no longer exists there (a login that lost a conflict, a logout) changes nothing.
+ * A login names the password hash it was checked against, so it is void if that user id was
+ * won by a concurrent create_user with another password.
+ */
 export type Change =
   | { kind: "create_user"; user: string; hash: string }
-  | { kind: "login"; user: string; session: string; peer: string }
+  | { kind: "login"; user: string; hash: string; session: string; peer: string }
   | { kind: "logout"; session: string }
-  | { kind: "create_group"; user: string; group: string }
-  | { kind: "join_group"; user: string; group: string }
-  | { kind: "leave_group"; user: string; group: string }
-  | { kind: "accept_request"; user: string; group: string; member: string }
-  | { kind: "reject_request"; user: string; group: string; member: string }
+  | { kind: "create_group" | "join_group" | "leave_group"; user: string; session: string; group: string }
+  | { kind: "accept_request" | "reject_request"; user: string; session: string; group: string; member: string }
   | { kind: "share"; user: string; session: string; group: string; file: FileMeta }
   | { kind: "unshare"; user: string; session: string; group: string; name: string };
 

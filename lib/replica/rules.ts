@@ -6,6 +6,10 @@ import type { Group, State } from "./state.ts";
 
 /** Checks `change` against `state`; with `commit`, also applies it when valid. */
 export function applyChange(state: State, change: Change, commit: boolean): Outcome {
+  if ("session" in change && change.kind !== "login" && change.kind !== "logout") {
+    const session = state.sessions.get(change.session);
+    if (!session || session.user !== change.user) return refuse("not logged in: run login <user_id> <passwd>");
+  }
   switch (change.kind) {
     case "create_user": {
       if (state.users.has(change.user)) return refuse(`user "${change.user}" already exists: pick another user id`);
@@ -13,11 +17,14 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       return OK;
     }
     case "login": {
-      if (!state.users.has(change.user)) return refuse(`no user "${change.user}": run create_user first`);
+      const user = state.users.get(change.user);
+      if (!user) return refuse(`no user "${change.user}": run create_user first`);
+      if (user.hash !== change.hash) return refuse("wrong user id or password");
       if (commit) {
-        // One session per client address: a new login there replaces the old one.
+        // One session per client address, one address per session: a new login replaces both.
         const previous = state.peerSessions.get(change.peer);
         if (previous !== undefined) endSession(state, previous);
+        endSession(state, change.session);
         state.sessions.set(change.session, { user: change.user, peer: change.peer });
         state.peerSessions.set(change.peer, change.session);
       }
@@ -29,7 +36,6 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       return OK;
     }
     case "create_group": {
-      if (!state.users.has(change.user)) return refuse(`no user "${change.user}"`);
       if (state.groups.has(change.group)) return refuse(`group "${change.group}" already exists: pick another group id`);
       if (commit) {
         state.groups.set(change.group, {
@@ -42,9 +48,6 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       return OK;
     }
     case "join_group": {
-      // The shell knows the user, but a replay with a gap may not have its create_user yet:
-      // a member who is no user would break an invariant (and the tracker's start-up check).
-      if (!state.users.has(change.user)) return refuse(`no user "${change.user}"`);
       const g = state.groups.get(change.group);
       if (!g) return refuse(noGroup(change.group));
       if (g.members.has(change.user)) return refuse(`you are already a member of "${change.group}"`);
@@ -76,8 +79,7 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       return OK;
     }
     case "share": {
-      const session = state.sessions.get(change.session);
-      if (!session || session.user !== change.user) return refuse("not logged in: run login <user_id> <passwd>");
+      const session = state.sessions.get(change.session)!;
       const g = state.groups.get(change.group);
       if (!g) return refuse(noGroup(change.group));
       if (!g.members.has(change.user)) return refuse(notMember(change.group));
@@ -94,8 +96,7 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       return OK;
     }
     case "unshare": {
-      const session = state.sessions.get(change.session);
-      if (!session || session.user !== change.user) return refuse("not logged in: run login <user_id> <passwd>");
+      const session = state.sessions.get(change.session)!;
       const g = state.groups.get(change.group);
       if (!g) return refuse(noGroup(change.group));
       const file = g.files.get(change.name);

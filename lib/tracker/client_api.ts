@@ -44,7 +44,7 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
     // One message for both cases, so a stranger cannot probe which user ids exist.
     if (!user || !(await Bun.password.verify(req.pass, user.hash))) return fail("wrong user id or password");
     const session = sessionId(req.token);
-    const outcome = core.commit({ kind: "login", user: req.user, session, peer: req.peer }, req.rid);
+    const outcome = core.commit({ kind: "login", user: req.user, hash: user.hash, session, peer: req.peer }, req.rid);
     if (outcome.ok) {
       client.session = session;
       core.liveness.touch(session, core.nowMs());
@@ -89,10 +89,10 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
     case "create_group":
     case "join_group":
     case "leave_group":
-      return done(core.commit({ kind: req.t, user, group: req.group }, req.rid));
+      return done(core.commit({ kind: req.t, user, session: sid, group: req.group }, req.rid));
     case "accept_request":
     case "reject_request":
-      return done(core.commit({ kind: req.t, user, group: req.group, member: req.user }, req.rid));
+      return done(core.commit({ kind: req.t, user, session: sid, group: req.group, member: req.user }, req.rid));
     case "list_groups":
       return ok({
         groups: [...state.groups].map(([id, g]) => ({ id, owner: g.owner, members: g.members.size, files: g.files.size })),

@@ -70,16 +70,16 @@ function parseChange(m: Fields): Change {
     case "create_user":
       return { kind: m.kind, user: user(), hash: readString(m, "hash", 1024) };
     case "login":
-      return { kind: m.kind, user: user(), session: session(), peer: readString(m, "peer", 262) };
+      return { kind: m.kind, user: user(), hash: readString(m, "hash", 1024), session: session(), peer: readString(m, "peer", 262) };
     case "logout":
       return { kind: m.kind, session: session() };
     case "create_group":
     case "join_group":
     case "leave_group":
-      return { kind: m.kind, user: user(), group: group() };
+      return { kind: m.kind, user: user(), session: session(), group: group() };
     case "accept_request":
     case "reject_request":
-      return { kind: m.kind, user: user(), group: group(), member: readName(m, "member") };
+      return { kind: m.kind, user: user(), session: session(), group: group(), member: readName(m, "member") };
     case "share": {
       const f = readMap(m, "file");
       const file = {

@@ -36,14 +36,21 @@ export function contentOf(file: { sha1: Uint8Array }): number {
 }
 
 /**
- * A change as generated. "given": as is (only an unknown acting user is replaced, see
- * resolveIntent); "fit": its values are hints, turned into a change that is valid on the acting
- * tracker when its state allows, so that runs are full of accepted, concurrent, conflicting ops.
+ * A change as generated. "given": as is, so mostly refused (any user, any session, any hash);
+ * "fit": its values are hints, turned into a change that is valid on the acting tracker when its
+ * state allows (the actor acts through its own live session, a login names the user's current
+ * hash, create_user picks an id this tracker does not know yet, and an act where nobody is logged
+ * in becomes the create_user or login a client would do first), so that runs are full of accepted,
+ * concurrent, conflicting ops; "stale": fitted the same way, but through a session that is not
+ * the actor's there, a login with another hash, or a taken user id.
  */
 export interface Intent {
   change: Change;
-  as: "given" | "fit";
+  as: "given" | "fit" | "stale";
 }
+
+/** Every password hash: create_user picks h1 or h2 (so that concurrent ones differ); presets use h0. */
+export const HASHES = ["h1", "h2", "h0"] as const;
 
 const user = fc.constantFrom(...USERS);
 const group = fc.constantFrom(...GROUPS);
@@ -51,12 +58,17 @@ const session = fc.constantFrom(...SESSIONS);
 const fileName = fc.constantFrom(...FILE_NAMES);
 const changeArb: fc.Arbitrary<Change> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("create_user"), user, hash: fc.constantFrom("h1", "h2") }) },
-  { weight: 3, arbitrary: session.chain((s) => user.map((u): Change => ({ kind: "login", user: u, session: s, peer: PEER_OF_SESSION[s]! }))) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(user, fc.constantFrom(...HASHES), session)
+      .map(([u, hash, s]): Change => ({ kind: "login", user: u, hash, session: s, peer: PEER_OF_SESSION[s]! })),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("logout"), session }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("create_group"), user, group }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant("join_group"), user, group }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("leave_group"), user, group }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constantFrom("accept_request", "reject_request"), user, group, member: user }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("create_group"), user, session, group }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("join_group"), user, session, group }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("leave_group"), user, session, group }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constantFrom("accept_request", "reject_request"), user, session, group, member: user }) },
   {
     weight: 4,
     arbitrary: fc
@@ -66,63 +78,85 @@ const changeArb: fc.Arbitrary<Change> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("unshare"), user, session, group, name: fileName }) },
 );
 
-/** One change over the tiny domains; two in three are fitted to the acting tracker's state. */
-export const intentArb: fc.Arbitrary<Intent> = fc.record({ change: changeArb, as: fc.constantFrom<Intent["as"]>("fit", "fit", "given") });
+/** One change over the tiny domains: six in eight fitted to the acting tracker's state, one stale, one given. */
+export const intentArb: fc.Arbitrary<Intent> = fc.record({
+  change: changeArb,
+  as: fc.constantFrom<Intent["as"]>("fit", "fit", "fit", "fit", "fit", "fit", "stale", "given"),
+});
 
 /** The element of `list` that hint `key` (a value of `domain`) stands for; undefined if `list` is empty. */
 function choose<T>(list: readonly T[], key: string, domain: readonly string[]): T | undefined {
   return list.length === 0 ? undefined : list[Math.max(0, domain.indexOf(key)) % list.length];
 }
 
-/**
- * The change a tracker would commit for `intent`, or undefined when its shell would refuse it
- * before any rule runs: every acting user is authenticated, so exists on the acting tracker.
- */
-export function resolveIntent(intent: Intent, state: State): Change | undefined {
+/** The change a client would send to the acting tracker, whose state is `state`, for `intent`. */
+export function resolveIntent(intent: Intent, state: State): Change {
   const c = intent.change;
-  if (c.kind === "create_user") return c;
+  if (intent.as === "given") return c;
+  const stale = intent.as === "stale";
   const users = [...state.users.keys()];
-  if (intent.as === "given") {
-    if (c.kind === "logout" || c.kind === "login") return c;
-    const actor = state.users.has(c.user) ? c.user : choose(users, c.user, USERS);
-    return actor === undefined ? undefined : { ...c, user: actor };
-  }
+  // A new user id, as far as this tracker knows (another may be creating it right now), or when stale a taken one.
+  if (c.kind === "create_user") return { ...c, user: choose(USERS.filter((u) => state.users.has(u) === stale), c.user, USERS) ?? c.user };
   const groupIds = [...state.groups.keys()];
   const sessionIds = [...state.sessions.keys()];
+  const sessionsOf = (u: string) => sessionIds.filter((id) => state.sessions.get(id)!.user === u);
+  // Who may act: fitted, only a logged-in user; stale, anyone (its session will be wrong anyway).
+  const actors = stale ? users : users.filter((u) => sessionsOf(u).length > 0);
+  /** One of `fits` that may act, else anyone who may, else the hint itself. */
+  const actor = (fits: readonly string[], hint: string) =>
+    choose(fits.filter((u) => actors.includes(u)), hint, USERS) ?? choose(actors, hint, USERS) ?? hint;
+  /** The session `u` acts through: its own live one, or when stale one that is not (another's, or gone). */
+  const through = (u: string, hint: string) =>
+    (stale ? choose(SESSIONS.filter((id) => state.sessions.get(id)?.user !== u), hint, SESSIONS) : choose(sessionsOf(u), hint, SESSIONS)) ?? hint;
   const orGiven = <T>(v: T | undefined, given: T) => v ?? given;
+  if (!stale && actors.length === 0 && c.kind !== "login" && c.kind !== "logout") {
+    // Nobody is logged in here, so nobody can act: the client first creates its user, or logs in.
+    const hash = HASHES[SESSIONS.indexOf(c.session as (typeof SESSIONS)[number]) % 2]!;
+    if (users.length === 0) return { kind: "create_user", user: c.user, hash };
+    return resolveIntent({ as: "fit", change: { kind: "login", user: c.user, hash, session: c.session, peer: PEER_OF_SESSION[c.session]! } }, state);
+  }
   switch (c.kind) {
     case "login": {
-      const u = choose(users, c.user, USERS);
-      return u === undefined ? c : { ...c, user: u };
+      // Mostly someone not logged in yet, at a free address; once all are, a login replaces one.
+      const u = orGiven(choose(users.filter((u) => sessionsOf(u).length === 0), c.user, USERS) ?? choose(users, c.user, USERS), c.user);
+      const current = state.users.get(u)?.hash;
+      const hash = stale ? orGiven(choose(HASHES.filter((h) => h !== current), c.hash, HASHES), c.hash) : orGiven(current, c.hash);
+      const sid = orGiven(choose(SESSIONS.filter((id) => !state.peerSessions.has(PEER_OF_SESSION[id]!)), c.session, SESSIONS), c.session);
+      return { ...c, user: u, hash, session: sid, peer: PEER_OF_SESSION[sid]! };
     }
-    case "logout":
-      return { ...c, session: orGiven(choose(sessionIds, c.session, SESSIONS), c.session) };
+    case "logout": {
+      const live = SESSIONS.filter((id) => state.sessions.has(id) !== stale);
+      return { ...c, session: orGiven(choose(live, c.session, SESSIONS), c.session) };
+    }
     case "create_group": {
-      const u = choose(users, c.user, USERS);
-      return u === undefined ? undefined : { ...c, user: u };
+      const u = actor(users, c.user);
+      return { ...c, user: u, session: through(u, c.session) };
     }
     case "join_group":
     case "leave_group": {
-      const gid = orGiven(choose(groupIds, c.group, GROUPS), c.group);
-      const g = state.groups.get(gid);
-      const fits = users.filter((u) => (c.kind === "join_group") !== (g?.members.has(u) || g?.pending.has(u)));
-      const u = choose(fits, c.user, USERS) ?? choose(users, c.user, USERS);
-      return u === undefined ? undefined : { ...c, user: u, group: gid };
+      const fits = (id: string) => {
+        const g = state.groups.get(id);
+        return users.filter((u) => (c.kind === "join_group") !== (g?.members.has(u) || g?.pending.has(u)));
+      };
+      const open = groupIds.filter((id) => fits(id).some((u) => actors.includes(u)));
+      const gid = orGiven(choose(open, c.group, GROUPS) ?? choose(groupIds, c.group, GROUPS), c.group);
+      const u = actor(fits(gid), c.user);
+      return { ...c, user: u, session: through(u, c.session), group: gid };
     }
     case "accept_request":
     case "reject_request": {
-      const gid = orGiven(choose(groupIds, c.group, GROUPS), c.group);
+      const answerable = groupIds.filter((id) => actors.includes(state.groups.get(id)!.owner));
+      const gid = orGiven(choose(answerable, c.group, GROUPS) ?? choose(groupIds, c.group, GROUPS), c.group);
       const g = state.groups.get(gid);
-      const owner = g?.owner ?? choose(users, c.user, USERS);
-      if (owner === undefined) return undefined;
-      return { ...c, user: owner, group: gid, member: orGiven(choose([...(g?.pending ?? [])], c.member, USERS), c.member) };
+      const u = g?.owner ?? actor(users, c.user);
+      return { ...c, user: u, session: through(u, c.session), group: gid, member: orGiven(choose([...(g?.pending ?? [])], c.member, USERS), c.member) };
     }
     case "share":
     case "unshare": {
-      const sid = orGiven(choose(sessionIds, c.session, SESSIONS), c.session);
+      const members = users.filter((u) => groupIds.some((id) => state.groups.get(id)!.members.has(u)));
+      const u = actor(members, c.user);
+      const sid = through(u, c.session);
       const s = state.sessions.get(sid);
-      const u = s?.user ?? choose(users, c.user, USERS);
-      if (u === undefined) return undefined;
       if (c.kind === "share") {
         const gid = orGiven(choose(groupIds.filter((id) => state.groups.get(id)!.members.has(u)), c.group, GROUPS), c.group);
         return { ...c, user: u, session: sid, group: gid };
@@ -136,25 +170,25 @@ export function resolveIntent(intent: Intent, state: State): Change | undefined 
   }
 }
 
-/** A short, readable form of a change for counterexamples: `u1:share(g1,f1#0,s2)`. */
+/** A short, readable form of a change for counterexamples: `u1/s2:share(g1,f1#0)`, `login(u1,h1,s1@p1)`. */
 export function describeChange(c: Change): string {
   switch (c.kind) {
     case "create_user":
       return `create_user(${c.user},${c.hash})`;
     case "login":
-      return `login(${c.user},${c.session}@${c.peer})`;
+      return `login(${c.user},${c.hash},${c.session}@${c.peer})`;
     case "logout":
       return `logout(${c.session})`;
     case "create_group":
     case "join_group":
     case "leave_group":
-      return `${c.user}:${c.kind}(${c.group})`;
+      return `${c.user}/${c.session}:${c.kind}(${c.group})`;
     case "accept_request":
     case "reject_request":
-      return `${c.user}:${c.kind}(${c.group},${c.member})`;
+      return `${c.user}/${c.session}:${c.kind}(${c.group},${c.member})`;
     case "share":
-      return `${c.user}:share(${c.group},${c.file.name}#${contentOf(c.file)},${c.session})`;
+      return `${c.user}/${c.session}:share(${c.group},${c.file.name}#${contentOf(c.file)})`;
     case "unshare":
-      return `${c.user}:unshare(${c.group},${c.name},${c.session})`;
+      return `${c.user}/${c.session}:unshare(${c.group},${c.name})`;
   }
 }

@@ -1,5 +1,6 @@
 // fast-check commands that drive a simulated tracker cluster, and the convergence property over them.
 // Test helper: never a spec file.
+import { expect } from "bun:test";
 import fc from "fast-check";
 import type { Change } from "../../lib/replica/change.ts";
 import { brokenInvariants } from "../../lib/replica/invariants.ts";
@@ -8,6 +9,7 @@ import { describeMsg, expectConverged, Net, type NetOptions } from "./replica_ne
 
 type Cmd = fc.Command<object, Net>;
 const t = (at: number) => `t${at + 1}`;
+const MARK: Record<Intent["as"], string> = { given: "", fit: "~", stale: "!" };
 
 /** A client request committed on tracker `at` at wall clock `nowMs`. */
 export class LocalChange implements Cmd {
@@ -15,14 +17,13 @@ export class LocalChange implements Cmd {
   check = () => true;
   run(_: object, net: Net): void {
     const change = resolveIntent(this.intent, net.replicas[this.at]!.state);
-    if (!change) return void net.trace.push(`${this}: skipped, no user known on ${t(this.at)}`);
     const outcome = net.local(this.at, change, this.nowMs, `r${net.trace.length}`);
     const op = net.created.at(-1)!;
     const done = outcome.ok ? `op ${op.origin}:${op.seq}@${op.stamp.wall}.${op.stamp.count}` : "refused";
     net.trace.push(`${this}: ${describeChange(change)} ${done}`);
   }
-  // "~": the change is a hint, fitted to the tracker's state when run (see resolveIntent).
-  toString = () => `${t(this.at)}.local(${this.intent.as === "fit" ? "~" : ""}${describeChange(this.intent.change)}@${this.nowMs})`;
+  // "~": the change is a hint, fitted to the tracker's state when run; "!": fitted, but stale (see resolveIntent).
+  toString = () => `${t(this.at)}.local(${MARK[this.intent.as]}${describeChange(this.intent.change)}@${this.nowMs})`;
 }
 
 /** A client retries an earlier request (same request id) on tracker `at`, e.g. after failover. */
@@ -126,7 +127,7 @@ export function commandArb(size: number): fc.Arbitrary<Cmd> {
   );
 }
 
-/** How much a run starts with, known everywhere: nothing, users u1-u3, or also sessions and a group. */
+/** How much a run starts with, known everywhere: nothing, users u1-u2 (hash h0), or u1-u3 with sessions and a group. */
 export type Preset = 0 | 1 | 2;
 
 /** A cluster size (2..5), a preset, and commands for that cluster. */
@@ -142,13 +143,15 @@ export function scenarioArb(maxCommands = 200): fc.Arbitrary<[number, Preset, It
 export function makeNet(size: number, preset: Preset, options: NetOptions = {}): Net {
   const net = new Net(size, options);
   const presetOps: Change[] = [];
-  if (preset >= 1) for (const user of USERS) presetOps.push({ kind: "create_user", user, hash: "h0" });
+  // Preset 1 leaves u3 to be created by the trackers, possibly by two at once with different passwords.
+  for (const user of USERS.slice(0, [0, 2, 3][preset])) presetOps.push({ kind: "create_user", user, hash: "h0" });
   if (preset >= 2) {
-    USERS.forEach((user, i) => presetOps.push({ kind: "login", user, session: SESSIONS[i]!, peer: PEER_OF_SESSION[SESSIONS[i]!]! }));
-    presetOps.push({ kind: "create_group", user: "u1", group: "g1" }, { kind: "join_group", user: "u2", group: "g1" });
-    presetOps.push({ kind: "accept_request", user: "u1", group: "g1", member: "u2" }, { kind: "join_group", user: "u3", group: "g1" });
+    // u1 on s1@p1, u2 on s2@p2, u3 on s3@p3; g1 owned by u1, with member u2 and u3 pending.
+    USERS.forEach((user, i) => presetOps.push({ kind: "login", user, hash: "h0", session: SESSIONS[i]!, peer: PEER_OF_SESSION[SESSIONS[i]!]! }));
+    presetOps.push({ kind: "create_group", user: "u1", session: "s1", group: "g1" }, { kind: "join_group", user: "u2", session: "s2", group: "g1" });
+    presetOps.push({ kind: "accept_request", user: "u1", session: "s1", group: "g1", member: "u2" }, { kind: "join_group", user: "u3", session: "s3", group: "g1" });
   }
-  for (const change of presetOps) net.local(0, change, 0);
+  for (const change of presetOps) expect(net.local(0, change, 0)).toEqual({ ok: true });
   net.drain();
   return net;
 }

@@ -18,10 +18,19 @@ function concurrently(net: Net, changes: [at: number, change: Change, nowMs: num
   for (const r of net.replicas) expect(brokenInvariants(r.state)).toEqual([]);
 }
 
-/** Two trackers that both know u1 (owner of g1, logged in as s1), u2 and u3, with the given extra setup. */
+/** The session user u<i> acts through in these examples: s<i>, at the address p<i>. */
+const sessionOf = (user: string) => `s${user.slice(1)}`;
+const login = (user: string, hash = "h0"): Change => ({ kind: "login", user, hash, session: sessionOf(user), peer: `p${user.slice(1)}` });
+const join = (user: string, group = "g1"): Change => ({ kind: "join_group", user, session: sessionOf(user), group });
+const accept = (member: string, user = "u1"): Change => ({ kind: "accept_request", user, session: sessionOf(user), group: "g1", member });
+const leave = (user: string): Change => ({ kind: "leave_group", user, session: sessionOf(user), group: "g1" });
+const createGroup = (user: string, group: string): Change => ({ kind: "create_group", user, session: sessionOf(user), group });
+
+/** Two trackers that both know u1 (owner of g1), u2 and u3, each logged in as s1-s3, with the given extra setup. */
 function twoTrackers(setup: Change[] = []): Net {
   const net = makeNet(2, 1);
-  for (const change of [{ kind: "create_group", user: "u1", group: "g1" } as Change, ...setup]) {
+  const u3: Change = { kind: "create_user", user: "u3", hash: "h0" };
+  for (const change of [u3, login("u1"), login("u2"), login("u3"), createGroup("u1", "g1"), ...setup]) {
     expect(net.local(0, change, 0)).toEqual({ ok: true });
   }
   net.drain();
@@ -29,9 +38,6 @@ function twoTrackers(setup: Change[] = []): Net {
 }
 
 const group = (net: Net, at = 0) => net.replicas[at]!.state.snapshot().groups.find((g) => g.id === "g1");
-const join = (user: string): Change => ({ kind: "join_group", user, group: "g1" });
-const accept = (member: string, user = "u1"): Change => ({ kind: "accept_request", user, group: "g1", member });
-const leave = (user: string): Change => ({ kind: "leave_group", user, group: "g1" });
 
 describe("Replica cluster", () => {
   test("converges for any interleaving, loss, duplication, compaction and restart of 2 to 5 trackers", () => {
@@ -46,6 +52,41 @@ describe("Replica cluster", () => {
     const later = makeNet(2, 0);
     concurrently(later, [[0, { kind: "create_user", user: "u1", hash: "h1" }, 3], [1, { kind: "create_user", user: "u1", hash: "h2" }, 1]]);
     expect(later.replicas[0]!.state.users.get("u1")).toEqual({ hash: "h2" }); // earlier wall clock wins
+  });
+
+  test("keeps only the winning side's login, session and group when two trackers create one user id with different passwords", () => {
+    // Tracker 1 wins on equal stamps, tracker 2 on an earlier wall clock; the loser's login names
+    // a hash the user id does not have at its place in the replay, so its session never exists.
+    for (const [ms1, ms2, winner] of [[0, 0, 0], [2, 1, 1]] as const) {
+      const net = makeNet(2, 0);
+      const side = (n: 1 | 2): Change[] => [
+        { kind: "create_user", user: "u1", hash: `h${n}` },
+        { kind: "login", user: "u1", hash: `h${n}`, session: `s${n}`, peer: `p${n}` },
+        { kind: "create_group", user: "u1", session: `s${n}`, group: `g${n}` },
+      ];
+      concurrently(net, [...side(1).map((c) => [0, c, ms1] as [number, Change, number]), ...side(2).map((c) => [1, c, ms2] as [number, Change, number])]);
+      const n = winner + 1;
+      for (const r of net.replicas) {
+        expect(r.state.snapshot()).toMatchObject({
+          users: [["u1", `h${n}`]],
+          sessions: [[`s${n}`, "u1", `p${n}`]],
+          groups: [{ id: `g${n}`, owner: "u1", members: ["u1"] }],
+        });
+      }
+      net.settle();
+      expectConverged(net);
+    }
+  });
+
+  test("voids an act through a session that a logout, or a login at its address, on another tracker ended first", () => {
+    const enders: Change[] = [{ kind: "logout", session: "s2" }, { kind: "login", user: "u3", hash: "h0", session: "s5", peer: "p2" }];
+    for (const ender of enders) {
+      for (const [endMs, joinMs, pending] of [[1, 2, []], [2, 1, ["u2"]]] as const) {
+        const net = twoTrackers();
+        concurrently(net, [[0, ender, endMs], [1, join("u2"), joinMs]]);
+        expect({ ender: ender.kind, endMs, g1: group(net) }).toMatchObject({ ender: ender.kind, endMs, g1: { members: ["u1"], pending } });
+      }
+    }
   });
 
   test("leaves a requester outside when the owner accepts while the request is withdrawn", () => {
@@ -68,8 +109,7 @@ describe("Replica cluster", () => {
 
   test("drops a file shared by a member who leaves the group at the same time", () => {
     for (const [shareMs, leaveMs] of [[1, 2], [2, 1]]) {
-      const login: Change = { kind: "login", user: "u2", session: "s2", peer: "p2" };
-      const net = twoTrackers([join("u2"), accept("u2"), login]);
+      const net = twoTrackers([join("u2"), accept("u2")]);
       const share: Change = { kind: "share", user: "u2", session: "s2", group: "g1", file: fileMeta("f1", 0) };
       concurrently(net, [[0, share, shareMs], [1, leave("u2"), leaveMs]]);
       expect(group(net)).toMatchObject({ members: ["u1"], files: [] });
@@ -84,7 +124,7 @@ describe("Replica cluster", () => {
       new Gossip(1),
       new Gossip(0),
       new Restart(0),
-      new LocalChange(0, { as: "given", change: { kind: "login", user: "u1", session: "s1", peer: "p1" } }, 0),
+      new LocalChange(0, { as: "given", change: { kind: "login", user: "u1", hash: "h1", session: "s1", peer: "p1" } }, 0),
       new LocalChange(0, { as: "given", change: { kind: "logout", session: "s1" } }, 0),
       new Deliver(1, 1, false),
       new Compact(1),
@@ -94,22 +134,34 @@ describe("Replica cluster", () => {
     expectConverged(net);
   });
 
-  test("stays sound while a tracker holds a join but not the creation of the joining user", () => {
-    // Shrunk by the property above: t2 gets op 1:4 (u1 joins g1) before 1:3 (u1 is created).
+  test("stays sound while a tracker holds a login and a join but not the creation of the joining user", () => {
+    // Shrunk by the property above (when joins needed no session): t2 got u1's join before u1's
+    // creation. Now t2 holds 1:5 (u1 logs in) and 1:6 (u1 joins g1) without 1:4 (u1 is created):
+    // the login and so the join are no-ops there, until 1:4 arrives and the replay takes them.
     const net = makeNet(2, 0);
     const local = (at: number, change: Change) => new LocalChange(at, { as: "given", change }, 0);
     runSound(net, [
       local(0, { kind: "create_user", user: "u3", hash: "h1" }),
-      local(0, { kind: "create_group", user: "u3", group: "g1" }),
+      local(0, login("u3", "h1")),
+      local(0, createGroup("u3", "g1")),
       new Gossip(0),
       local(0, { kind: "create_user", user: "u1", hash: "h1" }),
+      local(0, login("u1", "h1")),
       local(0, join("u1")),
       new Deliver(1, 1, false),
-      local(1, { kind: "accept_request", user: "u3", group: "g1", member: "u1" }),
+      new Deliver(1, 1, false),
+      local(1, accept("u1", "u3")),
     ]);
-    expect(net.trace[5]).toBe("t2.deliver(#1): op 1:4@0.4");
+    expect(net.trace.slice(7)).toEqual([
+      "t2.deliver(#1): op 1:5@0.5",
+      "t2.deliver(#1): op 1:6@0.6",
+      "t2.local(u3/s3:accept_request(g1,u1)@0): u3/s3:accept_request(g1,u1) refused",
+    ]);
+    expect(net.replicas[1]!.state.snapshot()).toMatchObject({ users: [["u3", "h1"]], sessions: [["s3", "u3", "p3"]] });
+    expect(group(net, 1)).toMatchObject({ members: ["u3"], pending: [] });
     net.settle();
     expectConverged(net);
+    expect(group(net, 1)).toMatchObject({ members: ["u3"], pending: ["u1"] });
   });
 });
 

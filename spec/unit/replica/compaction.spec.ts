@@ -7,19 +7,20 @@ import { compareStamps } from "../../../lib/replica/stamp.ts";
 const NODES = [1, 2, 3];
 const createUser = (user: string, hash = "h"): Change => ({ kind: "create_user", user, hash });
 
-/** Three trackers holding the same five ops (three from t1, two from t2). */
+/** Three trackers holding the same five ops (three from t1, two from t2): u1 owns g1, u2 is logged in as s2. */
 function trio(): Replica[] {
   const rs = NODES.map((n) => new Replica(n, NODES));
   const steps: [at: number, change: Change, nowMs: number][] = [
     [0, createUser("u1"), 1],
-    [0, createUser("u2"), 2],
-    [1, { kind: "create_group", user: "u1", group: "g1" }, 1],
-    [0, { kind: "join_group", user: "u2", group: "g1" }, 3],
-    [1, { kind: "accept_request", user: "u1", group: "g1", member: "u2" }, 4],
+    [0, { kind: "login", user: "u1", hash: "h", session: "s1", peer: "p1" }, 2],
+    [1, { kind: "create_group", user: "u1", session: "s1", group: "g1" }, 1],
+    [0, createUser("u2"), 3],
+    [1, { kind: "login", user: "u2", hash: "h", session: "s2", peer: "p2" }, 4],
   ];
   for (const [at, change, nowMs] of steps) {
-    const op = rs[at]!.local(change, nowMs).op!;
-    for (const r of rs) r.apply(op);
+    const { op } = rs[at]!.local(change, nowMs);
+    expect(op).toBeDefined();
+    for (const r of rs) r.apply(op!);
   }
   return rs;
 }
@@ -68,7 +69,7 @@ describe("Replica.restore", () => {
     gossip(rs, 5);
     gossip(rs, 5);
     rs[0]!.compact();
-    const later = rs[0]!.local({ kind: "create_group", user: "u2", group: "g2" }, 6).op!;
+    const later = rs[0]!.local({ kind: "create_group", user: "u2", session: "s2", group: "g2" }, 6).op!;
     const copy = restored(rs[0]!);
     expect(copy.state.snapshot()).toEqual(rs[0]!.state.snapshot());
     expect(copy.versionVector()).toEqual(rs[0]!.versionVector());

@@ -6,16 +6,18 @@ import { type Op, Replica, RID_TTL_MS } from "../../../lib/replica/replica.ts";
 
 const NODES = [1, 2];
 const createUser = (user: string, hash = "h"): Change => ({ kind: "create_user", user, hash });
-const join: Change = { kind: "join_group", user: "u2", group: "g1" };
-const withdraw: Change = { kind: "leave_group", user: "u2", group: "g1" };
+/** u<i> logs in (with hash "h") as s<i> at p<i>. */
+const login = (user: string): Change => ({ kind: "login", user, hash: "h", session: `s${user.slice(1)}`, peer: `p${user.slice(1)}` });
+const join: Change = { kind: "join_group", user: "u2", session: "s2", group: "g1" };
+const withdraw: Change = { kind: "leave_group", user: "u2", session: "s2", group: "g1" };
 
-/** Two trackers that both hold u1, u2 and g1 (owned by u1). */
+/** Two trackers that both hold u1 and u2, logged in as s1 and s2, and g1 (owned by u1): five ops of tracker 1. */
 function pair(): [Replica, Replica] {
   const a = new Replica(1, NODES);
   const b = new Replica(2, NODES);
-  for (const change of [createUser("u1"), createUser("u2"), { kind: "create_group", user: "u1", group: "g1" } as Change]) {
-    b.apply(a.local(change, 0).op!);
-  }
+  const setup: Change[] = [createUser("u1"), createUser("u2"), login("u1"), login("u2"), { kind: "create_group", user: "u1", session: "s1", group: "g1" }];
+  for (const change of setup) b.apply(a.local(change, 0).op!);
+  expect(b.state.groups.has("g1")).toBe(true);
   return [a, b];
 }
 
@@ -53,16 +55,17 @@ describe("Replica.apply", () => {
     expect(b.state.users.get("u3")).toEqual({ hash: "from-b" });
     b.apply(early);
     expect(b.state.users.get("u3")).toEqual({ hash: "from-a" });
-    expect(b.ops.map((op) => op.origin)).toEqual([1, 1, 1, 1, 2]);
+    expect(b.ops.map((op) => op.origin)).toEqual([1, 1, 1, 1, 1, 1, 2]);
   });
 
   test("gives the same state for every delivery order", () => {
     const [a, b] = pair();
+    const setup = [...a.ops];
     const ops: Op[] = [a.local(join, 1).op!, b.local(createUser("u3"), 1).op!, a.local(withdraw, 2).op!];
     const orders = [[0, 1, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]];
     const snapshots = orders.map((order) => {
       const r = new Replica(3, [1, 2, 3]);
-      r.applyMany(a.ops.slice(0, 3));
+      r.applyMany(setup);
       for (const i of order) r.apply(ops[i]!);
       return r.state.snapshot();
     });
@@ -81,19 +84,29 @@ describe("Replica.apply", () => {
 });
 
 describe("Replica with a gap in an origin's ops", () => {
-  test("stays sound, and restorable, when a join arrives before its user's creation", () => {
-    // A tracker holding 1:4 but not 1:3 replays a join by a user it does not know yet; its
-    // start-up self-check refuses to serve an unsound state, so a crash then would be fatal.
+  test("stays sound, and restorable, when a login and a join arrive before their user's creation", () => {
+    // A tracker holding 1:5 and 1:6 but not 1:4 replays a login of a user it does not know yet,
+    // and a join through that session; its start-up self-check refuses to serve an unsound
+    // state, so a crash then would be fatal. Both are no-ops there until 1:4 arrives.
     const a = new Replica(1, NODES);
-    const steps: Change[] = [createUser("u3"), { kind: "create_group", user: "u3", group: "g1" }, createUser("u1"), { kind: "join_group", user: "u1", group: "g1" }];
+    const steps: Change[] = [
+      createUser("u3"),
+      login("u3"),
+      { kind: "create_group", user: "u3", session: "s3", group: "g1" },
+      createUser("u1"),
+      login("u1"),
+      { kind: "join_group", user: "u1", session: "s1", group: "g1" },
+    ];
     const ops = steps.map((change) => a.local(change, 0).op!);
     const b = new Replica(2, NODES);
-    b.applyMany([ops[0]!, ops[1]!, ops[3]!]);
-    b.local({ kind: "accept_request", user: "u3", group: "g1", member: "u1" }, 0);
+    b.applyMany([ops[0]!, ops[1]!, ops[2]!, ops[4]!, ops[5]!]);
+    expect([b.state.sessions.has("s1"), [...b.state.groups.get("g1")!.pending]]).toEqual([false, []]);
+    const accept: Change = { kind: "accept_request", user: "u3", session: "s3", group: "g1", member: "u1" };
+    expect(b.local(accept, 0).outcome).toEqual({ ok: false, reason: expect.stringContaining('no pending request from "u1"') });
     expect(brokenInvariants(b.state)).toEqual([]);
     expect(brokenInvariants(Replica.restore(2, NODES, { base: b.base(), ops: [...b.ops] }).state)).toEqual([]);
-    b.apply(ops[2]!);
-    a.applyMany(b.ops);
+    b.apply(ops[3]!);
+    expect([...b.state.groups.get("g1")!.pending]).toEqual(["u1"]);
     expect(b.state.snapshot()).toEqual(a.state.snapshot());
   });
 });
