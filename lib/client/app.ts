@@ -103,6 +103,7 @@ export class ClientApp {
       }
       case "whoami":
       case "status": {
+        if (this.#loggedIn) await this.#read({ t: "whoami" }); // also reconnects after a failover
         const t = this.#link.tracker;
         const via = t ? `tracker ${t.no} (${t.host}:${t.port})` : "no tracker connected right now";
         return [this.#loggedIn ? `${this.#loggedIn.user} on ${this.peer} via ${via}` : `not logged in; peer address ${this.peer}; ${via}`];
