@@ -1,14 +1,16 @@
 // Shell: one download. Draws pieces from every peer that has them (rarest first, several in
 // flight per peer, endgame at the end), checks each piece's SHA-1 before writing it into a
-// preallocated temporary file, serves verified pieces at once, and renames the file into place
-// only after the whole file's SHA-1 matches.
-import { closeSync, ftruncateSync, openSync, readSync, renameSync, writeSync } from "node:fs";
+// temporary file (written off the main thread), serves each piece once it is written, hashes
+// the whole file as its verified prefix grows, and renames the file into place only after the
+// whole file's SHA-1 matches.
+import { closeSync, existsSync, ftruncateSync, openSync, readSync, renameSync } from "node:fs";
 import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../pieces/constants.ts";
 import { verifyPiece } from "../pieces/hash.ts";
 import { PiecePicker } from "../pieces/picker.ts";
 import { PeerLink } from "./peer_link.ts";
+import { PieceWriter } from "./piece_writer.ts";
 import { RequestBook } from "./requests.ts";
 
 /** Whole pieces in flight per peer: 4 MiB, enough to keep a loopback or LAN link full. */
@@ -70,6 +72,11 @@ export class Download {
   #deps: DownloadDeps;
   #count: number;
   #fd = -1;
+  #writer!: PieceWriter;
+  #whole = new Bun.CryptoHasher("sha1");
+  #hashedPieces = 0; // the whole-file SHA-1 covers pieces [0, #hashedPieces)
+  #scratch?: Uint8Array;
+  #congested = false;
   #have!: Bitfield;
   #picker!: PiecePicker;
   #book = new RequestBook({ maxRequestsPerPeer: MAX_REQUESTS_PER_PEER });
@@ -93,16 +100,25 @@ export class Download {
   /** Opens or resumes the temporary file, verifies what it holds, starts serving and fetching. */
   async start(): Promise<void> {
     const { spec } = this;
-    this.#fd = openSync(spec.partPath, "a+"); // create if missing, keep what is there
-    closeSync(this.#fd);
-    this.#fd = openSync(spec.partPath, "r+");
+    const resuming = existsSync(spec.partPath);
+    this.#fd = openSync(spec.partPath, resuming ? "r+" : "w+");
     ftruncateSync(this.#fd, spec.sizeBytes);
-    this.#have = this.#verifyExisting();
+    // Only a file left by an earlier run can hold verified pieces: a new one is all holes.
+    this.#have = resuming ? this.#verifyExisting() : new Bitfield(this.#count);
+    this.#writer = new PieceWriter(this.#fd, {
+      written: (index, data) => this.#onWritten(index, data),
+      failed: (message) => this.#fail(`cannot write ${spec.partPath}: ${message}`),
+      congested: (full) => {
+        this.#congested = full; // the disk is behind: stop reading from peers until it catches up
+        for (const link of this.#links.values()) full ? link.pause() : link.resume();
+      },
+    });
+    this.#hashPrefix();
     this.resumedPieces = this.#have.count();
     this.#bytesDone = this.#haveBytes();
     this.#picker = new PiecePicker(this.#count, { rng: Math.random, have: this.#have });
     this.#deps.catalog.add({ group: spec.group, name: spec.name, path: spec.partPath, sizeBytes: spec.sizeBytes, have: this.#have });
-    if (this.#picker.isComplete()) return this.#finish();
+    if (this.#hashedPieces === this.#count) return this.#finish();
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     await this.#refreshPeers();
   }
@@ -112,8 +128,9 @@ export class Download {
     clearInterval(this.#timer);
     for (const link of this.#links.values()) link.close("download stopped");
     this.#links.clear();
-    if (this.#fd >= 0) closeSync(this.#fd);
+    const fd = this.#fd;
     this.#fd = -1;
+    if (fd >= 0) void this.#writer.idle().then(() => closeSync(fd)); // never under a pending write
   }
 
   /** `42% 12.3 MB/s 3 peers` and the like. */
@@ -159,8 +176,9 @@ export class Download {
     const id = { group: this.spec.group, name: this.spec.name, selfPeer: this.#deps.selfPeer, session, pieceCount: this.#count };
     PeerLink.open(peer, id, this.#events, this.#deps.log)
       .then((link) => {
-        if (this.state !== "downloading") link.close("download over");
-        else this.#links.set(peer, link);
+        if (this.state !== "downloading") return link.close("download over");
+        this.#links.set(peer, link);
+        if (this.#congested) link.pause();
       })
       .catch(() => this.#cooldown.set(peer, Date.now() + COOLDOWN_MS))
       .finally(() => this.#dialing.delete(peer));
@@ -205,18 +223,39 @@ export class Download {
       }
       return this.#fillAll();
     }
-    writeSync(this.#fd, data, 0, data.byteLength, index * PIECE_BYTES);
     for (const other of this.#picker.markVerified(index, link.peer)) {
       this.#book.remove(other, index);
       this.#links.get(other)?.cancel(index);
     }
-    this.#deps.catalog.announce(this.spec.group, this.spec.name, index); // we serve it from now on
+    this.#writer.write(index, data);
     this.#bytesDone += data.byteLength;
     this.#rate.bytes += data.byteLength;
     paceGarbage(data.byteLength);
     this.#lastProgressMs = Date.now();
-    if (this.#picker.isComplete()) return this.#finish();
     this.#fill(link);
+  }
+
+  #onWritten(index: number, data: Uint8Array): void {
+    if (this.state !== "downloading") return;
+    this.#deps.catalog.announce(this.spec.group, this.spec.name, index); // on disk: served from now on
+    this.#hashPrefix(index, data);
+    if (this.#picker.isComplete() && this.#writer.pending === 0) this.#finish();
+  }
+
+  /** Feeds the whole-file SHA-1 every written piece that extends the hashed prefix. */
+  #hashPrefix(justIndex = -1, justData?: Uint8Array): void {
+    while (this.#hashedPieces < this.#count && this.#have.has(this.#hashedPieces)) {
+      const i = this.#hashedPieces;
+      let piece = i === justIndex ? justData : undefined;
+      if (!piece) {
+        const length = pieceLength(this.spec.sizeBytes, i);
+        this.#scratch ??= new Uint8Array(PIECE_BYTES);
+        piece = this.#scratch.subarray(0, length);
+        if (readSync(this.#fd, piece, 0, length, i * PIECE_BYTES) !== length) return this.#fail("the temporary file shrank while downloading");
+      }
+      this.#whole.update(piece);
+      this.#hashedPieces++;
+    }
   }
 
   #fill(link: PeerLink): void {
@@ -252,15 +291,8 @@ export class Download {
   #finish(): void {
     clearInterval(this.#timer);
     for (const link of this.#links.values()) link.close("download complete");
-    const whole = new Bun.CryptoHasher("sha1");
-    const buffer = new Uint8Array(4 * 1024 * 1024);
-    for (let at = 0; at < this.spec.sizeBytes; ) {
-      const read = readSync(this.#fd, buffer, 0, Math.min(buffer.byteLength, this.spec.sizeBytes - at), at);
-      if (read <= 0) return this.#fail("the temporary file shrank while downloading");
-      whole.update(buffer.subarray(0, read));
-      at += read;
-    }
-    const sha1 = whole.digest();
+    if (this.#hashedPieces !== this.#count) return this.#fail("finished with pieces missing from the whole-file check");
+    const sha1 = this.#whole.digest();
     if (!this.spec.sha1.every((b, i) => b === sha1[i])) return this.#fail("the whole file's SHA-1 does not match");
     // No fsync: the rename is atomic for every reader, and a killed process loses nothing the
     // kernel holds. Only a power cut could leave a damaged file (the next hash check shows it).

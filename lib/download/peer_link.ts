@@ -88,6 +88,15 @@ export class PeerLink {
     this.#conn?.send({ t: "p_cancel", index });
   }
 
+  /** Stops reading from this seeder (our disk is behind); `resume()` starts again. */
+  pause(): void {
+    this.#conn?.pause();
+  }
+
+  resume(): void {
+    this.#conn?.resume();
+  }
+
   close(reason: string): void {
     this.#closeReason = reason;
     this.#conn?.end();
