@@ -5,6 +5,7 @@ import { parseAddress, parseTrackerInfo } from "./lib/config.ts";
 import { ConfigError } from "./lib/errors.ts";
 import { makeLog } from "./lib/cli/log.ts";
 import { readLines } from "./lib/cli/stdin_lines.ts";
+import { colour, runTerminal } from "./lib/cli/terminal.ts";
 import { startClient } from "./lib/client/client.ts";
 import { parseCommand } from "./lib/client/commands.ts";
 
@@ -24,6 +25,7 @@ const argv = yargs(hideBin(process.argv))
   .help()
   .parseSync();
 
+const interactive = process.stdin.isTTY === true;
 let client;
 try {
   const peer = parseAddress(argv.peer!, "peer address");
@@ -35,7 +37,7 @@ try {
     peer,
     trackers,
     dataDir: argv["data-dir"] ?? `./client-${peer.port}.data`,
-    interactive: process.stdin.isTTY === true,
+    interactive,
     log: makeLog("client"),
   });
 } catch (err) {
@@ -62,14 +64,20 @@ const exit = async () => {
 process.on("SIGTERM", () => void exit());
 process.on("SIGINT", () => void exit());
 
-client.prompt();
-await readLines(
-  async (line) => {
-    const parsed = parseCommand(line);
-    if (parsed && !parsed.ok) console.error(`error: ${parsed.reason}`);
-    else if (parsed?.command.name === "quit") return exit();
-    else if (parsed) await client.app.run(parsed.command);
-    client.prompt();
-  },
-  () => void exit(),
-);
+if (interactive) {
+  runTerminal({
+    prompt: () => client.promptText(),
+    complete: (words, partial) => client.complete(words, partial),
+    line: (text) => runLine(text),
+    end: () => void exit(),
+  });
+} else {
+  await readLines(runLine, () => void exit());
+}
+
+async function runLine(line: string): Promise<void> {
+  const parsed = parseCommand(line);
+  if (parsed && !parsed.ok) console.error(colour("red", `error: ${parsed.reason}`, process.stderr));
+  else if (parsed?.command.name === "quit") await exit();
+  else if (parsed) await client.app.run(parsed.command);
+}

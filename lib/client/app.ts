@@ -40,6 +40,8 @@ export class ClientApp {
   #files?: FileCommands;
   #loggedIn?: LoggedIn;
   #lost?: string;
+  /** Group ids and file names seen in replies, for tab completion. */
+  readonly seen = { groups: new Set<string>(), files: new Set<string>() };
 
   constructor(options: { peer: string; link: TrackerLink; io: Output; files?: FileCommands }) {
     this.peer = options.peer;
@@ -109,6 +111,7 @@ export class ClientApp {
         return [this.#loggedIn ? `${this.#loggedIn.user} on ${this.peer} via ${via}` : `not logged in; peer address ${this.peer}; ${via}`];
       }
       case "create_group":
+        this.seen.groups.add(a);
         this.#session();
         await this.#write({ t: "create_group", group: a });
         return [`group ${a} created; you own it`];
@@ -136,7 +139,9 @@ export class ClientApp {
       case "list_groups": {
         this.#session();
         const data = await this.#read({ t: "list_groups" });
-        return records(data.groups).map((g) => `${g.id} owner=${g.owner} members=${g.members} files=${g.files}`);
+        const groups = records(data.groups);
+        for (const g of groups) if (typeof g.id === "string") this.seen.groups.add(g.id);
+        return groups.map((g) => `${g.id} owner=${g.owner} members=${g.members} files=${g.files}`);
       }
       default:
         if (!FILE_COMMANDS.has(command.name) || !this.#files) throw new CommandError(`usage: ${usage(command.name)}`);

@@ -2,7 +2,9 @@
 import type { TrackerInfo } from "../config.ts";
 import { Catalog } from "../peer/catalog.ts";
 import { startPeerServer } from "../peer/server.ts";
+import { colour } from "../cli/terminal.ts";
 import { ClientApp } from "./app.ts";
+import { type CommandName, COMMANDS } from "./commands.ts";
 import { ClientStore } from "./client_store.ts";
 import { Files } from "./files.ts";
 import { TrackerLink } from "./tracker_link.ts";
@@ -19,7 +21,10 @@ export interface ClientOptions {
 export interface RunningClient {
   app: ClientApp;
   files: Files;
-  prompt(): void;
+  /** The interactive prompt: who is logged in, through which tracker. */
+  promptText(): string;
+  /** Tab completion: commands, then group ids and file names seen so far. */
+  complete(words: string[], partial: string): string[];
   shutdown(): Promise<void>;
 }
 
@@ -47,13 +52,18 @@ export function startClient(options: ClientOptions): RunningClient {
     peer: selfPeer,
     link,
     files,
-    io: { out: (line) => console.log(line), err: (line) => console.error(line) },
+    io: { out: (line) => console.log(line), err: (line) => console.error(colour("red", line, process.stderr)) },
   });
   return {
     app,
     files,
-    prompt() {
-      if (options.interactive) process.stdout.write(`${app.user ?? "guest"}> `);
+    promptText() {
+      const t = link.tracker;
+      return `${colour("bold", app.user ?? "guest", process.stdout)}${t ? colour("dim", `@tracker${t.no}`, process.stdout) : ""}> `;
+    },
+    complete(words, partial) {
+      const candidates = words.length === 0 ? Object.keys(COMMANDS) : argumentCandidates(words, app, files);
+      return candidates.filter((c) => c.startsWith(partial)).sort();
     },
     async shutdown() {
       await app.shutdown();
@@ -61,4 +71,14 @@ export function startClient(options: ClientOptions): RunningClient {
       store.close();
     },
   };
+}
+
+/** What may stand at the next argument of the command in `words`. */
+function argumentCandidates(words: string[], app: ClientApp, files: Files): string[] {
+  const spec = COMMANDS[words[0] as CommandName];
+  const arg = spec?.args[words.length - 1];
+  if (arg === "group_id") return [...app.seen.groups];
+  if (arg === "file_name") return [...files.seen];
+  if (arg === "[command]") return Object.keys(COMMANDS);
+  return [];
 }

@@ -21,6 +21,8 @@ export class Files implements FileCommands {
   #progress: (line: string | undefined) => void;
   #downloads = new Map<string, Download>();
   #session?: LoggedIn;
+  /** File names seen in list_files, for tab completion. */
+  readonly seen = new Set<string>();
 
   constructor(options: {
     catalog: Catalog;
@@ -50,6 +52,7 @@ export class Files implements FileCommands {
       case "list_files": {
         const { data } = await call(session, { t: "list_files", group: a });
         const files = records(data.files);
+        for (const f of files) if (typeof f.name === "string") this.seen.add(f.name);
         return files.map((f) => `${f.name} size=${f.sizeBytes} seeders=${f.seeders}`);
       }
       case "download_file":

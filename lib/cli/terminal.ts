@@ -1,0 +1,46 @@
+// Shell: the client's interactive terminal: prompt, line editing, history and tab completion
+// (node:readline), and colour that honours NO_COLOR. Piped input never comes here.
+import { createInterface, type Interface } from "node:readline";
+
+/** ANSI colour for a terminal that wants it; plain text otherwise. */
+export function colour(code: "red" | "yellow" | "dim" | "bold", text: string, stream: NodeJS.WriteStream): string {
+  if (!stream.isTTY || process.env.NO_COLOR !== undefined) return text;
+  const open = { red: 31, yellow: 33, dim: 2, bold: 1 }[code];
+  return `\x1b[${open}m${text}\x1b[0m`;
+}
+
+/** What the terminal asks of the client. */
+export interface TerminalHooks {
+  prompt(): string;
+  /** Candidates for the word being typed: `words` are the words before it. */
+  complete(words: string[], partial: string): string[];
+  line(text: string): Promise<void>;
+  end(): void;
+}
+
+/** Runs the interactive loop: one command at a time, history kept for the session. */
+export function runTerminal(hooks: TerminalHooks): Interface {
+  const rl = createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    terminal: true,
+    historySize: 1000,
+    completer: (line: string): [string[], string] => {
+      const words = line.split(/\s+/);
+      const partial = words.pop() ?? "";
+      return [hooks.complete(words.filter((w) => w.length > 0), partial), partial];
+    },
+  });
+  let queue = Promise.resolve();
+  const show = () => {
+    rl.setPrompt(hooks.prompt());
+    rl.prompt();
+  };
+  rl.on("line", (text) => {
+    queue = queue.then(() => hooks.line(text)).then(show, show);
+  });
+  rl.on("SIGINT", () => rl.close()); // Ctrl-C at the prompt: log out and exit, like quit
+  rl.on("close", () => void queue.then(() => hooks.end()));
+  show();
+  return rl;
+}
