@@ -40,7 +40,10 @@ export function runTerminal(hooks: TerminalHooks): Interface {
     queue = queue.then(() => hooks.line(text)).then(show, show);
   });
   rl.on("SIGINT", () => rl.close()); // Ctrl-C at the prompt: log out and exit, like quit
-  rl.on("close", () => void queue.then(() => hooks.end()));
+  rl.on("close", () => {
+    process.stdout.write("\n"); // leave the shell's prompt on a line of its own
+    void queue.then(() => hooks.end());
+  });
   show();
   return rl;
 }
