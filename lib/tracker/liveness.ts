@@ -14,9 +14,13 @@ export class Liveness {
     this.#local.set(session, nowMs);
   }
 
-  /** Another tracker reports these sessions alive now. */
-  reported(sessions: Iterable<string>, nowMs: number): void {
-    for (const s of sessions) this.#remote.set(s, nowMs);
+  /** Another tracker reports these sessions alive `heardAgoMs` before `nowMs` (0 for "just now"). */
+  reported(sessions: Iterable<string | [string, number]>, nowMs: number): void {
+    for (const entry of sessions) {
+      const [s, agoMs] = typeof entry === "string" ? [entry, 0] : entry;
+      const at = nowMs - agoMs;
+      if (at > (this.#remote.get(s) ?? -Infinity)) this.#remote.set(s, at);
+    }
   }
 
   /** The session ended (logout): forget it at once. */
@@ -30,11 +34,11 @@ export class Liveness {
     return nowMs - seen <= LIVE_WINDOW_MS;
   }
 
-  /** Sessions heard here within the window, to gossip (never relays what others told us). */
-  heardHere(nowMs: number): string[] {
-    const live: string[] = [];
+  /** Sessions heard here within the window and how long ago, to gossip (never relays what others told us). */
+  heardHere(nowMs: number): [string, number][] {
+    const live: [string, number][] = [];
     for (const [s, at] of this.#local) {
-      if (nowMs - at <= LIVE_WINDOW_MS) live.push(s);
+      if (nowMs - at <= LIVE_WINDOW_MS) live.push([s, nowMs - at]);
       else this.#local.delete(s);
     }
     for (const [s, at] of this.#remote) if (nowMs - at > LIVE_WINDOW_MS) this.#remote.delete(s);

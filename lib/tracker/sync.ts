@@ -190,9 +190,14 @@ export class Sync {
     const link = this.#links.get(from);
     if (link) link.lastHeardMs = this.#o.nowMs();
     switch (msg.t) {
-      case "sync_ops":
-        store.append(replica.applyMany(msg.ops)); // durable before our next status counts them
+      case "sync_ops": {
+        const fresh = replica.applyMany(msg.ops);
+        store.append(fresh); // durable before our next status counts them
+        // An act through a session shows its client was alive a moment ago, before the next gossip.
+        const acting = fresh.flatMap((op) => ("session" in op.change && op.change.kind !== "logout" ? [op.change.session] : []));
+        this.#o.liveness.reported(acting, this.#o.nowMs());
         return;
+      }
       case "sync_status": {
         if (msg.status.node !== from) throw new ProtocolError(`Status of tracker ${msg.status.node} on tracker ${from}'s link`);
         replica.receiveStatus(msg.status);

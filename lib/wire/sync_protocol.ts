@@ -20,7 +20,7 @@ export type SyncMessage =
   | { t: "sync_ops"; ops: Op[] }
   | { t: "sync_status"; status: SyncStatus }
   | { t: "sync_base"; base: Base }
-  | { t: "sync_live"; sessions: string[] };
+  | { t: "sync_live"; sessions: [session: string, heardAgoMs: number][] };
 
 /** Checks a decoded tracker-to-tracker message. */
 export function parseSyncMessage(value: unknown): SyncMessage {
@@ -41,7 +41,13 @@ export function parseSyncMessage(value: unknown): SyncMessage {
     case "sync_base":
       return { t: m.t, base: parseBase(readMap(m, "base")) };
     case "sync_live":
-      return { t: m.t, sessions: readArray(m, "sessions", MAX_LIVE).map((s) => readString({ s }, "s", 128)) };
+      return {
+        t: m.t,
+        sessions: readArray(m, "sessions", MAX_LIVE).map((pair) => {
+          if (!Array.isArray(pair) || pair.length !== 2) throw new ProtocolError("Cannot parse live session entry");
+          return [readString({ s: pair[0] }, "s", 128), readInt({ a: pair[1] }, "a", 0, 24 * 3600_000)];
+        }),
+      };
     default:
       throw new ProtocolError(`Unknown sync message type ${JSON.stringify(m.t).slice(0, 60)}`);
   }
