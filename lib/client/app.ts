@@ -18,6 +18,8 @@ export interface FileCommands {
   afterLogin(session: LoggedIn): Promise<string[]>;
   /** Called before logout or exit: stop serving. */
   beforeLogout(): Promise<void>;
+  /** The user left a group: stop serving and fetching its files here. */
+  leftGroup(group: string, session: LoggedIn): Promise<void>;
 }
 
 /** The logged-in user of this client. */
@@ -122,6 +124,7 @@ export class ClientApp {
       case "leave_group":
         this.#session();
         await this.#write({ t: "leave_group", group: a });
+        await this.#files?.leftGroup(a, this.#session());
         return [`left ${a}`];
       case "accept_request":
         this.#session();

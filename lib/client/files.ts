@@ -1,6 +1,6 @@
 // Shell: the file commands (upload_file, list_files, download_file, show_downloads,
 // stop_share) and what login and logout do to sharing: re-share, resume, stop serving.
-import { existsSync, statSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { Download } from "../download/engine.ts";
 import type { Catalog } from "../peer/catalog.ts";
@@ -100,6 +100,25 @@ export class Files implements FileCommands {
     this.#session = undefined;
   }
 
+  async leftGroup(group: string, session: LoggedIn): Promise<void> {
+    for (const entry of this.#catalog.entries()) if (entry.group === group) this.#forget(session, group, entry.name);
+    for (const record of this.#store.downloads(session.user)) if (record.group === group) this.#forget(session, group, record.name);
+  }
+
+  /** Stops serving and fetching `group/name` here and forgets it (the part file too). */
+  #forget(session: LoggedIn, group: string, name: string): void {
+    const key = `${group}/${name}`;
+    const d = this.#downloads.get(key);
+    if (d?.state === "downloading") {
+      d.stop();
+      this.#downloads.delete(key);
+      rmSync(d.spec.partPath, { force: true });
+    }
+    this.#catalog.remove(group, name);
+    this.#store.deleteShare(session.user, group, name);
+    this.#store.deleteDownload(session.user, group, name);
+  }
+
   async #upload(session: LoggedIn, path: string, group: string): Promise<string[]> {
     const full = resolve(path);
     const name = basename(full);
@@ -124,6 +143,11 @@ export class Files implements FileCommands {
     if (this.#downloads.get(key)?.state === "downloading") throw new CommandError(`already downloading ${name} from ${group}: see show_downloads`);
     if (this.#catalog.get(group, name)) throw new CommandError(`you already share ${name} in ${group} from this client`);
     const dest = destinationFor(destination, name);
+    for (const other of this.#downloads.values()) {
+      if (other.state === "downloading" && other.spec.dest === dest) {
+        throw new CommandError(`${dest} is already the destination of ${other.spec.name} from ${other.spec.group}: choose another`);
+      }
+    }
     const { data } = await call(session, { t: "file_info", group, name });
     const peers = Array.isArray(data.peers) ? data.peers : [];
     if (peers.length === 0) throw new CommandError(`no live peer shares ${name} in ${group} right now: try again later`);
@@ -151,15 +175,9 @@ export class Files implements FileCommands {
 
   async #stopShare(session: LoggedIn, group: string, name: string): Promise<string[]> {
     await call(session, { t: "unshare", group, name }, true);
-    const d = this.#downloads.get(`${group}/${name}`);
-    if (d?.state === "downloading") {
-      d.stop();
-      this.#downloads.delete(`${group}/${name}`);
-      this.#store.deleteDownload(session.user, group, name);
-    }
-    this.#catalog.remove(group, name);
-    this.#store.deleteShare(session.user, group, name);
-    return [`stopped sharing ${name} in ${group}`];
+    const running = this.#downloads.get(`${group}/${name}`)?.state === "downloading";
+    this.#forget(session, group, name);
+    return [running ? `stopped sharing ${name} in ${group} and cancelled its download` : `stopped sharing ${name} in ${group}`];
   }
 
   #newDownload(session: LoggedIn, record: ReturnType<ClientStore["downloads"]>[number]): Download {
@@ -170,6 +188,11 @@ export class Files implements FileCommands {
       fetchPeers: async () => {
         const { data } = await call(session, { t: "file_info", group: record.group, name: record.name });
         return Array.isArray(data.peers) ? data.peers.filter((p): p is string => typeof p === "string") : [];
+      },
+      onFailed: () => {
+        // It will not serve the file: withdraw it, and forget it (download_file starts it again).
+        void session.link.request({ t: "unshare", group: record.group, name: record.name, rid: session.link.newRid() }).catch(() => {});
+        this.#store.deleteDownload(record.user, record.group, record.name);
       },
       onComplete: () => {
         this.#store.deleteDownload(record.user, record.group, record.name);

@@ -42,6 +42,7 @@ export interface DownloadDeps {
   /** Live peers sharing the file, from the tracker. */
   fetchPeers: () => Promise<string[]>;
   onComplete: (d: Download) => void;
+  onFailed: (d: Download) => void;
   log: (line: string) => void;
 }
 
@@ -194,9 +195,9 @@ export class Download {
       this.#fill(link);
     },
     reject: (link: PeerLink, index: number) => {
-      this.#book.remove(link.peer, index);
-      this.#picker.release(link.peer, index);
-      this.#fillAll();
+      // It announced the piece but will not send it: its bitfield cannot be trusted any more.
+      this.#cooldown.set(link.peer, Date.now() + COOLDOWN_MS);
+      link.close(`rejected piece ${index} it had announced`);
     },
     piece: (link: PeerLink, index: number, data: Uint8Array) => this.#onPiece(link, index, data),
     closed: (link: PeerLink, reason: string) => {
@@ -315,5 +316,6 @@ export class Download {
     this.stop();
     const served = this.#deps.catalog.get(this.spec.group, this.spec.name);
     if (served?.path === this.spec.partPath) this.#deps.catalog.remove(this.spec.group, this.spec.name);
+    this.#deps.onFailed(this);
   }
 }

@@ -51,7 +51,13 @@ export function startPeerServer(options: {
         }
         const index = p.queue.shift()!;
         const entry = p.entry!;
-        if (catalog.get(entry.group, entry.name) !== entry || !entry.have.has(index)) {
+        if (catalog.get(entry.group, entry.name) !== entry) {
+          // stop_share or logout: say so and hang up, rather than reject piece after piece.
+          conn.send({ t: "p_refuse", reason: `"${entry.name}" is no longer shared here` });
+          conn.end();
+          return;
+        }
+        if (!entry.have.has(index)) {
           conn.send({ t: "p_reject", index });
           continue;
         }

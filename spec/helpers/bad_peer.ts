@@ -1,0 +1,276 @@
+// Hand-made peers for e2e tests, speaking our own wire protocols from the test process:
+//
+//   - TrackerSession: a client session at a tracker (lib/wire/tracker_protocol.ts over
+//     lib/wire/connection.ts): logs in with a token of its own, heartbeats like ./client, and
+//     makes raw requests (share, ...). It knows its session id, so it can prove itself to seeders.
+//   - startRawSeeder: a peer that logs in and shares a real file with its true hashes exactly as
+//     ./client does, and serves it, recording every piece request; startBadSeeder is one that
+//     answers every request with corrupted bytes.
+//   - helloSeeder: connects to a seeder, answers its challenge with a proof from a given
+//     session, and returns the seeder's first answer (p_bitfield or p_refuse).
+//
+//   const mallory = await startBadSeeder({ tracker: cluster.slots[0]!, user: "mallory", pass: "pw", group: "g", path });
+//   ... mallory.stats.corrupted ...
+//   afterEach(stopBadPeers); // closes every session and listener made here
+//
+// Test helper (never a spec file).
+import type { Socket, TCPSocketListener } from "bun";
+import { closeSync, openSync, readSync } from "node:fs";
+import { basename } from "node:path";
+import { peerProof, sessionId } from "../../lib/peer/auth.ts";
+import { Bitfield } from "../../lib/pieces/bitfield.ts";
+import { PIECE_BYTES, pieceCount, pieceLength } from "../../lib/pieces/constants.ts";
+import { hashFile } from "../../lib/pieces/file_hash.ts";
+import type { FileDigest } from "../../lib/pieces/hash.ts";
+import { HEARTBEAT_MS } from "../../lib/tracker/liveness.ts";
+import { Connection, connectionHandlers } from "../../lib/wire/connection.ts";
+import { type Fields } from "../../lib/wire/fields.ts";
+import { type PeerMessage, parsePeerMessage } from "../../lib/wire/peer_protocol.ts";
+import { parseReply, type Reply } from "../../lib/wire/tracker_protocol.ts";
+import { freePort } from "./cluster.ts";
+
+const HOST = "127.0.0.1";
+const REPLY_TIMEOUT_MS = 10_000;
+
+const open = new Set<{ close(): void }>();
+
+/** Closes every session, seeder and raw connection made by this module. */
+export async function stopBadPeers(): Promise<void> {
+  for (const thing of open) thing.close();
+  open.clear();
+}
+
+/** A raw tracker connection carrying one client session (or none yet). */
+export class TrackerSession {
+  readonly token = crypto.getRandomValues(new Uint8Array(32));
+  /** What the tracker stores and what proofs are keyed by. */
+  readonly sessionId = sessionId(this.token);
+  #conn: Connection;
+  #nextId = 1;
+  #pending = new Map<number, (reply: Reply) => void>();
+  #heartbeat?: ReturnType<typeof setInterval>;
+
+  private constructor(conn: Connection) {
+    this.#conn = conn;
+  }
+
+  /** Connects to a tracker; nothing is sent yet. */
+  static async connect(tracker: { host: string; port: number }): Promise<TrackerSession> {
+    let session!: TrackerSession;
+    const handler = {
+      message: (_conn: Connection, value: unknown) => {
+        const reply = parseReply(value);
+        session.#pending.get(reply.id)?.(reply);
+      },
+    };
+    await new Promise<void>((resolve, reject) => {
+      Bun.connect<Connection>({
+        hostname: tracker.host,
+        port: tracker.port,
+        socket: connectionHandlers((socket: Socket<Connection>) => {
+          session = new TrackerSession(new Connection(socket, handler, { idleTimeoutS: 0, log: () => {} }));
+          resolve();
+        }),
+      }).catch(reject);
+    });
+    open.add(session);
+    return session;
+  }
+
+  /** Sends one request and resolves with the tracker's reply. */
+  request(body: { t: string } & Fields): Promise<Reply> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new Error(`no reply to ${body.t} within ${REPLY_TIMEOUT_MS} ms`));
+      }, REPLY_TIMEOUT_MS);
+      this.#pending.set(id, (reply) => {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        resolve(reply);
+      });
+      this.#conn.send({ ...body, id });
+    });
+  }
+
+  /** A request that must succeed: its reply data, or throws with the tracker's reason. */
+  async ok(body: { t: string } & Fields): Promise<Fields> {
+    const reply = await this.request(body);
+    if (!reply.ok) throw new Error(`${body.t} failed: ${reply.reason}`);
+    return reply.data;
+  }
+
+  /** Logs in as `user` serving pieces at `peer` (host:port), then heartbeats as ./client does. */
+  async login(user: string, pass: string, peer: string): Promise<void> {
+    await this.ok({ t: "login", user, pass, peer, token: this.token, rid: `raw-${this.sessionId.slice(0, 8)}-login` });
+    this.#heartbeat = setInterval(() => void this.request({ t: "heartbeat" }).catch(() => {}), HEARTBEAT_MS);
+  }
+
+  /** Registers a file (its true hashes) as shared from this session's peer address. */
+  async share(group: string, name: string, digest: FileDigest): Promise<void> {
+    await this.ok({ t: "share", group, name, sizeBytes: digest.sizeBytes, sha1: digest.sha1, pieces: digest.pieces, rid: `raw-${this.sessionId.slice(0, 8)}-share-${name}` });
+  }
+
+  close(): void {
+    clearInterval(this.#heartbeat);
+    this.#conn.end();
+  }
+}
+
+/** What a raw seeder has seen and done. */
+export interface SeederStats {
+  /** Connections downloaders opened to it. */
+  connections: number;
+  /** Of those, the ones still open. */
+  live: number;
+  /** p_request messages received. */
+  requests: number;
+  /** The piece index of each p_request, in arrival order. */
+  requested: number[];
+  /** Pieces sent with corrupted bytes. */
+  corrupted: number;
+}
+
+export interface RawSeeder {
+  /** host:port it serves on, and is registered at the tracker with. */
+  peer: string;
+  stats: SeederStats;
+  session: TrackerSession;
+  close(): void;
+}
+
+interface SeederOptions {
+  tracker: { host: string; port: number };
+  user: string;
+  pass: string;
+  group: string;
+  path: string;
+}
+
+/**
+ * Logs in as `user` (who must be a member of `group`) at `tracker`, shares the file at `path`
+ * under its base name with its true SHA-1s, and serves it on a free port the way ./client
+ * does (challenge, bitfield of every piece, one p_piece per p_request), except that every
+ * piece it sends has its bytes corrupted (same length, wrong SHA-1).
+ */
+export function startBadSeeder(options: SeederOptions): Promise<RawSeeder> {
+  return startRawSeeder({ ...options, corrupt: true });
+}
+
+/** Like startBadSeeder; with `corrupt: false` it serves the true bytes (and records requests). */
+export async function startRawSeeder(options: SeederOptions & { corrupt: boolean }): Promise<RawSeeder> {
+  const digest = await hashFile(options.path);
+  const count = pieceCount(digest.sizeBytes);
+  const all = new Bitfield(count);
+  for (let i = 0; i < count; i++) all.set(i);
+  const stats: SeederStats = { connections: 0, live: 0, requests: 0, requested: [], corrupted: 0 };
+  const fd = openSync(options.path, "r");
+  const handler = {
+    message(conn: Connection, value: unknown): void {
+      const msg = parsePeerMessage(value);
+      if (msg.t === "p_hello") {
+        conn.send({ t: "p_bitfield", bits: all.toBytes() });
+      } else if (msg.t === "p_request") {
+        stats.requests++;
+        stats.requested.push(msg.index);
+        const data = new Uint8Array(pieceLength(digest.sizeBytes, msg.index));
+        readSync(fd, data, 0, data.byteLength, msg.index * PIECE_BYTES);
+        if (options.corrupt) {
+          for (let i = 0; i < data.byteLength; i += 4096) data[i]! ^= 0xff;
+          stats.corrupted++;
+        }
+        conn.send({ t: "p_piece", index: msg.index, data });
+      }
+    },
+    close(): void {
+      stats.live--;
+    },
+  };
+  const port = freePort();
+  const listener: TCPSocketListener<Connection> = Bun.listen<Connection>({
+    hostname: HOST,
+    port,
+    socket: connectionHandlers((socket: Socket<Connection>) => {
+      stats.connections++;
+      stats.live++;
+      const conn = new Connection(socket, handler, { log: () => {} });
+      conn.send({ t: "p_challenge", nonce: crypto.getRandomValues(new Uint8Array(32)) });
+    }),
+  });
+  const peer = `${HOST}:${port}`;
+  const session = await TrackerSession.connect(options.tracker);
+  await session.login(options.user, options.pass, peer);
+  await session.share(options.group, basename(options.path), digest);
+  const seeder: RawSeeder = {
+    peer,
+    stats,
+    session,
+    close() {
+      session.close();
+      listener.stop(true);
+      closeSync(fd);
+      open.delete(seeder);
+    },
+  };
+  open.add(seeder);
+  return seeder;
+}
+
+/** Options of helloSeeder. */
+export interface HelloOptions {
+  /** host:port of the seeder to connect to. */
+  seeder: string;
+  /** The session id the proof is keyed with. */
+  session: string;
+  /** The peer address the hello claims. */
+  selfPeer: string;
+  group: string;
+  name: string;
+  /** The seeder address the proof is made for (default `seeder`; another one makes a replay). */
+  proofFor?: string;
+}
+
+/**
+ * Connects to a seeder, waits for its challenge and answers it with a p_hello for
+ * `group`/`name` from `selfPeer`, proved with `session`; returns the first message the seeder
+ * sends back (p_bitfield when admitted, p_refuse otherwise).
+ */
+export async function helloSeeder(options: HelloOptions): Promise<PeerMessage> {
+  const at = options.seeder.lastIndexOf(":");
+  let conn: Connection | undefined;
+  const answer = new Promise<PeerMessage>((resolve, reject) => {
+    const handler = {
+      message(c: Connection, value: unknown): void {
+        const msg = parsePeerMessage(value);
+        if (msg.t === "p_challenge") {
+          const proof = peerProof(options.session, options.proofFor ?? options.seeder, msg.nonce);
+          c.send({ t: "p_hello", group: options.group, name: options.name, peer: options.selfPeer, proof });
+        } else {
+          resolve(msg);
+        }
+      },
+      close: () => reject(new Error(`seeder ${options.seeder} closed the connection without an answer`)),
+    };
+    Bun.connect<Connection>({
+      hostname: options.seeder.slice(0, at),
+      port: Number(options.seeder.slice(at + 1)),
+      socket: connectionHandlers((socket: Socket<Connection>) => {
+        conn = new Connection(socket, handler, { log: () => {} });
+      }),
+    }).catch(reject);
+  });
+  const closer = { close: () => conn?.end() };
+  open.add(closer);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from seeder ${options.seeder} within ${REPLY_TIMEOUT_MS} ms`)), REPLY_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([answer, timeout]);
+  } finally {
+    clearTimeout(timer);
+    closer.close();
+    open.delete(closer);
+  }
+}
