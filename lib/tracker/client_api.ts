@@ -7,12 +7,14 @@ import type { Group } from "../replica/state.ts";
 import type { Fields } from "../wire/fields.ts";
 import type { Reply, Request } from "../wire/tracker_protocol.ts";
 import type { Liveness } from "./liveness.ts";
+import type { LoginThrottle } from "./login_throttle.ts";
 import { peerProof, sessionId } from "../peer/auth.ts";
 
 /** What request handling needs of the tracker. */
 export interface TrackerCore {
   replica: Replica;
   liveness: Liveness;
+  throttle: LoginThrottle;
   /** Applies a local change, persists it and pushes it to the other trackers. */
   commit(change: Change, rid?: string): Outcome;
   nowMs(): number;
@@ -20,6 +22,8 @@ export interface TrackerCore {
 
 /** Per-connection client state. */
 export interface ClientState {
+  /** The client's IP address, for per-address limits. */
+  address: string;
   session?: string;
 }
 
@@ -40,9 +44,15 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
     } catch (err) {
       return fail((err as Error).message);
     }
+    const wait = core.throttle.delayMs(req.user, client.address, core.nowMs());
+    if (wait > 0) await Bun.sleep(wait);
     const user = core.replica.state.users.get(req.user);
     // One message for both cases, so a stranger cannot probe which user ids exist.
-    if (!user || !(await Bun.password.verify(req.pass, user.hash))) return fail("wrong user id or password");
+    if (!user || !(await Bun.password.verify(req.pass, user.hash))) {
+      core.throttle.failed(req.user, client.address, core.nowMs());
+      return fail("wrong user id or password");
+    }
+    core.throttle.succeeded(req.user);
     const session = sessionId(req.token);
     const outcome = core.commit({ kind: "login", user: req.user, hash: user.hash, session, peer: req.peer }, req.rid);
     if (outcome.ok) {

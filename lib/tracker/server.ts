@@ -11,10 +11,10 @@ import type { Sync } from "./sync.ts";
 
 type Role = "new" | "client" | "sync";
 
-/** Starts listening; resolves once connections are accepted. */
+/** Starts listening; `clients` holds the client connections open now. */
 export function listen(
   options: { host: string; port: number; core: TrackerCore; sync: Sync; log: (line: string) => void },
-): TCPSocketListener<Connection> {
+): { listener: TCPSocketListener<Connection>; clients: ReadonlySet<Connection> } {
   const { core, sync, log } = options;
   const clients = new Set<Connection>();
   const handler = {
@@ -28,7 +28,7 @@ export function listen(
           return sync.acceptInbound(conn, value);
         }
         conn.state.role = "client";
-        conn.state.client = {} satisfies ClientState;
+        conn.state.client = { address: conn.remoteAddress } satisfies ClientState;
         conn.state.pending = 0;
         clients.add(conn);
       }
@@ -52,11 +52,12 @@ export function listen(
       if (conn.state.role === "sync") sync.inboundClosed(conn);
     },
   };
-  return Bun.listen<Connection>({
+  const listener = Bun.listen<Connection>({
     hostname: options.host,
     port: options.port,
     socket: connectionHandlers((socket: Socket<Connection>) => {
       new Connection(socket, handler, { log });
     }),
   });
+  return { listener, clients };
 }

@@ -8,6 +8,7 @@ export function trackerStatus(t: RunningTracker): string {
   const digest = createHash("sha1").update(JSON.stringify(state.snapshot())).digest("hex").slice(0, 12);
   const links = t.sync.peers().map((p) => `tracker${p.node}=${p.connected ? `up(${p.silentMs}ms)` : "down"}`);
   return [
+    `clients=${t.clientCount()}`,
     `ops=${t.replica.ops.length}`,
     `users=${state.users.size}`,
     `groups=${state.groups.size}`,

@@ -5,6 +5,7 @@ import { brokenInvariants } from "../replica/invariants.ts";
 import { Replica } from "../replica/replica.ts";
 import type { TrackerCore } from "./client_api.ts";
 import { Liveness } from "./liveness.ts";
+import { LoginThrottle } from "./login_throttle.ts";
 import { listen } from "./server.ts";
 import { Store } from "./store.ts";
 import { Sync } from "./sync.ts";
@@ -24,6 +25,7 @@ export interface RunningTracker {
   replica: Replica;
   sync: Sync;
   liveness: Liveness;
+  clientCount(): number;
   stop(): void;
 }
 
@@ -42,6 +44,7 @@ export function startTracker(options: TrackerOptions): RunningTracker {
   const core: TrackerCore = {
     replica,
     liveness,
+    throttle: new LoginThrottle(),
     nowMs,
     commit(change: Change, rid?: string): Outcome {
       const { op, outcome } = replica.local(change, nowMs(), rid);
@@ -52,13 +55,14 @@ export function startTracker(options: TrackerOptions): RunningTracker {
       return outcome;
     },
   };
-  const listener = listen({ host: me.host, port: me.port, core, sync, log: options.log });
+  const { listener, clients } = listen({ host: me.host, port: me.port, core, sync, log: options.log });
   sync.start();
   return {
     port: listener.port,
     replica,
     sync,
     liveness,
+    clientCount: () => clients.size,
     stop() {
       sync.stop();
       listener.stop(true);

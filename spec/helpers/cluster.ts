@@ -299,7 +299,7 @@ export interface TrackerStartOptions {
   args?: string[];
 }
 
-/** `ops=3 users=1 groups=1 sessions=1 live=1 digest=ab12.. tracker2=up(12ms)`, parsed. */
+/** `clients=2 ops=3 users=1 groups=1 sessions=1 live=1 digest=ab12.. tracker2=up(12ms)`, parsed. */
 export interface TrackerStatus {
   line: string;
   ops: number;
@@ -396,7 +396,7 @@ export class TrackerProcess {
     if (!this.running) throw new Error(`tracker ${this.no} is not running`);
     this.proc.stdin.write("status\n");
     this.proc.stdin.flush();
-    const { lines, found } = await this.stdout.next((l) => l.startsWith("ops="), 5_000);
+    const { lines, found } = await this.stdout.next((l) => l.startsWith("clients="), 5_000);
     if (!found) throw new Error(`tracker ${this.no} exited while asked for its status`);
     const line = lines[lines.length - 1]!;
     const field = (k: string) => line.match(new RegExp(`(?:^| )${k}=(\\S+)`))?.[1] ?? "";
