@@ -12,8 +12,8 @@ export interface PieceWriterEvents {
 }
 
 /** Bytes of written-but-not-landed pieces before the engine stops reading from peers. */
-const HIGH_BYTES = 16 * 1024 * 1024;
-const LOW_BYTES = 4 * 1024 * 1024;
+const HIGH_BYTES = 8 * 1024 * 1024;
+const LOW_BYTES = 2 * 1024 * 1024;
 
 export class PieceWriter {
   #fd: number;
