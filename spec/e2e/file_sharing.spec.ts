@@ -30,23 +30,13 @@ import {
   waitForDownload,
   waitForPercent,
 } from "../helpers/files.ts";
+import { expectError, expectOut } from "../helpers/expect_output.ts";
 
 afterEach(async () => {
   await stopBadPeers();
   await stopAll();
 });
 
-/** Expects a command to print exactly `out` on stdout and nothing else. */
-async function expectOut(client: ClientProcess, line: string, out: string[]): Promise<void> {
-  const r = await client.run(line);
-  expect({ line, out: r.out, err: r.err }).toEqual({ line, out, err: [] });
-}
-
-/** Expects a command to fail with exactly one `error: ` line and print nothing on stdout. */
-async function expectError(client: ClientProcess, line: string, error: string): Promise<void> {
-  const r = await client.run(line);
-  expect({ line, out: r.out, err: r.err }).toEqual({ line, out: [], err: [`error: ${error}`] });
-}
 
 /** Polls `list_files` through `client` until it prints exactly `expected` (liveness and sync take a moment). */
 async function waitForFiles(client: ClientProcess, group: string, expected: string[], timeoutMs = 10_000): Promise<void> {

@@ -18,20 +18,10 @@ import {
   stopAll,
   waitUntil,
 } from "../helpers/cluster.ts";
+import { expectError, expectOut } from "../helpers/expect_output.ts";
 
 afterEach(stopAll);
 
-/** Expects a command to print exactly `out` on stdout and nothing else. */
-async function expectOut(client: ClientProcess, line: string, out: string[]): Promise<void> {
-  const r = await client.run(line);
-  expect({ line, out: r.out, err: r.err }).toEqual({ line, out, err: [] });
-}
-
-/** Expects a command to fail with exactly one `error: ` line and print nothing on stdout. */
-async function expectError(client: ClientProcess, line: string, error: string): Promise<void> {
-  const r = await client.run(line);
-  expect({ line, out: r.out, err: r.err }).toEqual({ line, out: [], err: [`error: ${error}`] });
-}
 
 /** Starts a client that tries the trackers in `order` and logs in as `user` (created if asked). */
 async function loggedIn(cluster: Cluster, user: string, options: { order?: number[]; create?: boolean } = {}): Promise<ClientProcess> {
