@@ -72,6 +72,11 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   if (tty) process.stdout.write("\n");
   if (!last.startsWith("[C]")) throw new Error(`download failed: ${last}`);
+  if (!killed) {
+    trackers[0]!.kill("SIGKILL"); // the download beat the first poll: show the failover now
+    say("killed tracker 1 after the download: the clients carry on through tracker 2");
+    await shown("carol", carol, "list_files lab");
+  }
   const got = createHash("sha1").update(new Uint8Array(await Bun.file(join(files, "carol-copy.bin")).arrayBuffer())).digest("hex");
   const via = (await carol.ok("whoami"))[0] ?? "";
   say(`verified: sha1 ${got} ${got === expected ? "matches the source" : "DOES NOT MATCH"}`);

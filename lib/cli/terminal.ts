@@ -32,13 +32,27 @@ export function runTerminal(hooks: TerminalHooks): Interface {
     },
   });
   let queue = Promise.resolve();
+  let running = false; // a command is printing: leave the screen to it
   const show = () => {
+    running = false;
     rl.setPrompt(hooks.prompt());
     rl.prompt();
   };
   rl.on("line", (text) => {
+    running = true;
     queue = queue.then(() => hooks.line(text)).then(show, show);
   });
+  // The prompt carries live progress (downloads): redraw it each second, keeping what the user
+  // is typing, instead of printing lines that would break into their input.
+  let last = "";
+  const refresh = setInterval(() => {
+    const next = hooks.prompt();
+    if (next === last || running) return;
+    last = next;
+    rl.setPrompt(next);
+    rl.prompt(true);
+  }, 1_000);
+  refresh.unref();
   rl.on("SIGINT", () => rl.close()); // Ctrl-C at the prompt: log out and exit, like quit
   rl.on("close", () => {
     process.stdout.write("\n"); // leave the shell's prompt on a line of its own

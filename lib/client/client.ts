@@ -59,7 +59,9 @@ export function startClient(options: ClientOptions): RunningClient {
     files,
     promptText() {
       const t = link.tracker;
-      return `${colour("bold", app.user ?? "guest", process.stdout)}${t ? colour("dim", `@tracker${t.no}`, process.stdout) : ""}> `;
+      const active = files.downloads().filter((d) => d.state === "downloading");
+      const progress = active.length === 0 ? "" : ` [${active.map((d) => `${d.spec.name} ${d.progress().percent}%`).join(", ")}]`;
+      return `${colour("bold", app.user ?? "guest", process.stdout)}${t ? colour("dim", `@tracker${t.no}`, process.stdout) : ""}${progress}> `;
     },
     complete(words, partial) {
       const candidates = words.length === 0 ? Object.keys(COMMANDS) : argumentCandidates(words, app, files);
