@@ -11,6 +11,8 @@ import { parseReply, type Reply } from "../wire/tracker_protocol.ts";
 const REQUEST_TIMEOUT_MS = 20_000;
 /** How long to wait for one tracker's reply before judging it dead. */
 const REPLY_TIMEOUT_MS = 8_000;
+/** Requests in flight at once; the tracker closes a connection with more than 64 outstanding. */
+const MAX_IN_FLIGHT = 32;
 /** After a failover the login may still be on its way between trackers: retry resume this long. */
 const RESUME_GRACE_MS = 3_000;
 
@@ -37,6 +39,8 @@ export class TrackerLink {
   #clientId = Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex");
   #ridCounter = 0;
   #heartbeat?: ReturnType<typeof setInterval>;
+  #inFlight = 0;
+  #waitingForSlot: (() => void)[] = [];
   #closed = false;
   /** Called when the session is gone for good (no tracker knows it any more). */
   onSessionLost?: (reason: string) => void;
@@ -69,6 +73,17 @@ export class TrackerLink {
 
   /** Sends a request, failing over between trackers, until a reply or REQUEST_TIMEOUT_MS. */
   async request(body: Body): Promise<Answer> {
+    if (this.#inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => this.#waitingForSlot.push(resolve));
+    this.#inFlight++;
+    try {
+      return await this.#request(body);
+    } finally {
+      this.#inFlight--;
+      this.#waitingForSlot.shift()?.();
+    }
+  }
+
+  async #request(body: Body): Promise<Answer> {
     const deadline = Date.now() + REQUEST_TIMEOUT_MS;
     let lastError = "no tracker reachable";
     while (!this.#closed && Date.now() < deadline) {

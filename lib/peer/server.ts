@@ -7,11 +7,14 @@ import { ProtocolError } from "../errors.ts";
 import { pieceLength, PIECE_BYTES } from "../pieces/constants.ts";
 import { pieceFrame } from "../wire/codec.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
+import { MAX_UNAUTHENTICATED_FRAME_BYTES } from "../wire/limits.ts";
 import { parsePeerMessage } from "../wire/peer_protocol.ts";
 import type { Catalog, Served } from "./catalog.ts";
 
 /** Requests a downloader may queue at one seeder (it pipelines fewer; this is the hard cap). */
 const MAX_QUEUED_REQUESTS = 64;
+/** Proofs checked with our tracker at once; more hellos are turned away (a flood of strangers). */
+const MAX_CONCURRENT_CHECKS = 16;
 /** Stop producing pieces for a connection while this many bytes wait in its outbox. */
 const OUTBOX_HIGH_BYTES = 4 * 1024 * 1024;
 
@@ -37,6 +40,7 @@ export function startPeerServer(options: {
 }): TCPSocketListener<Connection> {
   const { catalog, verify, log } = options;
   const fds = new FileCache();
+  let checking = 0; // proofs being checked with our tracker right now
   const peerOf = (conn: Connection) => conn.state.peer as PeerConn;
 
   const pump = async (conn: Connection) => {
@@ -88,8 +92,15 @@ export function startPeerServer(options: {
           conn.end();
           return;
         }
+        if (checking >= MAX_CONCURRENT_CHECKS) {
+          conn.send({ t: "p_refuse", reason: "busy checking other peers: try again shortly" });
+          conn.end();
+          return;
+        }
         p.phase = "checking";
+        checking++;
         verify(msg.group, msg.peer, p.nonce, msg.proof)
+          .finally(() => checking--)
           .then((outcome) => {
             if (conn.isClosed) return;
             if (!outcome.ok) {
@@ -112,8 +123,9 @@ export function startPeerServer(options: {
       if (p.phase !== "serving") throw new ProtocolError(`Peer sent ${msg.t} before being admitted`);
       if (msg.t === "p_request") {
         if (p.queue.length >= MAX_QUEUED_REQUESTS) throw new ProtocolError(`More than ${MAX_QUEUED_REQUESTS} piece requests queued`);
+        if (msg.index >= p.entry!.have.size) throw new ProtocolError(`Piece ${msg.index} is beyond the file's ${p.entry!.have.size} pieces`);
         p.queue.push(msg.index);
-        void pump(conn);
+        void pump(conn).catch((err: Error) => conn.failed(err));
       } else if (msg.t === "p_cancel") {
         const at = p.queue.indexOf(msg.index);
         if (at >= 0) p.queue.splice(at, 1);
@@ -130,7 +142,8 @@ export function startPeerServer(options: {
     hostname: options.host,
     port: options.port,
     socket: connectionHandlers((socket: Socket<Connection>) => {
-      const conn = new Connection(socket, handler, { log });
+      // Downloaders send only small messages; pieces flow the other way.
+      const conn = new Connection(socket, handler, { log, maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES });
       const nonce = crypto.getRandomValues(new Uint8Array(32));
       conn.state.peer = { nonce, phase: "challenged", queue: [], pumping: false } satisfies PeerConn;
       conn.send({ t: "p_challenge", nonce });

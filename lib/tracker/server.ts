@@ -4,7 +4,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { ProtocolError } from "../errors.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
 import { readEnvelope } from "../wire/fields.ts";
-import { MAX_PENDING_REQUESTS } from "../wire/limits.ts";
+import { MAX_FRAME_BYTES, MAX_PENDING_REQUESTS, MAX_UNAUTHENTICATED_FRAME_BYTES } from "../wire/limits.ts";
 import { parseRequest, replyMessage } from "../wire/tracker_protocol.ts";
 import { type ClientState, handleRequest, type TrackerCore } from "./client_api.ts";
 import type { Sync } from "./sync.ts";
@@ -38,7 +38,10 @@ export function listen(
       }
       conn.state.pending = (conn.state.pending as number) + 1;
       handleRequest(core, conn.state.client as ClientState, req)
-        .then((reply) => conn.send(replyMessage(reply)))
+        .then((reply) => {
+          if ((conn.state.client as ClientState).session !== undefined) conn.maxFrameBytes = MAX_FRAME_BYTES; // shares carry piece hashes
+          conn.send(replyMessage(reply));
+        })
         .catch((err) => {
           log(`error: request ${req.t} from ${conn.remote} failed: ${(err as Error).stack ?? err}`);
           conn.send(replyMessage({ id: req.id, ok: false, reason: "internal tracker error: try again" }));
@@ -56,7 +59,7 @@ export function listen(
     hostname: options.host,
     port: options.port,
     socket: connectionHandlers((socket: Socket<Connection>) => {
-      new Connection(socket, handler, { log });
+      new Connection(socket, handler, { log, maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES });
     }),
   });
   return { listener, clients };

@@ -128,6 +128,7 @@ export class Sync {
 
   #welcome(conn: Connection): void {
     conn.state.authed = true;
+    conn.maxFrameBytes = MAX_FRAME_BYTES; // a proven tracker: op batches and bases are large
     this.#o.log(`sync: tracker ${conn.state.node} connected to us`);
     // It is back: redial it now rather than at the next retry.
     const link = this.#links.get(conn.state.node as number);

@@ -58,6 +58,11 @@ export class Connection {
     return this.#socket.remoteAddress;
   }
 
+  /** The frame size limit; raise it once the peer has authenticated. */
+  set maxFrameBytes(bytes: number) {
+    this.#decoder.maxFrameBytes = bytes;
+  }
+
   /** Bytes queued for a slow reader. */
   get queuedBytes(): number {
     return this.#outbox.queuedBytes;

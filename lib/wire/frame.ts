@@ -22,7 +22,8 @@ const EAGER_BODY_BYTES = 1024 * 1024;
  * kept as received chunks, so memory follows the bytes actually sent, whatever a peer claims.
  */
 export class FrameDecoder {
-  readonly maxFrameBytes: number;
+  /** May be raised once a peer has proven who it is (small frames before that). */
+  maxFrameBytes: number;
   #header = new Uint8Array(HEADER_BYTES);
   #headerFill = 0;
   #bodyBytes = -1; // -1 while reading a header

@@ -6,6 +6,12 @@
  */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Largest frame before a peer has authenticated (a login, a sync proof, a piece request): a
+ * stranger cannot make us hold megabytes per connection.
+ */
+export const MAX_UNAUTHENTICATED_FRAME_BYTES = 64 * 1024;
+
 /** Bytes a connection may queue unsent before we judge the peer too slow and close it. */
 export const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 
