@@ -86,6 +86,12 @@ export class Files implements FileCommands {
     for (const record of this.#store.downloads(session.user)) {
       const key = `${record.group}/${record.name}`;
       if (this.#downloads.get(key)?.state === "downloading") continue;
+      // A downloader is a seeder of what it has: register again under the new session.
+      const shared = await session.link.request({ t: "share", group: record.group, name: record.name, sizeBytes: record.sizeBytes, sha1: record.sha1, pieces: record.pieces, rid: session.link.newRid() });
+      if (!shared.reply.ok) {
+        lines.push(`warning: not resuming ${record.name} from ${record.group}: ${shared.reply.reason}`);
+        continue;
+      }
       const d = this.#newDownload(session, record);
       await d.start();
       lines.push(`resuming download of ${record.name} from ${record.group}: ${d.resumedPieces} of ${pieceCount(record.sizeBytes)} pieces already verified`);

@@ -224,6 +224,10 @@ export class Sync {
 
   #tick(): void {
     for (const link of this.#links.values()) if (link.authed && link.conn) this.#sendStatus(link.conn);
+    // Also on the links the others opened: each side hears the other twice a second, so a quiet
+    // link is never taken for a dead one (idle timeout), and a silent one is.
+    const now = this.#o.nowMs();
+    for (const conn of this.#inbound) if (conn.state.authed) conn.send({ t: "sync_status", status: this.#o.replica.status(now) });
   }
 
   #sendStatus(conn: Connection): void {
