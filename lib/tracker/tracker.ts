@@ -33,9 +33,20 @@ export interface RunningTracker {
 export function startTracker(options: TrackerOptions): RunningTracker {
   const me = options.trackers.find((t) => t.no === options.no);
   if (!me) throw new Error(`tracker ${options.no} is not in tracker_info.txt (it lists ${options.trackers.length})`);
-  const store = new Store(options.dataDir, me.no, { fsync: options.fsync });
   const nodes = options.trackers.map((t) => t.no);
-  const replica = Replica.restore(me.no, nodes, store.load(me.no));
+  let store: Store;
+  let replica: Replica;
+  try {
+    store = new Store(options.dataDir, me.no, { fsync: options.fsync });
+    replica = Replica.restore(me.no, nodes, store.load(me.no));
+  } catch (err) {
+    // Never serve a state we cannot read back whole: say what to do instead.
+    const reason = (err as Error).message;
+    if (reason.includes("belongs to tracker")) throw err;
+    throw new Error(
+      `cannot load ${options.dataDir} (${reason}): it is damaged; move it aside and start again to resync everything from the other trackers`,
+    );
+  }
   const broken = brokenInvariants(replica.state);
   if (broken.length > 0) throw new Error(`stored state breaks an invariant (${broken[0]}): refusing to serve it`);
   const liveness = new Liveness();

@@ -2,7 +2,7 @@
 // 127.0.0.1: every group command through either tracker, replication, failover, crash
 // recovery, conflicts, retries, start-up refusals, shutdown and the sync secret.
 import { afterEach, describe, expect, test } from "bun:test";
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type ClientProcess,
@@ -496,5 +496,32 @@ describe("tracker sync secret", () => {
     await startTracker(cluster, 1, { env: { TRACKER_SECRET: "alpha" } });
     await startTracker(cluster, 2);
     await expectApart(cluster);
+  }, 30_000);
+});
+
+describe("tracker data on disk", () => {
+  test("a damaged data dir is refused with a clear message, and a fresh one catches up from the other tracker", async () => {
+    const cluster = await makeCluster({ trackers: 2 });
+    const [t1] = await startTrackers(cluster);
+    const client = await startClient(cluster, { order: [2, 1] });
+    await client.ok("create_user dee pw");
+    await client.ok("login dee pw");
+    await client.ok("create_group kept");
+    await settle(cluster);
+    await t1!.kill("SIGKILL");
+    const db = join(cluster.slots[0]!.dataDir, "tracker.sqlite");
+    await rm(`${db}-wal`, { force: true });
+    await rm(`${db}-shm`, { force: true });
+    await writeFile(db, "this is not a database, it was overwritten by a bad disk".repeat(200));
+    const refused = await runToExit("tracker", [cluster.infoPath, "1", "--data-dir", cluster.slots[0]!.dataDir], { cwd: cluster.dir });
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr.trim().split("\n")).toHaveLength(1);
+    expect(refused.stderr).toContain("is damaged; move it aside and start again to resync");
+    await rm(cluster.slots[0]!.dataDir, { recursive: true, force: true }); // what the message says to do
+    await t1!.restart();
+    await settle(cluster);
+    const viaOne = await startClient(cluster, { order: [1] });
+    await viaOne.ok("login dee pw");
+    expect(await viaOne.ok("list_groups")).toEqual(["kept owner=dee members=1 files=0"]);
   }, 30_000);
 });
