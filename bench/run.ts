@@ -49,6 +49,7 @@ const LOAD = quick
 const WATCHDOG_MS = quick ? 5 * 60_000 : 90 * 60_000;
 
 const began = performance.now();
+const startedAt = new Date();
 const log = (line: string) => console.error(`[bench ${((performance.now() - began) / 1000).toFixed(1)}s] ${line}`);
 
 let cleaning: Promise<void> | undefined;
@@ -133,15 +134,15 @@ try {
   const shared = others.some((c) => c.meanOtherCores > 0.1);
   const figures = buildFigures({ sizeBytes, transfers, tracker, startup, clients: LOAD.clients, logins: LOAD.logins });
   const versions = only.includes("transfers") ? await toolVersions() : {};
-  const date = new Date();
+  const finishedAt = new Date();
   const cpu = cpus();
   const machine = `${cpu[0]?.model.trim() ?? "unknown CPU"} x${cpu.length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}`;
   const title = [
-    `p2p-groups bench ${date.toISOString()}: ${quick ? "quick" : "full"} mode, SIZE_MB=${sizeMb}, ${runs} runs per figure (start-up: ${Math.max(runs, 5)}), each cell median [min..max]`,
+    `p2p-groups bench started ${startedAt.toISOString()}, ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s: ${quick ? "quick" : "full"} mode, SIZE_MB=${sizeMb}, ${runs} runs per figure (start-up: ${Math.max(runs, 5)}), each cell median [min..max]`,
     `machine: ${machine}; bun ${Bun.version} (also inside ./tracker and ./client)${Object.keys(versions).length ? `; ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(", ")}` : ""}`,
     ...(transfers ? [`file: ${sizeMb} MiB from /dev/urandom, sha1 ${transfers.sha1}; every download checked byte-identical with cmp`] : []),
-    `other processes' CPU during each suite (cores of ${ContentionMonitor.cores}, mean/max over 1 s samples): ${others.map((c) => `${c.phase} ${c.meanOtherCores.toFixed(2)}/${c.maxOtherCores.toFixed(2)}`).join(", ")}` +
-      (shared ? ": WARNING: the machine was shared while measuring, figures are skewed" : " (quiet)") +
+    `other processes' CPU during each suite (cores of ${ContentionMonitor.cores}, mean/max over 1 s samples): ${others.map((c) => `${c.phase} ${c.meanOtherCores.toFixed(2)}/${c.maxOtherCores.toFixed(2)}`).join(", ") || "n/a (too short)"}` +
+      (others.length === 0 ? "" : shared ? ": WARNING: the machine was shared while measuring, figures are skewed" : " (quiet)") +
       (waitQuiet ? `; --wait-quiet waited ${(quietWaits.waitedMs / 1000).toFixed(0)} s before ${quietWaits.runs} runs, ${quietWaits.notQuiet} of them never quiet` : ""),
     ...(tracker ? [`tracker load per run: closed loop, then paced at ${LOAD.pacedRate} ops/s, each ${LOAD.warmupMs / 1000} s warm-up + ${LOAD.durationMs / 1000} s window; login storms of ${LOAD.logins}; ${LOAD.lagSamples} idle lag samples`] : []),
   ];
@@ -150,10 +151,10 @@ try {
 
   const resultsDir = join(import.meta.dir, "results");
   mkdirSync(resultsDir, { recursive: true });
-  const path = join(resultsDir, `${date.toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}.json`);
+  const path = join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}.json`);
   // Which build was measured: the binaries' modification times (they are not in git).
   const binaries = Object.fromEntries([TRACKER_BIN, CLIENT_BIN].map((b) => [b.slice(b.lastIndexOf("/") + 1), statSync(b).mtime.toISOString()]));
-  const json = { date: date.toISOString(), failures, mode: quick ? "quick" : "full", sizeMb, runs, machine, bun: Bun.version, versions, binaries, contention: others, quietWaits: waitQuiet ? quietWaits : undefined, load: LOAD, targets: TARGETS, figures, raw: { transfers, tracker, startup } };
+  const json = { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), failures, mode: quick ? "quick" : "full", sizeMb, runs, machine, bun: Bun.version, versions, binaries, contention: others, quietWaits: waitQuiet ? quietWaits : undefined, load: LOAD, targets: TARGETS, figures, raw: { transfers, tracker, startup } };
   writeFileSync(`${path}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
   renameSync(`${path}.tmp`, path);
   console.log(`\nfigures and raw runs written to ${path}`);
