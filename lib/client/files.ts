@@ -6,7 +6,7 @@ import { Download } from "../download/engine.ts";
 import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { pieceCount } from "../pieces/constants.ts";
-import { hashFile } from "../pieces/file_hash.ts";
+import { hashFile } from "./hash_file.ts";
 import { nameProblem } from "../wire/fields.ts";
 import { CommandError, type FileCommands, type LoggedIn, records } from "./app.ts";
 import type { Command } from "./commands.ts";

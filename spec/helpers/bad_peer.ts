@@ -20,7 +20,7 @@ import { basename } from "node:path";
 import { peerProof, sessionId } from "../../lib/peer/auth.ts";
 import { Bitfield } from "../../lib/pieces/bitfield.ts";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../../lib/pieces/constants.ts";
-import { hashFile } from "../../lib/pieces/file_hash.ts";
+import { hashFile } from "../../lib/client/hash_file.ts";
 import type { FileDigest } from "../../lib/pieces/hash.ts";
 import { HEARTBEAT_MS } from "../../lib/tracker/liveness.ts";
 import { Connection, connectionHandlers } from "../../lib/wire/connection.ts";

@@ -1,6 +1,6 @@
 // Shell: hashes a file on disk into its piece and whole-file SHA-1s, reading ahead while hashing.
 import { open } from "node:fs/promises";
-import { type FileDigest, PieceHasher } from "./hash.ts";
+import { type FileDigest, PieceHasher } from "../pieces/hash.ts";
 
 const READ_BYTES = 4 * 1024 * 1024;
 
