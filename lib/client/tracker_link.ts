@@ -174,6 +174,7 @@ export class TrackerLink {
       const handler = {
         message: (_conn: Connection, value: unknown) => {
           const reply = parseReply(value);
+          if (reply.id === 0 && !reply.ok) this.#log(`tracker ${t.no}: ${reply.reason}`); // turned away
           this.#pending.get(reply.id)?.(reply);
         },
         close: (conn: Connection) => {

@@ -7,7 +7,8 @@ import { ProtocolError } from "../errors.ts";
 import { pieceLength, PIECE_BYTES } from "../pieces/constants.ts";
 import { pieceFrame } from "../wire/codec.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
-import { MAX_UNAUTHENTICATED_FRAME_BYTES } from "../wire/limits.ts";
+import { AddressLimit } from "../wire/address_limit.ts";
+import { MAX_CONNECTIONS_PER_ADDRESS, MAX_UNAUTHENTICATED_FRAME_BYTES } from "../wire/limits.ts";
 import { parsePeerMessage } from "../wire/peer_protocol.ts";
 import type { Catalog, Served } from "./catalog.ts";
 
@@ -41,6 +42,7 @@ export function startPeerServer(options: {
   const { catalog, verify, log } = options;
   const fds = new FileCache();
   let checking = 0; // proofs being checked with our tracker right now
+  const perAddress = new AddressLimit(MAX_CONNECTIONS_PER_ADDRESS);
   const peerOf = (conn: Connection) => conn.state.peer as PeerConn;
 
   const pump = async (conn: Connection) => {
@@ -134,6 +136,7 @@ export function startPeerServer(options: {
       }
     },
     close(conn: Connection): void {
+      if (conn.state.admitted) perAddress.release(conn.remoteAddress);
       peerOf(conn)?.unwatch?.();
     },
   };
@@ -146,6 +149,12 @@ export function startPeerServer(options: {
       const conn = new Connection(socket, handler, { log, maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES });
       const nonce = crypto.getRandomValues(new Uint8Array(32));
       conn.state.peer = { nonce, phase: "challenged", queue: [], pumping: false } satisfies PeerConn;
+      if (!perAddress.admit(conn.remoteAddress)) {
+        conn.send({ t: "p_refuse", reason: `too many connections from ${conn.remoteAddress} (${MAX_CONNECTIONS_PER_ADDRESS}): close some and retry` });
+        conn.end();
+        return;
+      }
+      conn.state.admitted = true;
       conn.send({ t: "p_challenge", nonce });
     }),
   });

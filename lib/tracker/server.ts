@@ -1,10 +1,10 @@
 // Shell: the tracker's listener. A connection whose first message is a sync hello is a
 // tracker (handed to Sync); any other is a client whose requests go to handleRequest.
 import type { Socket, TCPSocketListener } from "bun";
-import { ProtocolError } from "../errors.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
 import { readEnvelope } from "../wire/fields.ts";
-import { MAX_FRAME_BYTES, MAX_PENDING_REQUESTS, MAX_UNAUTHENTICATED_FRAME_BYTES } from "../wire/limits.ts";
+import { AddressLimit } from "../wire/address_limit.ts";
+import { MAX_CONNECTIONS_PER_ADDRESS, MAX_FRAME_BYTES, MAX_PENDING_REQUESTS, MAX_UNAUTHENTICATED_FRAME_BYTES } from "../wire/limits.ts";
 import { parseRequest, replyMessage } from "../wire/tracker_protocol.ts";
 import { type ClientState, handleRequest, type TrackerCore } from "./client_api.ts";
 import type { Sync } from "./sync.ts";
@@ -17,6 +17,7 @@ export function listen(
 ): { listener: TCPSocketListener<Connection>; clients: ReadonlySet<Connection> } {
   const { core, sync, log } = options;
   const clients = new Set<Connection>();
+  const perAddress = new AddressLimit(MAX_CONNECTIONS_PER_ADDRESS);
   const handler = {
     message(conn: Connection, value: unknown): void {
       const role = (conn.state.role as Role | undefined) ?? "new";
@@ -34,7 +35,9 @@ export function listen(
       }
       const req = parseRequest(value);
       if ((conn.state.pending as number) >= MAX_PENDING_REQUESTS) {
-        throw new ProtocolError(`More than ${MAX_PENDING_REQUESTS} requests outstanding`);
+        const reason = `more than ${MAX_PENDING_REQUESTS} requests in flight on one connection: wait for replies`;
+        conn.send(replyMessage({ id: req.id, ok: false, reason }));
+        return;
       }
       conn.state.pending = (conn.state.pending as number) + 1;
       handleRequest(core, conn.state.client as ClientState, req)
@@ -51,6 +54,7 @@ export function listen(
         });
     },
     close(conn: Connection): void {
+      if (conn.state.admitted) perAddress.release(conn.remoteAddress);
       clients.delete(conn);
       if (conn.state.role === "sync") sync.inboundClosed(conn);
     },
@@ -59,7 +63,13 @@ export function listen(
     hostname: options.host,
     port: options.port,
     socket: connectionHandlers((socket: Socket<Connection>) => {
-      new Connection(socket, handler, { log, maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES });
+      const conn = new Connection(socket, handler, { log, maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES });
+      if (perAddress.admit(conn.remoteAddress)) conn.state.admitted = true;
+      else {
+        const reason = `too many connections from ${conn.remoteAddress} (${MAX_CONNECTIONS_PER_ADDRESS}): close some and retry`;
+        conn.send(replyMessage({ id: 0, ok: false, reason }));
+        conn.end();
+      }
     }),
   });
   return { listener, clients };

@@ -18,6 +18,9 @@ export const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 /** A connection that completes no frame for this long is closed (slow senders, dead peers). */
 export const IDLE_TIMEOUT_S = 30;
 
+/** Open connections from one IP address to a tracker or a peer: a lab of clients behind one NAT fits. */
+export const MAX_CONNECTIONS_PER_ADDRESS = 1024;
+
 /** Concurrent requests one client connection may have outstanding at a tracker. */
 export const MAX_PENDING_REQUESTS = 64;
 

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { ProtocolError } from "../../lib/errors.ts";
 import { decodeMessage, encodeMessage } from "../../lib/wire/codec.ts";
 import { readEnvelope } from "../../lib/wire/fields.ts";
-import { IDLE_TIMEOUT_S, MAX_FRAME_BYTES, MAX_PENDING_REQUESTS, MAX_UNAUTHENTICATED_FRAME_BYTES } from "../../lib/wire/limits.ts";
+import { IDLE_TIMEOUT_S, MAX_CONNECTIONS_PER_ADDRESS, MAX_FRAME_BYTES, MAX_PENDING_REQUESTS, MAX_UNAUTHENTICATED_FRAME_BYTES } from "../../lib/wire/limits.ts";
 import { parseRequest } from "../../lib/wire/tracker_protocol.ts";
 import { makeCluster, startTracker, stopAll, type TrackerProcess } from "../helpers/cluster.ts";
 import { closeRawSockets, RawSocket } from "../helpers/raw_socket.ts";
@@ -407,7 +407,7 @@ describe("the tracker under hostile input", () => {
     const frame = encodeMessage({ t: "list_groups", id: 7 });
     const burst = new Uint8Array(frame.byteLength * 5_000);
     for (let i = 0; i < 5_000; i++) burst.set(frame, i * frame.byteLength);
-    flooders[0]!.write(burst); // 5,000 requests in one write: more than MAX_PENDING_REQUESTS at once
+    flooders[0]!.write(burst); // 5,000 requests in one write: more than MAX_PENDING_REQUESTS in flight
     // The others pipeline below MAX_PENDING_REQUESTS per write, so only the outbox cap can stop them.
     const started = Date.now();
     const latencies: number[] = [];
@@ -420,9 +420,12 @@ describe("the tracker under hostile input", () => {
     }
     console.log(`witness heartbeat during the flood: max ${Math.max(...latencies).toFixed(1)} ms over ${latencies.length} requests`);
     expect(Math.max(...latencies)).toBeLessThan(1_000);
-    // Reading again, each flooder sees the tracker has hung up on it.
+    // Reading again: requests beyond MAX_PENDING_REQUESTS in flight were answered with a clear
+    // error at once, and the flooders whose replies piled up past the outbox cap were hung up on.
     for (const f of flooders) f.resume();
-    for (const f of flooders) expect(await f.waitClosed(10_000)).toBe(true);
+    const refused = await flooders[0]!.next((m) => m.ok === false && String(m.reason).includes("requests in flight"), 10_000);
+    expect(refused?.reason).toBe(`more than ${MAX_PENDING_REQUESTS} requests in flight on one connection: wait for replies`);
+    for (const f of flooders.slice(1)) expect(await f.waitClosed(10_000)).toBe(true);
     await expectServing(target);
     const mem = reportMemory(target, "thousands of unread requests");
     // Each flooder may cost up to MAX_QUEUED_BYTES of outbox; 4 of them must not cost more.
@@ -497,4 +500,22 @@ describe("the tracker under hostile input", () => {
     await expectServing(target);
     reportMemory(target, "a slow sender and a silent connection");
   }, (IDLE_TIMEOUT_S + 20) * 1_000);
+});
+
+describe("per-address connection limit", () => {
+  test("turns away connections beyond MAX_CONNECTIONS_PER_ADDRESS from one address with a clear error", async () => {
+    const target = await startTarget();
+    const open: RawSocket[] = [];
+    while (open.length < MAX_CONNECTIONS_PER_ADDRESS) open.push(await RawSocket.connect({ port: target.port }));
+    const extra = await RawSocket.connect({ port: target.port });
+    const turnedAway = await extra.next(() => true, 5_000);
+    expect(turnedAway).toMatchObject({ t: "reply", id: 0, ok: false, reason: `too many connections from 127.0.0.1 (${MAX_CONNECTIONS_PER_ADDRESS}): close some and retry` });
+    expect(await extra.waitClosed(5_000)).toBe(true);
+    for (const s of open.splice(0, 10)) s.destroy();
+    await Bun.sleep(100);
+    const again = await RawSocket.connect({ port: target.port });
+    expect(await again.waitClosed(300)).toBe(false); // a freed slot is usable again
+    for (const s of open) s.destroy();
+    again.destroy();
+  }, 30_000);
 });
