@@ -173,3 +173,22 @@ describe("peers that die mid-download", () => {
     expect({ alice: idle.alice < 0.5, bob: idle.bob < 0.5 }).toEqual({ alice: true, bob: true });
   }, 60_000);
 });
+
+describe("a seeder that accepts and then stalls", () => {
+  test("cannot hold a download: its pieces go to the other seeder and the file completes byte for byte", async () => {
+    const cluster = await makeCluster({ trackers: 1 });
+    await startTrackers(cluster);
+    const [alice, bob, mallory] = await groupOf(cluster, ["alice", "bob", "mallory"]);
+    await mallory!.close();
+    const path = await randomFile(await tempPath("stall.bin"), 20 * MiB);
+    const sha1 = await sha1File(path);
+    await alice!.ok(`upload_file ${path} g`);
+    const staller = await startRawSeeder({ tracker: cluster.slots[0]!, user: "mallory", pass: "pw-mallory", group: "g", path, corrupt: false, stall: true });
+    expect(await bob!.ok("list_files g")).toEqual(["stall.bin size=20971520 seeders=2"]);
+    const dest = await makeTempDir();
+    await bob!.ok(`download_file g stall.bin ${dest}`);
+    await waitForDownload(bob!, "g/stall.bin", { timeoutMs: 30_000 });
+    expect(staller.stats.requests).toBeGreaterThan(0); // it was asked, and never answered
+    expect(await sha1File(join(dest, "stall.bin"))).toBe(sha1);
+  }, 40_000);
+});

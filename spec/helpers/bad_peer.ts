@@ -158,8 +158,8 @@ export function startBadSeeder(options: SeederOptions): Promise<RawSeeder> {
   return startRawSeeder({ ...options, corrupt: true });
 }
 
-/** Like startBadSeeder; with `corrupt: false` it serves the true bytes (and records requests). */
-export async function startRawSeeder(options: SeederOptions & { corrupt: boolean }): Promise<RawSeeder> {
+/** Like startBadSeeder; with `corrupt: false` it serves the true bytes, with `stall` it never answers. */
+export async function startRawSeeder(options: SeederOptions & { corrupt: boolean; stall?: boolean }): Promise<RawSeeder> {
   const digest = await hashFile(options.path);
   const count = pieceCount(digest.sizeBytes);
   const all = new Bitfield(count);
@@ -174,6 +174,7 @@ export async function startRawSeeder(options: SeederOptions & { corrupt: boolean
       } else if (msg.t === "p_request") {
         stats.requests++;
         stats.requested.push(msg.index);
+        if (options.stall) return; // accepted the connection, announced everything, sends nothing
         const data = new Uint8Array(pieceLength(digest.sizeBytes, msg.index));
         readSync(fd, data, 0, data.byteLength, msg.index * PIECE_BYTES);
         if (options.corrupt) {
