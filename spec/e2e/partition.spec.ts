@@ -60,25 +60,40 @@ describe("tracker partition", () => {
 
       await net.partition([[1], [2, 3]]);
       // Each line runs after the one before, so the stamps (wall-clock ms) follow this order, and
-      // every write is acknowledged by its own side.
+      // every write is acknowledged by its own side. Two writes on different sides within one
+      // millisecond are ordered by counter and tracker number, not real time: hence the pauses.
       expect(await dupA.ok("create_user dup pw-a")).toEqual(["user dup created"]); // A first: wins
+      await Bun.sleep(3);
       expect(await dupB.ok("create_user dup pw-b")).toEqual(["user dup created"]); // B: void
+      await Bun.sleep(3);
       expect(await alice.ok("create_group gdup")).toEqual(["group gdup created; you own it"]); // wins
+      await Bun.sleep(3);
       expect(await bob.ok("create_group gdup")).toEqual(["group gdup created; you own it"]); // void
+      await Bun.sleep(3);
       // Accepted first, so the later withdrawal on B is a valid leave in stamp order.
       expect(await olive.ok("accept_request shared rick")).toEqual(["rick is now a member of shared"]);
+      await Bun.sleep(3);
       expect(await joiners.get("rick")!.ok("leave_group shared")).toEqual(["left shared"]);
+      await Bun.sleep(3);
       // Withdrawn first: the later accept on A finds no request and is void.
       expect(await joiners.get("rita")!.ok("leave_group shared2")).toEqual(["left shared2"]);
+      await Bun.sleep(3);
       expect(await olive.ok("accept_request shared2 rita")).toEqual(["rita is now a member of shared2"]);
+      await Bun.sleep(3);
       // The owner on both sides: accept first wins for ray; reject first wins for rosa.
       expect(await olive.ok("accept_request shared3 ray")).toEqual(["ray is now a member of shared3"]);
+      await Bun.sleep(3);
       expect(await oliveB.ok("reject_request shared3 ray")).toEqual(["rejected ray's request to join shared3"]);
+      await Bun.sleep(3);
       expect(await oliveB.ok("reject_request shared3 rosa")).toEqual(["rejected rosa's request to join shared3"]);
+      await Bun.sleep(3);
       expect(await olive.ok("accept_request shared3 rosa")).toEqual(["rosa is now a member of shared3"]);
+      await Bun.sleep(3);
       // A login with the losing password, and what it does, are void once the partition heals.
       expect(await dupB.ok("login dup pw-b")).toEqual(["logged in as dup (tracker 1)"]);
+      await Bun.sleep(3);
       expect(await dupB.ok("create_group voidg")).toEqual(["group voidg created; you own it"]);
+      await Bun.sleep(3);
       // Split brain is real: the sides disagree while cut off.
       await Bun.sleep(1_500);
       const apart = await digests(cluster);
