@@ -45,7 +45,7 @@ export class ClientStore {
     return this.#db
       .query<ShareRow, [string]>("SELECT * FROM shares WHERE user = ? ORDER BY rowid")
       .all(user)
-      .map(({ grp, ...r }) => ({ ...r, group: grp, sha1: new Uint8Array(r.sha1), pieces: new Uint8Array(r.pieces) }));
+      .map(fromRow);
   }
 
   putShare(r: ShareRecord): void {
@@ -62,7 +62,7 @@ export class ClientStore {
     return this.#db
       .query<DownloadRow, [string]>("SELECT * FROM downloads WHERE user = ? ORDER BY rowid")
       .all(user)
-      .map(({ grp, ...r }) => ({ ...r, group: grp, sha1: new Uint8Array(r.sha1), pieces: new Uint8Array(r.pieces) }));
+      .map(fromRow);
   }
 
   putDownload(r: DownloadRecord): void {
@@ -78,6 +78,11 @@ export class ClientStore {
   close(): void {
     this.#db.close();
   }
+}
+
+/** A stored row as a record: the column `grp` (GROUP is an SQL keyword) and plain byte arrays. */
+function fromRow<R extends { grp: string; sha1: Uint8Array; pieces: Uint8Array }>({ grp, ...r }: R) {
+  return { ...r, group: grp, sha1: new Uint8Array(r.sha1), pieces: new Uint8Array(r.pieces) };
 }
 
 type ShareRow = Omit<ShareRecord, "group"> & { grp: string };
