@@ -1,42 +1,36 @@
 // Entry point: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR]
-import yargs from "yargs";
-import { hideBin } from "yargs/helpers";
 import { parseAddress, parseTrackerInfo } from "./lib/config.ts";
 import { ConfigError } from "./lib/errors.ts";
+import { CLIENT_HELP, CLIENT_USAGE, parseClientArgs } from "./lib/cli/client_args.ts";
+import { colour } from "./lib/cli/colour.ts";
 import { makeLog } from "./lib/cli/log.ts";
 import { readLines } from "./lib/cli/stdin_lines.ts";
-import { colour, runTerminal } from "./lib/cli/terminal.ts";
 import { startClient } from "./lib/client/client.ts";
 import { parseCommand } from "./lib/client/commands.ts";
 
-const USAGE = "usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR]";
-const argv = yargs(hideBin(process.argv))
-  .scriptName("client")
-  .usage(USAGE)
-  .command("$0 <peer> <info>", "run a client that serves pieces on <peer>")
-  .positional("peer", { type: "string", describe: "IP:PORT where this client serves file pieces" })
-  .positional("info", { type: "string", describe: "tracker_info.txt" })
-  .option("data-dir", { type: "string", describe: "where shares and downloads are remembered (default ./client-<PORT>.data)" })
-  .strict()
-  .fail((msg) => {
-    console.error(`error: ${msg}: ${USAGE}`);
-    process.exit(2);
-  })
-  .help()
-  .parseSync();
+const parsedArgs = parseClientArgs(process.argv.slice(2));
+if (!parsedArgs.ok) {
+  console.error(`error: ${parsedArgs.reason}: ${CLIENT_USAGE}`);
+  process.exit(2);
+}
+if (parsedArgs.args.help) {
+  console.log(CLIENT_HELP);
+  process.exit(0);
+}
+const argv = parsedArgs.args;
 
 const interactive = process.stdin.isTTY === true;
 let client;
 try {
-  const peer = parseAddress(argv.peer!, "peer address");
-  const text = await Bun.file(argv.info!).text().catch(() => {
+  const peer = parseAddress(argv.peer, "peer address");
+  const text = await Bun.file(argv.info).text().catch(() => {
     throw new ConfigError(`cannot read ${argv.info}: check the path`);
   });
   const trackers = parseTrackerInfo(text);
   client = startClient({
     peer,
     trackers,
-    dataDir: argv["data-dir"] ?? `./client-${peer.port}.data`,
+    dataDir: argv.dataDir ?? `./client-${peer.port}.data`,
     interactive,
     log: makeLog("client"),
   });
@@ -65,6 +59,7 @@ process.on("SIGTERM", () => void exit());
 process.on("SIGINT", () => void exit());
 
 if (interactive) {
+  const { runTerminal } = await import("./lib/cli/terminal.ts");
   runTerminal({
     prompt: () => client.promptText(),
     complete: (words, partial) => client.complete(words, partial),

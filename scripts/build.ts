@@ -9,6 +9,10 @@ for (const target of targets) {
   for (const entry of ["tracker", "client"]) {
     const outfile = target ? `${entry}-${target}` : entry;
     const args = ["build", "--compile", "--minify", "--sourcemap", `${entry}.ts`, "--outfile", outfile];
+    // The client's JavaScript is glue around native hashing, copying and I/O: kept out of the
+    // optimizing JITs, it runs as fast and its compilers' code never becomes resident (-5 MiB
+    // of the 64 MiB a download may use).
+    if (entry === "client") args.push("--compile-jit-policy=1000");
     if (target) args.push(`--target=${target}`);
     const result = Bun.spawnSync([process.execPath, ...args], { stdout: "inherit", stderr: "inherit" });
     if (result.exitCode !== 0) {

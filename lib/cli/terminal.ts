@@ -1,13 +1,7 @@
 // Shell: the client's interactive terminal: prompt, line editing, history and tab completion
-// (node:readline), and colour that honours NO_COLOR. Piped input never comes here.
+// (node:readline). Piped input never comes here, and the client loads this module only on a
+// terminal: node:readline alone adds ~5 MiB to a process's memory.
 import { createInterface, type Interface } from "node:readline";
-
-/** ANSI colour for a terminal that wants it; plain text otherwise. */
-export function colour(code: "red" | "yellow" | "dim" | "bold", text: string, stream: NodeJS.WriteStream): string {
-  if (!stream.isTTY || process.env.NO_COLOR !== undefined) return text;
-  const open = { red: 31, yellow: 33, dim: 2, bold: 1 }[code];
-  return `\x1b[${open}m${text}\x1b[0m`;
-}
 
 /** What the terminal asks of the client. */
 export interface TerminalHooks {

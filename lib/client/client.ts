@@ -2,7 +2,7 @@
 import type { TrackerInfo } from "../config.ts";
 import { Catalog } from "../peer/catalog.ts";
 import { startPeerServer } from "../peer/server.ts";
-import { colour } from "../cli/terminal.ts";
+import { colour } from "../cli/colour.ts";
 import { ClientApp } from "./app.ts";
 import { type CommandName, COMMANDS } from "./commands.ts";
 import { ClientStore } from "./client_store.ts";

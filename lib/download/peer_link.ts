@@ -4,6 +4,7 @@ import type { Socket } from "bun";
 import { ProtocolError } from "../errors.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { peerProof } from "../peer/auth.ts";
+import type { BufferPool } from "../wire/buffer_pool.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
 import { parsePeerMessage } from "../wire/peer_protocol.ts";
 
@@ -11,6 +12,7 @@ import { parsePeerMessage } from "../wire/peer_protocol.ts";
 export interface LinkEvents {
   ready(link: PeerLink, have: Bitfield): void;
   have(link: PeerLink, index: number): void;
+  /** `data` may be lent by the link's pool: the engine gives it back when done with it. */
   piece(link: PeerLink, index: number, data: Uint8Array): void;
   reject(link: PeerLink, index: number): void;
   closed(link: PeerLink, reason: string): void;
@@ -35,8 +37,11 @@ export class PeerLink {
     this.peer = peer;
   }
 
-  /** Connects to `peer` (host:port); events follow. Rejects only if the TCP connect fails. */
-  static async open(peer: string, id: LinkIdentity, events: LinkEvents, log: (line: string) => void): Promise<PeerLink> {
+  /**
+   * Connects to `peer` (host:port); events follow. Rejects only if the TCP connect fails.
+   * Piece bodies are read into buffers lent by `pool`.
+   */
+  static async open(peer: string, id: LinkIdentity, events: LinkEvents, options: { pool: BufferPool; log: (line: string) => void }): Promise<PeerLink> {
     const link = new PeerLink(peer);
     const at = peer.lastIndexOf(":");
     const handler = {
@@ -74,7 +79,7 @@ export class PeerLink {
       hostname: peer.slice(0, at),
       port: Number(peer.slice(at + 1)),
       socket: connectionHandlers((socket: Socket<Connection>) => {
-        link.#conn = new Connection(socket, handler, { log });
+        link.#conn = new Connection(socket, handler, options);
       }),
     });
     return link;

@@ -5,7 +5,8 @@ import type { Socket, TCPSocketListener } from "bun";
 import { closeSync, openSync, readSync } from "node:fs";
 import { ProtocolError } from "../errors.ts";
 import { pieceLength, PIECE_BYTES } from "../pieces/constants.ts";
-import { pieceFrame } from "../wire/codec.ts";
+import { BufferPool } from "../wire/buffer_pool.ts";
+import { PIECE_FRAME_OVERHEAD_BYTES, pieceFrame } from "../wire/codec.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
 import { AddressLimit } from "../wire/address_limit.ts";
 import { MAX_CONNECTIONS_PER_ADDRESS, MAX_UNAUTHENTICATED_FRAME_BYTES } from "../wire/limits.ts";
@@ -18,6 +19,12 @@ const MAX_QUEUED_REQUESTS = 64;
 const MAX_CONCURRENT_CHECKS = 16;
 /** Stop producing pieces for a connection while this many bytes wait in its outbox. */
 const OUTBOX_HIGH_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Frames of pieces being sent, reused once the kernel has taken them: serving at GB/s with a
+ * fresh 512 KiB frame per piece would leave that much garbage and page faults per GB served.
+ */
+const pieceFrames = new BufferPool({ bufferBytes: PIECE_BYTES + PIECE_FRAME_OVERHEAD_BYTES, maxIdle: 16 });
 
 /** Asks our tracker whether `peer` proved a live session in `group`. */
 export type VerifyPeer = (group: string, peer: string, nonce: Uint8Array, proof: Uint8Array) => Promise<{ ok: true } | { ok: false; reason: string }>;
@@ -40,7 +47,7 @@ export function startPeerServer(options: {
   log: (line: string) => void;
 }): TCPSocketListener<Connection> {
   const { catalog, verify, log } = options;
-  const fds = new FileCache();
+  const fds = new FileCache(catalog);
   let checking = 0; // proofs being checked with our tracker right now
   const perAddress = new AddressLimit(MAX_CONNECTIONS_PER_ADDRESS);
   const peerOf = (conn: Connection) => conn.state.peer as PeerConn;
@@ -68,14 +75,17 @@ export function startPeerServer(options: {
           continue;
         }
         const length = pieceLength(entry.sizeBytes, index);
-        const { frame, dataOffset } = pieceFrame(index, length);
-        const read = readPiece(fds, entry.path, frame, dataOffset, length, index * PIECE_BYTES);
+        const { frame, dataOffset } = pieceFrame(index, length, (bytes) => pieceFrames.take(bytes));
+        const read = readPiece(fds, entry, frame, dataOffset, length, index * PIECE_BYTES);
         if (read !== length) {
+          pieceFrames.give(frame);
           log(`cannot read piece ${index} of ${entry.path}: ${read}; rejecting`);
           conn.send({ t: "p_reject", index });
           continue;
         }
-        conn.sendFrame(frame);
+        // The frame is free once the kernel has all of it: at once, or when the outbox drains.
+        if (!conn.sendFrame(frame)) await conn.drained();
+        pieceFrames.give(frame);
       }
     } finally {
       p.pumping = false;
@@ -167,24 +177,34 @@ export function startPeerServer(options: {
 }
 
 /** Reads one piece into its frame; the byte count, or why it could not. */
-function readPiece(fds: FileCache, path: string, frame: Uint8Array, at: number, length: number, position: number): number | string {
+function readPiece(fds: FileCache, entry: Served, frame: Uint8Array, at: number, length: number, position: number): number | string {
   try {
-    const read = readSync(fds.open(path), frame, at, length, position);
+    const read = readSync(fds.open(entry), frame, at, length, position);
     return read === length ? read : "file shorter than when it was shared";
   } catch (err) {
     return (err as Error).message;
   }
 }
 
-/** Open read descriptors by path, reused across requests (a rename keeps them valid). */
+/**
+ * Open read descriptors, one per served file and reused across requests. Keyed by the catalog
+ * entry, not the path: a finished download's rename keeps its descriptor valid, and a file no
+ * longer served has its descriptor closed the next time another one is opened.
+ */
 class FileCache {
-  #fds = new Map<string, number>();
+  #catalog: Catalog;
+  #fds = new Map<Served, number>();
 
-  open(path: string): number {
-    let fd = this.#fds.get(path);
+  constructor(catalog: Catalog) {
+    this.#catalog = catalog;
+  }
+
+  open(entry: Served): number {
+    let fd = this.#fds.get(entry);
     if (fd === undefined) {
-      fd = openSync(path, "r");
-      this.#fds.set(path, fd);
+      this.#closeUnserved();
+      fd = openSync(entry.path, "r");
+      this.#fds.set(entry, fd);
     }
     return fd;
   }
@@ -192,5 +212,13 @@ class FileCache {
   closeAll(): void {
     for (const fd of this.#fds.values()) closeSync(fd);
     this.#fds.clear();
+  }
+
+  #closeUnserved(): void {
+    for (const [entry, fd] of this.#fds) {
+      if (this.#catalog.get(entry.group, entry.name) === entry) continue;
+      closeSync(fd);
+      this.#fds.delete(entry);
+    }
   }
 }

@@ -1,6 +1,7 @@
 // Shell: one Bun socket = FrameDecoder + Outbox + dispatch of decoded messages to a handler.
 import type { Socket, SocketHandler } from "bun";
 import { ProtocolError } from "../errors.ts";
+import type { BufferPool } from "./buffer_pool.ts";
 import { decodeMessage, encodeMessage } from "./codec.ts";
 import { FrameDecoder } from "./frame.ts";
 import { IDLE_TIMEOUT_S } from "./limits.ts";
@@ -18,6 +19,8 @@ export interface ConnectionOptions {
   maxQueuedBytes?: number;
   /** Closed when no whole frame arrives for this long; 0 disables. */
   idleTimeoutS?: number;
+  /** Lends large frame bodies; the handler gives back those it is done with. */
+  pool?: BufferPool;
   /** Where one-line protocol errors go; defaults to stderr. */
   log?: (line: string) => void;
 }

@@ -1,5 +1,6 @@
 // Length-prefixed framing: a u32 big-endian body length, then the body. Bytes, not messages.
 import { FrameTooLargeError } from "../errors.ts";
+import type { BufferPool } from "./buffer_pool.ts";
 import { MAX_FRAME_BYTES } from "./limits.ts";
 
 const HEADER_BYTES = 4;
@@ -14,16 +15,20 @@ export function encodeFrame(body: Uint8Array): Uint8Array {
 
 /** Bodies up to this size get their whole buffer when their first byte arrives (one copy). */
 const EAGER_BODY_BYTES = 1024 * 1024;
+/** Bodies from this size up come from the decoder's pool when it has one (pieces, not requests). */
+const POOLED_BODY_BYTES = 64 * 1024;
 
 /**
  * Splits a byte stream into frame bodies, whatever the cut points. The length prefix is
  * checked against `maxFrameBytes` as soon as its 4 bytes arrive, before any body is buffered.
  * A body up to EAGER_BODY_BYTES (a piece) is copied once into its own buffer; a larger one is
  * kept as received chunks, so memory follows the bytes actually sent, whatever a peer claims.
+ * With a pool, large eager bodies are lent from it: whoever consumes such a body gives it back.
  */
 export class FrameDecoder {
   /** May be raised once a peer has proven who it is (small frames before that). */
   maxFrameBytes: number;
+  #pool?: BufferPool;
   #header = new Uint8Array(HEADER_BYTES);
   #headerFill = 0;
   #bodyBytes = -1; // -1 while reading a header
@@ -31,8 +36,9 @@ export class FrameDecoder {
   #partsBytes = 0;
   #eager?: Uint8Array; // the whole body's buffer, for bodies up to EAGER_BODY_BYTES
 
-  constructor(options: { maxFrameBytes?: number } = {}) {
+  constructor(options: { maxFrameBytes?: number; pool?: BufferPool } = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+    this.#pool = options.pool;
   }
 
   /** Bytes held for an incomplete frame. */
@@ -61,7 +67,7 @@ export class FrameDecoder {
       const take = Math.min(this.#bodyBytes - this.#partsBytes, chunk.byteLength - at);
       if (take > 0) {
         if (this.#bodyBytes <= EAGER_BODY_BYTES) {
-          this.#eager ??= new Uint8Array(this.#bodyBytes);
+          this.#eager ??= this.#allocate(this.#bodyBytes);
           this.#eager.set(chunk.subarray(at, at + take), this.#partsBytes);
         } else {
           this.#parts.push(chunk.slice(at, at + take));
@@ -72,6 +78,11 @@ export class FrameDecoder {
       if (this.#partsBytes === this.#bodyBytes) bodies.push(this.#takeBody());
     }
     return bodies;
+  }
+
+  #allocate(bytes: number): Uint8Array {
+    const pool = this.#pool;
+    return pool && bytes >= POOLED_BODY_BYTES && bytes <= pool.bufferBytes ? pool.take(bytes) : new Uint8Array(bytes);
   }
 
   #takeBody(): Uint8Array {

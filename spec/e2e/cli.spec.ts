@@ -136,6 +136,15 @@ describe("client start-up", () => {
     }
   }, 30_000);
 
+  test("--help prints the usage and every option, and exits 0", async () => {
+    const cluster = await makeCluster({ trackers: 1 });
+    const r = await runToExit("client", ["--help"], { cwd: cluster.dir });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain("usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR]");
+    expect(r.stdout).toContain("--data-dir DIR");
+    expect(r.stderr).toBe("");
+  }, 30_000);
+
   test("exits 2 with the usage when arguments are missing or unknown", async () => {
     const cluster = await makeCluster({ trackers: 1 });
     for (const args of [[], ["127.0.0.1:5000"], ["127.0.0.1:5000", cluster.infoPath, "--bogus"]]) {

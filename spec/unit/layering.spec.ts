@@ -16,6 +16,8 @@ const PURE = [
   "tracker/liveness.ts",
   "tracker/login_throttle.ts",
   "wire/frame.ts",
+  "wire/buffer_pool.ts",
+  "cli/client_args.ts",
   "wire/fields.ts",
   "wire/limits.ts",
   "wire/tracker_protocol.ts",
