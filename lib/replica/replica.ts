@@ -219,12 +219,12 @@ export class Replica {
     const count = insertionIndex(this.#ops, upTo, this.#order);
     if (count === 0) return [];
     const folded = this.#ops.slice(0, count);
-    const state = this.#base.state.clone();
+    // In place: the base state is never the live state (that one is a replayed copy), and a
+    // clone here would copy every user, file and request id each time (a long pause under load).
     for (const op of folded) {
-      replayOne(state, op);
+      replayOne(this.#base.state, op);
       this.#base.vv.set(op.origin, Math.max(this.#base.vv.get(op.origin) ?? 0, op.seq));
     }
-    this.#base.state = state;
     this.#base.stamp = folded[folded.length - 1]!.stamp;
     this.#ops = this.#ops.slice(count);
     return folded;

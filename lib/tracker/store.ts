@@ -20,7 +20,6 @@ export interface Persisted {
 export class Store {
   #db: Database;
   #insert;
-  #delete;
 
   /** Opens (creating if needed) `<dataDir>/tracker.sqlite`; refuses a data dir of another tracker. */
   constructor(dataDir: string, node: number, options: { fsync?: boolean } = {}) {
@@ -41,7 +40,6 @@ export class Store {
     }
     if (!owner) this.#db.query("INSERT INTO meta (key, value) VALUES ('node', ?)").run(String(node));
     this.#insert = this.#db.query("INSERT OR IGNORE INTO ops (origin, seq, body) VALUES (?, ?, ?)");
-    this.#delete = this.#db.query("DELETE FROM ops WHERE origin = ? AND seq = ?");
   }
 
   /** Everything persisted; a corrupt row is an error naming it (never a silently wrong state). */
@@ -66,16 +64,11 @@ export class Store {
     })();
   }
 
-  /** Replaces the base and drops the operations folded into it, atomically. */
-  compact(base: Base, folded: readonly Op[]): void {
-    this.#db.transaction(() => {
-      this.#db.query("INSERT OR REPLACE INTO base (id, body) VALUES (1, ?)").run(encodeValue(base));
-      for (const op of folded) this.#delete.run(op.origin, op.seq);
-    })();
-  }
-
-  /** Takes a base adopted from another tracker: drops every op it covers. */
-  adoptBase(base: Base): void {
+  /**
+   * Replaces the base (compacted here or adopted from another tracker) and drops every op it
+   * covers, atomically. An origin's ops are folded in sequence order, so seq <= vv is folded.
+   */
+  saveBase(base: Base): void {
     this.#db.transaction(() => {
       this.#db.query("INSERT OR REPLACE INTO base (id, body) VALUES (1, ?)").run(encodeValue(base));
       for (const [origin, seq] of base.vv) this.#db.query("DELETE FROM ops WHERE origin = ? AND seq <= ?").run(origin, seq);

@@ -17,6 +17,12 @@ import type { Store } from "./store.ts";
 
 export const SYNC_INTERVAL_MS = 500;
 const COMPACT_INTERVAL_MS = 5_000;
+/**
+ * The base on disk is rewritten at most this often. It holds the whole state (every user,
+ * file and recent request id): under heavy load writing it takes tens of milliseconds, a stall
+ * every client would see. Until then the folded ops stay in the log, and a restart replays them.
+ */
+const SAVE_BASE_MS = 30_000;
 const REDIAL_MS = 1_000;
 /** Bytes of catch-up ops sent per status answer: the peer asks again half a second later. */
 const CATCH_UP_BYTES = 16 * 1024 * 1024;
@@ -48,6 +54,8 @@ export class Sync {
   #inbound = new Set<Connection>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #stopped = false;
+  #baseUnsaved = false;
+  #baseSavedMs = 0;
 
   constructor(options: SyncOptions) {
     this.#o = options;
@@ -63,6 +71,7 @@ export class Sync {
   stop(): void {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
+    this.#saveBase(); // a clean stop leaves a compact log behind
     for (const link of this.#links.values()) clearTimeout(link.redial);
     for (const link of this.#links.values()) link.conn?.end();
     for (const conn of this.#inbound) conn.end();
@@ -210,7 +219,7 @@ export class Sync {
       }
       case "sync_base":
         if (replica.adoptBase(msg.base)) {
-          store.adoptBase(msg.base);
+          store.saveBase(msg.base);
           this.#o.log(`sync: adopted compacted base from tracker ${from}`);
         }
         return;
@@ -237,8 +246,15 @@ export class Sync {
   }
 
   #compact(): void {
-    const folded = this.#o.replica.compact();
-    if (folded.length > 0) this.#o.store.compact(this.#o.replica.base(), folded);
+    if (this.#o.replica.compact().length > 0) this.#baseUnsaved = true;
+    if (this.#o.nowMs() - this.#baseSavedMs >= SAVE_BASE_MS) this.#saveBase();
+  }
+
+  #saveBase(): void {
+    if (!this.#baseUnsaved) return;
+    this.#o.store.saveBase(this.#o.replica.base());
+    this.#baseUnsaved = false;
+    this.#baseSavedMs = this.#o.nowMs();
   }
 }
 
