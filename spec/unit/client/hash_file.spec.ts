@@ -7,22 +7,13 @@ import { join } from "node:path";
 import { hashFile } from "../../../lib/client/hash_file.ts";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../../../lib/pieces/constants.ts";
 import { pieceHashAt, sha1, SHA1_BYTES } from "../../../lib/pieces/hash.ts";
+import { fileBytes } from "../../helpers/bytes.ts";
 
 const P = PIECE_BYTES;
 const dir = mkdtempSync(join(tmpdir(), "p2p-hash-file-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
-/** Deterministic, non-repeating test bytes (an LCG), so no two pieces hash alike. */
-function fileBytes(sizeBytes: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(sizeBytes);
-  let state = seed >>> 0;
-  for (let i = 0; i < sizeBytes; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    bytes[i] = state >>> 24;
-  }
-  return bytes;
-}
 
 function onDisk(name: string, bytes: Uint8Array): string {
   const path = join(dir, name);

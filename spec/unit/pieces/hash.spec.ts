@@ -2,21 +2,12 @@
 import { describe, expect, test } from "bun:test";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../../../lib/pieces/constants.ts";
 import { pieceHashAt, sha1, SHA1_BYTES, verifyPiece } from "../../../lib/pieces/hash.ts";
+import { fileBytes } from "../../helpers/bytes.ts";
 
 const P = PIECE_BYTES;
 const text = (s: string) => new TextEncoder().encode(s);
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
-/** Deterministic, non-repeating test bytes (an LCG), so no two pieces hash alike. */
-function fileBytes(sizeBytes: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(sizeBytes);
-  let state = seed >>> 0;
-  for (let i = 0; i < sizeBytes; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    bytes[i] = state >>> 24;
-  }
-  return bytes;
-}
 
 describe("pieceCount", () => {
   test("gives an empty file no pieces", () => {
