@@ -1,6 +1,6 @@
 // Shell: one download. Draws pieces from every peer that has them (rarest first, several in
-// flight per peer, endgame at the end), checks each piece's SHA-1 (off the main thread) before
-// writing it into a temporary file (off the main thread too), serves each piece once it is written, hashes
+// flight per peer, endgame at the end), checks each piece's SHA-1 before writing it into a
+// temporary file (written off the main thread), serves each piece once it is written, hashes
 // the whole file as its verified prefix grows, and renames the file into place only after the
 // whole file's SHA-1 matches.
 import { closeSync, existsSync, ftruncateSync, openSync, readSync, renameSync } from "node:fs";
@@ -228,8 +228,9 @@ export class Download {
     },
   };
 
-  /** A piece arrived: it is checked off the main thread, then settled. */
+  /** A piece arrived: its SHA-1 is checked if it is still wanted, then it is settled. */
   #onPiece(link: PeerLink, index: number, data: Uint8Array): void {
+    paceGarbage(data.byteLength); // every piece read, wanted or not (endgame copies, late ones)
     this.#hold(data);
     const worthChecking = this.#fetching() && this.#book.has(link.peer, index) && !this.#picker.has(index) && data.byteLength === pieceLength(this.spec.sizeBytes, index);
     if (!worthChecking) return this.#settle(link, index, data, false);
@@ -261,7 +262,6 @@ export class Download {
     this.#writer.write(index, data);
     this.#bytesDone += data.byteLength;
     this.#rate.bytes += data.byteLength;
-    paceGarbage(data.byteLength);
     this.#lastProgressMs = Date.now();
     this.#fill(link);
   }

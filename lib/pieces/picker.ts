@@ -12,6 +12,9 @@ export interface PiecePickerOptions {
 }
 
 /** Per-download piece availability, ownership and in-flight requests; answers "what next from this peer?". */
+/** Peers asked for one piece at most, in endgame: the first one and one racing it. */
+export const ENDGAME_REQUESTERS = 2;
+
 export class PiecePicker {
   #size: number;
   #rng: () => number;
@@ -115,10 +118,11 @@ export class PiecePicker {
     }
     if (ties > 0) return this.#ties[this.#choose(ties)];
     // Endgame: all this peer could give us is in flight elsewhere; ask it too, so that one slow
-    // peer cannot hold the download at 99%. Fewest outstanding requests first.
+    // peer cannot hold the download at 99%. Fewest outstanding requests first, and never more
+    // than ENDGAME_REQUESTERS per piece: every extra copy is a whole piece sent for nothing.
     let fewest = Infinity;
     for (const [pieceIndex, askers] of this.#requesters) {
-      if (askers.has(peerId) || !peer.has(pieceIndex)) continue;
+      if (askers.has(peerId) || askers.size >= ENDGAME_REQUESTERS || !peer.has(pieceIndex)) continue;
       if (askers.size < fewest) {
         fewest = askers.size;
         ties = 0;

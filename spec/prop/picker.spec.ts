@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { Bitfield } from "../../lib/pieces/bitfield.ts";
-import { PiecePicker } from "../../lib/pieces/picker.ts";
+import { ENDGAME_REQUESTERS, PiecePicker } from "../../lib/pieces/picker.ts";
 
 const FC_RUNS = Number(process.env.FC_RUNS ?? 1000);
 const PEERS = ["p1", "p2", "p3", "p4"] as const;
@@ -81,7 +81,7 @@ class PickAndRequest implements Cmd {
     const bits = m.peers.get(this.peer)!;
     const wanted = [...bits].filter((i) => !m.have.has(i));
     const idle = wanted.filter((i) => !m.inFlight.has(i));
-    const endgame = wanted.filter((i) => m.inFlight.has(i) && !m.inFlight.get(i)!.has(this.peer));
+    const endgame = wanted.filter((i) => m.inFlight.has(i) && !m.inFlight.get(i)!.has(this.peer) && m.inFlight.get(i)!.size < ENDGAME_REQUESTERS);
     const picked = r.pick(this.peer);
     if (picked === undefined) return void expect({ idle, endgame }).toEqual({ idle: [], endgame: [] });
     expect(bits.has(picked)).toBe(true); // never a piece the peer lacks
