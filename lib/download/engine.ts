@@ -21,7 +21,7 @@ const MAX_PEERS = 32;
 const REQUEST_TIMEOUT_MS = 15_000;
 const TICK_MS = 1_000;
 const REFRESH_PEERS_MS = 5_000;
-/** With no peer connected and no progress for this long, the download gives up. */
+/** With no progress for this long and no connected peer holding a missing piece, the download gives up. */
 const GIVE_UP_MS = 60_000;
 const COOLDOWN_MS = 30_000;
 /**
@@ -336,7 +336,9 @@ export class Download {
       this.#cooldown.set(late.peerId, now + COOLDOWN_MS);
       this.#links.get(late.peerId)?.close(`no answer to piece ${late.pieceIndex} in ${REQUEST_TIMEOUT_MS / 1000} s`);
     }
-    if (this.#links.size === 0 && now - this.#lastProgressMs > GIVE_UP_MS) {
+    // No progress for a while and no connected peer holds a missing piece (no peer at all, or
+    // only other downloaders as far behind): give up rather than wait forever.
+    if (now - this.#lastProgressMs > GIVE_UP_MS && !this.#picker.canProgress()) {
       return this.#fail("no live peer has the missing pieces");
     }
     if (now - this.#lastRefreshMs >= REFRESH_PEERS_MS || this.#links.size === 0) void this.#refreshPeers();

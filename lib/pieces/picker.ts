@@ -132,6 +132,12 @@ export class PiecePicker {
     return ties > 0 ? this.#ties[this.#choose(ties)] : undefined;
   }
 
+  /** True while some connected peer has a piece still missing here: waiting can still pay. */
+  canProgress(): boolean {
+    for (let i = 0; i < this.#size; i++) if (!this.#have.has(i) && this.#availability[i]! > 0) return true;
+    return false;
+  }
+
   /** True when piece `pieceIndex` is verified here. */
   has(pieceIndex: number): boolean {
     return this.#have.has(pieceIndex);

@@ -39,8 +39,12 @@ export interface SyncStatus {
 /** A total order on stamps; compareStamps is the only correct one. */
 export type StampOrder = (a: Stamp, b: Stamp) => number;
 
-/** A request id is remembered this long after its operation, for retries across failover. */
-export const RID_TTL_MS = 10 * 60_000;
+/**
+ * A request id is remembered this long after its operation (measured between op stamps, so a
+ * partition that heals later still dedupes), for retries across failover: a client gives up on
+ * a request after 20 s, so 2 minutes is ample, and every id held costs memory and GC time.
+ */
+export const RID_TTL_MS = 2 * 60_000;
 
 export class Replica {
   readonly node: number;
@@ -213,10 +217,14 @@ export class Replica {
     return f;
   }
 
-  /** Folds every op at or below the cluster frontier into the base; returns the folded ops. */
-  compact(): Op[] {
+  /**
+   * Folds the ops at or below the cluster frontier into the base, oldest first and at most
+   * `maxOps` of them (a tracker folds in slices, so no single fold holds its event loop long);
+   * returns the folded ops.
+   */
+  compact(maxOps = Infinity): Op[] {
     const upTo = this.clusterFrontier();
-    const count = insertionIndex(this.#ops, upTo, this.#order);
+    const count = Math.min(insertionIndex(this.#ops, upTo, this.#order), maxOps);
     if (count === 0) return [];
     const folded = this.#ops.slice(0, count);
     // In place: the base state is never the live state (that one is a replayed copy), and a

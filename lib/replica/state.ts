@@ -41,6 +41,13 @@ export class State {
   groups = new Map<string, Group>();
   rids = new Map<string, RememberedOutcome>();
 
+  /** Users, sessions, groups, files and request ids held: what a snapshot's size grows with. */
+  entryCount(): number {
+    let files = 0;
+    for (const g of this.groups.values()) files += g.files.size;
+    return this.users.size + this.sessions.size + this.groups.size + files + this.rids.size;
+  }
+
   /** A deep copy, so a replay can start from a base without changing it. */
   clone(): State {
     const copy = new State();

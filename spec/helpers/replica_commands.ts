@@ -87,15 +87,18 @@ export class Gossip implements Cmd {
   toString = () => `gossip(@${this.nowMs})`;
 }
 
-/** Folds what every tracker holds into `at`'s base. */
+/** Folds what every tracker holds into `at`'s base: all of it, or a slice of `maxOps`. */
 export class Compact implements Cmd {
-  constructor(readonly at: number) {}
+  constructor(
+    readonly at: number,
+    readonly maxOps?: number,
+  ) {}
   check = () => true;
   run(_: object, net: Net): void {
-    const folded = net.compact(this.at);
+    const folded = net.compact(this.at, this.maxOps);
     net.trace.push(`${this}: folded [${folded.map((op) => `${op.origin}:${op.seq}`).join(" ")}]`);
   }
-  toString = () => `${t(this.at)}.compact()`;
+  toString = () => `${t(this.at)}.compact(${this.maxOps ?? ""})`;
 }
 
 /** Kills `at` and rebuilds it from exactly its persisted base and ops. */
@@ -123,6 +126,7 @@ export function commandArb(size: number): fc.Arbitrary<Cmd> {
     { weight: 1, arbitrary: fc.tuple(at, clock).map(([a, now]) => new SendStatus(a, now)) },
     { weight: 3, arbitrary: clock.map((now) => new Gossip(now)) },
     { weight: 3, arbitrary: at.map((a) => new Compact(a)) },
+    { weight: 2, arbitrary: fc.tuple(at, fc.integer({ min: 1, max: 3 })).map(([a, n]) => new Compact(a, n)) },
     { weight: 3, arbitrary: at.map((a) => new Restart(a)) },
   );
 }

@@ -79,8 +79,8 @@ export class Net {
     return queue.splice(pick % queue.length, 1)[0];
   }
 
-  compact(at: number): Op[] {
-    return this.replicas[at]!.compact();
+  compact(at: number, maxOps?: number): Op[] {
+    return this.replicas[at]!.compact(maxOps);
   }
 
   /** Kills and restarts replica `at`: it keeps exactly its base and ops, and loses all soft state. */

@@ -1,4 +1,4 @@
-// spec/prop/picker.spec.ts: PiecePicker against a plain model: eligibility, rarest first, no double requests, endgame.
+// spec/prop/picker.spec.ts: PiecePicker against a plain model: eligibility, rarest first, no double requests, endgame, whether waiting can pay.
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { Bitfield } from "../../lib/pieces/bitfield.ts";
@@ -38,6 +38,12 @@ const requests = (m: Model) =>
   [...m.inFlight].flatMap(([piece, askers]) => [...askers].map((peer) => ({ peer, piece })))
     .sort((a, b) => a.piece - b.piece || (a.peer < b.peer ? -1 : 1));
 
+/** Whether some peer has a piece we lack, as the picker must tell the engine. */
+function expectCanProgress(m: Model, r: PiecePicker): void {
+  const useful = [...m.peers.values()].some((bits) => [...bits].some((i) => !m.have.has(i)));
+  expect(r.canProgress()).toBe(useful);
+}
+
 class AddPeer implements Cmd {
   constructor(readonly peer: string, readonly bits: boolean[]) {}
   check = (m: Model) => !m.peers.has(this.peer);
@@ -45,6 +51,7 @@ class AddPeer implements Cmd {
     const pieces = new Set(this.bits.slice(0, m.size).flatMap((bit, i) => (bit ? [i] : [])));
     r.addPeer(this.peer, bitfieldOf(m.size, pieces));
     m.peers.set(this.peer, pieces);
+    expectCanProgress(m, r);
   }
   toString = () => `add(${this.peer}, ${this.bits.map(Number).join("")})`;
 }
@@ -57,6 +64,7 @@ class RemovePeer implements Cmd {
     expect(r.removePeer(this.peer)).toEqual(mine);
     m.peers.delete(this.peer);
     for (const piece of mine) release(m, this.peer, piece);
+    expectCanProgress(m, r);
   }
   toString = () => `remove(${this.peer})`;
 }
@@ -70,6 +78,7 @@ class Have implements Cmd {
     expect(r.peerHas(this.peer, piece)).toBe(!bits.has(piece));
     bits.add(piece);
     expect(r.availability(piece)).toBe(availability(m, piece));
+    expectCanProgress(m, r);
   }
   toString = () => `have(${this.peer}, #${this.piece})`;
 }
@@ -116,6 +125,7 @@ class Verify implements Cmd {
     expect(r.requestCount(piece)).toBe(0);
     expect(r.missingCount()).toBe(m.size - m.have.size);
     expect(r.isComplete()).toBe(m.have.size === m.size);
+    expectCanProgress(m, r);
   }
   toString = () => `verify(#${this.pick})`;
 }

@@ -53,6 +53,19 @@ describe("Replica.compact", () => {
     expect([rs[0]!.holds(1, 3), rs[0]!.holds(2, 2), rs[0]!.holds(2, 3)]).toEqual([true, true, false]);
   });
 
+  test("folds in slices of maxOps, oldest first, to the same base as one fold", () => {
+    const full = trio();
+    gossip(full, 5);
+    gossip(full, 5);
+    const oldest = full[1]!.ops.map((op) => `${op.origin}:${op.seq}`);
+    const slices = [full[1]!.compact(2), full[1]!.compact(2), full[1]!.compact(2), full[1]!.compact(2)];
+    expect(slices.map((ops) => ops.length)).toEqual([2, 2, 1, 0]);
+    expect(slices.flat().map((op) => `${op.origin}:${op.seq}`)).toEqual(oldest);
+    full[0]!.compact();
+    expect(full[1]!.base()).toEqual(full[0]!.base());
+    expect(full[1]!.state.snapshot()).toEqual(full[0]!.state.snapshot());
+  });
+
   test("ignores an op it folded when it arrives again", () => {
     const rs = trio();
     const again = structuredClone(rs[0]!.ops[0]!);
