@@ -276,14 +276,11 @@ export class Replica {
 
 /** Applies one op at its position in the replay: request ids dedupe, and expire after RID_TTL_MS. */
 function replayOne(state: State, op: Op): void {
-  for (const [rid, o] of state.rids) {
-    if (o.wall >= op.stamp.wall - RID_TTL_MS) break;
-    state.rids.delete(rid);
-  }
+  state.rids.expireBefore(op.stamp.wall - RID_TTL_MS);
   if (op.rid !== undefined && state.rids.has(op.rid)) return;
   const outcome = applyChange(state, op.change, true);
   if (op.rid !== undefined) {
-    state.rids.set(op.rid, outcome.ok ? { ok: true, wall: op.stamp.wall } : { ok: false, reason: outcome.reason, wall: op.stamp.wall });
+    state.rids.add(op.rid, outcome.ok ? { ok: true, wall: op.stamp.wall } : { ok: false, reason: outcome.reason, wall: op.stamp.wall });
   }
 }
 

@@ -1,5 +1,6 @@
 // The replicated data itself: users, sessions, groups, join requests and shared files.
 // Pure: no I/O, no clock reads. Rules for changing it live in rules.ts.
+import { RidLog } from "./rid_log.ts";
 
 /** A file shared in a group, with every client address that serves it. */
 export interface SharedFile {
@@ -25,13 +26,6 @@ export interface Session {
   peer: string;
 }
 
-/** The outcome remembered for a client's request id, so a retry reports it again. */
-export interface RememberedOutcome {
-  ok: boolean;
-  reason?: string;
-  wall: number;
-}
-
 /** The whole replicated state. Maps keep insertion order, which replay makes deterministic. */
 export class State {
   users = new Map<string, { hash: string }>();
@@ -39,7 +33,7 @@ export class State {
   /** peer address -> session id: one session per client address */
   peerSessions = new Map<string, string>();
   groups = new Map<string, Group>();
-  rids = new Map<string, RememberedOutcome>();
+  rids = new RidLog();
 
   /** Users, sessions, groups, files and request ids held: what a snapshot's size grows with. */
   entryCount(): number {
@@ -54,7 +48,7 @@ export class State {
     copy.users = new Map(this.users);
     copy.sessions = new Map(this.sessions);
     copy.peerSessions = new Map(this.peerSessions);
-    copy.rids = new Map(this.rids);
+    copy.rids = this.rids.clone();
     for (const [id, g] of this.groups) {
       const files = new Map<string, SharedFile>();
       for (const [name, f] of g.files) files.set(name, { ...f, sharers: new Map(f.sharers) });
@@ -81,7 +75,7 @@ export class State {
           sharers: [...f.sharers],
         })),
       })),
-      rids: [...this.rids].map(([rid, o]) => [rid, o.ok, o.reason ?? "", o.wall]),
+      rids: [...this.rids.entries()].map(([rid, o]) => [rid, o.ok, o.reason ?? "", o.wall]),
     };
   }
 
@@ -106,7 +100,7 @@ export class State {
       }
       state.groups.set(g.id, { owner: g.owner, members: new Set(g.members), pending: new Set(g.pending), files });
     }
-    for (const [rid, ok, reason, wall] of s.rids) state.rids.set(rid, ok ? { ok, wall } : { ok, reason, wall });
+    for (const [rid, ok, reason, wall] of s.rids) state.rids.add(rid, ok ? { ok, wall } : { ok, reason, wall });
     return state;
   }
 }
