@@ -236,7 +236,7 @@ describe("tracker crashes under load", () => {
       const killer = async () => {
         while (Date.now() < deadline - 1_000) {
           await Bun.sleep(rng.int(700, 1_500));
-          const up = trackers.filter((t) => t.running);
+          const up = trackers.filter((t) => t.ready);
           if (up.length < 2) continue;
           const victim = rng.pick(up)!;
           await victim.kill("SIGKILL");

@@ -314,6 +314,7 @@ export interface TrackerStatus {
 
 /** A running (or stopped, or crashed) ./tracker process; the handle survives restarts. */
 export class TrackerProcess {
+  #starting = false;
   readonly cluster: Cluster;
   readonly slot: TrackerSlot;
   options: TrackerStartOptions;
@@ -346,11 +347,25 @@ export class TrackerProcess {
     return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
   }
 
+  /** Running and past its `listening` line (a chaos test must not kill a tracker mid-start). */
+  get ready(): boolean {
+    return this.running && !this.#starting;
+  }
+
   /** Spawns the process and waits for its `listening` line; throws with its stderr otherwise. */
   async start(): Promise<this> {
     if (this.running) throw new Error(`tracker ${this.no} is already running`);
     const args = [TRACKER_BIN, this.cluster.infoPath, String(this.no), "--data-dir", this.slot.dataDir, ...(this.options.args ?? [])];
     this.proc = Bun.spawn(args, { cwd: this.cluster.dir, env: childEnv(this.options.env), stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    this.#starting = true;
+    try {
+      return await this.#awaitListening();
+    } finally {
+      this.#starting = false;
+    }
+  }
+
+  async #awaitListening(): Promise<this> {
     this.stdout = new LineStream(this.proc.stdout);
     this.stderr = new LineStream(this.proc.stderr);
     this.exited = this.proc.exited;
