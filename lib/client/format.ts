@@ -20,7 +20,7 @@ export function formatDownload(d: Download): string {
   if (d.state === "failed") return `${head} ${d.reason}`;
   if (d.state === "complete") {
     const seconds = p.elapsedMs / 1000;
-    return `${head} -> ${d.spec.dest} (${formatBytes(d.spec.sizeBytes)} in ${seconds.toFixed(1)} s, ${d.resumedPieces} pieces resumed, ${d.refetchedPieces} fetched twice)`;
+    return `${head} -> ${d.spec.dest} (${formatBytes(d.spec.sizeBytes)} in ${seconds.toFixed(1)} s, ${d.resumedPieces} pieces resumed, ${d.refetchedPieces} fetched twice, ${d.badPieces} failed their check)`;
   }
   return `${head} ${p.percent}% ${formatBytes(p.bytesPerSecond)}/s ${p.peers} peer${p.peers === 1 ? "" : "s"}`;
 }

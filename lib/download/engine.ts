@@ -86,6 +86,8 @@ export class Download {
   /** Pieces verified at start from an earlier run, and pieces received again after that. */
   resumedPieces = 0;
   refetchedPieces = 0;
+  /** Pieces that failed their SHA-1 check (each fetched again from another peer). */
+  badPieces = 0;
   #deps: DownloadDeps;
   #count: number;
   #fd = -1;
@@ -216,14 +218,15 @@ export class Download {
     reject: (link: PeerLink, index: number) => {
       // It announced the piece but will not send it: its bitfield cannot be trusted any more.
       this.#cooldown.set(link.peer, Date.now() + COOLDOWN_MS);
-      link.close(`rejected piece ${index} it had announced`);
+      this.#drop(link, `rejected piece ${index} it had announced`);
     },
     piece: (link: PeerLink, index: number, data: Uint8Array) => this.#onPiece(link, index, data),
     closed: (link: PeerLink, reason: string) => {
       if (this.#links.get(link.peer) === link) this.#links.delete(link.peer);
       this.#picker?.removePeer(link.peer);
       this.#book.removePeer(link.peer);
-      if (reason !== "connection closed" && this.state === "downloading") this.#deps.log(`peer ${link.peer}: ${reason}`);
+      // Our own closes were logged when decided (#drop); say why a peer hung up on us.
+      if (!link.closedByUs && reason !== "connection closed" && this.state === "downloading") this.#deps.log(`peer ${link.peer}: ${reason}`);
       this.#fillAll();
     },
   };
@@ -251,7 +254,7 @@ export class Download {
       this.#picker.release(link.peer, index);
       if (this.#book.strike(link.peer)) {
         this.#cooldown.set(link.peer, Infinity); // keeps lying: never again for this download
-        link.close(`dropped after ${this.#book.strikes(link.peer)} pieces that failed their SHA-1 check`);
+        this.#drop(link, `dropped after ${this.#book.strikes(link.peer)} pieces that failed their SHA-1 check`);
       }
       return this.#fillAll();
     }
@@ -264,6 +267,12 @@ export class Download {
     this.#rate.bytes += data.byteLength;
     this.#lastProgressMs = Date.now();
     this.#fill(link);
+  }
+
+  /** Stops using a peer, saying why at once (its close event may come after the download ends). */
+  #drop(link: PeerLink, reason: string): void {
+    this.#deps.log(`peer ${link.peer}: ${reason}`);
+    link.close(reason);
   }
 
   /** Downloading and not stopped (a stopped download's descriptor is closed or closing). */
@@ -334,7 +343,8 @@ export class Download {
     for (const late of this.#book.timedOut(now, REQUEST_TIMEOUT_MS)) {
       // A peer that stalls on a request is dropped for a while; its pieces go to the others.
       this.#cooldown.set(late.peerId, now + COOLDOWN_MS);
-      this.#links.get(late.peerId)?.close(`no answer to piece ${late.pieceIndex} in ${REQUEST_TIMEOUT_MS / 1000} s`);
+      const link = this.#links.get(late.peerId);
+      if (link) this.#drop(link, `no answer to piece ${late.pieceIndex} in ${REQUEST_TIMEOUT_MS / 1000} s`);
     }
     // No progress for a while and no connected peer holds a missing piece (no peer at all, or
     // only other downloaders as far behind): give up rather than wait forever.
@@ -360,7 +370,9 @@ export class Download {
     this.#bytesDone = this.spec.sizeBytes;
     this.state = "complete";
     this.#endedMs = Date.now();
-    this.refetchedPieces = this.#book.counters().duplicatesReceived;
+    const counters = this.#book.counters();
+    this.refetchedPieces = counters.duplicatesReceived;
+    this.badPieces = counters.badPieces;
     this.#deps.onComplete(this);
   }
 

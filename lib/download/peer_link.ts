@@ -32,6 +32,7 @@ export class PeerLink {
   #conn?: Connection;
   #ready = false;
   #closeReason = "connection closed";
+  #closedByUs = false;
 
   private constructor(peer: string) {
     this.peer = peer;
@@ -102,7 +103,13 @@ export class PeerLink {
     this.#conn?.resume();
   }
 
+  /** Whether this side closed the link (`close()`), rather than the seeder or the network. */
+  get closedByUs(): boolean {
+    return this.#closedByUs;
+  }
+
   close(reason: string): void {
+    this.#closedByUs = true;
     this.#closeReason = reason;
     this.#conn?.end();
   }

@@ -135,7 +135,7 @@ describe("download_file", () => {
     const dest = await makeTempDir();
     await expectOut(bob!, `download_file g movie.bin ${dest}`, [`downloading movie.bin from g to ${join(dest, "movie.bin")} (20.0 MiB, 1 peer)`]);
     const line = await waitForDownload(bob!, "g/movie.bin", { timeoutMs: 30_000 });
-    expect(line).toMatch(new RegExp(`^\\[C\\] \\[g\\] movie\\.bin -> ${join(dest, "movie.bin")} \\(20\\.0 MiB in [\\d.]+ s, 0 pieces resumed, 0 fetched twice\\)$`));
+    expect(line).toMatch(new RegExp(`^\\[C\\] \\[g\\] movie\\.bin -> ${join(dest, "movie.bin")} \\(20\\.0 MiB in [\\d.]+ s, 0 pieces resumed, 0 fetched twice, 0 failed their check\\)$`));
     expect(await sha1File(join(dest, "movie.bin"))).toBe(await sha1File(path));
     expect(await readdir(dest)).toEqual(["movie.bin"]); // no temporary file left behind
     // A finished downloader is a seeder (through either tracker, once sync and liveness gossip arrive).

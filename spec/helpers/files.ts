@@ -161,9 +161,9 @@ async function pollDownload(
   }
 }
 
-/** The `[C]` line's figures: seconds taken, pieces resumed, pieces fetched twice. */
-export function completedFigures(line: string): { seconds: number; resumed: number; twice: number } {
-  const m = line.match(/ in ([\d.]+) s, (\d+) pieces resumed, (\d+) fetched twice\)$/);
+/** The `[C]` line's figures: seconds taken, pieces resumed, fetched twice, failed their check. */
+export function completedFigures(line: string): { seconds: number; resumed: number; twice: number; bad: number } {
+  const m = line.match(/ in ([\d.]+) s, (\d+) pieces resumed, (\d+) fetched twice, (\d+) failed their check\)$/);
   if (!m) throw new Error(`not a complete download line: ${line}`);
-  return { seconds: Number(m[1]), resumed: Number(m[2]), twice: Number(m[3]) };
+  return { seconds: Number(m[1]), resumed: Number(m[2]), twice: Number(m[3]), bad: Number(m[4]) };
 }
