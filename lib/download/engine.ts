@@ -185,10 +185,14 @@ export class Download {
     const session = this.#deps.session();
     if (this.state !== "downloading" || !session) return;
     const now = Date.now();
+    const stuck = !this.#picker.canProgress();
     for (const peer of peers) {
       if (this.#links.size + this.#dialing.size >= MAX_PEERS) break;
       if (peer === this.#deps.selfPeer || this.#links.has(peer) || this.#dialing.has(peer)) continue;
-      if ((this.#cooldown.get(peer) ?? 0) > now) continue;
+      // A cooldown only defers a peer while others can serve us: when nobody connected has a
+      // missing piece (say after a partition heals), every peer not caught lying is tried again.
+      const until = this.#cooldown.get(peer) ?? 0;
+      if (until > now && (until === Infinity || !stuck)) continue;
       this.#dial(peer, session);
     }
   }
@@ -351,7 +355,7 @@ export class Download {
     if (now - this.#lastProgressMs > GIVE_UP_MS && !this.#picker.canProgress()) {
       return this.#fail("no live peer has the missing pieces");
     }
-    if (now - this.#lastRefreshMs >= REFRESH_PEERS_MS || this.#links.size === 0) void this.#refreshPeers();
+    if (now - this.#lastRefreshMs >= REFRESH_PEERS_MS || !this.#picker.canProgress()) void this.#refreshPeers();
   }
 
   #finish(): void {

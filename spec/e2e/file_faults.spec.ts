@@ -93,6 +93,28 @@ describe("peers that die mid-download", () => {
     expect(await readdir(dest)).toEqual(["long.bin"]);
   }, 60_000);
 
+  test("a download whose only seeder died carries on once it is back, without waiting out the seeder's cooldown", async () => {
+    const cluster = await makeCluster({ trackers: 1 });
+    await startTrackers(cluster);
+    const [alice, bob] = await groupOf(cluster, ["alice", "bob"]);
+    const path = await randomFile(await tempPath("comeback.bin"), 200 * MiB);
+    await alice!.ok(`upload_file ${path} g`);
+    const dest = await makeTempDir();
+    await bob!.ok(`download_file g comeback.bin ${dest}`);
+    await waitForPercent(bob!, "g/comeback.bin", { percent: 10 });
+    expect(await alice!.kill("SIGKILL")).toBe(137);
+    // The tracker still lists alice for a few seconds: bob dials her, fails, and cools her down
+    // for 30 s; with nobody else to fetch from, that cooldown must not hold him.
+    await Bun.sleep(2_500);
+    const port = Number(alice!.peer.split(":")[1]);
+    const back = await startClient(cluster, { port, dataDir: alice!.dataDir });
+    await back.ok("login alice pw-alice");
+    const backAt = performance.now();
+    const line = await waitForDownload(bob!, "g/comeback.bin", { timeoutMs: 20_000 });
+    console.log(`seeder back after a kill: bob completed ${((performance.now() - backAt) / 1000).toFixed(1)} s after its login: ${line}`);
+    expect(await sha1File(join(dest, "comeback.bin"))).toBe(await sha1File(path));
+  }, 60_000);
+
   test("a downloader killed with SIGKILL resumes after restart and login without fetching verified pieces twice", async () => {
     const cluster = await makeCluster({ trackers: 1 });
     await startTrackers(cluster);
