@@ -7,7 +7,7 @@ import { closeSync, existsSync, ftruncateSync, openSync, readSync, renameSync } 
 import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../pieces/constants.ts";
-import { verifyPiece, verifyPieceOffThread } from "../pieces/hash.ts";
+import { verifyPiece } from "../pieces/hash.ts";
 import { PiecePicker } from "../pieces/picker.ts";
 import { BufferPool } from "../wire/buffer_pool.ts";
 import { PIECE_FRAME_OVERHEAD_BYTES } from "../wire/codec.ts";
@@ -235,17 +235,10 @@ export class Download {
     },
   };
 
-  /** A piece arrived: its SHA-1 is checked if it is still wanted, then it is settled. */
+  /** A piece arrived: written if still wanted and its SHA-1 checks, counted either way. */
   #onPiece(link: PeerLink, index: number, data: Uint8Array): void {
     paceGarbage(data.byteLength); // every piece read, wanted or not (endgame copies, late ones)
     this.#hold(data);
-    const worthChecking = this.#fetching() && this.#book.has(link.peer, index) && !this.#picker.has(index) && data.byteLength === pieceLength(this.spec.sizeBytes, index);
-    if (!worthChecking) return this.#settle(link, index, data, false);
-    this.#settle(link, index, data, verifyPiece(this.spec.pieces, index, data));
-  }
-
-  /** Books a piece whose check is done: written if good and still wanted, counted either way. */
-  #settle(link: PeerLink, index: number, data: Uint8Array, ok: boolean): void {
     if (!this.#fetching() || !this.#book.has(link.peer, index)) return this.#release(data); // cancelled, unasked or stopped
     if (this.#picker.has(index)) {
       this.#release(data);
@@ -253,7 +246,7 @@ export class Download {
       return this.#fill(link);
     }
     this.#book.received(link.peer, index);
-    if (!ok) {
+    if (data.byteLength !== pieceLength(this.spec.sizeBytes, index) || !verifyPiece(this.spec.pieces, index, data)) {
       this.#release(data);
       this.#picker.release(link.peer, index);
       if (this.#book.strike(link.peer)) {
@@ -352,10 +345,9 @@ export class Download {
     }
     // No progress for a while and no connected peer holds a missing piece (no peer at all, or
     // only other downloaders as far behind): give up rather than wait forever.
-    if (now - this.#lastProgressMs > GIVE_UP_MS && !this.#picker.canProgress()) {
-      return this.#fail("no live peer has the missing pieces");
-    }
-    if (now - this.#lastRefreshMs >= REFRESH_PEERS_MS || !this.#picker.canProgress()) void this.#refreshPeers();
+    const stuck = !this.#picker.canProgress();
+    if (stuck && now - this.#lastProgressMs > GIVE_UP_MS) return this.#fail("no live peer has the missing pieces");
+    if (stuck || now - this.#lastRefreshMs >= REFRESH_PEERS_MS) void this.#refreshPeers();
   }
 
   #finish(): void {

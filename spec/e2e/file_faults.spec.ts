@@ -6,7 +6,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startBadSeeder, startRawSeeder, stopBadPeers } from "../helpers/bad_peer.ts";
 import { makeCluster, makeTempDir, startClient, startTrackers, stopAll, waitUntil } from "../helpers/cluster.ts";
-import { completedFigures, copyOf, downloadLine, groupOf, MiB, randomFile, sha1File, tempPath, waitForDownload, waitForPercent } from "../helpers/files.ts";
+import { completedFigures, copyOf, type DownloadLine, downloadLine, groupOf, MiB, randomFile, sha1File, tempPath, waitForDownload, waitForPercent } from "../helpers/files.ts";
 
 afterEach(async () => {
   await stopBadPeers();
@@ -114,6 +114,38 @@ describe("peers that die mid-download", () => {
     console.log(`seeder back after a kill: bob completed ${((performance.now() - backAt) / 1000).toFixed(1)} s after its login: ${line}`);
     expect(await sha1File(join(dest, "comeback.bin"))).toBe(await sha1File(path));
   }, 60_000);
+
+  test("a download whose only seeder is gone for good gives up after 60 s with [F], and download_file resumes its verified pieces once a seeder is back", async () => {
+    const cluster = await makeCluster({ trackers: 1 });
+    await startTrackers(cluster);
+    const [alice, bob] = await groupOf(cluster, ["alice", "bob"]);
+    const path = await randomFile(await tempPath("orphaned.bin"), 200 * MiB);
+    await alice!.ok(`upload_file ${path} g`);
+    const dest = await makeTempDir();
+    await bob!.ok(`download_file g orphaned.bin ${dest}`);
+    const mid = await waitForPercent(bob!, "g/orphaned.bin", { percent: 10 });
+    expect(await alice!.kill("SIGKILL")).toBe(137);
+    const killedAt = performance.now();
+    let last: DownloadLine | undefined;
+    while (performance.now() - killedAt < 75_000) {
+      last = await downloadLine(bob!, "g/orphaned.bin");
+      if (last?.state !== "D") break;
+      await Bun.sleep(500);
+    }
+    const seconds = (performance.now() - killedAt) / 1000;
+    console.log(`orphaned download ended ${seconds.toFixed(1)} s after its seeder died at ${mid.percent}%: ${last?.line}`);
+    expect(last?.line).toBe("[F] [g] orphaned.bin no live peer has the missing pieces");
+    expect(seconds).toBeGreaterThan(59); // not before the 60 s without progress
+    expect(await readdir(dest)).toEqual([".orphaned.bin.part"]); // nothing at the destination, pieces kept
+
+    // Once a seeder is back, download_file again picks up the verified pieces.
+    const back = await startClient(cluster, { port: Number(alice!.peer.split(":")[1]), dataDir: alice!.dataDir });
+    await back.ok("login alice pw-alice");
+    await bob!.ok(`download_file g orphaned.bin ${dest}`);
+    const done = await waitForDownload(bob!, "g/orphaned.bin", { timeoutMs: 30_000 });
+    expect(completedFigures(done).resumed).toBeGreaterThanOrEqual(mid.percent! * 4);
+    expect(await sha1File(join(dest, "orphaned.bin"))).toBe(await sha1File(path));
+  }, 120_000);
 
   test("a downloader killed with SIGKILL resumes after restart and login without fetching verified pieces twice", async () => {
     const cluster = await makeCluster({ trackers: 1 });
