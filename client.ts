@@ -1,12 +1,13 @@
 // Entry point: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR]
-import { parseAddress, parseTrackerInfo } from "./lib/config.ts";
-import { ConfigError } from "./lib/errors.ts";
+
 import { CLIENT_HELP, CLIENT_USAGE, parseClientArgs } from "./lib/cli/client_args.ts";
 import { colour } from "./lib/cli/colour.ts";
 import { makeLog } from "./lib/cli/log.ts";
 import { readLines } from "./lib/cli/stdin_lines.ts";
 import { startClient } from "./lib/client/client.ts";
 import { parseCommand } from "./lib/client/commands.ts";
+import { parseAddress, parseTrackerInfo } from "./lib/config.ts";
+import { ConfigError } from "./lib/errors.ts";
 
 const parsedArgs = parseClientArgs(process.argv.slice(2));
 if (!parsedArgs.ok) {
@@ -23,9 +24,11 @@ const interactive = process.stdin.isTTY === true;
 let client;
 try {
   const peer = parseAddress(argv.peer, "peer address");
-  const text = await Bun.file(argv.info).text().catch(() => {
-    throw new ConfigError(`cannot read ${argv.info}: check the path`);
-  });
+  const text = await Bun.file(argv.info)
+    .text()
+    .catch(() => {
+      throw new ConfigError(`cannot read ${argv.info}: check the path`);
+    });
   const trackers = parseTrackerInfo(text);
   client = startClient({
     peer,

@@ -1,12 +1,12 @@
 // Entry point: ./tracker tracker_info.txt <tracker_no> [--data-dir DIR] [--secret-file FILE] [--fsync]
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import { parseTrackerInfo } from "./lib/config.ts";
-import { ConfigError } from "./lib/errors.ts";
 import { makeLog } from "./lib/cli/log.ts";
 import { readLines } from "./lib/cli/stdin_lines.ts";
-import { startTracker } from "./lib/tracker/tracker.ts";
+import { parseTrackerInfo } from "./lib/config.ts";
+import { ConfigError } from "./lib/errors.ts";
 import { trackerStatus } from "./lib/tracker/status.ts";
+import { startTracker } from "./lib/tracker/tracker.ts";
 
 const argv = yargs(hideBin(process.argv))
   .scriptName("tracker")
@@ -15,8 +15,15 @@ const argv = yargs(hideBin(process.argv))
   .positional("info", { type: "string", describe: "tracker_info.txt" })
   .positional("no", { type: "number", describe: "this tracker's line number (from 1)" })
   .option("data-dir", { type: "string", describe: "where the state is kept (default ./tracker-<no>.data)" })
-  .option("secret-file", { type: "string", describe: "file holding the cluster's shared sync secret (or set TRACKER_SECRET)" })
-  .option("fsync", { type: "boolean", default: false, describe: "fsync every commit (survives power loss, slower)" })
+  .option("secret-file", {
+    type: "string",
+    describe: "file holding the cluster's shared sync secret (or set TRACKER_SECRET)",
+  })
+  .option("fsync", {
+    type: "boolean",
+    default: false,
+    describe: "fsync every commit (survives power loss, slower)",
+  })
   .strict()
   .fail((msg) => {
     console.error(`error: ${msg}: usage: ./tracker tracker_info.txt <tracker_no> [--data-dir DIR]`);
@@ -27,17 +34,30 @@ const argv = yargs(hideBin(process.argv))
 
 const log = makeLog(`tracker-${argv.no}`);
 try {
-  const infoText = await Bun.file(argv.info!).text().catch(() => {
-    throw new ConfigError(`cannot read ${argv.info}: check the path`);
-  });
+  const infoText = await Bun.file(argv.info!)
+    .text()
+    .catch(() => {
+      throw new ConfigError(`cannot read ${argv.info}: check the path`);
+    });
   const trackers = parseTrackerInfo(infoText);
   const no = argv.no!;
   if (!Number.isInteger(no) || no < 1 || no > trackers.length) {
-    throw new ConfigError(`tracker_no must be 1..${trackers.length} (the lines of ${argv.info}): got ${argv.no}`);
+    throw new ConfigError(
+      `tracker_no must be 1..${trackers.length} (the lines of ${argv.info}): got ${argv.no}`,
+    );
   }
-  const secretText = argv["secret-file"] ? await Bun.file(argv["secret-file"]).text() : process.env.TRACKER_SECRET;
+  const secretText = argv["secret-file"]
+    ? await Bun.file(argv["secret-file"]).text()
+    : process.env.TRACKER_SECRET;
   const secret = secretText?.trim() || undefined;
-  const tracker = startTracker({ trackers, no, dataDir: argv["data-dir"] ?? `./tracker-${no}.data`, secret, fsync: argv.fsync, log });
+  const tracker = startTracker({
+    trackers,
+    no,
+    dataDir: argv["data-dir"] ?? `./tracker-${no}.data`,
+    secret,
+    fsync: argv.fsync,
+    log,
+  });
   const me = trackers[no - 1]!;
   let stopping = false;
   const stop = () => {
@@ -55,7 +75,8 @@ try {
       const cmd = line.trim();
       if (cmd === "quit" || cmd === "exit") stop();
       else if (cmd === "status") console.log(trackerStatus(tracker));
-      else if (cmd !== "") console.error(`error: unknown command "${cmd}": tracker commands are status and quit`);
+      else if (cmd !== "")
+        console.error(`error: unknown command "${cmd}": tracker commands are status and quit`);
     },
     () => {}, // stdin closed (e.g. started in the background): keep serving
   );
@@ -66,7 +87,9 @@ try {
   }
   const e = err as { code?: string; message?: string };
   if (e.code === "EADDRINUSE" || /address.*in use/i.test(e.message ?? "")) {
-    console.error(`error: port in use: another process listens on this tracker's address; stop it or edit tracker_info.txt`);
+    console.error(
+      `error: port in use: another process listens on this tracker's address; stop it or edit tracker_info.txt`,
+    );
     process.exit(1);
   }
   console.error(`error: ${e.message ?? String(err)}`);

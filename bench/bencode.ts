@@ -8,7 +8,8 @@ export function infoHashHex(torrent: Uint8Array): string {
   while (torrent[at] !== 0x65) {
     const [key, valueAt] = readString(torrent, at);
     const end = skipValue(torrent, valueAt);
-    if (key === "info") return new Bun.CryptoHasher("sha1").update(torrent.subarray(valueAt, end)).digest("hex");
+    if (key === "info")
+      return new Bun.CryptoHasher("sha1").update(torrent.subarray(valueAt, end)).digest("hex");
     at = end;
   }
   throw new Error("not a torrent: no info dictionary");

@@ -64,7 +64,12 @@ export class ContentionMonitor {
     const seconds = (performance.now() - this.#current.startedMs - this.#current.pausedMs) / 1000;
     if (seconds < 0.5) return;
     const meanOtherCores = this.#current.otherTicks / CLOCK_TICKS_PER_S / seconds;
-    this.#phases.push({ phase: this.#current.phase, seconds, meanOtherCores, maxOtherCores: Math.max(this.#current.max, meanOtherCores) });
+    this.#phases.push({
+      phase: this.#current.phase,
+      seconds,
+      meanOtherCores,
+      maxOtherCores: Math.max(this.#current.max, meanOtherCores),
+    });
   }
 
   #sample(): void {
@@ -98,14 +103,21 @@ function read(): { atMs: number; busyTicks: number; ourTicks: number } {
       const stat = readFileSync(`/proc/${name}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       parents.set(Number(name), Number(fields[1]));
-      ticks.set(Number(name), Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]));
+      ticks.set(
+        Number(name),
+        Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]),
+      );
     } catch {
       // exited while we looked
     }
   }
   let ourTicks = 0;
   const isOurs = (pid: number): boolean => {
-    for (let p: number | undefined = pid, hops = 0; p !== undefined && p > 1 && hops < 64; p = parents.get(p), hops++) {
+    for (
+      let p: number | undefined = pid, hops = 0;
+      p !== undefined && p > 1 && hops < 64;
+      p = parents.get(p), hops++
+    ) {
       if (p === process.pid) return true;
     }
     return false;
@@ -118,7 +130,10 @@ function read(): { atMs: number; busyTicks: number; ourTicks: number } {
  * Waits until processes other than the bench have used less than `thresholdCores` over one
  * second, or `maxMs` has passed (`--wait-quiet`: a shared machine skews every figure).
  */
-export async function waitForQuiet(options: { maxMs: number; thresholdCores: number }): Promise<{ waitedMs: number; quiet: boolean }> {
+export async function waitForQuiet(options: {
+  maxMs: number;
+  thresholdCores: number;
+}): Promise<{ waitedMs: number; quiet: boolean }> {
   const started = performance.now();
   let last = read();
   for (;;) {

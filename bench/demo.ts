@@ -3,7 +3,14 @@
 // everything it started, also on Ctrl-C.
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { type ClientProcess, makeCluster, makeTempDir, startClient, startTrackers, stopAll } from "../spec/helpers/cluster.ts";
+import {
+  type ClientProcess,
+  makeCluster,
+  makeTempDir,
+  startClient,
+  startTrackers,
+  stopAll,
+} from "../spec/helpers/cluster.ts";
 
 const SIZE_MB = Number(process.env.DEMO_MB ?? 200);
 const tty = process.stdout.isTTY === true;
@@ -23,7 +30,11 @@ async function main(): Promise<void> {
     console.log(`  ${who}> ${line}${lines.map((l) => `\n      ${l}`).join("")}`);
     return lines;
   };
-  for (const [name, c] of [["alice", alice], ["bob", bob], ["carol", carol]] as const) {
+  for (const [name, c] of [
+    ["alice", alice],
+    ["bob", bob],
+    ["carol", carol],
+  ] as const) {
     await shown(name, c, `create_user ${name} secret-${name}`);
     await shown(name, c, `login ${name} secret-${name}`);
   }
@@ -63,7 +74,10 @@ async function main(): Promise<void> {
       if (tty) process.stdout.write("\n");
       say("killed tracker 1 mid-download: the clients carry on through tracker 2");
     }
-    if (tty) process.stdout.write(`\r\x1b[2K  [${"#".repeat(Math.floor(percent / 5)).padEnd(20, ".")}] ${line.slice(0, 70)}`);
+    if (tty)
+      process.stdout.write(
+        `\r\x1b[2K  [${"#".repeat(Math.floor(percent / 5)).padEnd(20, ".")}] ${line.slice(0, 70)}`,
+      );
     else if (line !== last) console.log(`  carol> ${line}`);
     last = line;
     if (line.startsWith("[C]") || line.startsWith("[F]")) break;
@@ -77,10 +91,14 @@ async function main(): Promise<void> {
     say("killed tracker 1 after the download: the clients carry on through tracker 2");
     await shown("carol", carol, "list_files lab");
   }
-  const got = createHash("sha1").update(new Uint8Array(await Bun.file(join(files, "carol-copy.bin")).arrayBuffer())).digest("hex");
+  const got = createHash("sha1")
+    .update(new Uint8Array(await Bun.file(join(files, "carol-copy.bin")).arrayBuffer()))
+    .digest("hex");
   const via = (await carol.ok("whoami"))[0] ?? "";
   say(`verified: sha1 ${got} ${got === expected ? "matches the source" : "DOES NOT MATCH"}`);
-  say(`${SIZE_MB} MB in ${seconds.toFixed(2)} s (${(SIZE_MB / seconds).toFixed(0)} MB/s) from 2 peers; now: ${via}`);
+  say(
+    `${SIZE_MB} MB in ${seconds.toFixed(2)} s (${(SIZE_MB / seconds).toFixed(0)} MB/s) from 2 peers; now: ${via}`,
+  );
   if (got !== expected) throw new Error("the downloaded file differs from the source");
 }
 

@@ -9,7 +9,10 @@ import { runOk, spawnChild } from "./proc.ts";
 const TCP_COPY_SCRIPT = join(import.meta.dir, "tcp_copy.ts");
 
 /** Seconds for `sha1sum <file>`, and the digest it printed. */
-export async function timeSha1sum(file: string, timeoutMs: number): Promise<{ seconds: number; sha1: string }> {
+export async function timeSha1sum(
+  file: string,
+  timeoutMs: number,
+): Promise<{ seconds: number; sha1: string }> {
   const ran = await runOk(["sha1sum", file], { timeoutMs });
   return { seconds: ran.ms / 1000, sha1: ran.stdout.split(" ")[0]! };
 }
@@ -26,7 +29,8 @@ export async function timeTcpCopy(file: string, sizeBytes: number, timeoutMs: nu
     const done = await lines.next((l) => l.startsWith("done "), timeoutMs);
     await source.exited;
     const [, bytes, ms] = done.lines.at(-1)!.split(" ");
-    if (!done.found || Number(bytes) !== sizeBytes) throw new Error(`the TCP sink got ${bytes} bytes of ${sizeBytes}`);
+    if (!done.found || Number(bytes) !== sizeBytes)
+      throw new Error(`the TCP sink got ${bytes} bytes of ${sizeBytes}`);
     return Number(ms) / 1000;
   } finally {
     await sink.stop();
@@ -34,7 +38,10 @@ export async function timeTcpCopy(file: string, sizeBytes: number, timeoutMs: nu
 }
 
 /** Seconds for `dd` to write the file to `dir` (page cache only, or with fdatasync at the end). */
-export async function timeDiskWrite(file: string, options: { dir: string; fdatasync: boolean; timeoutMs: number }): Promise<number> {
+export async function timeDiskWrite(
+  file: string,
+  options: { dir: string; fdatasync: boolean; timeoutMs: number },
+): Promise<number> {
   const dest = join(options.dir, "dd-copy.bin");
   rmSync(dest, { force: true });
   await flushDirtyPages(options.timeoutMs);

@@ -2,7 +2,14 @@
 // timed leecher runs (download_file to `[C]`), and upload_file round trips.
 import { mkdirSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
-import { type ClientProcess, type Cluster, makeCluster, startClient, startTrackers, waitUntil } from "../spec/helpers/cluster.ts";
+import {
+  type ClientProcess,
+  type Cluster,
+  makeCluster,
+  startClient,
+  startTrackers,
+  waitUntil,
+} from "../spec/helpers/cluster.ts";
 import { RssWatch, runOk } from "./proc.ts";
 import type { DownloadRun } from "./reference.ts";
 
@@ -24,7 +31,11 @@ export interface OurSwarm {
  * Seeders talk to tracker 1 and the leecher to tracker 2, so every run also crosses the
  * replication path (memberships, shares and liveness made at one tracker, read at the other).
  */
-export async function startOurSwarm(options: { file: string; seeders: number; timeoutMs: number }): Promise<OurSwarm> {
+export async function startOurSwarm(options: {
+  file: string;
+  seeders: number;
+  timeoutMs: number;
+}): Promise<OurSwarm> {
   const cluster = await makeCluster({ trackers: 2 });
   await startTrackers(cluster);
   const seeders: ClientProcess[] = [];
@@ -55,7 +66,11 @@ export async function startOurSwarm(options: { file: string; seeders: number; ti
             const r = await leecher.run(`list_files ${GROUP}`);
             return r.out.some((l) => l.startsWith(`${name} `) && l.includes(`seeders=${options.seeders}`));
           },
-          { timeoutMs: 20_000, intervalMs: 100, what: `tracker 2 to list ${options.seeders} live seeder(s) of ${name}` },
+          {
+            timeoutMs: 20_000,
+            intervalMs: 100,
+            what: `tracker 2 to list ${options.seeders} live seeder(s) of ${name}`,
+          },
         );
         rmSync(outDir, { recursive: true, force: true });
         mkdirSync(outDir, { recursive: true });
@@ -65,7 +80,9 @@ export async function startOurSwarm(options: { file: string; seeders: number; ti
         const done = await waitUntil(
           async () => {
             const out = await leecher.ok("show_downloads");
-            const line = out.find((l) => l.startsWith(`[C] [${GROUP}] ${name}`) || l.startsWith(`[F] [${GROUP}] ${name}`));
+            const line = out.find(
+              (l) => l.startsWith(`[C] [${GROUP}] ${name}`) || l.startsWith(`[F] [${GROUP}] ${name}`),
+            );
             if (line?.startsWith("[F]")) throw new Error(`our download failed: ${line}`);
             return line;
           },
@@ -78,7 +95,12 @@ export async function startOurSwarm(options: { file: string; seeders: number; ti
           throw new Error(`our ${dest} differs from ${options.file}`);
         });
         const reported = done.match(/ in ([\d.]+) s/)?.[1];
-        return { seconds, peakRssBytes, baselineRssBytes, reportedSeconds: reported === undefined ? undefined : Number(reported) };
+        return {
+          seconds,
+          peakRssBytes,
+          baselineRssBytes,
+          reportedSeconds: reported === undefined ? undefined : Number(reported),
+        };
       } finally {
         rss.stop();
         await leecher.close().catch(() => leecher.kill("SIGKILL"));
@@ -90,7 +112,12 @@ export async function startOurSwarm(options: { file: string; seeders: number; ti
 }
 
 /** Seconds per `upload_file <file>` round trip (hashing and registration), `runs` times. */
-export async function timeUploads(options: { file: string; runs: number; timeoutMs: number; beforeRun: () => Promise<void> }): Promise<number[]> {
+export async function timeUploads(options: {
+  file: string;
+  runs: number;
+  timeoutMs: number;
+  beforeRun: () => Promise<void>;
+}): Promise<number[]> {
   const cluster = await makeCluster({ trackers: 2 });
   await startTrackers(cluster);
   const client = await startClient(cluster);
@@ -104,7 +131,8 @@ export async function timeUploads(options: { file: string; runs: number; timeout
     const started = performance.now();
     const out = await client.ok(`upload_file ${options.file} ${GROUP}`, { timeoutMs: options.timeoutMs });
     seconds.push((performance.now() - started) / 1000);
-    if (!out.some((l) => l.startsWith("sharing "))) throw new Error(`upload_file printed ${JSON.stringify(out)}`);
+    if (!out.some((l) => l.startsWith("sharing ")))
+      throw new Error(`upload_file printed ${JSON.stringify(out)}`);
   }
   await stopCluster(cluster);
   return seconds;

@@ -1,7 +1,8 @@
 // Bench processes: spawns children that are always bounded in time and always stopped, runs
 // commands to completion, and polls a process's peak RSS. Must not leave anything running.
-import type { Subprocess } from "bun";
+
 import { readFileSync } from "node:fs";
+import type { Subprocess } from "bun";
 
 /** How often a process's peak RSS is sampled while it runs. */
 const RSS_POLL_MS = 50;
@@ -20,7 +21,13 @@ const children = new Set<Child>();
 /** Spawns `cmd`; it is SIGKILLed after `timeoutMs` whatever happens. */
 export function spawnChild(
   cmd: string[],
-  options: { timeoutMs: number; cwd?: string; stdin?: "ignore" | "pipe"; stdout?: "pipe" | "ignore"; stderr?: "pipe" | "ignore" },
+  options: {
+    timeoutMs: number;
+    cwd?: string;
+    stdin?: "ignore" | "pipe";
+    stdout?: "pipe" | "ignore";
+    stderr?: "pipe" | "ignore";
+  },
 ): Child {
   const proc = Bun.spawn(cmd, {
     cwd: options.cwd,
@@ -75,7 +82,10 @@ export async function runCommand(cmd: string[], options: { timeoutMs: number; cw
 /** Like runCommand, but throws with the command's stderr unless it exits 0. */
 export async function runOk(cmd: string[], options: { timeoutMs: number; cwd?: string }): Promise<Ran> {
   const ran = await runCommand(cmd, options);
-  if (ran.exitCode !== 0) throw new Error(`${cmd.join(" ")} exited with status ${ran.exitCode}: ${ran.stderr.trim().slice(0, 500)}`);
+  if (ran.exitCode !== 0)
+    throw new Error(
+      `${cmd.join(" ")} exited with status ${ran.exitCode}: ${ran.stderr.trim().slice(0, 500)}`,
+    );
   return ran;
 }
 
@@ -132,6 +142,13 @@ export class RssWatch {
 }
 
 function signalNumber(name: string): number | undefined {
-  const numbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15 };
+  const numbers: Record<string, number> = {
+    SIGHUP: 1,
+    SIGINT: 2,
+    SIGKILL: 9,
+    SIGSEGV: 11,
+    SIGPIPE: 13,
+    SIGTERM: 15,
+  };
   return numbers[name];
 }

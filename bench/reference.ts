@@ -1,6 +1,6 @@
 // The reference: a BitTorrent swarm on 127.0.0.1 (Debian's opentracker, aria2c seeders and one
 // aria2c leecher, a mktorrent torrent of 512 KiB pieces), timed like our download scenarios.
-import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { freePort, waitUntil } from "../spec/helpers/cluster.ts";
 import { infoHashHex, scrapeSeeders, urlEncodeBytes } from "./bencode.ts";
@@ -48,13 +48,30 @@ export interface ReferenceSwarm {
 }
 
 /** Makes the torrent, starts opentracker and the seeders, waits until the tracker lists them all. */
-export async function startReferenceSwarm(options: { dir: string; file: string; seeders: number; timeoutMs: number }): Promise<ReferenceSwarm> {
+export async function startReferenceSwarm(options: {
+  dir: string;
+  file: string;
+  seeders: number;
+  timeoutMs: number;
+}): Promise<ReferenceSwarm> {
   const { dir, file, seeders } = options;
   const trackerPort = freePort();
   const torrentPath = join(dir, "bench.torrent");
-  await runOk(["mktorrent", "-l", PIECE_LENGTH_LOG2, "-a", `http://${HOST}:${trackerPort}/announce`, "-o", torrentPath, file], {
-    timeoutMs: options.timeoutMs,
-  });
+  await runOk(
+    [
+      "mktorrent",
+      "-l",
+      PIECE_LENGTH_LOG2,
+      "-a",
+      `http://${HOST}:${trackerPort}/announce`,
+      "-o",
+      torrentPath,
+      file,
+    ],
+    {
+      timeoutMs: options.timeoutMs,
+    },
+  );
   const hash = infoHashHex(readFileSync(torrentPath));
   const started: Child[] = [];
   try {
@@ -65,8 +82,16 @@ export async function startReferenceSwarm(options: { dir: string; file: string; 
       const seedDir = join(dir, `seeder-${i + 1}`);
       mkdirSync(seedDir, { recursive: true });
       linkSync(file, join(seedDir, fileName(file)));
-      const args = ["--dir", seedDir, "--seed-ratio=0.0", "--bt-seed-unverified=true", `--listen-port=${freePort()}`];
-      started.push(spawnChild(["aria2c", ...ARIA2_COMMON, ...args, torrentPath], { timeoutMs: options.timeoutMs }));
+      const args = [
+        "--dir",
+        seedDir,
+        "--seed-ratio=0.0",
+        "--bt-seed-unverified=true",
+        `--listen-port=${freePort()}`,
+      ];
+      started.push(
+        spawnChild(["aria2c", ...ARIA2_COMMON, ...args, torrentPath], { timeoutMs: options.timeoutMs }),
+      );
     }
     const scrapeUrl = `http://${HOST}:${trackerPort}/scrape?info_hash=${urlEncodeBytes(Buffer.from(hash, "hex"))}`;
     await waitUntil(
@@ -95,7 +120,12 @@ export async function startReferenceSwarm(options: { dir: string; file: string; 
  * kept as a detail. Its peak RSS is the larger of the polled VmHWM and the kernel's rusage
  * maximum at exit (the exact peak).
  */
-async function leech(torrentPath: string, dest: string, source: string, timeoutMs: number): Promise<DownloadRun> {
+async function leech(
+  torrentPath: string,
+  dest: string,
+  source: string,
+  timeoutMs: number,
+): Promise<DownloadRun> {
   const outDir = dirname(dest);
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
@@ -103,7 +133,13 @@ async function leech(torrentPath: string, dest: string, source: string, timeoutM
   const hook = join(dirname(torrentPath), "leecher-done.sh");
   rmSync(stamp, { force: true });
   writeFileSync(hook, `#!/bin/sh\ndate +%s%N > '${stamp}'\n`, { mode: 0o755 });
-  const args = ["--dir", outDir, "--seed-time=0", `--listen-port=${freePort()}`, `--on-bt-download-complete=${hook}`];
+  const args = [
+    "--dir",
+    outDir,
+    "--seed-time=0",
+    `--listen-port=${freePort()}`,
+    `--on-bt-download-complete=${hook}`,
+  ];
   const startedWallMs = performance.timeOrigin + performance.now();
   const started = performance.now();
   const child = spawnChild(["aria2c", ...ARIA2_COMMON, ...args, torrentPath], { timeoutMs });
@@ -138,12 +174,25 @@ async function startOpentracker(dir: string, port: number, infoHash: string): Pr
   chmodSync(dir, 0o755);
   chmodSync(join(dir, "whitelist.txt"), 0o644);
   const user = process.getuid?.() === 0 ? (hasUser("_opentracker") ? "_opentracker" : "nobody") : undefined;
-  const cmd = ["opentracker", "-i", HOST, "-p", String(port), "-P", String(port), "-d", dir, "-w", "whitelist.txt"];
+  const cmd = [
+    "opentracker",
+    "-i",
+    HOST,
+    "-p",
+    String(port),
+    "-P",
+    String(port),
+    "-d",
+    dir,
+    "-w",
+    "whitelist.txt",
+  ];
   if (user) cmd.push("-u", user);
   const child = spawnChild(cmd, { timeoutMs: 24 * 3600_000 });
   await waitUntil(
     async () => {
-      if (child.proc.exitCode !== null) throw new Error(`opentracker exited with status ${child.proc.exitCode}`);
+      if (child.proc.exitCode !== null)
+        throw new Error(`opentracker exited with status ${child.proc.exitCode}`);
       return (await fetch(`http://${HOST}:${port}/scrape`).catch(() => undefined)) !== undefined;
     },
     { timeoutMs: 10_000, intervalMs: 20, what: "opentracker to accept connections" },
@@ -153,7 +202,9 @@ async function startOpentracker(dir: string, port: number, infoHash: string): Pr
 
 function hasUser(name: string): boolean {
   try {
-    return readFileSync("/etc/passwd", "utf8").split("\n").some((l) => l.startsWith(`${name}:`));
+    return readFileSync("/etc/passwd", "utf8")
+      .split("\n")
+      .some((l) => l.startsWith(`${name}:`));
   } catch {
     return false;
   }

@@ -10,9 +10,10 @@
 // pushes an op to tracker 2 before it answers the client, so tracker 2 may serve it first: such
 // a sample counts as 0 (visible no later than acknowledged), and their number is reported.
 // Each sample's group is then removed (the owner leaves it), so state stays the same size.
-import { LOAD_PASSWORD } from "./tracker_load.ts";
-import { TrackerConn } from "./tracker_conn.ts";
+
 import { latencyPercentiles } from "./stats.ts";
+import { TrackerConn } from "./tracker_conn.ts";
+import { LOAD_PASSWORD } from "./tracker_load.ts";
 
 const HOST = "127.0.0.1";
 /** A sample not visible at tracker 2 after this long is a failure, not a number. */
@@ -42,10 +43,24 @@ export async function openLagPair(ports: [number, number], user: string): Promis
   const observer = await TrackerConn.open(HOST, ports[1]);
   await writer.ok({ t: "create_user", user, pass: LOAD_PASSWORD, rid: `${user}-create` });
   const peer = (n: number) => `${HOST}:${40_000 + n + Math.floor(Math.random() * 20_000)}`;
-  await writer.ok({ t: "login", user, pass: LOAD_PASSWORD, peer: peer(0), token: crypto.getRandomValues(new Uint8Array(32)), rid: `${user}-l1` });
+  await writer.ok({
+    t: "login",
+    user,
+    pass: LOAD_PASSWORD,
+    peer: peer(0),
+    token: crypto.getRandomValues(new Uint8Array(32)),
+    rid: `${user}-l1`,
+  });
   // The user must have reached tracker 2 before it can log in there.
   for (let tries = 0; ; tries++) {
-    const r = await observer.request({ t: "login", user, pass: LOAD_PASSWORD, peer: peer(1), token: crypto.getRandomValues(new Uint8Array(32)), rid: `${user}-l2-${tries}` });
+    const r = await observer.request({
+      t: "login",
+      user,
+      pass: LOAD_PASSWORD,
+      peer: peer(1),
+      token: crypto.getRandomValues(new Uint8Array(32)),
+      rid: `${user}-l2-${tries}`,
+    });
     if (r.ok) break;
     if (tries > 100) throw new Error(`cannot log ${user} in at tracker 2: ${r.reason}`);
     await Bun.sleep(50);
@@ -54,14 +69,19 @@ export async function openLagPair(ports: [number, number], user: string): Promis
 }
 
 /** Takes samples until `count` are done or `stop()` says so; pauses 5-25 ms between samples. */
-export async function measureLag(pair: LagPair, options: { count?: number; stop?: () => boolean }): Promise<LagRun> {
+export async function measureLag(
+  pair: LagPair,
+  options: { count?: number; stop?: () => boolean },
+): Promise<LagRun> {
   const lags: number[] = [];
   const probeRtts: number[] = [];
   let beforeAck = 0;
   while ((options.count === undefined || lags.length < options.count) && !(options.stop?.() ?? false)) {
     const group = `${pair.user}-g${++pair.next}`;
     let ackAt = 0;
-    const write = pair.writer.ok({ t: "create_group", group, rid: `${group}-c` }).then(() => void (ackAt = performance.now()));
+    const write = pair.writer
+      .ok({ t: "create_group", group, rid: `${group}-c` })
+      .then(() => void (ackAt = performance.now()));
     const deadline = performance.now() + SAMPLE_TIMEOUT_MS;
     let seenAt = 0;
     while (seenAt === 0) {
@@ -70,7 +90,10 @@ export async function measureLag(pair: LagPair, options: { count?: number; stop?
       const got = performance.now();
       probeRtts.push(got - sent);
       if (reply.ok) seenAt = got;
-      else if (got > deadline) throw new Error(`${group} acknowledged by tracker 1 but not visible at tracker 2 after ${SAMPLE_TIMEOUT_MS} ms`);
+      else if (got > deadline)
+        throw new Error(
+          `${group} acknowledged by tracker 1 but not visible at tracker 2 after ${SAMPLE_TIMEOUT_MS} ms`,
+        );
     }
     await write;
     const lag = seenAt - ackAt;
@@ -80,5 +103,12 @@ export async function measureLag(pair: LagPair, options: { count?: number; stop?
     await Bun.sleep(5 + Math.random() * 20); // off any timer's beat (sync status ticks every 500 ms)
   }
   const { p50, p99 } = latencyPercentiles(lags);
-  return { samples: lags.length, p50Ms: p50, p99Ms: p99, maxMs: Math.max(...lags), beforeAck, probeRttP50Ms: latencyPercentiles(probeRtts).p50 };
+  return {
+    samples: lags.length,
+    p50Ms: p50,
+    p99Ms: p99,
+    maxMs: Math.max(...lags),
+    beforeAck,
+    probeRttP50Ms: latencyPercentiles(probeRtts).p50,
+  };
 }

@@ -17,7 +17,7 @@ import { makeRandomFile } from "./machine.ts";
 import { stopChildren } from "./proc.ts";
 import { timeClientStart, timeTrackerStart } from "./startup.ts";
 import { renderTable } from "./table.ts";
-import { toolVersions, ensureTools } from "./tools.ts";
+import { ensureTools, toolVersions } from "./tools.ts";
 import { benchTracker, type TrackerResult } from "./tracker_bench.ts";
 import { benchTransfers, type TransferResult } from "./transfer_bench.ts";
 
@@ -32,8 +32,17 @@ const unknown = args.filter((a) => a !== "--quick" && a !== "--wait-quiet" && !a
 const sizeMb = Number(process.env.SIZE_MB ?? "1024");
 const runs = Number(process.env.RUNS ?? "3");
 const only = (onlyArg ? onlyArg.split(",") : [...SUITES]) as Suite[];
-if (unknown.length > 0 || !Number.isInteger(sizeMb) || sizeMb < 1 || !Number.isInteger(runs) || runs < 3 || only.some((s) => !SUITES.includes(s))) {
-  console.error(`error: usage: [SIZE_MB=<MiB, default 1024>] [RUNS=<3 or more>] bun bench/run.ts [--quick] [--wait-quiet] [--only=${SUITES.join(",")}]`);
+if (
+  unknown.length > 0 ||
+  !Number.isInteger(sizeMb) ||
+  sizeMb < 1 ||
+  !Number.isInteger(runs) ||
+  runs < 3 ||
+  only.some((s) => !SUITES.includes(s))
+) {
+  console.error(
+    `error: usage: [SIZE_MB=<MiB, default 1024>] [RUNS=<3 or more>] bun bench/run.ts [--quick] [--wait-quiet] [--only=${SUITES.join(",")}]`,
+  );
   process.exit(2);
 }
 if (!existsSync(TRACKER_BIN) || !existsSync(CLIENT_BIN)) {
@@ -43,14 +52,29 @@ if (!existsSync(TRACKER_BIN) || !existsSync(CLIENT_BIN)) {
 
 /** The tracker suite's shape in each mode (the quick one keeps the whole run under two minutes). */
 const LOAD = quick
-  ? { clients: 200, warmupMs: 500, durationMs: 3_000, pacedRate: TARGETS.trackerOpsPerSecond, logins: 40, lagSamples: 40 }
-  : { clients: 200, warmupMs: 1_000, durationMs: 10_000, pacedRate: TARGETS.trackerOpsPerSecond, logins: 200, lagSamples: 150 };
+  ? {
+      clients: 200,
+      warmupMs: 500,
+      durationMs: 3_000,
+      pacedRate: TARGETS.trackerOpsPerSecond,
+      logins: 40,
+      lagSamples: 40,
+    }
+  : {
+      clients: 200,
+      warmupMs: 1_000,
+      durationMs: 10_000,
+      pacedRate: TARGETS.trackerOpsPerSecond,
+      logins: 200,
+      lagSamples: 150,
+    };
 /** A whole run is stopped, everything killed and removed, past this. */
 const WATCHDOG_MS = quick ? 5 * 60_000 : 90 * 60_000;
 
 const began = performance.now();
 const startedAt = new Date();
-const log = (line: string) => console.error(`[bench ${((performance.now() - began) / 1000).toFixed(1)}s] ${line}`);
+const log = (line: string) =>
+  console.error(`[bench ${((performance.now() - began) / 1000).toFixed(1)}s] ${line}`);
 
 let cleaning: Promise<void> | undefined;
 let stopping = false;
@@ -69,7 +93,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     void cleanup().then(() => process.exit(130));
   });
 }
-process.on("unhandledRejection", (err) => log(`unhandled rejection (ignored): ${(err as Error)?.stack ?? err}`));
+process.on("unhandledRejection", (err) =>
+  log(`unhandled rejection (ignored): ${(err as Error)?.stack ?? err}`),
+);
 setTimeout(() => {
   log(`still running after ${WATCHDOG_MS / 60_000} min: stopping everything`);
   void cleanup().then(() => process.exit(1));
@@ -126,35 +152,86 @@ try {
       times.trackerS.push(await timeTrackerStart());
       times.clientS.push(await timeClientStart());
     }
-    log(`start-up: tracker ${times.trackerS.map((s) => (s * 1000).toFixed(0)).join(", ")} ms; client ${times.clientS.map((s) => (s * 1000).toFixed(0)).join(", ")} ms`);
+    log(
+      `start-up: tracker ${times.trackerS.map((s) => (s * 1000).toFixed(0)).join(", ")} ms; client ${times.clientS.map((s) => (s * 1000).toFixed(0)).join(", ")} ms`,
+    );
     return times;
   });
 
   const others = contention.stop().filter((c) => c.phase !== "setup");
   const shared = others.some((c) => c.meanOtherCores > 0.1);
-  const figures = buildFigures({ sizeBytes, transfers, tracker, startup, clients: LOAD.clients, logins: LOAD.logins });
+  const figures = buildFigures({
+    sizeBytes,
+    transfers,
+    tracker,
+    startup,
+    clients: LOAD.clients,
+    logins: LOAD.logins,
+  });
   const versions = only.includes("transfers") ? await toolVersions() : {};
   const finishedAt = new Date();
   const cpu = cpus();
   const machine = `${cpu[0]?.model.trim() ?? "unknown CPU"} x${cpu.length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}`;
   const title = [
     `p2p-groups bench started ${startedAt.toISOString()}, ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s: ${quick ? "quick" : "full"} mode, SIZE_MB=${sizeMb}, ${runs} runs per figure (start-up: ${Math.max(runs, 5)}), each cell median [min..max]`,
-    `machine: ${machine}; bun ${Bun.version} (also inside ./tracker and ./client)${Object.keys(versions).length ? `; ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(", ")}` : ""}`,
-    ...(transfers ? [`file: ${sizeMb} MiB from /dev/urandom, sha1 ${transfers.sha1}; every download checked byte-identical with cmp`] : []),
+    `machine: ${machine}; bun ${Bun.version} (also inside ./tracker and ./client)${
+      Object.keys(versions).length
+        ? `; ${Object.entries(versions)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(", ")}`
+        : ""
+    }`,
+    ...(transfers
+      ? [
+          `file: ${sizeMb} MiB from /dev/urandom, sha1 ${transfers.sha1}; every download checked byte-identical with cmp`,
+        ]
+      : []),
     `other processes' CPU during each suite (cores of ${ContentionMonitor.cores}, mean/max over 1 s samples): ${others.map((c) => `${c.phase} ${c.meanOtherCores.toFixed(2)}/${c.maxOtherCores.toFixed(2)}`).join(", ") || "n/a (too short)"}` +
-      (others.length === 0 ? "" : shared ? ": WARNING: the machine was shared while measuring, figures are skewed" : " (quiet)") +
-      (waitQuiet ? `; --wait-quiet waited ${(quietWaits.waitedMs / 1000).toFixed(0)} s before ${quietWaits.runs} runs, ${quietWaits.notQuiet} of them never quiet` : ""),
-    ...(tracker ? [`tracker load per run: closed loop, then paced at ${LOAD.pacedRate} ops/s, each ${LOAD.warmupMs / 1000} s warm-up + ${LOAD.durationMs / 1000} s window; login storms of ${LOAD.logins}; ${LOAD.lagSamples} idle lag samples`] : []),
+      (others.length === 0
+        ? ""
+        : shared
+          ? ": WARNING: the machine was shared while measuring, figures are skewed"
+          : " (quiet)") +
+      (waitQuiet
+        ? `; --wait-quiet waited ${(quietWaits.waitedMs / 1000).toFixed(0)} s before ${quietWaits.runs} runs, ${quietWaits.notQuiet} of them never quiet`
+        : ""),
+    ...(tracker
+      ? [
+          `tracker load per run: closed loop, then paced at ${LOAD.pacedRate} ops/s, each ${LOAD.warmupMs / 1000} s warm-up + ${LOAD.durationMs / 1000} s window; login storms of ${LOAD.logins}; ${LOAD.lagSamples} idle lag samples`,
+        ]
+      : []),
   ];
   console.log(renderTable(figures, title));
   for (const failure of failures) console.log(`\nFAILED: ${failure} (see the log on stderr)`);
 
   const resultsDir = join(import.meta.dir, "results");
   mkdirSync(resultsDir, { recursive: true });
-  const path = join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}.json`);
+  const path = join(
+    resultsDir,
+    `${startedAt.toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}.json`,
+  );
   // Which build was measured: the binaries' modification times (they are not in git).
-  const binaries = Object.fromEntries([TRACKER_BIN, CLIENT_BIN].map((b) => [b.slice(b.lastIndexOf("/") + 1), statSync(b).mtime.toISOString()]));
-  const json = { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), failures, mode: quick ? "quick" : "full", sizeMb, runs, machine, bun: Bun.version, versions, binaries, contention: others, quietWaits: waitQuiet ? quietWaits : undefined, load: LOAD, targets: TARGETS, figures, raw: { transfers, tracker, startup } };
+  const binaries = Object.fromEntries(
+    [TRACKER_BIN, CLIENT_BIN].map((b) => [b.slice(b.lastIndexOf("/") + 1), statSync(b).mtime.toISOString()]),
+  );
+  const json = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    failures,
+    mode: quick ? "quick" : "full",
+    sizeMb,
+    runs,
+    machine,
+    bun: Bun.version,
+    versions,
+    binaries,
+    contention: others,
+    quietWaits: waitQuiet ? quietWaits : undefined,
+    load: LOAD,
+    targets: TARGETS,
+    figures,
+    raw: { transfers, tracker, startup },
+  };
   writeFileSync(`${path}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
   renameSync(`${path}.tmp`, path);
   console.log(`\nfigures and raw runs written to ${path}`);

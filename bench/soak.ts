@@ -7,9 +7,9 @@
 // SOAK_TRACE=FILE appends every client command and its output to FILE (for digging into a finding).
 import { makeTempDir, settle, startClient, stopAll } from "../spec/helpers/cluster.ts";
 import { CONVERGE_TIMEOUT_MS, digestDivergence, finalChecks } from "./soak_checks.ts";
-import { destroyPartitionable, type PartitionMethod, PartitionableCluster } from "./soak_net.ts";
-import { Rng } from "./soak_rng.ts";
+import { destroyPartitionable, PartitionableCluster, type PartitionMethod } from "./soak_net.ts";
 import { emptyReport, printReport, rssField, type SoakReport } from "./soak_report.ts";
+import { Rng } from "./soak_rng.ts";
 import { Actor, Ledger } from "./soak_workload.ts";
 
 export interface SoakOptions {
@@ -28,7 +28,13 @@ const RSS_SAMPLE_MS = 1_000;
 
 /** Runs the soak; resolves with its report (it never throws for a finding, only for a harness failure). */
 export async function soak(options: SoakOptions): Promise<SoakReport> {
-  const { durationMs, seed, trackers: trackerCount = 3, clients: clientCount = 6, checkpointMs = 60_000 } = options;
+  const {
+    durationMs,
+    seed,
+    trackers: trackerCount = 3,
+    clients: clientCount = 6,
+    checkpointMs = 60_000,
+  } = options;
   const log = options.log ?? ((line: string) => console.log(line));
   const chaos = Rng.derive(seed, "chaos");
   const ledger = new Ledger();
@@ -54,7 +60,16 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
     for (let i = 0; i < clientCount; i++) {
       const order = Array.from({ length: trackerCount }, (_, k) => 1 + ((i + k) % trackerCount));
       const client = await startClient(cluster, { order });
-      actors.push(new Actor({ user: `u${i + 1}`, client, rng: Rng.derive(seed, `u${i + 1}`), ledger, filesDir: await makeTempDir("p2p-soak-files-"), downloadsDir: await makeTempDir("p2p-soak-dl-") }));
+      actors.push(
+        new Actor({
+          user: `u${i + 1}`,
+          client,
+          rng: Rng.derive(seed, `u${i + 1}`),
+          ledger,
+          filesDir: await makeTempDir("p2p-soak-files-"),
+          downloadsDir: await makeTempDir("p2p-soak-dl-"),
+        }),
+      );
     }
     for (const a of actors) await a.setUp();
     await settle(cluster);
@@ -107,7 +122,9 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
         report.divergences.digests += await digestDivergence(net.trackers);
         report.details.push(`${label}: ${(err as Error).message}`);
       }
-      log(`soak: ${label} at ${((Date.now() - started) / 1000).toFixed(0)} s: ${ledger.operations} ops, ${report.kills} kills, ${report.partitions} partitions, agreed in ${report.convergeMs.at(-1)} ms`);
+      log(
+        `soak: ${label} at ${((Date.now() - started) / 1000).toFixed(0)} s: ${ledger.operations} ops, ${report.kills} kills, ${report.partitions} partitions, agreed in ${report.convergeMs.at(-1)} ms`,
+      );
       paused = undefined;
       resume();
     };
@@ -143,7 +160,12 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
           schedule(downMs, () =>
             net
               .restart(victim.no)
-              .catch((err) => void report.details.push(`restart of tracker ${victim.no} failed: ${(err as Error).message}`))
+              .catch(
+                (err) =>
+                  void report.details.push(
+                    `restart of tracker ${victim.no} failed: ${(err as Error).message}`,
+                  ),
+              )
               .finally(() => restarting.delete(victim.no)),
           );
         } else if (kind === "partition" && Date.now() >= partitionedUntil) {
@@ -191,7 +213,11 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
   report.finalRssKiB = Object.fromEntries([...current].sort());
   const d = report.divergences;
   d.total = d.digests + d.views + d.invariants;
-  report.ok = d.total === 0 && report.lostAcks.length === 0 && report.corruptedFiles === 0 && report.crashed.length === 0;
+  report.ok =
+    d.total === 0 &&
+    report.lostAcks.length === 0 &&
+    report.corruptedFiles === 0 &&
+    report.crashed.length === 0;
   return report;
 }
 
@@ -210,11 +236,16 @@ function parseArgs(argv: string[]): { minutes: number; seed: number; method: Par
     if (arg === "--minutes") minutes = Number(value());
     else if (arg === "--seed") seed = Number(value());
     else if (arg === "--method") method = value() as PartitionMethod | "auto";
-    else throw new Error(`unknown argument "${arg}": usage: npm run soak -- [--minutes M] [--seed N] [--method netns|freeze]`);
+    else
+      throw new Error(
+        `unknown argument "${arg}": usage: npm run soak -- [--minutes M] [--seed N] [--method netns|freeze]`,
+      );
   }
   if (!(minutes > 0)) throw new Error(`--minutes must be a positive number: got ${minutes}`);
-  if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed must be a non-negative integer: got ${seed}`);
-  if (!["auto", "netns", "freeze"].includes(method)) throw new Error(`--method must be netns or freeze: got ${method}`);
+  if (!Number.isInteger(seed) || seed < 0)
+    throw new Error(`--seed must be a non-negative integer: got ${seed}`);
+  if (!["auto", "netns", "freeze"].includes(method))
+    throw new Error(`--method must be netns or freeze: got ${method}`);
   return { minutes, seed, method };
 }
 
@@ -230,9 +261,10 @@ if (import.meta.main) {
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   const method = args.method === "auto" ? "" : ` --method ${args.method}`;
-  console.log(`soak: seed ${args.seed} (replay its choices: npm run soak -- --minutes ${args.minutes} --seed ${args.seed}${method})`);
+  console.log(
+    `soak: seed ${args.seed} (replay its choices: npm run soak -- --minutes ${args.minutes} --seed ${args.seed}${method})`,
+  );
   const report = await soak({ durationMs: args.minutes * 60_000, seed: args.seed, method: args.method });
   printReport(report);
   process.exit(report.ok ? 0 : 1);
 }
-

@@ -54,8 +54,20 @@ export async function pinnedClient(cluster: Cluster, no: number): Promise<Client
 }
 
 /** Everything `accounts` can see through tracker `no`, via `client` (pinned to it). */
-export async function viewThrough(client: ClientProcess, no: number, accounts: Account[]): Promise<TrackerView> {
-  const view: TrackerView = { tracker: no, lines: [], groups: new Map(), loggedIn: new Set(), members: new Map(), files: new Map(), requests: new Map() };
+export async function viewThrough(
+  client: ClientProcess,
+  no: number,
+  accounts: Account[],
+): Promise<TrackerView> {
+  const view: TrackerView = {
+    tracker: no,
+    lines: [],
+    groups: new Map(),
+    loggedIn: new Set(),
+    members: new Map(),
+    files: new Map(),
+    requests: new Map(),
+  };
   for (const a of [...accounts].sort((x, y) => (x.user < y.user ? -1 : 1))) {
     const login = await client.run(`login ${a.user} ${a.password}`);
     if (login.err.length > 0) {
@@ -85,9 +97,13 @@ export async function viewThrough(client: ClientProcess, no: number, accounts: A
         }
         if (view.groups.get(g)!.owner === a.user) {
           const requests = await client.run(`list_requests ${g}`);
-          const text = requests.err.length > 0 ? `error ${requests.err.join(" ")}` : [...requests.out].sort().join(", ");
+          const text =
+            requests.err.length > 0 ? `error ${requests.err.join(" ")}` : [...requests.out].sort().join(", ");
           view.lines.push(`${a.user} list_requests ${g}: ${text}`);
-          view.requests.set(g, requests.err.length > 0 ? [`error: ${requests.err.join(" ")}`] : [...requests.out]);
+          view.requests.set(
+            g,
+            requests.err.length > 0 ? [`error: ${requests.err.join(" ")}`] : [...requests.out],
+          );
         }
       }
     }
@@ -98,7 +114,11 @@ export async function viewThrough(client: ClientProcess, no: number, accounts: A
 }
 
 /** The invariants of README "The conflict rule", as far as the deep users can see them. */
-export function invariantBreaches(view: TrackerView, accounts: Account[], options: { everyMemberAudited?: boolean } = {}): string[] {
+export function invariantBreaches(
+  view: TrackerView,
+  accounts: Account[],
+  options: { everyMemberAudited?: boolean } = {},
+): string[] {
   const out: string[] = [];
   const deep = new Set(accounts.filter((a) => a.deep).map((a) => a.user));
   const at = `tracker ${view.tracker}`;
@@ -107,15 +127,18 @@ export function invariantBreaches(view: TrackerView, accounts: Account[], option
     if (deep.has(g.owner)) {
       if (!members.has(g.owner)) out.push(`${at}: owner ${g.owner} of ${g.id} is not a member`);
       const requests = view.requests.get(g.id) ?? [];
-      if (requests.some((r) => r.startsWith("error:"))) out.push(`${at}: owner ${g.owner} cannot list the requests of ${g.id}: ${requests.join(" ")}`);
-      for (const r of requests) if (members.has(r)) out.push(`${at}: ${r} is both a member of ${g.id} and pending`);
+      if (requests.some((r) => r.startsWith("error:")))
+        out.push(`${at}: owner ${g.owner} cannot list the requests of ${g.id}: ${requests.join(" ")}`);
+      for (const r of requests)
+        if (members.has(r)) out.push(`${at}: ${r} is both a member of ${g.id} and pending`);
     }
     if (options.everyMemberAudited ? g.members !== members.size : g.members < members.size) {
       out.push(`${at}: ${g.id} shows members=${g.members} but ${members.size} audited users are members`);
     }
     if (g.members < 1) out.push(`${at}: ${g.id} has no member`);
     const files = view.files.get(g.id);
-    if (files && files.length !== g.files) out.push(`${at}: ${g.id} shows files=${g.files} but list_files shows ${files.length}`);
+    if (files && files.length !== g.files)
+      out.push(`${at}: ${g.id} shows files=${g.files} but list_files shows ${files.length}`);
   }
   return out;
 }
@@ -126,7 +149,8 @@ export function viewMismatches(views: TrackerView[]): string[] {
   const all = new Set(views.flatMap((v) => v.lines));
   for (const line of [...all].sort()) {
     const lacking = views.filter((v) => !v.lines.includes(line)).map((v) => v.tracker);
-    if (lacking.length > 0) out.push(`tracker${lacking.length > 1 ? "s" : ""} ${lacking.join(",")} lack: ${line}`);
+    if (lacking.length > 0)
+      out.push(`tracker${lacking.length > 1 ? "s" : ""} ${lacking.join(",")} lack: ${line}`);
   }
   return out;
 }
@@ -149,7 +173,11 @@ export async function audit(
     let result: AuditResult | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const views = await Promise.all(nos.map((no, i) => viewThrough(clients[i]!, no, accounts)));
-      result = { views, mismatches: viewMismatches(views), breaches: views.flatMap((v) => invariantBreaches(v, accounts, options)) };
+      result = {
+        views,
+        mismatches: viewMismatches(views),
+        breaches: views.flatMap((v) => invariantBreaches(v, accounts, options)),
+      };
       if (result.mismatches.length === 0 && result.breaches.length === 0) break;
       if (attempt < attempts) await Bun.sleep(retryMs);
     }

@@ -12,14 +12,29 @@ const UNFINISHED_WAIT_MS = 5_000;
 
 /** How many trackers hold a digest other than the most common one. */
 export async function digestDivergence(trackers: TrackerProcess[]): Promise<number> {
-  const digests = await Promise.all(trackers.filter((t) => t.running).map((t) => t.status().then((s) => s.digest, () => "?")));
+  const digests = await Promise.all(
+    trackers
+      .filter((t) => t.running)
+      .map((t) =>
+        t.status().then(
+          (s) => s.digest,
+          () => "?",
+        ),
+      ),
+  );
   const counts = new Map<string, number>();
   for (const d of digests) counts.set(d, (counts.get(d) ?? 0) + 1);
   return digests.length - Math.max(...counts.values());
 }
 
 /** After the final checkpoint: downloads finish and are verified, then the audit through every tracker. */
-export async function finalChecks(o: { cluster: Cluster; actors: Actor[]; ledger: Ledger; report: SoakReport; trackers: TrackerProcess[] }): Promise<void> {
+export async function finalChecks(o: {
+  cluster: Cluster;
+  actors: Actor[];
+  ledger: Ledger;
+  report: SoakReport;
+  trackers: TrackerProcess[];
+}): Promise<void> {
   const { cluster, actors, ledger, report } = o;
   // Every actor logged in again (uploads re-shared), then downloads get time to finish.
   for (const a of actors) {
@@ -42,7 +57,9 @@ export async function finalChecks(o: { cluster: Cluster; actors: Actor[]; ledger
     }
   }
   for (const d of ledger.downloads.filter((x) => x.state === "D")) {
-    report.notes.push(`unfinished (still [D] 5 s after the final heal): ${await actors.find((a) => a.user === d.actor)!.describe(d)}`);
+    report.notes.push(
+      `unfinished (still [D] 5 s after the final heal): ${await actors.find((a) => a.user === d.actor)!.describe(d)}`,
+    );
   }
   await settle(cluster, { timeoutMs: CONVERGE_TIMEOUT_MS }).catch(async (err) => {
     report.divergences.digests += await digestDivergence(o.trackers);
@@ -55,15 +72,20 @@ export async function finalChecks(o: { cluster: Cluster; actors: Actor[]; ledger
   report.details.push(...result.mismatches.slice(0, 20), ...result.breaches.slice(0, 20));
   for (const view of result.views) {
     const at = `tracker ${view.tracker}`;
-    for (const a of ledger.accounts) if (!view.loggedIn.has(a.user)) report.lostAcks.push(`${at}: user ${a.user} cannot log in`);
+    for (const a of ledger.accounts)
+      if (!view.loggedIn.has(a.user)) report.lostAcks.push(`${at}: user ${a.user} cannot log in`);
     for (const [g, creator] of ledger.stableGroups) {
       const shown = view.groups.get(g);
-      if (shown?.owner !== creator) report.lostAcks.push(`${at}: group ${g} created by ${creator}: ${shown ? `owner=${shown.owner}` : "missing"}`);
+      if (shown?.owner !== creator)
+        report.lostAcks.push(
+          `${at}: group ${g} created by ${creator}: ${shown ? `owner=${shown.owner}` : "missing"}`,
+        );
     }
     for (const u of ledger.uploads.values()) {
       if (!u.mustStay) continue;
       const files = view.files.get(u.group) ?? [];
-      if (!files.some((l) => l.startsWith(`${u.name} `))) report.lostAcks.push(`${at}: ${u.name} uploaded by ${u.uploader} to ${u.group} is not listed`);
+      if (!files.some((l) => l.startsWith(`${u.name} `)))
+        report.lostAcks.push(`${at}: ${u.name} uploaded by ${u.uploader} to ${u.group} is not listed`);
     }
   }
   // Conflicting create_user: one of the versions exists on every tracker (this creates nothing
@@ -72,9 +94,11 @@ export async function finalChecks(o: { cluster: Cluster; actors: Actor[]; ledger
     const pinned = await pinnedClient(cluster, s.no);
     for (const u of [...ledger.conflictUsers].sort()) {
       const r = await pinned.run(`create_user ${u} audit-probe`);
-      if (!r.err.some((e) => e.includes("already exists"))) report.lostAcks.push(`tracker ${s.no}: user ${u} (create_user printed success) is missing: ${[...r.out, ...r.err].join(" ")}`);
+      if (!r.err.some((e) => e.includes("already exists")))
+        report.lostAcks.push(
+          `tracker ${s.no}: user ${u} (create_user printed success) is missing: ${[...r.out, ...r.err].join(" ")}`,
+        );
     }
     await pinned.close().catch(() => pinned.stop());
   }
 }
-

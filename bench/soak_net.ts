@@ -22,9 +22,19 @@
 //   (This kernel has no netem or tc actions, so a drop filter is not an option.)
 // - Where namespaces are not available, `method: "freeze"` falls back to SIGSTOP/SIGCONT of
 //   every tracker outside the largest side, with the limitation above.
-import { LineStream, type Cluster, type TrackerSlot, TrackerProcess, makeCluster, makeTempDir, startTracker, TRACKER_BIN } from "../spec/helpers/cluster.ts";
+
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import {
+  type Cluster,
+  LineStream,
+  makeCluster,
+  makeTempDir,
+  startTracker,
+  TRACKER_BIN,
+  TrackerProcess,
+  type TrackerSlot,
+} from "../spec/helpers/cluster.ts";
 
 /** How a partition is made: see the header. */
 export type PartitionMethod = "netns" | "freeze";
@@ -39,7 +49,11 @@ const NAME_PREFIX = "p2p";
 /** Runs `ip` with `args`; throws with its stderr when it fails. */
 async function ip(args: string[]): Promise<string> {
   const proc = Bun.spawn(["ip", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   if (code !== 0) throw new Error(`ip ${args.join(" ")} failed (${code}): ${err.trim()}`);
   return out;
 }
@@ -115,10 +129,28 @@ class NetnsTracker extends TrackerProcess {
   /** Spawns it inside its namespace and waits for its `listening` line, as TrackerProcess.start does. */
   override async start(): Promise<this> {
     if (this.running) throw new Error(`tracker ${this.no} is already running`);
-    const args = ["ip", "netns", "exec", this.netns, TRACKER_BIN, this.cluster.infoPath, String(this.no), "--data-dir", this.slot.dataDir, ...(this.options.args ?? [])];
+    const args = [
+      "ip",
+      "netns",
+      "exec",
+      this.netns,
+      TRACKER_BIN,
+      this.cluster.infoPath,
+      String(this.no),
+      "--data-dir",
+      this.slot.dataDir,
+      ...(this.options.args ?? []),
+    ];
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== "TRACKER_SECRET") env[k] = v;
-    this.proc = Bun.spawn(args, { cwd: this.cluster.dir, env: { ...env, ...this.options.env }, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    for (const [k, v] of Object.entries(process.env))
+      if (v !== undefined && k !== "TRACKER_SECRET") env[k] = v;
+    this.proc = Bun.spawn(args, {
+      cwd: this.cluster.dir,
+      env: { ...env, ...this.options.env },
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     this.stdout = new LineStream(this.proc.stdout);
     this.stderr = new LineStream(this.proc.stderr);
     this.exited = this.proc.exited;
@@ -127,11 +159,15 @@ class NetnsTracker extends TrackerProcess {
       first = await this.stdout.next((l) => l.includes("listening"), START_TIMEOUT_MS);
     } catch {
       this.proc.kill("SIGKILL");
-      throw new Error(`tracker ${this.no} printed no "listening" line within ${START_TIMEOUT_MS} ms; stderr:\n${this.stderr.text()}`);
+      throw new Error(
+        `tracker ${this.no} printed no "listening" line within ${START_TIMEOUT_MS} ms; stderr:\n${this.stderr.text()}`,
+      );
     }
     if (!first.found) {
       await this.stderr.done;
-      throw new Error(`tracker ${this.no} exited with status ${await this.exited} before listening; stderr:\n${this.stderr.text()}`);
+      throw new Error(
+        `tracker ${this.no} exited with status ${await this.exited} before listening; stderr:\n${this.stderr.text()}`,
+      );
     }
     this.listeningLine = first.lines[first.lines.length - 1]!;
     return this;
@@ -152,7 +188,13 @@ export class PartitionableCluster {
   /** Frozen trackers (method freeze), by number. */
   #frozen = new Set<number>();
 
-  private constructor(cluster: Cluster, method: PartitionMethod, netns: string[] = [], ifaces: string[] = [], bridge?: string) {
+  private constructor(
+    cluster: Cluster,
+    method: PartitionMethod,
+    netns: string[] = [],
+    ifaces: string[] = [],
+    bridge?: string,
+  ) {
     this.cluster = cluster;
     this.method = method;
     this.#netns = netns;
@@ -162,19 +204,29 @@ export class PartitionableCluster {
   }
 
   /** Creates the cluster (namespaces when `method` is netns or auto and they work); starts nothing. */
-  static async create(options: { trackers: number; method?: PartitionMethod | "auto" }): Promise<PartitionableCluster> {
+  static async create(options: {
+    trackers: number;
+    method?: PartitionMethod | "auto";
+  }): Promise<PartitionableCluster> {
     const wanted = options.method ?? "auto";
-    const method: PartitionMethod = wanted === "auto" ? ((await netnsAvailable()) ? "netns" : "freeze") : wanted;
-    if (method === "freeze") return new PartitionableCluster(await makeCluster({ trackers: options.trackers }), "freeze");
-    if (!(await netnsAvailable())) throw new Error("network namespaces are not available here (root and iproute2 are needed)");
+    const method: PartitionMethod =
+      wanted === "auto" ? ((await netnsAvailable()) ? "netns" : "freeze") : wanted;
+    if (method === "freeze")
+      return new PartitionableCluster(await makeCluster({ trackers: options.trackers }), "freeze");
+    if (!(await netnsAvailable()))
+      throw new Error("network namespaces are not available here (root and iproute2 are needed)");
     await sweepStale();
     const id = `${NAME_PREFIX}${process.pid}${String.fromCharCode(97 + (clusterCount++ % 26))}`;
     const subnet = await freeSubnet();
     const dir = await makeTempDir("p2p-partition-");
     const slots: TrackerSlot[] = [];
-    for (let no = 1; no <= options.trackers; no++) slots.push({ no, host: `${subnet}.${no}`, port: 6000 + no, dataDir: join(dir, `tracker-${no}.data`) });
+    for (let no = 1; no <= options.trackers; no++)
+      slots.push({ no, host: `${subnet}.${no}`, port: 6000 + no, dataDir: join(dir, `tracker-${no}.data`) });
     const infoPath = join(dir, "tracker_info.txt");
-    await writeFile(infoPath, `# trackers in network namespaces ${id}n*\n${slots.map((s) => `${s.host} ${s.port}`).join("\n")}\n`);
+    await writeFile(
+      infoPath,
+      `# trackers in network namespaces ${id}n*\n${slots.map((s) => `${s.host} ${s.port}`).join("\n")}\n`,
+    );
     const cluster: Cluster = { dir, infoPath, slots, trackers: new Map(), clients: [] };
     const bridge = `${id}b`;
     const netns = slots.map((s) => `${id}n${s.no}`);
@@ -233,7 +285,11 @@ export class PartitionableCluster {
   async restart(no: number): Promise<void> {
     const t = this.cluster.trackers.get(no)!;
     await t.restart();
-    if (this.method === "freeze" && this.sides.length > 0 && !this.sides.some((s) => s.includes(no) && s === this.#largestSide())) {
+    if (
+      this.method === "freeze" &&
+      this.sides.length > 0 &&
+      !this.sides.some((s) => s.includes(no) && s === this.#largestSide())
+    ) {
       t.proc.kill("SIGSTOP");
       this.#frozen.add(no);
     }
@@ -270,7 +326,19 @@ export class PartitionableCluster {
     }
     await Promise.all(
       this.#cut.map(([x, y]) =>
-        ip(["-n", this.#netns[x - 1]!, "neigh", "replace", this.cluster.slots[y - 1]!.host, "lladdr", NOWHERE_MAC, "dev", this.#ifaces[x - 1]!, "nud", "permanent"]),
+        ip([
+          "-n",
+          this.#netns[x - 1]!,
+          "neigh",
+          "replace",
+          this.cluster.slots[y - 1]!.host,
+          "lladdr",
+          NOWHERE_MAC,
+          "dev",
+          this.#ifaces[x - 1]!,
+          "nud",
+          "permanent",
+        ]),
       ),
     );
   }
@@ -281,7 +349,19 @@ export class PartitionableCluster {
     for (const no of this.#frozen) this.cluster.trackers.get(no)?.proc.kill("SIGCONT");
     this.#frozen.clear();
     const cut = this.#cut.splice(0);
-    await Promise.all(cut.map(([x, y]) => ip(["-n", this.#netns[x - 1]!, "neigh", "del", this.cluster.slots[y - 1]!.host, "dev", this.#ifaces[x - 1]!]).catch(() => {})));
+    await Promise.all(
+      cut.map(([x, y]) =>
+        ip([
+          "-n",
+          this.#netns[x - 1]!,
+          "neigh",
+          "del",
+          this.cluster.slots[y - 1]!.host,
+          "dev",
+          this.#ifaces[x - 1]!,
+        ]).catch(() => {}),
+      ),
+    );
   }
 
   /** Kills its trackers and deletes its namespaces and bridge (its temp dir goes with stopAll()). */

@@ -76,26 +76,45 @@ export function rssField(pid: number, field: "VmHWM" | "VmRSS"): number {
 /** Prints the report as figures, one per line. */
 export function printReport(r: SoakReport, log: (line: string) => void = (l) => console.log(l)): void {
   const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
-  const acked = Object.entries(r.acked).map(([k, v]) => `${k} ${v}`).join(", ");
-  const topRefused = Object.entries(r.refusedByReason).slice(0, 6).map(([k, v]) => `${v}× ${k}`).join("; ");
+  const acked = Object.entries(r.acked)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+  const topRefused = Object.entries(r.refusedByReason)
+    .slice(0, 6)
+    .map(([k, v]) => `${v}× ${k}`)
+    .join("; ");
   const d = r.divergences;
   log(`soak figures (seed ${r.seed}, partitions by ${r.method}):`);
-  log(`  duration          ${(r.workloadMs / 1000).toFixed(1)} s of workload + ${(r.checksMs / 1000).toFixed(1)} s of checks`);
+  log(
+    `  duration          ${(r.workloadMs / 1000).toFixed(1)} s of workload + ${(r.checksMs / 1000).toFixed(1)} s of checks`,
+  );
   log(`  operations        ${r.operations} acknowledged (${acked})`);
   log(`  refused           ${r.refused} "error:" answers${topRefused ? ` (${topRefused})` : ""}`);
   log(`  kills             ${r.kills} SIGKILLs, each followed by a restart`);
   log(`  partitions        ${r.partitions}`);
-  log(`  convergence       ${r.convergeMs.map((ms) => (ms < 0 ? "never" : `${ms} ms`)).join(", ")} after heal + restart, per checkpoint`);
+  log(
+    `  convergence       ${r.convergeMs.map((ms) => (ms < 0 ? "never" : `${ms} ms`)).join(", ")} after heal + restart, per checkpoint`,
+  );
   log(`  divergences       ${d.total} (digests ${d.digests}, views ${d.views}, invariants ${d.invariants})`);
   log(`  lost acknowledged ${r.lostAcks.length}`);
-  log(`  downloads         ${r.downloads.started} started, ${r.downloads.completed} complete, ${r.downloads.failed} failed, ${r.downloads.cancelled} cancelled by leave_group, ${r.downloads.unfinished} unfinished`);
+  log(
+    `  downloads         ${r.downloads.started} started, ${r.downloads.completed} complete, ${r.downloads.failed} failed, ${r.downloads.cancelled} cancelled by leave_group, ${r.downloads.unfinished} unfinished`,
+  );
   log(`  corrupted files   ${r.corruptedFiles}`);
   log(`  sessions lost     ${r.sessionsLost} (re-logged in)`);
   log(`  stuck commands    ${r.stuck.length}; client crashes ${r.crashed.length}`);
-  log(`  peak RSS (VmHWM)  ${Object.entries(r.peakRssKiB).map(([k, v]) => `${k} ${mib(v)}`).join(", ")}`);
-  log(`  RSS at the end    ${Object.entries(r.finalRssKiB).map(([k, v]) => `${k} ${mib(v)}`).join(", ")}`);
-  for (const line of [...r.details, ...r.lostAcks, ...r.stuck.slice(0, 5), ...r.crashed].slice(0, 40)) log(`  ! ${line}`);
+  log(
+    `  peak RSS (VmHWM)  ${Object.entries(r.peakRssKiB)
+      .map(([k, v]) => `${k} ${mib(v)}`)
+      .join(", ")}`,
+  );
+  log(
+    `  RSS at the end    ${Object.entries(r.finalRssKiB)
+      .map(([k, v]) => `${k} ${mib(v)}`)
+      .join(", ")}`,
+  );
+  for (const line of [...r.details, ...r.lostAcks, ...r.stuck.slice(0, 5), ...r.crashed].slice(0, 40))
+    log(`  ! ${line}`);
   for (const line of r.notes.slice(0, 10)) log(`  - ${line}`);
   log(`  result            ${r.ok ? "PASS" : "FAIL"}`);
 }
-

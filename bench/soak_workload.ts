@@ -1,11 +1,12 @@
 // The soak's clients: each actor is one ./client logged in as one user, doing random group and
 // file work, and writing every acknowledged operation into the shared Ledger. Verifies every
 // completed download against its source at once. Never kills or starts trackers.
-import { join } from "node:path";
+
 import { appendFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
 import type { ClientProcess, RunResult } from "../spec/helpers/cluster.ts";
 import { randomFile, sha1File } from "../spec/helpers/files.ts";
-import { parseGroupLine, type Account, type GroupLine } from "./soak_audit.ts";
+import { type Account, type GroupLine, parseGroupLine } from "./soak_audit.ts";
 import type { Rng } from "./soak_rng.ts";
 
 /** One shared file, as its uploader made it. */
@@ -87,7 +88,14 @@ export class Actor {
   #downloaded = new Set<string>();
   #serial = 0;
 
-  constructor(options: { user: string; client: ClientProcess; rng: Rng; ledger: Ledger; filesDir: string; downloadsDir: string }) {
+  constructor(options: {
+    user: string;
+    client: ClientProcess;
+    rng: Rng;
+    ledger: Ledger;
+    filesDir: string;
+    downloadsDir: string;
+  }) {
     this.user = options.user;
     this.password = `pw-${options.user}`;
     this.client = options.client;
@@ -119,7 +127,12 @@ export class Actor {
     const members = [...this.#memberOf];
     const mine = this.#ledger.downloads.filter((d) => d.actor === this.user);
     const running = new Set(mine.filter((d) => d.state === "D").map((d) => `${d.group}/${d.name}`));
-    const finished = mine.filter((d) => d.state === "C" && this.#downloaded.has(`${d.group}/${d.name}`) && !running.has(`${d.group}/${d.name}`));
+    const finished = mine.filter(
+      (d) =>
+        d.state === "C" &&
+        this.#downloaded.has(`${d.group}/${d.name}`) &&
+        !running.has(`${d.group}/${d.name}`),
+    );
     const action = rng.weighted({
       refresh: this.#groups.size === 0 ? 6 : 2,
       stable: this.#stable.size < MAX_STABLE_GROUPS ? 1 : 0,
@@ -175,7 +188,8 @@ export class Actor {
         if (await this.#write(`leave_group ${g}`)) {
           this.#memberOf.delete(g);
           // Leaving stops the group's downloads here (README: its files stop being shared).
-          for (const d of this.#ledger.downloads) if (d.actor === this.user && d.group === g && d.state === "D") d.state = "X";
+          for (const d of this.#ledger.downloads)
+            if (d.actor === this.user && d.group === g && d.state === "D") d.state = "X";
           for (const key of [...this.#downloaded]) if (key.startsWith(`${g}/`)) this.#downloaded.delete(key);
         }
         return;
@@ -237,7 +251,9 @@ export class Actor {
     for (const line of r.out) {
       const m = line.match(/^\[(D|C|F)\] \[(\S+)\] (\S+)/);
       if (!m) continue;
-      const record = this.#ledger.downloads.find((d) => d.actor === this.user && d.group === m[2] && d.name === m[3] && d.state === "D");
+      const record = this.#ledger.downloads.find(
+        (d) => d.actor === this.user && d.group === m[2] && d.name === m[3] && d.state === "D",
+      );
       if (!record) continue;
       shown.add(record);
       record.state = m[1] as "D" | "C" | "F";
@@ -257,8 +273,12 @@ export class Actor {
 
   /** The show_downloads line and the tracker's list_files line of a download still running. */
   async describe(record: DownloadRecord): Promise<string> {
-    const shown = (await this.#run("show_downloads"))?.out.find((l) => l.includes(`[${record.group}] ${record.name}`)) ?? "not shown";
-    const listed = (await this.#run(`list_files ${record.group}`))?.out.find((l) => l.startsWith(`${record.name} `)) ?? "not listed";
+    const shown =
+      (await this.#run("show_downloads"))?.out.find((l) => l.includes(`[${record.group}] ${record.name}`)) ??
+      "not shown";
+    const listed =
+      (await this.#run(`list_files ${record.group}`))?.out.find((l) => l.startsWith(`${record.name} `)) ??
+      "not listed";
     return `${record.actor}: ${shown}; list_files: ${listed}`;
   }
 
@@ -267,11 +287,16 @@ export class Actor {
     if (record.verified) return;
     record.verified = true;
     if (!existsSync(record.dest)) {
-      this.#ledger.corrupted.push(`${record.actor}: ${record.group}/${record.name} complete but ${record.dest} is missing (shown: ${record.shown ?? "never"})`);
+      this.#ledger.corrupted.push(
+        `${record.actor}: ${record.group}/${record.name} complete but ${record.dest} is missing (shown: ${record.shown ?? "never"})`,
+      );
       return;
     }
     const got = await sha1File(record.dest);
-    if (got !== record.sha1) this.#ledger.corrupted.push(`${record.actor}: ${record.group}/${record.name} at ${record.dest} has sha1 ${got}, the source ${record.sha1}`);
+    if (got !== record.sha1)
+      this.#ledger.corrupted.push(
+        `${record.actor}: ${record.group}/${record.name} at ${record.dest} has sha1 ${got}, the source ${record.sha1}`,
+      );
   }
 
   async #upload(group: string): Promise<void> {
@@ -291,14 +316,29 @@ export class Actor {
       if (r) this.#memberOf.delete(group);
       return;
     }
-    const names = r.out.map((l) => l.split(" ")[0]!).filter((n) => this.#ledger.uploads.has(n) && !n.startsWith(`f-${this.user}-`) && !this.#downloaded.has(`${group}/${n}`));
+    const names = r.out
+      .map((l) => l.split(" ")[0]!)
+      .filter(
+        (n) =>
+          this.#ledger.uploads.has(n) &&
+          !n.startsWith(`f-${this.user}-`) &&
+          !this.#downloaded.has(`${group}/${n}`),
+      );
     const name = this.#rng.pick(names);
     if (name === undefined) return;
     // A fresh destination each time: an earlier copy stays to be checked at the end.
     const dest = join(this.#downloadsDir, `${group}--${name}--${++this.#serial}`);
     this.#downloaded.add(`${group}/${name}`);
     if (await this.#write(`download_file ${group} ${name} ${dest}`)) {
-      this.#ledger.downloads.push({ actor: this.user, group, name, dest, sha1: this.#ledger.uploads.get(name)!.sha1, state: "D", verified: false });
+      this.#ledger.downloads.push({
+        actor: this.user,
+        group,
+        name,
+        dest,
+        sha1: this.#ledger.uploads.get(name)!.sha1,
+        state: "D",
+        verified: false,
+      });
     }
   }
 
@@ -324,15 +364,23 @@ export class Actor {
       return undefined;
     }
     if (process.env.SOAK_TRACE) {
-      appendFileSync(process.env.SOAK_TRACE, `${Date.now()} ${this.user} > ${line}\n${[...r.out, ...r.err, ...r.log].map((l) => `    ${l}\n`).join("")}`);
+      appendFileSync(
+        process.env.SOAK_TRACE,
+        `${Date.now()} ${this.user} > ${line}\n${[...r.out, ...r.err, ...r.log].map((l) => `    ${l}\n`).join("")}`,
+      );
     }
     if (!this.client.running) {
-      this.#ledger.crashed.push(`${this.user}'s client exited (${this.client.proc.exitCode ?? this.client.proc.signalCode}) during "${line}": ${this.client.stderr.lines.slice(-3).join(" | ")}`);
+      this.#ledger.crashed.push(
+        `${this.user}'s client exited (${this.client.proc.exitCode ?? this.client.proc.signalCode}) during "${line}": ${this.client.stderr.lines.slice(-3).join(" | ")}`,
+      );
       return undefined;
     }
     if (r.err.length > 0) {
       const verb = line.split(" ")[0]!;
-      const reason = r.err[0]!.replace(/^error: /, "").replace(/"[^"]*"/g, "…").replace(/\S*(cg|cx|s-|f-)\S*/g, "…").slice(0, 120);
+      const reason = r.err[0]!.replace(/^error: /, "")
+        .replace(/"[^"]*"/g, "…")
+        .replace(/\S*(cg|cx|s-|f-)\S*/g, "…")
+        .slice(0, 120);
       this.#ledger.count(this.#ledger.refused, `${verb}: ${reason}`);
       const group = line.split(" ")[1];
       if (/already a member/.test(r.err[0]!) && group) this.#memberOf.add(group);

@@ -1,8 +1,8 @@
 // Start-up time of the compiled binaries: ./tracker to its `listening` line, ./client to its
 // answer to `help whoami` (piped, the client shows no prompt, so the first answer is the mark).
 import { join } from "node:path";
-import { CLIENT_BIN, freePort, LineStream, makeCluster, startTracker } from "../spec/helpers/cluster.ts";
 import { COMMANDS, usage } from "../lib/client/commands.ts";
+import { CLIENT_BIN, freePort, LineStream, makeCluster, startTracker } from "../spec/helpers/cluster.ts";
 import { spawnChild } from "./proc.ts";
 
 const WHOAMI_HELP = `${usage("whoami")}: ${COMMANDS.whoami.help}`;
@@ -26,12 +26,15 @@ export async function timeClientStart(): Promise<number> {
   const cluster = await makeCluster({ trackers: 1 });
   const peer = `127.0.0.1:${freePort()}`;
   const started = performance.now();
-  const child = spawnChild([CLIENT_BIN, peer, cluster.infoPath, "--data-dir", join(cluster.dir, "client.data")], {
-    timeoutMs: START_TIMEOUT_MS,
-    cwd: cluster.dir,
-    stdin: "pipe",
-    stdout: "pipe",
-  });
+  const child = spawnChild(
+    [CLIENT_BIN, peer, cluster.infoPath, "--data-dir", join(cluster.dir, "client.data")],
+    {
+      timeoutMs: START_TIMEOUT_MS,
+      cwd: cluster.dir,
+      stdin: "pipe",
+      stdout: "pipe",
+    },
+  );
   try {
     const stdin = child.proc.stdin as import("bun").FileSink;
     stdin.write("help whoami\n");
@@ -39,7 +42,8 @@ export async function timeClientStart(): Promise<number> {
     const out = new LineStream(child.proc.stdout as ReadableStream<Uint8Array>);
     const answer = await out.next((l) => l === WHOAMI_HELP, START_TIMEOUT_MS);
     const seconds = (performance.now() - started) / 1000;
-    if (!answer.found) throw new Error(`./client exited before answering help whoami: ${JSON.stringify(answer.lines)}`);
+    if (!answer.found)
+      throw new Error(`./client exited before answering help whoami: ${JSON.stringify(answer.lines)}`);
     stdin.write("quit\n");
     stdin.flush();
     await child.exited;

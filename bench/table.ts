@@ -3,7 +3,15 @@
 import type { Figure } from "./figures.ts";
 import type { Summary } from "./stats.ts";
 
-const HEADINGS = ["figure", "unit", "ours: median [min..max]", "reference: median [min..max]", "ours/ref", "target", "verdict"];
+const HEADINGS = [
+  "figure",
+  "unit",
+  "ours: median [min..max]",
+  "reference: median [min..max]",
+  "ours/ref",
+  "target",
+  "verdict",
+];
 
 /** The whole table, sections in order of first appearance, with `title` lines on top. */
 export function renderTable(figures: Figure[], title: string[]): string {
@@ -11,13 +19,17 @@ export function renderTable(figures: Figure[], title: string[]): string {
     f.name,
     f.unit,
     f.ours ? cell(f.ours) : "",
-    f.reference ? `${cell(f.reference)}${f.refName ? ` ${f.refName}` : ""}` : f.refName ?? "",
+    f.reference ? `${cell(f.reference)}${f.refName ? ` ${f.refName}` : ""}` : (f.refName ?? ""),
     f.ratio === undefined ? "" : `${f.ratio.toFixed(2)}x`,
     f.target ?? "",
     f.pass === undefined ? "" : f.pass ? "MET" : "MISSED",
   ]);
   const widths = HEADINGS.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   const rule = "-".repeat(widths.reduce((a, b) => a + b + 2, -2));
   const out = [...title, "", line(HEADINGS), rule];
   let section = "";

@@ -3,8 +3,9 @@
 // so sender and receiver each have a core as two peers would.
 //   bun bench/tcp_copy.ts sink            -> prints "port <n>", later "done <bytes> <ms>"
 //   bun bench/tcp_copy.ts source FILE PORT
-import type { Socket } from "bun";
+
 import { openSync, readSync } from "node:fs";
+import type { Socket } from "bun";
 
 const HOST = "127.0.0.1";
 const CHUNK_BYTES = 4 * 1024 * 1024;
@@ -50,7 +51,11 @@ if (mode === "sink") {
       pending = undefined;
     }
   };
-  await Bun.connect({ hostname: HOST, port: Number(port), socket: { open: pump, drain: pump, data() {}, close: () => process.exit(0) } });
+  await Bun.connect({
+    hostname: HOST,
+    port: Number(port),
+    socket: { open: pump, drain: pump, data() {}, close: () => process.exit(0) },
+  });
 } else {
   console.error("usage: bun bench/tcp_copy.ts sink | source <file> <port>");
   process.exit(2);

@@ -22,7 +22,9 @@ export async function ensureTools(log: (line: string) => void): Promise<void> {
     await runOk([...env, "apt-get", "update", "-qq"], { timeoutMs: APT_TIMEOUT_MS });
     await runOk([...env, "apt-get", "install", "-y", "-qq", ...packages], { timeoutMs: APT_TIMEOUT_MS });
   } catch (err) {
-    throw new Error(`cannot install ${packages.join(", ")} (run as root on Debian, or install them by hand): ${(err as Error).message}`);
+    throw new Error(
+      `cannot install ${packages.join(", ")} (run as root on Debian, or install them by hand): ${(err as Error).message}`,
+    );
   }
   const still = missing.filter((bin) => !Bun.which(bin));
   if (still.length > 0) throw new Error(`apt-get ran but ${still.join(", ")} is still missing from PATH`);

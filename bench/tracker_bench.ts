@@ -4,7 +4,14 @@ import { makeCluster, startTrackers } from "../spec/helpers/cluster.ts";
 import { stopCluster } from "./ours.ts";
 import { cpuSeconds } from "./proc.ts";
 import { type LagRun, measureLag, openLagPair } from "./replication_lag.ts";
-import { figures, loginClients, type OpFigures, runLoad, seedTracker, type SteadyRun } from "./tracker_load.ts";
+import {
+  figures,
+  loginClients,
+  type OpFigures,
+  runLoad,
+  type SteadyRun,
+  seedTracker,
+} from "./tracker_load.ts";
 
 /** Distinct users behind the simulated clients (each user has a group; clients of one user share it). */
 const USERS = 20;
@@ -53,12 +60,23 @@ export async function benchTracker(options: TrackerBenchOptions): Promise<Tracke
     const [t1, t2] = await startTrackers(cluster);
     const ports: [number, number] = [cluster.slots[0]!.port, cluster.slots[1]!.port];
     await seedTracker(ports[0], USERS);
-    log(`tracker: ${USERS} users with a group of files each; logging in ${options.clients} simulated clients (untimed)`);
+    log(
+      `tracker: ${USERS} users with a group of files each; logging in ${options.clients} simulated clients (untimed)`,
+    );
     const { clients } = await loginClients(ports[0], { count: options.clients, users: USERS });
     const loadedPair = await openLagPair(ports, "lagload");
     const idlePair = await openLagPair(ports, "lagidle");
 
-    const result: TrackerResult = { steady: [], paced: [], pacedRate: options.pacedRate, cpu: [], cpuPaced: [], lagUnderLoad: [], lagIdle: [], logins: [] };
+    const result: TrackerResult = {
+      steady: [],
+      paced: [],
+      pacedRate: options.pacedRate,
+      cpu: [],
+      cpuPaced: [],
+      lagUnderLoad: [],
+      lagIdle: [],
+      logins: [],
+    };
     const pids = [t1!.proc.pid, t2!.proc.pid] as const;
     for (let i = 1; i <= runs; i++) {
       await options.beforeRun();
@@ -70,7 +88,9 @@ export async function benchTracker(options: TrackerBenchOptions): Promise<Tracke
       let loadOver = false;
       const lag = measureLag(loadedPair, { stop: () => loadOver });
       lag.catch(() => {}); // awaited below; never an unhandled rejection if the load run throws first
-      const paced = await withCpu(pids, () => runLoad(clients, { ...window, ratePerSecond: options.pacedRate }));
+      const paced = await withCpu(pids, () =>
+        runLoad(clients, { ...window, ratePerSecond: options.pacedRate }),
+      );
       loadOver = true;
       result.paced.push(paced.value);
       result.cpuPaced.push(paced.cpu);
@@ -90,7 +110,9 @@ export async function benchTracker(options: TrackerBenchOptions): Promise<Tracke
       await options.beforeRun();
       result.lagIdle.push(await measureLag(idlePair, { count: options.lagSamples }));
       const r = result.lagIdle.at(-1)!;
-      log(`replication lag idle run ${i}/${runs}: p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms (${r.samples} samples, ${r.beforeAck} before the ack)`);
+      log(
+        `replication lag idle run ${i}/${runs}: p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms (${r.samples} samples, ${r.beforeAck} before the ack)`,
+      );
     }
 
     for (let i = 1; i <= runs; i++) {
@@ -99,7 +121,9 @@ export async function benchTracker(options: TrackerBenchOptions): Promise<Tracke
       for (const c of storm.clients) c.conn.close();
       const f = figures(storm.loginMs);
       result.logins.push({ ...f, perSecond: options.logins / storm.wallS, wallS: storm.wallS });
-      log(`login storm run ${i}/${runs}: ${options.logins} logins in ${storm.wallS.toFixed(2)} s, p50 ${f.p50Ms.toFixed(0)} ms, p99 ${f.p99Ms.toFixed(0)} ms`);
+      log(
+        `login storm run ${i}/${runs}: ${options.logins} logins in ${storm.wallS.toFixed(2)} s, p50 ${f.p50Ms.toFixed(0)} ms, p99 ${f.p99Ms.toFixed(0)} ms`,
+      );
     }
     for (const pair of [loadedPair, idlePair]) {
       pair.writer.close();
@@ -112,7 +136,10 @@ export async function benchTracker(options: TrackerBenchOptions): Promise<Tracke
 }
 
 /** Runs `f` and measures the CPU the two trackers and this process used meanwhile. */
-async function withCpu<T>(pids: readonly [number, number], f: () => Promise<T>): Promise<{ value: T; cpu: CpuRun }> {
+async function withCpu<T>(
+  pids: readonly [number, number],
+  f: () => Promise<T>,
+): Promise<{ value: T; cpu: CpuRun }> {
   const before = [cpuSeconds(pids[0]), cpuSeconds(pids[1]), process.cpuUsage()] as const;
   const started = performance.now();
   const value = await f();

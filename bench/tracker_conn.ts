@@ -19,7 +19,8 @@ export class TrackerConn {
   #pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   #lastSentMs = performance.now();
   #keepalive = setInterval(() => {
-    if (this.#conn && !this.#conn.isClosed && performance.now() - this.#lastSentMs >= KEEPALIVE_MS) void this.request({ t: "heartbeat" }).catch(() => {});
+    if (this.#conn && !this.#conn.isClosed && performance.now() - this.#lastSentMs >= KEEPALIVE_MS)
+      void this.request({ t: "heartbeat" }).catch(() => {});
   }, KEEPALIVE_MS).unref();
 
   /** Connects to a tracker on `host:port`. */
@@ -34,7 +35,8 @@ export class TrackerConn {
       },
       close: () => {
         clearInterval(tc.#keepalive);
-        for (const waiter of tc.#pending.values()) waiter.reject(new Error(`tracker ${host}:${port} closed the connection`));
+        for (const waiter of tc.#pending.values())
+          waiter.reject(new Error(`tracker ${host}:${port} closed the connection`));
         tc.#pending.clear();
       },
     };

@@ -1,8 +1,9 @@
 // Tracker load: simulated clients speaking our client<->tracker protocol straight to tracker 1
 // (logins, then a closed-loop or paced mix of list_groups, list_files and join_group) and the
 // latency each operation sees. Replication lag lives in replication_lag.ts.
-import { TrackerConn } from "./tracker_conn.ts";
+
 import { latencyPercentiles } from "./stats.ts";
+import { TrackerConn } from "./tracker_conn.ts";
 
 const HOST = "127.0.0.1";
 const PASSWORD = "load-pw";
@@ -59,7 +60,15 @@ export async function seedTracker(port: number, users: number): Promise<void> {
       for (let f = 0; f < FILES_PER_GROUP; f++) {
         const pieces = crypto.getRandomValues(new Uint8Array(20 * 8));
         const sha1 = crypto.getRandomValues(new Uint8Array(20));
-        await conn.ok({ t: "share", group: `g${u}`, name: `file${f}.bin`, sizeBytes: 8 * 512 * 1024, sha1, pieces, rid: `seed-${u}-f${f}` });
+        await conn.ok({
+          t: "share",
+          group: `g${u}`,
+          name: `file${f}.bin`,
+          sizeBytes: 8 * 512 * 1024,
+          sha1,
+          pieces,
+          rid: `seed-${u}-f${f}`,
+        });
       }
       conn.close();
     }),
@@ -67,7 +76,10 @@ export async function seedTracker(port: number, users: number): Promise<void> {
 }
 
 /** Opens `count` connections and logs each in as one of `users` users; returns them and each login's ms. */
-export async function loginClients(port: number, options: { count: number; users: number }): Promise<{ clients: SimClient[]; loginMs: number[]; wallS: number }> {
+export async function loginClients(
+  port: number,
+  options: { count: number; users: number },
+): Promise<{ clients: SimClient[]; loginMs: number[]; wallS: number }> {
   const { count, users } = options;
   const conns = await Promise.all(Array.from({ length: count }, () => TrackerConn.open(HOST, port)));
   const started = performance.now();
@@ -100,13 +112,21 @@ export async function loginClients(port: number, options: { count: number; users
  * from the actual send, so a tracker that falls behind shows in `behindSchedule`, and in the
  * achieved rate, rather than in unbounded queueing delay).
  */
-export async function runLoad(clients: SimClient[], options: { warmupMs: number; durationMs: number; ratePerSecond?: number; mix?: Mix }): Promise<SteadyRun> {
+export async function runLoad(
+  clients: SimClient[],
+  options: { warmupMs: number; durationMs: number; ratePerSecond?: number; mix?: Mix },
+): Promise<SteadyRun> {
   const mix = options.mix ?? MIX;
   const startMs = performance.now();
   const measureFrom = startMs + options.warmupMs;
   const until = measureFrom + options.durationMs;
   const intervalMs = options.ratePerSecond ? (1000 * clients.length) / options.ratePerSecond : 0;
-  const samples: Record<string, number[]> = { list_groups: [], list_files: [], join_group: [], leave_group: [] };
+  const samples: Record<string, number[]> = {
+    list_groups: [],
+    list_files: [],
+    join_group: [],
+    leave_group: [],
+  };
   let failures = 0;
   let behind = 0;
   let firstFailure: string | undefined;
@@ -139,7 +159,15 @@ export async function runLoad(clients: SimClient[], options: { warmupMs: number;
   const byKind: Record<string, OpFigures> = {};
   for (const [kind, values] of Object.entries(samples)) byKind[kind] = figures(values);
   const windowS = options.durationMs / 1000;
-  return { opsPerSecond: all.length / windowS, all: figures(all), byKind, failures, firstFailure, windowS, behindSchedule: behind / Math.max(1, all.length) };
+  return {
+    opsPerSecond: all.length / windowS,
+    all: figures(all),
+    byKind,
+    failures,
+    firstFailure,
+    windowS,
+    behindSchedule: behind / Math.max(1, all.length),
+  };
 }
 
 /** The next request of a client, drawn from the mix. */
@@ -160,7 +188,14 @@ export function figures(values: number[]): OpFigures {
 /** Logs `conn` in as user `u` from a fresh fake peer address (one session per address). */
 export async function login(conn: TrackerConn, u: number, user = `u${u}`): Promise<void> {
   const token = crypto.getRandomValues(new Uint8Array(32));
-  await conn.ok({ t: "login", user, pass: PASSWORD, peer: `${HOST}:${nextPeerPort++}`, token, rid: `login-${nextPeerPort}` });
+  await conn.ok({
+    t: "login",
+    user,
+    pass: PASSWORD,
+    peer: `${HOST}:${nextPeerPort++}`,
+    token,
+    rid: `login-${nextPeerPort}`,
+  });
 }
 
 /** The password of every load user (replication_lag.ts logs in as one of them). */

@@ -34,7 +34,12 @@ export async function benchTransfers(options: TransferOptions): Promise<Transfer
   const stepTimeoutMs = 60_000 + sizeMiB * 300;
   const scratch = await makeTempDir("p2p-bench-scratch-");
 
-  const machine: TransferResult["machine"] = { sha1sumS: [], tcpCopyS: [], diskWriteS: [], diskWriteSyncS: [] };
+  const machine: TransferResult["machine"] = {
+    sha1sumS: [],
+    tcpCopyS: [],
+    diskWriteS: [],
+    diskWriteSyncS: [],
+  };
   let sha1 = "";
   for (let i = 1; i <= runs; i++) {
     await beforeRun();
@@ -42,9 +47,15 @@ export async function benchTransfers(options: TransferOptions): Promise<Transfer
     sha1 = s.sha1;
     machine.sha1sumS.push(s.seconds);
     machine.tcpCopyS.push(await timeTcpCopy(file, sizeBytes, stepTimeoutMs));
-    machine.diskWriteS.push(await timeDiskWrite(file, { dir: scratch, fdatasync: false, timeoutMs: stepTimeoutMs }));
-    machine.diskWriteSyncS.push(await timeDiskWrite(file, { dir: scratch, fdatasync: true, timeoutMs: stepTimeoutMs }));
-    log(`machine run ${i}/${runs}: sha1sum ${fmt(machine.sha1sumS)} s, tcp ${fmt(machine.tcpCopyS)} s, dd ${fmt(machine.diskWriteS)} s, dd+sync ${fmt(machine.diskWriteSyncS)} s`);
+    machine.diskWriteS.push(
+      await timeDiskWrite(file, { dir: scratch, fdatasync: false, timeoutMs: stepTimeoutMs }),
+    );
+    machine.diskWriteSyncS.push(
+      await timeDiskWrite(file, { dir: scratch, fdatasync: true, timeoutMs: stepTimeoutMs }),
+    );
+    log(
+      `machine run ${i}/${runs}: sha1sum ${fmt(machine.sha1sumS)} s, tcp ${fmt(machine.tcpCopyS)} s, dd ${fmt(machine.diskWriteS)} s, dd+sync ${fmt(machine.diskWriteSyncS)} s`,
+    );
   }
 
   const scenarios: TransferResult["scenarios"] = [];
@@ -60,7 +71,9 @@ export async function benchTransfers(options: TransferOptions): Promise<Transfer
         await beforeRun();
         const run = await ref.leech(join(refDir, "leecher"), stepTimeoutMs);
         scenario.reference.push(run);
-        log(`aria2c ${seeders}->1 run ${i}/${runs}: ${run.seconds.toFixed(2)} s, peak RSS ${mib(run.peakRssBytes)} MiB`);
+        log(
+          `aria2c ${seeders}->1 run ${i}/${runs}: ${run.seconds.toFixed(2)} s, peak RSS ${mib(run.peakRssBytes)} MiB`,
+        );
       }
     } finally {
       await ref.stop();
@@ -73,7 +86,9 @@ export async function benchTransfers(options: TransferOptions): Promise<Transfer
         await beforeRun();
         const run = await ours.leech(join(scratch, "leecher"), stepTimeoutMs);
         scenario.ours.push(run);
-        log(`ours ${seeders}->1 run ${i}/${runs}: ${run.seconds.toFixed(2)} s (client says ${run.reportedSeconds} s), peak RSS ${mib(run.peakRssBytes)} MiB`);
+        log(
+          `ours ${seeders}->1 run ${i}/${runs}: ${run.seconds.toFixed(2)} s (client says ${run.reportedSeconds} s), peak RSS ${mib(run.peakRssBytes)} MiB`,
+        );
       }
     } finally {
       await ours.stop();

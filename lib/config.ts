@@ -27,7 +27,8 @@ export function parseTrackerInfo(text: string): TrackerInfo {
     seen.add(key);
     trackers.push({ no: trackers.length + 1, host, port });
   });
-  if (trackers.length === 0) throw new ConfigError("tracker_info.txt lists no tracker: add a line like \"127.0.0.1 9001\"");
+  if (trackers.length === 0)
+    throw new ConfigError('tracker_info.txt lists no tracker: add a line like "127.0.0.1 9001"');
   return trackers;
 }
 

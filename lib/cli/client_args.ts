@@ -16,7 +16,9 @@ Runs a client that serves file pieces on <IP>:<PORT> and reads commands from sta
 export type ClientArgs = { help: true } | { help: false; peer: string; info: string; dataDir?: string };
 
 /** Parses the arguments after the program name; `reason` is one line for `error: `. */
-export function parseClientArgs(argv: readonly string[]): { ok: true; args: ClientArgs } | { ok: false; reason: string } {
+export function parseClientArgs(
+  argv: readonly string[],
+): { ok: true; args: ClientArgs } | { ok: false; reason: string } {
   const positional: string[] = [];
   let dataDir: string | undefined;
   let optionsOver = false;
@@ -37,7 +39,11 @@ export function parseClientArgs(argv: readonly string[]): { ok: true; args: Clie
       return { ok: false, reason: `unknown option ${arg}` };
     }
   }
-  if (positional.length < 2) return { ok: false, reason: `missing ${positional.length === 0 ? "<IP>:<PORT> and tracker_info.txt" : "tracker_info.txt"}` };
+  if (positional.length < 2)
+    return {
+      ok: false,
+      reason: `missing ${positional.length === 0 ? "<IP>:<PORT> and tracker_info.txt" : "tracker_info.txt"}`,
+    };
   if (positional.length > 2) return { ok: false, reason: `unexpected argument ${positional[2]}` };
   return { ok: true, args: { help: false, peer: positional[0]!, info: positional[1]!, dataDir } };
 }

@@ -1,7 +1,10 @@
 // Shell: standard input as lines, whether or not it is a terminal.
 
 /** Calls `onLine` for each line of stdin (without its newline), then `onEnd` at EOF. */
-export async function readLines(onLine: (line: string) => Promise<void> | void, onEnd: () => void): Promise<void> {
+export async function readLines(
+  onLine: (line: string) => Promise<void> | void,
+  onEnd: () => void,
+): Promise<void> {
   const decoder = new TextDecoder();
   let pending = "";
   for await (const chunk of Bun.stdin.stream()) {

@@ -22,7 +22,13 @@ export function runTerminal(hooks: TerminalHooks): Interface {
     completer: (line: string): [string[], string] => {
       const words = line.split(/\s+/);
       const partial = words.pop() ?? "";
-      return [hooks.complete(words.filter((w) => w.length > 0), partial), partial];
+      return [
+        hooks.complete(
+          words.filter((w) => w.length > 0),
+          partial,
+        ),
+        partial,
+      ];
     },
   });
   let queue = Promise.resolve();

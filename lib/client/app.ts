@@ -2,7 +2,7 @@
 // Success goes to stdout; a failure is one `error: <reason>` line on stderr and changes nothing.
 import { sessionId } from "../peer/auth.ts";
 import type { Fields } from "../wire/fields.ts";
-import { type Command, COMMANDS, type CommandName, usage } from "./commands.ts";
+import { COMMANDS, type Command, type CommandName, usage } from "./commands.ts";
 import type { TrackerLink } from "./tracker_link.ts";
 
 /** Where the app writes. */
@@ -33,7 +33,13 @@ export interface LoggedIn {
 /** A command that failed: its message becomes the `error:` line. */
 export class CommandError extends Error {}
 
-const FILE_COMMANDS = new Set<CommandName>(["upload_file", "download_file", "show_downloads", "stop_share", "list_files"]);
+const FILE_COMMANDS = new Set<CommandName>([
+  "upload_file",
+  "download_file",
+  "show_downloads",
+  "stop_share",
+  "list_files",
+]);
 
 export class ClientApp {
   readonly peer: string;
@@ -88,7 +94,8 @@ export class ClientApp {
         await this.#write({ t: "create_user", user: a, pass: b });
         return [`user ${a} created`];
       case "login": {
-        if (this.#loggedIn) throw new CommandError(`already logged in as ${this.#loggedIn.user}: run logout first`);
+        if (this.#loggedIn)
+          throw new CommandError(`already logged in as ${this.#loggedIn.user}: run logout first`);
         const token = crypto.getRandomValues(new Uint8Array(32));
         const { tracker } = await this.#write({ t: "login", user: a, pass: b, peer: this.peer, token });
         this.#loggedIn = { user: a, link: this.#link, sessionId: sessionId(token) };
@@ -102,7 +109,7 @@ export class ClientApp {
         await this.#files?.beforeLogout();
         await this.#write({ t: "logout" });
         this.#link.setSession(undefined);
-          this.#loggedIn = undefined;
+        this.#loggedIn = undefined;
         return ["logged out"];
       }
       case "whoami":
@@ -110,7 +117,11 @@ export class ClientApp {
         if (this.#loggedIn) await this.#read({ t: "whoami" }); // also reconnects after a failover
         const t = this.#link.tracker;
         const via = t ? `tracker ${t.no} (${t.host}:${t.port})` : "no tracker connected right now";
-        return [this.#loggedIn ? `${this.#loggedIn.user} on ${this.peer} via ${via}` : `not logged in; peer address ${this.peer}; ${via}`];
+        return [
+          this.#loggedIn
+            ? `${this.#loggedIn.user} on ${this.peer} via ${via}`
+            : `not logged in; peer address ${this.peer}; ${via}`,
+        ];
       }
       case "create_group":
         this.seen.groups.add(a);
@@ -147,7 +158,8 @@ export class ClientApp {
         return groups.map((g) => `${g.id} owner=${g.owner} members=${g.members} files=${g.files}`);
       }
       default:
-        if (!FILE_COMMANDS.has(command.name) || !this.#files) throw new CommandError(`usage: ${usage(command.name)}`);
+        if (!FILE_COMMANDS.has(command.name) || !this.#files)
+          throw new CommandError(`usage: ${usage(command.name)}`);
         return this.#files.run(command, this.#session());
     }
   }
@@ -155,7 +167,8 @@ export class ClientApp {
   #session(): LoggedIn {
     const lost = this.#lost;
     this.#lost = undefined;
-    if (!this.#loggedIn && lost) throw new CommandError(`your session ended (${lost}): run login <user_id> <passwd> again`);
+    if (!this.#loggedIn && lost)
+      throw new CommandError(`your session ended (${lost}): run login <user_id> <passwd> again`);
     if (!this.#loggedIn) throw new CommandError("not logged in: run login <user_id> <passwd>");
     return this.#loggedIn;
   }
@@ -178,10 +191,13 @@ export class ClientApp {
 /** `help` or `help <command>`. */
 function help(name: string): string[] {
   if (name) {
-    if (!Object.hasOwn(COMMANDS, name)) throw new CommandError(`unknown command "${name}": type help for the list`);
+    if (!Object.hasOwn(COMMANDS, name))
+      throw new CommandError(`unknown command "${name}": type help for the list`);
     return [`${usage(name as CommandName)}: ${COMMANDS[name as CommandName].help}`];
   }
-  return Object.keys(COMMANDS).map((n) => `${usage(n as CommandName).padEnd(58)} ${COMMANDS[n as CommandName].help}`);
+  return Object.keys(COMMANDS).map(
+    (n) => `${usage(n as CommandName).padEnd(58)} ${COMMANDS[n as CommandName].help}`,
+  );
 }
 
 /** Reads a string array from a tracker reply, dropping anything else. */
@@ -191,5 +207,7 @@ export function strings(v: unknown): string[] {
 
 /** Reads an array of maps from a tracker reply. */
 export function records(v: unknown): Fields[] {
-  return Array.isArray(v) ? v.filter((x): x is Fields => typeof x === "object" && x !== null && !Array.isArray(x)) : [];
+  return Array.isArray(v)
+    ? v.filter((x): x is Fields => typeof x === "object" && x !== null && !Array.isArray(x))
+    : [];
 }

@@ -1,11 +1,12 @@
 // Shell: one running client: tracker link, peer server, local store and commands, wired together.
+
+import { colour } from "../cli/colour.ts";
 import type { TrackerInfo } from "../config.ts";
 import { Catalog } from "../peer/catalog.ts";
 import { startPeerServer } from "../peer/server.ts";
-import { colour } from "../cli/colour.ts";
 import { ClientApp } from "./app.ts";
-import { type CommandName, COMMANDS } from "./commands.ts";
 import { ClientStore } from "./client_store.ts";
+import { COMMANDS, type CommandName } from "./commands.ts";
 import { Files } from "./files.ts";
 import { TrackerLink } from "./tracker_link.ts";
 
@@ -52,7 +53,10 @@ export function startClient(options: ClientOptions): RunningClient {
     peer: selfPeer,
     link,
     files,
-    io: { out: (line) => console.log(line), err: (line) => console.error(colour("red", line, process.stderr)) },
+    io: {
+      out: (line) => console.log(line),
+      err: (line) => console.error(colour("red", line, process.stderr)),
+    },
   });
   return {
     app,
@@ -60,7 +64,10 @@ export function startClient(options: ClientOptions): RunningClient {
     promptText() {
       const t = link.tracker;
       const active = files.downloads().filter((d) => d.state === "downloading");
-      const progress = active.length === 0 ? "" : ` [${active.map((d) => `${d.spec.name} ${d.progress().percent}%`).join(", ")}]`;
+      const progress =
+        active.length === 0
+          ? ""
+          : ` [${active.map((d) => `${d.spec.name} ${d.progress().percent}%`).join(", ")}]`;
       return `${colour("bold", app.user ?? "guest", process.stdout)}${t ? colour("dim", `@tracker${t.no}`, process.stdout) : ""}${progress}> `;
     },
     complete(words, partial) {

@@ -50,7 +50,9 @@ export class ClientStore {
 
   putShare(r: ShareRecord): void {
     this.#db
-      .query("INSERT OR REPLACE INTO shares (user, grp, name, path, sizeBytes, mtimeMs, sha1, pieces) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+      .query(
+        "INSERT OR REPLACE INTO shares (user, grp, name, path, sizeBytes, mtimeMs, sha1, pieces) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      )
       .run(r.user, r.group, r.name, r.path, r.sizeBytes, r.mtimeMs, r.sha1, r.pieces);
   }
 
@@ -67,7 +69,9 @@ export class ClientStore {
 
   putDownload(r: DownloadRecord): void {
     this.#db
-      .query("INSERT OR REPLACE INTO downloads (user, grp, name, dest, partPath, sizeBytes, sha1, pieces) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+      .query(
+        "INSERT OR REPLACE INTO downloads (user, grp, name, dest, partPath, sizeBytes, sha1, pieces) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      )
       .run(r.user, r.group, r.name, r.dest, r.partPath, r.sizeBytes, r.sha1, r.pieces);
   }
 

@@ -16,7 +16,10 @@ export const COMMANDS = {
   list_groups: { args: [], help: "every group" },
   list_files: { args: ["group_id"], help: "files shared in a group: name, size, seeders" },
   upload_file: { args: ["file_path", "group_id"], help: "share a local file in a group" },
-  download_file: { args: ["group_id", "file_name", "destination_path"], help: "download a file in the background" },
+  download_file: {
+    args: ["group_id", "file_name", "destination_path"],
+    help: "download a file in the background",
+  },
   show_downloads: { args: [], help: "downloads: [D] running, [C] complete, [F] failed" },
   stop_share: { args: ["group_id", "file_name"], help: "stop sharing a file from this client" },
   whoami: { args: [], help: "who is logged in, through which tracker" },
@@ -39,13 +42,21 @@ export function usage(name: CommandName): string {
 }
 
 /** Parses a line: undefined for a blank line, else the command or a reason with its usage. */
-export function parseCommand(line: string): { ok: true; command: Command } | { ok: false; reason: string } | undefined {
-  const words = line.trim().split(/\s+/).filter((w) => w.length > 0);
+export function parseCommand(
+  line: string,
+): { ok: true; command: Command } | { ok: false; reason: string } | undefined {
+  const words = line
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w.length > 0);
   if (words.length === 0) return undefined;
   const [word, ...args] = words as [string, ...string[]];
   const name = word === "exit" ? "quit" : word;
   if (!Object.hasOwn(COMMANDS, name)) {
-    return { ok: false, reason: `unknown command "${word.slice(0, 40)}": type help for the list of commands` };
+    return {
+      ok: false,
+      reason: `unknown command "${word.slice(0, 40)}": type help for the list of commands`,
+    };
   }
   const spec = COMMANDS[name as CommandName];
   const required = spec.args.filter((a) => !a.startsWith("[")).length;
@@ -54,13 +65,19 @@ export function parseCommand(line: string): { ok: true; command: Command } | { o
   }
   for (const [i, arg] of args.entries()) {
     const what = spec.args[i]!;
-    const problem = what.endsWith("_id") || what === "file_name" ? nameProblem(arg) : passwordProblem(what, arg);
-    if (problem) return { ok: false, reason: `${what} "${arg.slice(0, 40)}" ${problem}: usage: ${usage(name as CommandName)}` };
+    const problem =
+      what.endsWith("_id") || what === "file_name" ? nameProblem(arg) : passwordProblem(what, arg);
+    if (problem)
+      return {
+        ok: false,
+        reason: `${what} "${arg.slice(0, 40)}" ${problem}: usage: ${usage(name as CommandName)}`,
+      };
   }
   return { ok: true, command: { name: name as CommandName, args } };
 }
 
 function passwordProblem(what: string, arg: string): string | undefined {
-  if (what === "passwd" && Buffer.byteLength(arg) > MAX_PASSWORD_BYTES) return `is longer than ${MAX_PASSWORD_BYTES} bytes`;
+  if (what === "passwd" && Buffer.byteLength(arg) > MAX_PASSWORD_BYTES)
+    return `is longer than ${MAX_PASSWORD_BYTES} bytes`;
   return undefined;
 }

@@ -6,12 +6,12 @@ import { Download } from "../download/engine.ts";
 import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { pieceCount } from "../pieces/constants.ts";
-import { hashFile } from "./hash_file.ts";
 import { nameProblem } from "../wire/fields.ts";
 import { CommandError, type FileCommands, type LoggedIn, records } from "./app.ts";
-import type { Command } from "./commands.ts";
 import type { ClientStore, ShareRecord } from "./client_store.ts";
+import type { Command } from "./commands.ts";
 import { formatBytes, formatDownload } from "./format.ts";
+import { hashFile } from "./hash_file.ts";
 
 export class Files implements FileCommands {
   #catalog: Catalog;
@@ -72,10 +72,20 @@ export class Files implements FileCommands {
     for (const share of this.#store.shares(session.user)) {
       const problem = changedSince(share);
       if (problem) {
-        lines.push(`warning: not re-sharing ${share.name} in ${share.group}: ${problem}; run upload_file again`);
+        lines.push(
+          `warning: not re-sharing ${share.name} in ${share.group}: ${problem}; run upload_file again`,
+        );
         continue;
       }
-      const reply = await session.link.request({ t: "share", group: share.group, name: share.name, sizeBytes: share.sizeBytes, sha1: share.sha1, pieces: share.pieces, rid: session.link.newRid() });
+      const reply = await session.link.request({
+        t: "share",
+        group: share.group,
+        name: share.name,
+        sizeBytes: share.sizeBytes,
+        sha1: share.sha1,
+        pieces: share.pieces,
+        rid: session.link.newRid(),
+      });
       if (!reply.reply.ok) {
         lines.push(`warning: not re-sharing ${share.name} in ${share.group}: ${reply.reply.reason}`);
         continue;
@@ -87,14 +97,24 @@ export class Files implements FileCommands {
       const key = `${record.group}/${record.name}`;
       if (this.#downloads.get(key)?.state === "downloading") continue;
       // A downloader is a seeder of what it has: register again under the new session.
-      const shared = await session.link.request({ t: "share", group: record.group, name: record.name, sizeBytes: record.sizeBytes, sha1: record.sha1, pieces: record.pieces, rid: session.link.newRid() });
+      const shared = await session.link.request({
+        t: "share",
+        group: record.group,
+        name: record.name,
+        sizeBytes: record.sizeBytes,
+        sha1: record.sha1,
+        pieces: record.pieces,
+        rid: session.link.newRid(),
+      });
       if (!shared.reply.ok) {
         lines.push(`warning: not resuming ${record.name} from ${record.group}: ${shared.reply.reason}`);
         continue;
       }
       const d = this.#newDownload(session, record);
       await d.start();
-      lines.push(`resuming download of ${record.name} from ${record.group}: ${d.resumedPieces} of ${pieceCount(record.sizeBytes)} pieces already verified`);
+      lines.push(
+        `resuming download of ${record.name} from ${record.group}: ${d.resumedPieces} of ${pieceCount(record.sizeBytes)} pieces already verified`,
+      );
     }
     return lines;
   }
@@ -107,8 +127,10 @@ export class Files implements FileCommands {
   }
 
   async leftGroup(group: string, session: LoggedIn): Promise<void> {
-    for (const entry of this.#catalog.entries()) if (entry.group === group) this.#forget(session, group, entry.name);
-    for (const record of this.#store.downloads(session.user)) if (record.group === group) this.#forget(session, group, record.name);
+    for (const entry of this.#catalog.entries())
+      if (entry.group === group) this.#forget(session, group, entry.name);
+    for (const record of this.#store.downloads(session.user))
+      if (record.group === group) this.#forget(session, group, record.name);
   }
 
   /** Stops serving and fetching `group/name` here and forgets it (the part file too). */
@@ -131,32 +153,56 @@ export class Files implements FileCommands {
     const problem = nameProblem(name);
     if (problem) throw new CommandError(`file name "${name}" ${problem}: rename the file`);
     const before = statOrThrow(full);
-    const show = (done: number) => this.#progress(`hashing ${name}: ${Math.floor((100 * done) / Math.max(before.size, 1))}%`);
-    const digest = await hashFile(full, show).catch((err: Error) => {
-      throw new CommandError(`cannot read ${path}: ${err.message}`);
-    }).finally(() => this.#progress(undefined));
+    const show = (done: number) =>
+      this.#progress(`hashing ${name}: ${Math.floor((100 * done) / Math.max(before.size, 1))}%`);
+    const digest = await hashFile(full, show)
+      .catch((err: Error) => {
+        throw new CommandError(`cannot read ${path}: ${err.message}`);
+      })
+      .finally(() => this.#progress(undefined));
     const after = statOrThrow(full);
-    if (after.mtimeMs !== before.mtimeMs || after.size !== digest.sizeBytes) throw new CommandError(`${path} changed while it was being hashed: try again`);
-    await call(session, { t: "share", group, name, sizeBytes: digest.sizeBytes, sha1: digest.sha1, pieces: digest.pieces }, true);
-    const record: ShareRecord = { user: session.user, group, name, path: full, sizeBytes: digest.sizeBytes, mtimeMs: after.mtimeMs, sha1: digest.sha1, pieces: digest.pieces };
+    if (after.mtimeMs !== before.mtimeMs || after.size !== digest.sizeBytes)
+      throw new CommandError(`${path} changed while it was being hashed: try again`);
+    await call(
+      session,
+      { t: "share", group, name, sizeBytes: digest.sizeBytes, sha1: digest.sha1, pieces: digest.pieces },
+      true,
+    );
+    const record: ShareRecord = {
+      user: session.user,
+      group,
+      name,
+      path: full,
+      sizeBytes: digest.sizeBytes,
+      mtimeMs: after.mtimeMs,
+      sha1: digest.sha1,
+      pieces: digest.pieces,
+    };
     this.#store.putShare(record);
     this.#serveWhole(record);
-    return [`sharing ${name} in ${group} (${formatBytes(digest.sizeBytes)}, ${pieceCount(digest.sizeBytes)} pieces, sha1 ${Buffer.from(digest.sha1).toString("hex")})`];
+    return [
+      `sharing ${name} in ${group} (${formatBytes(digest.sizeBytes)}, ${pieceCount(digest.sizeBytes)} pieces, sha1 ${Buffer.from(digest.sha1).toString("hex")})`,
+    ];
   }
 
   async #download(session: LoggedIn, group: string, name: string, destination: string): Promise<string[]> {
     const key = `${group}/${name}`;
-    if (this.#downloads.get(key)?.state === "downloading") throw new CommandError(`already downloading ${name} from ${group}: see show_downloads`);
-    if (this.#catalog.get(group, name)) throw new CommandError(`you already share ${name} in ${group} from this client`);
+    if (this.#downloads.get(key)?.state === "downloading")
+      throw new CommandError(`already downloading ${name} from ${group}: see show_downloads`);
+    if (this.#catalog.get(group, name))
+      throw new CommandError(`you already share ${name} in ${group} from this client`);
     const dest = destinationFor(destination, name);
     for (const other of this.#downloads.values()) {
       if (other.state === "downloading" && other.spec.dest === dest) {
-        throw new CommandError(`${dest} is already the destination of ${other.spec.name} from ${other.spec.group}: choose another`);
+        throw new CommandError(
+          `${dest} is already the destination of ${other.spec.name} from ${other.spec.group}: choose another`,
+        );
       }
     }
     const { data } = await call(session, { t: "file_info", group, name });
     const peers = Array.isArray(data.peers) ? data.peers : [];
-    if (peers.length === 0) throw new CommandError(`no live peer shares ${name} in ${group} right now: try again later`);
+    if (peers.length === 0)
+      throw new CommandError(`no live peer shares ${name} in ${group} right now: try again later`);
     const record = {
       user: session.user,
       group,
@@ -168,7 +214,11 @@ export class Files implements FileCommands {
       pieces: new Uint8Array(data.pieces as Uint8Array),
     };
     // A downloader is a seeder of what it has: register at once, serve pieces as they verify.
-    await call(session, { t: "share", group, name, sizeBytes: record.sizeBytes, sha1: record.sha1, pieces: record.pieces }, true);
+    await call(
+      session,
+      { t: "share", group, name, sizeBytes: record.sizeBytes, sha1: record.sha1, pieces: record.pieces },
+      true,
+    );
     this.#store.putDownload(record);
     const d = this.#newDownload(session, record);
     await d.start().catch((err: Error) => {
@@ -176,14 +226,20 @@ export class Files implements FileCommands {
       this.#downloads.delete(key);
       throw new CommandError(`cannot write ${record.partPath}: ${err.message}`);
     });
-    return [`downloading ${name} from ${group} to ${dest} (${formatBytes(record.sizeBytes)}, ${peers.length} peer${peers.length === 1 ? "" : "s"})`];
+    return [
+      `downloading ${name} from ${group} to ${dest} (${formatBytes(record.sizeBytes)}, ${peers.length} peer${peers.length === 1 ? "" : "s"})`,
+    ];
   }
 
   async #stopShare(session: LoggedIn, group: string, name: string): Promise<string[]> {
     await call(session, { t: "unshare", group, name }, true);
     const running = this.#downloads.get(`${group}/${name}`)?.state === "downloading";
     this.#forget(session, group, name);
-    return [running ? `stopped sharing ${name} in ${group} and cancelled its download` : `stopped sharing ${name} in ${group}`];
+    return [
+      running
+        ? `stopped sharing ${name} in ${group} and cancelled its download`
+        : `stopped sharing ${name} in ${group}`,
+    ];
   }
 
   #newDownload(session: LoggedIn, record: ReturnType<ClientStore["downloads"]>[number]): Download {
@@ -197,13 +253,24 @@ export class Files implements FileCommands {
       },
       onFailed: () => {
         // It will not serve the file: withdraw it, and forget it (download_file starts it again).
-        void session.link.request({ t: "unshare", group: record.group, name: record.name, rid: session.link.newRid() }).catch(() => {});
+        void session.link
+          .request({ t: "unshare", group: record.group, name: record.name, rid: session.link.newRid() })
+          .catch(() => {});
         this.#store.deleteDownload(record.user, record.group, record.name);
       },
       onComplete: () => {
         this.#store.deleteDownload(record.user, record.group, record.name);
         const mtimeMs = statSync(record.dest).mtimeMs;
-        this.#store.putShare({ user: record.user, group: record.group, name: record.name, path: record.dest, sizeBytes: record.sizeBytes, mtimeMs, sha1: record.sha1, pieces: record.pieces });
+        this.#store.putShare({
+          user: record.user,
+          group: record.group,
+          name: record.name,
+          path: record.dest,
+          sizeBytes: record.sizeBytes,
+          mtimeMs,
+          sha1: record.sha1,
+          pieces: record.pieces,
+        });
       },
       log: this.#log,
     });
@@ -214,7 +281,13 @@ export class Files implements FileCommands {
   #serveWhole(share: ShareRecord): void {
     const have = new Bitfield(pieceCount(share.sizeBytes));
     for (let i = 0; i < have.size; i++) have.set(i);
-    this.#catalog.add({ group: share.group, name: share.name, path: share.path, sizeBytes: share.sizeBytes, have });
+    this.#catalog.add({
+      group: share.group,
+      name: share.name,
+      path: share.path,
+      sizeBytes: share.sizeBytes,
+      have,
+    });
   }
 }
 
@@ -228,9 +301,11 @@ async function call(session: LoggedIn, body: { t: string } & Record<string, unkn
 function destinationFor(destination: string, name: string): string {
   const full = resolve(destination);
   const target = existsSync(full) && statSync(full).isDirectory() ? join(full, name) : full;
-  if (existsSync(target)) throw new CommandError(`${target} already exists: choose another destination or remove it`);
+  if (existsSync(target))
+    throw new CommandError(`${target} already exists: choose another destination or remove it`);
   const parent = dirname(target);
-  if (!existsSync(parent) || !statSync(parent).isDirectory()) throw new CommandError(`directory ${parent} does not exist: create it first`);
+  if (!existsSync(parent) || !statSync(parent).isDirectory())
+    throw new CommandError(`directory ${parent} does not exist: create it first`);
   return target;
 }
 
@@ -249,7 +324,8 @@ function statOrThrow(path: string) {
 function changedSince(share: ShareRecord): string | undefined {
   try {
     const st = statSync(share.path);
-    if (st.size !== share.sizeBytes || st.mtimeMs !== share.mtimeMs) return `${share.path} changed since it was shared`;
+    if (st.size !== share.sizeBytes || st.mtimeMs !== share.mtimeMs)
+      return `${share.path} changed since it was shared`;
   } catch {
     return `${share.path} no longer exists`;
   }

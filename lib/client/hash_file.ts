@@ -1,8 +1,9 @@
 // Shell: hashes a file on disk into its piece and whole-file SHA-1s in one read. The main
 // thread reads and feeds the whole-file SHA-1 (sequential by nature) while the pieces hash in
 // parallel on WebCrypto's thread pool: 1 GiB in ~0.6 s on 2 cores instead of ~0.93 s.
-import { open } from "node:fs/promises";
+
 import type { FileHandle } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { PIECE_BYTES } from "../pieces/constants.ts";
 import { type FileDigest, SHA1_BYTES } from "../pieces/hash.ts";
 

@@ -73,7 +73,8 @@ export class TrackerLink {
 
   /** Sends a request, failing over between trackers, until a reply or REQUEST_TIMEOUT_MS. */
   async request(body: Body): Promise<Answer> {
-    if (this.#inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => this.#waitingForSlot.push(resolve));
+    if (this.#inFlight >= MAX_IN_FLIGHT)
+      await new Promise<void>((resolve) => this.#waitingForSlot.push(resolve));
     this.#inFlight++;
     try {
       return await this.#request(body);

@@ -139,7 +139,13 @@ export class Download {
     this.resumedPieces = this.#have.count();
     this.#bytesDone = this.#haveBytes();
     this.#picker = new PiecePicker(this.#count, { rng: Math.random, have: this.#have });
-    this.#deps.catalog.add({ group: spec.group, name: spec.name, path: spec.partPath, sizeBytes: spec.sizeBytes, have: this.#have });
+    this.#deps.catalog.add({
+      group: spec.group,
+      name: spec.name,
+      path: spec.partPath,
+      sizeBytes: spec.sizeBytes,
+      have: this.#have,
+    });
     if (this.#hashedPieces === this.#count) return this.#finish();
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     await this.#refreshPeers();
@@ -156,10 +162,23 @@ export class Download {
   }
 
   /** `42% 12.3 MB/s 3 peers` and the like. */
-  progress(): { percent: number; bytesPerSecond: number; peers: number; elapsedMs: number; duplicates: number } {
-    const percent = this.spec.sizeBytes === 0 ? 100 : Math.floor((100 * this.#bytesDone) / this.spec.sizeBytes);
+  progress(): {
+    percent: number;
+    bytesPerSecond: number;
+    peers: number;
+    elapsedMs: number;
+    duplicates: number;
+  } {
+    const percent =
+      this.spec.sizeBytes === 0 ? 100 : Math.floor((100 * this.#bytesDone) / this.spec.sizeBytes);
     const c = this.#book.counters();
-    return { percent, bytesPerSecond: this.#rate.perSecond, peers: this.#links.size, elapsedMs: (this.#endedMs ?? Date.now()) - this.#startedMs, duplicates: c.duplicatesReceived };
+    return {
+      percent,
+      bytesPerSecond: this.#rate.perSecond,
+      peers: this.#links.size,
+      elapsedMs: (this.#endedMs ?? Date.now()) - this.#startedMs,
+      duplicates: c.duplicatesReceived,
+    };
   }
 
   #verifyExisting(): Bitfield {
@@ -168,7 +187,11 @@ export class Download {
     for (let i = 0; i < this.#count; i++) {
       const length = pieceLength(this.spec.sizeBytes, i);
       const piece = buffer.subarray(0, length);
-      if (readSync(this.#fd, piece, 0, length, i * PIECE_BYTES) === length && verifyPiece(this.spec.pieces, i, piece)) have.set(i);
+      if (
+        readSync(this.#fd, piece, 0, length, i * PIECE_BYTES) === length &&
+        verifyPiece(this.spec.pieces, i, piece)
+      )
+        have.set(i);
     }
     return have;
   }
@@ -199,7 +222,13 @@ export class Download {
 
   #dial(peer: string, session: string): void {
     this.#dialing.add(peer);
-    const id = { group: this.spec.group, name: this.spec.name, selfPeer: this.#deps.selfPeer, session, pieceCount: this.#count };
+    const id = {
+      group: this.spec.group,
+      name: this.spec.name,
+      selfPeer: this.#deps.selfPeer,
+      session,
+      pieceCount: this.#count,
+    };
     PeerLink.open(peer, id, this.#events, { pool: pieceBodies, log: this.#deps.log })
       .then((link) => {
         if (this.state !== "downloading") return link.close("download over");
@@ -230,7 +259,8 @@ export class Download {
       this.#picker?.removePeer(link.peer);
       this.#book.removePeer(link.peer);
       // Our own closes were logged when decided (#drop); say why a peer hung up on us.
-      if (!link.closedByUs && reason !== "connection closed" && this.state === "downloading") this.#deps.log(`peer ${link.peer}: ${reason}`);
+      if (!link.closedByUs && reason !== "connection closed" && this.state === "downloading")
+        this.#deps.log(`peer ${link.peer}: ${reason}`);
       this.#fillAll();
     },
   };
@@ -246,12 +276,18 @@ export class Download {
       return this.#fill(link);
     }
     this.#book.received(link.peer, index);
-    if (data.byteLength !== pieceLength(this.spec.sizeBytes, index) || !verifyPiece(this.spec.pieces, index, data)) {
+    if (
+      data.byteLength !== pieceLength(this.spec.sizeBytes, index) ||
+      !verifyPiece(this.spec.pieces, index, data)
+    ) {
       this.#release(data);
       this.#picker.release(link.peer, index);
       if (this.#book.strike(link.peer)) {
         this.#cooldown.set(link.peer, Infinity); // keeps lying: never again for this download
-        this.#drop(link, `dropped after ${this.#book.strikes(link.peer)} pieces that failed their SHA-1 check`);
+        this.#drop(
+          link,
+          `dropped after ${this.#book.strikes(link.peer)} pieces that failed their SHA-1 check`,
+        );
       }
       return this.#fillAll();
     }
@@ -311,7 +347,8 @@ export class Download {
         const length = pieceLength(this.spec.sizeBytes, i);
         this.#scratch ??= new Uint8Array(PIECE_BYTES);
         piece = this.#scratch.subarray(0, length);
-        if (readSync(this.#fd, piece, 0, length, i * PIECE_BYTES) !== length) return this.#fail("the temporary file shrank while downloading");
+        if (readSync(this.#fd, piece, 0, length, i * PIECE_BYTES) !== length)
+          return this.#fail("the temporary file shrank while downloading");
       }
       this.#whole.update(piece);
       this.#hashedPieces++;
@@ -346,16 +383,19 @@ export class Download {
     // No progress for a while and no connected peer holds a missing piece (no peer at all, or
     // only other downloaders as far behind): give up rather than wait forever.
     const stuck = !this.#picker.canProgress();
-    if (stuck && now - this.#lastProgressMs > GIVE_UP_MS) return this.#fail("no live peer has the missing pieces");
+    if (stuck && now - this.#lastProgressMs > GIVE_UP_MS)
+      return this.#fail("no live peer has the missing pieces");
     if (stuck || now - this.#lastRefreshMs >= REFRESH_PEERS_MS) void this.#refreshPeers();
   }
 
   #finish(): void {
     clearInterval(this.#timer);
     for (const link of this.#links.values()) link.close("download complete");
-    if (this.#hashedPieces !== this.#count) return this.#fail("finished with pieces missing from the whole-file check");
+    if (this.#hashedPieces !== this.#count)
+      return this.#fail("finished with pieces missing from the whole-file check");
     const sha1 = this.#whole.digest();
-    if (!this.spec.sha1.every((b, i) => b === sha1[i])) return this.#fail("the whole file's SHA-1 does not match");
+    if (!this.spec.sha1.every((b, i) => b === sha1[i]))
+      return this.#fail("the whole file's SHA-1 does not match");
     // No fsync: the rename is atomic for every reader, and a killed process loses nothing the
     // kernel holds. Only a power cut could leave a damaged file (the next hash check shows it).
     closeSync(this.#fd);

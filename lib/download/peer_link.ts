@@ -2,8 +2,8 @@
 // then turns its messages into events for the engine.
 import type { Socket } from "bun";
 import { ProtocolError } from "../errors.ts";
-import { Bitfield } from "../pieces/bitfield.ts";
 import { peerProof } from "../peer/auth.ts";
+import { Bitfield } from "../pieces/bitfield.ts";
 import type { BufferPool } from "../wire/buffer_pool.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
 import { parsePeerMessage } from "../wire/peer_protocol.ts";
@@ -42,7 +42,12 @@ export class PeerLink {
    * Connects to `peer` (host:port); events follow. Rejects only if the TCP connect fails.
    * Piece bodies are read into buffers lent by `pool`.
    */
-  static async open(peer: string, id: LinkIdentity, events: LinkEvents, options: { pool: BufferPool; log: (line: string) => void }): Promise<PeerLink> {
+  static async open(
+    peer: string,
+    id: LinkIdentity,
+    events: LinkEvents,
+    options: { pool: BufferPool; log: (line: string) => void },
+  ): Promise<PeerLink> {
     const link = new PeerLink(peer);
     const at = peer.lastIndexOf(":");
     const handler = {
@@ -50,7 +55,13 @@ export class PeerLink {
         const msg = parsePeerMessage(value);
         switch (msg.t) {
           case "p_challenge":
-            conn.send({ t: "p_hello", group: id.group, name: id.name, peer: id.selfPeer, proof: peerProof(id.session, peer, msg.nonce) });
+            conn.send({
+              t: "p_hello",
+              group: id.group,
+              name: id.name,
+              peer: id.selfPeer,
+              proof: peerProof(id.session, peer, msg.nonce),
+            });
             return;
           case "p_refuse":
             link.#closeReason = `refused: ${msg.reason}`;

@@ -29,7 +29,8 @@ export class PieceWriter {
     this.#pending++;
     write(this.#fd, data, 0, data.byteLength, index * PIECE_BYTES, (err, bytes) => {
       this.#pending--;
-      if (err || bytes !== data.byteLength) this.#events.failed(data, err ? err.message : `short write of piece ${index}`);
+      if (err || bytes !== data.byteLength)
+        this.#events.failed(data, err ? err.message : `short write of piece ${index}`);
       else this.#events.written(index, data);
       if (this.#pending === 0) for (const wake of this.#idle.splice(0)) wake();
     });

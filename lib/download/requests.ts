@@ -83,7 +83,8 @@ export class RequestBook {
   add(peerId: string, pieceIndex: number, nowMs: number): void {
     if (this.freeSlots(peerId) <= 0) throw new Error(`RequestBook: pipeline to "${peerId}" is full`);
     const pieces = this.#byPeer.get(peerId) ?? new Map<number, number>();
-    if (pieces.has(pieceIndex)) throw new Error(`RequestBook: piece ${pieceIndex} already requested from "${peerId}"`);
+    if (pieces.has(pieceIndex))
+      throw new Error(`RequestBook: piece ${pieceIndex} already requested from "${peerId}"`);
     pieces.set(pieceIndex, nowMs);
     this.#byPeer.set(peerId, pieces);
   }

@@ -1,14 +1,15 @@
 // Shell: serves pieces to other peers. Only a logged-in member of the file's group gets any:
 // the downloader answers our nonce with a proof that our tracker checks. Reads each piece from
 // disk straight into its frame, and stops reading requests while a slow peer's outbox is full.
-import type { Socket, TCPSocketListener } from "bun";
+
 import { closeSync, openSync, readSync } from "node:fs";
+import type { Socket, TCPSocketListener } from "bun";
 import { ProtocolError } from "../errors.ts";
-import { pieceLength, PIECE_BYTES } from "../pieces/constants.ts";
+import { PIECE_BYTES, pieceLength } from "../pieces/constants.ts";
+import { AddressLimit } from "../wire/address_limit.ts";
 import { BufferPool } from "../wire/buffer_pool.ts";
 import { PIECE_FRAME_OVERHEAD_BYTES, pieceFrame } from "../wire/codec.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
-import { AddressLimit } from "../wire/address_limit.ts";
 import { MAX_CONNECTIONS_PER_ADDRESS, MAX_UNAUTHENTICATED_FRAME_BYTES } from "../wire/limits.ts";
 import { parsePeerMessage } from "../wire/peer_protocol.ts";
 import type { Catalog, Served } from "./catalog.ts";
@@ -27,7 +28,12 @@ const OUTBOX_HIGH_BYTES = 4 * 1024 * 1024;
 const pieceFrames = new BufferPool({ bufferBytes: PIECE_BYTES + PIECE_FRAME_OVERHEAD_BYTES, maxIdle: 16 });
 
 /** Asks our tracker whether `peer` proved a live session in `group`. */
-export type VerifyPeer = (group: string, peer: string, nonce: Uint8Array, proof: Uint8Array) => Promise<{ ok: true } | { ok: false; reason: string }>;
+export type VerifyPeer = (
+  group: string,
+  peer: string,
+  nonce: Uint8Array,
+  proof: Uint8Array,
+) => Promise<{ ok: true } | { ok: false; reason: string }>;
 
 interface PeerConn {
   nonce: Uint8Array;
@@ -134,8 +140,10 @@ export function startPeerServer(options: {
       }
       if (p.phase !== "serving") throw new ProtocolError(`Peer sent ${msg.t} before being admitted`);
       if (msg.t === "p_request") {
-        if (p.queue.length >= MAX_QUEUED_REQUESTS) throw new ProtocolError(`More than ${MAX_QUEUED_REQUESTS} piece requests queued`);
-        if (msg.index >= p.entry!.have.size) throw new ProtocolError(`Piece ${msg.index} is beyond the file's ${p.entry!.have.size} pieces`);
+        if (p.queue.length >= MAX_QUEUED_REQUESTS)
+          throw new ProtocolError(`More than ${MAX_QUEUED_REQUESTS} piece requests queued`);
+        if (msg.index >= p.entry!.have.size)
+          throw new ProtocolError(`Piece ${msg.index} is beyond the file's ${p.entry!.have.size} pieces`);
         p.queue.push(msg.index);
         void pump(conn).catch((err: Error) => conn.failed(err));
       } else if (msg.t === "p_cancel") {
@@ -160,7 +168,10 @@ export function startPeerServer(options: {
       const nonce = crypto.getRandomValues(new Uint8Array(32));
       conn.state.peer = { nonce, phase: "challenged", queue: [], pumping: false } satisfies PeerConn;
       if (!perAddress.admit(conn.remoteAddress)) {
-        conn.send({ t: "p_refuse", reason: `too many connections from ${conn.remoteAddress} (${MAX_CONNECTIONS_PER_ADDRESS}): close some and retry` });
+        conn.send({
+          t: "p_refuse",
+          reason: `too many connections from ${conn.remoteAddress} (${MAX_CONNECTIONS_PER_ADDRESS}): close some and retry`,
+        });
         conn.end();
         return;
       }
@@ -177,7 +188,14 @@ export function startPeerServer(options: {
 }
 
 /** Reads one piece into its frame; the byte count, or why it could not. */
-function readPiece(fds: FileCache, entry: Served, frame: Uint8Array, at: number, length: number, position: number): number | string {
+function readPiece(
+  fds: FileCache,
+  entry: Served,
+  frame: Uint8Array,
+  at: number,
+  length: number,
+  position: number,
+): number | string {
   try {
     const read = readSync(fds.open(entry), frame, at, length, position);
     return read === length ? read : "file shorter than when it was shared";

@@ -79,7 +79,8 @@ export class PiecePicker {
     }
     if (this.#have.has(pieceIndex)) throw new Error(`PiecePicker: piece ${pieceIndex} is already verified`);
     const askers = this.#requesters.get(pieceIndex) ?? new Set<string>();
-    if (askers.has(peerId)) throw new Error(`PiecePicker: piece ${pieceIndex} already requested from "${peerId}"`);
+    if (askers.has(peerId))
+      throw new Error(`PiecePicker: piece ${pieceIndex} already requested from "${peerId}"`);
     askers.add(peerId);
     this.#requesters.set(pieceIndex, askers);
   }
@@ -146,7 +147,9 @@ export class PiecePicker {
   /** How many connected peers have piece `pieceIndex`. */
   availability(pieceIndex: number): number {
     if (!Number.isInteger(pieceIndex) || pieceIndex < 0 || pieceIndex >= this.#size) {
-      throw new RangeError(`Invalid piece index: expected an integer in 0..${this.#size - 1}: got ${pieceIndex}`);
+      throw new RangeError(
+        `Invalid piece index: expected an integer in 0..${this.#size - 1}: got ${pieceIndex}`,
+      );
     }
     return this.#availability[pieceIndex]!;
   }

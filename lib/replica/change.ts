@@ -20,7 +20,13 @@ export type Change =
   | { kind: "login"; user: string; hash: string; session: string; peer: string }
   | { kind: "logout"; session: string }
   | { kind: "create_group" | "join_group" | "leave_group"; user: string; session: string; group: string }
-  | { kind: "accept_request" | "reject_request"; user: string; session: string; group: string; member: string }
+  | {
+      kind: "accept_request" | "reject_request";
+      user: string;
+      session: string;
+      group: string;
+      member: string;
+    }
   | { kind: "share"; user: string; session: string; group: string; file: FileMeta }
   | { kind: "unshare"; user: string; session: string; group: string; name: string };
 

@@ -6,11 +6,13 @@ import type { State } from "./state.ts";
 export function brokenInvariants(state: State): string[] {
   const broken: string[] = [];
   for (const [peer, id] of state.peerSessions) {
-    if (state.sessions.get(id)?.peer !== peer) broken.push(`peer ${peer} points at session ${id} that is not its own`);
+    if (state.sessions.get(id)?.peer !== peer)
+      broken.push(`peer ${peer} points at session ${id} that is not its own`);
   }
   for (const [id, s] of state.sessions) {
     if (!state.users.has(s.user)) broken.push(`session ${id} belongs to unknown user ${s.user}`);
-    if (state.peerSessions.get(s.peer) !== id) broken.push(`session ${id} is not the session of its peer ${s.peer}`);
+    if (state.peerSessions.get(s.peer) !== id)
+      broken.push(`session ${id} is not the session of its peer ${s.peer}`);
   }
   for (const [gid, g] of state.groups) {
     if (!g.members.has(g.owner)) broken.push(`group ${gid}: owner ${g.owner} is not a member`);
@@ -23,7 +25,8 @@ export function brokenInvariants(state: State): string[] {
       for (const [peer, user] of f.sharers) {
         if (!g.members.has(user)) broken.push(`group ${gid}: file ${name} shared by non-member ${user}`);
         const session = state.sessions.get(state.peerSessions.get(peer) ?? "");
-        if (session?.user !== user) broken.push(`group ${gid}: file ${name} shared from ${peer} without ${user}'s session`);
+        if (session?.user !== user)
+          broken.push(`group ${gid}: file ${name} shared from ${peer} without ${user}'s session`);
       }
     }
   }

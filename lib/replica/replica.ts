@@ -249,7 +249,9 @@ export class Replica {
     if (compareStamps(base.stamp, this.#base.stamp) <= 0) return false;
     const vv = new Map(base.vv);
     this.#base = { stamp: base.stamp, vv, state: State.fromSnapshot(base.state) };
-    this.#ops = this.#ops.filter((op) => compareStamps(op.stamp, base.stamp) > 0 && op.seq > (vv.get(op.origin) ?? 0));
+    this.#ops = this.#ops.filter(
+      (op) => compareStamps(op.stamp, base.stamp) > 0 && op.seq > (vv.get(op.origin) ?? 0),
+    );
     for (const [origin, seq] of vv) {
       for (let s = (this.#contig.get(origin) ?? 0) + 1; s <= seq; s++) this.#noteHeld(origin, s);
     }
@@ -280,7 +282,12 @@ function replayOne(state: State, op: Op): void {
   if (op.rid !== undefined && state.rids.has(op.rid)) return;
   const outcome = applyChange(state, op.change, true);
   if (op.rid !== undefined) {
-    state.rids.add(op.rid, outcome.ok ? { ok: true, wall: op.stamp.wall } : { ok: false, reason: outcome.reason, wall: op.stamp.wall });
+    state.rids.add(
+      op.rid,
+      outcome.ok
+        ? { ok: true, wall: op.stamp.wall }
+        : { ok: false, reason: outcome.reason, wall: op.stamp.wall },
+    );
   }
 }
 

@@ -8,11 +8,13 @@ import type { Group, State } from "./state.ts";
 export function applyChange(state: State, change: Change, commit: boolean): Outcome {
   if ("session" in change && change.kind !== "login" && change.kind !== "logout") {
     const session = state.sessions.get(change.session);
-    if (!session || session.user !== change.user) return refuse("not logged in: run login <user_id> <passwd>");
+    if (!session || session.user !== change.user)
+      return refuse("not logged in: run login <user_id> <passwd>");
   }
   switch (change.kind) {
     case "create_user": {
-      if (state.users.has(change.user)) return refuse(`user "${change.user}" already exists: pick another user id`);
+      if (state.users.has(change.user))
+        return refuse(`user "${change.user}" already exists: pick another user id`);
       if (commit) state.users.set(change.user, { hash: change.hash });
       return OK;
     }
@@ -36,7 +38,8 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       return OK;
     }
     case "create_group": {
-      if (state.groups.has(change.group)) return refuse(`group "${change.group}" already exists: pick another group id`);
+      if (state.groups.has(change.group))
+        return refuse(`group "${change.group}" already exists: pick another group id`);
       if (commit) {
         state.groups.set(change.group, {
           owner: change.user,
@@ -51,7 +54,10 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       const g = state.groups.get(change.group);
       if (!g) return refuse(noGroup(change.group));
       if (g.members.has(change.user)) return refuse(`you are already a member of "${change.group}"`);
-      if (g.pending.has(change.user)) return refuse(`your request to join "${change.group}" is already pending: ask its owner ${g.owner} to accept`);
+      if (g.pending.has(change.user))
+        return refuse(
+          `your request to join "${change.group}" is already pending: ask its owner ${g.owner} to accept`,
+        );
       if (commit) g.pending.add(change.user);
       return OK;
     }
@@ -70,8 +76,12 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
     case "reject_request": {
       const g = state.groups.get(change.group);
       if (!g) return refuse(noGroup(change.group));
-      if (g.owner !== change.user) return refuse(`only the owner of "${change.group}" (${g.owner}) can answer join requests`);
-      if (!g.pending.has(change.member)) return refuse(`no pending request from "${change.member}" in "${change.group}": see list_requests ${change.group}`);
+      if (g.owner !== change.user)
+        return refuse(`only the owner of "${change.group}" (${g.owner}) can answer join requests`);
+      if (!g.pending.has(change.member))
+        return refuse(
+          `no pending request from "${change.member}" in "${change.group}": see list_requests ${change.group}`,
+        );
       if (commit) {
         g.pending.delete(change.member);
         if (change.kind === "accept_request") g.members.add(change.member);
@@ -86,7 +96,9 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       const f = change.file;
       const existing = g.files.get(f.name);
       if (existing && (existing.sizeBytes !== f.sizeBytes || !sameBytes(existing.sha1, f.sha1))) {
-        return refuse(`"${f.name}" is already shared in "${change.group}" with different content: rename your file`);
+        return refuse(
+          `"${f.name}" is already shared in "${change.group}" with different content: rename your file`,
+        );
       }
       if (commit) {
         const file = existing ?? { ...f, sharers: new Map<string, string>() };
@@ -100,7 +112,8 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       const g = state.groups.get(change.group);
       if (!g) return refuse(noGroup(change.group));
       const file = g.files.get(change.name);
-      if (!file?.sharers.has(session.peer)) return refuse(`you do not share "${change.name}" in "${change.group}" from this client`);
+      if (!file?.sharers.has(session.peer))
+        return refuse(`you do not share "${change.name}" in "${change.group}" from this client`);
       if (commit) removeSharer(g, change.name, session.peer);
       return OK;
     }

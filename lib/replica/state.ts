@@ -52,7 +52,12 @@ export class State {
     for (const [id, g] of this.groups) {
       const files = new Map<string, SharedFile>();
       for (const [name, f] of g.files) files.set(name, { ...f, sharers: new Map(f.sharers) });
-      copy.groups.set(id, { owner: g.owner, members: new Set(g.members), pending: new Set(g.pending), files });
+      copy.groups.set(id, {
+        owner: g.owner,
+        members: new Set(g.members),
+        pending: new Set(g.pending),
+        files,
+      });
     }
     return copy;
   }
@@ -98,9 +103,15 @@ export class State {
           sharers: new Map(f.sharers),
         });
       }
-      state.groups.set(g.id, { owner: g.owner, members: new Set(g.members), pending: new Set(g.pending), files });
+      state.groups.set(g.id, {
+        owner: g.owner,
+        members: new Set(g.members),
+        pending: new Set(g.pending),
+        files,
+      });
     }
-    for (const [rid, ok, reason, wall] of s.rids) state.rids.add(rid, ok ? { ok, wall } : { ok, reason, wall });
+    for (const [rid, ok, reason, wall] of s.rids)
+      state.rids.add(rid, ok ? { ok, wall } : { ok, reason, wall });
     return state;
   }
 }

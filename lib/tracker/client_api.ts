@@ -1,6 +1,7 @@
 // Shell: answers one client request from the replica, committing changes through the tracker core.
 import { timingSafeEqual } from "node:crypto";
 import { parseAddress } from "../config.ts";
+import { peerProof, sessionId } from "../peer/auth.ts";
 import type { Change, Outcome } from "../replica/change.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { Group } from "../replica/state.ts";
@@ -8,7 +9,6 @@ import type { Fields } from "../wire/fields.ts";
 import type { Reply, Request } from "../wire/tracker_protocol.ts";
 import type { Liveness } from "./liveness.ts";
 import type { LoginThrottle } from "./login_throttle.ts";
-import { peerProof, sessionId } from "../peer/auth.ts";
 
 /**
  * argon2id at OWASP's recommended minimum (19 MiB, 2 passes): Bun's default (64 MiB) made 200
@@ -41,7 +41,8 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
   const done = (outcome: Outcome, data: Fields = {}): Reply => (outcome.ok ? ok(data) : fail(outcome.reason));
 
   if (req.t === "create_user") {
-    if (core.replica.state.users.has(req.user)) return fail(`user "${req.user}" already exists: pick another user id`);
+    if (core.replica.state.users.has(req.user))
+      return fail(`user "${req.user}" already exists: pick another user id`);
     const hash = await Bun.password.hash(req.pass, PASSWORD_HASH);
     return done(core.commit({ kind: "create_user", user: req.user, hash }, req.rid));
   }
@@ -61,7 +62,10 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
     }
     core.throttle.succeeded(req.user);
     const session = sessionId(req.token);
-    const outcome = core.commit({ kind: "login", user: req.user, hash: user.hash, session, peer: req.peer }, req.rid);
+    const outcome = core.commit(
+      { kind: "login", user: req.user, hash: user.hash, session, peer: req.peer },
+      req.rid,
+    );
     if (outcome.ok) {
       client.session = session;
       core.liveness.touch(session, core.nowMs());
@@ -86,7 +90,8 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
   const member = (group: string): Group | Reply => {
     const g = state.groups.get(group);
     if (!g) return fail(`no group "${group}": see list_groups`);
-    if (!g.members.has(user)) return fail(`you are not a member of "${group}": run join_group ${group} and ask its owner to accept`);
+    if (!g.members.has(user))
+      return fail(`you are not a member of "${group}": run join_group ${group} and ask its owner to accept`);
     return g;
   };
 
@@ -109,15 +114,23 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
       return done(core.commit({ kind: req.t, user, session: sid, group: req.group }, req.rid));
     case "accept_request":
     case "reject_request":
-      return done(core.commit({ kind: req.t, user, session: sid, group: req.group, member: req.user }, req.rid));
+      return done(
+        core.commit({ kind: req.t, user, session: sid, group: req.group, member: req.user }, req.rid),
+      );
     case "list_groups":
       return ok({
-        groups: [...state.groups].map(([id, g]) => ({ id, owner: g.owner, members: g.members.size, files: g.files.size })),
+        groups: [...state.groups].map(([id, g]) => ({
+          id,
+          owner: g.owner,
+          members: g.members.size,
+          files: g.files.size,
+        })),
       });
     case "list_requests": {
       const g = state.groups.get(req.group);
       if (!g) return fail(`no group "${req.group}": see list_groups`);
-      if (g.owner !== user) return fail(`only the owner of "${req.group}" (${g.owner}) can list its join requests`);
+      if (g.owner !== user)
+        return fail(`only the owner of "${req.group}" (${g.owner}) can list its join requests`);
       return ok({ users: [...g.pending] });
     }
     case "list_files": {
@@ -125,18 +138,30 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
       if (!("files" in g)) return g;
       const now = core.nowMs();
       return ok({
-        files: [...g.files.values()].map((f) => ({ name: f.name, sizeBytes: f.sizeBytes, seeders: livePeers(core, f.sharers, now).length })),
+        files: [...g.files.values()].map((f) => ({
+          name: f.name,
+          sizeBytes: f.sizeBytes,
+          seeders: livePeers(core, f.sharers, now).length,
+        })),
       });
     }
     case "share":
       return done(
         core.commit(
-          { kind: "share", user, session: sid, group: req.group, file: { name: req.name, sizeBytes: req.sizeBytes, sha1: req.sha1, pieces: req.pieces } },
+          {
+            kind: "share",
+            user,
+            session: sid,
+            group: req.group,
+            file: { name: req.name, sizeBytes: req.sizeBytes, sha1: req.sha1, pieces: req.pieces },
+          },
           req.rid,
         ),
       );
     case "unshare":
-      return done(core.commit({ kind: "unshare", user, session: sid, group: req.group, name: req.name }, req.rid));
+      return done(
+        core.commit({ kind: "unshare", user, session: sid, group: req.group, name: req.name }, req.rid),
+      );
     case "file_info": {
       const g = member(req.group);
       if (!("files" in g)) return g;
@@ -150,10 +175,15 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
       // session id over the seeder's address and the seeder's nonce (see peerProof).
       const theirs = state.peerSessions.get(req.peer);
       const them = theirs === undefined ? undefined : state.sessions.get(theirs);
-      if (!them || theirs === undefined || !timingSafeEqual(peerProof(theirs, session.peer, req.nonce), req.proof)) {
+      if (
+        !them ||
+        theirs === undefined ||
+        !timingSafeEqual(peerProof(theirs, session.peer, req.nonce), req.proof)
+      ) {
         return fail(`peer ${req.peer} is not logged in`);
       }
-      if (!state.groups.get(req.group)?.members.has(them.user)) return fail(`${them.user} is not a member of "${req.group}"`);
+      if (!state.groups.get(req.group)?.members.has(them.user))
+        return fail(`${them.user} is not a member of "${req.group}"`);
       return ok({ user: them.user });
     }
   }

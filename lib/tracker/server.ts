@@ -1,10 +1,15 @@
 // Shell: the tracker's listener. A connection whose first message is a sync hello is a
 // tracker (handed to Sync); any other is a client whose requests go to handleRequest.
 import type { Socket, TCPSocketListener } from "bun";
+import { AddressLimit } from "../wire/address_limit.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
 import { readEnvelope } from "../wire/fields.ts";
-import { AddressLimit } from "../wire/address_limit.ts";
-import { MAX_CONNECTIONS_PER_ADDRESS, MAX_FRAME_BYTES, MAX_PENDING_REQUESTS, MAX_UNAUTHENTICATED_FRAME_BYTES } from "../wire/limits.ts";
+import {
+  MAX_CONNECTIONS_PER_ADDRESS,
+  MAX_FRAME_BYTES,
+  MAX_PENDING_REQUESTS,
+  MAX_UNAUTHENTICATED_FRAME_BYTES,
+} from "../wire/limits.ts";
 import { parseRequest, replyMessage } from "../wire/tracker_protocol.ts";
 import { type ClientState, handleRequest, type TrackerCore } from "./client_api.ts";
 import type { Sync } from "./sync.ts";
@@ -12,9 +17,13 @@ import type { Sync } from "./sync.ts";
 type Role = "new" | "client" | "sync";
 
 /** Starts listening; `clients` holds the client connections open now. */
-export function listen(
-  options: { host: string; port: number; core: TrackerCore; sync: Sync; log: (line: string) => void },
-): { listener: TCPSocketListener<Connection>; clients: ReadonlySet<Connection> } {
+export function listen(options: {
+  host: string;
+  port: number;
+  core: TrackerCore;
+  sync: Sync;
+  log: (line: string) => void;
+}): { listener: TCPSocketListener<Connection>; clients: ReadonlySet<Connection> } {
   const { core, sync, log } = options;
   const clients = new Set<Connection>();
   const perAddress = new AddressLimit(MAX_CONNECTIONS_PER_ADDRESS);

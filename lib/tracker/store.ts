@@ -33,10 +33,14 @@ export class Store {
     this.#db.exec(
       "CREATE TABLE IF NOT EXISTS ops (origin INTEGER NOT NULL, seq INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (origin, seq))",
     );
-    this.#db.exec("CREATE TABLE IF NOT EXISTS base (id INTEGER PRIMARY KEY CHECK (id = 1), body BLOB NOT NULL)");
+    this.#db.exec(
+      "CREATE TABLE IF NOT EXISTS base (id INTEGER PRIMARY KEY CHECK (id = 1), body BLOB NOT NULL)",
+    );
     const owner = this.#db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'node'").get();
     if (owner && Number(owner.value) !== node) {
-      throw new Error(`data dir ${dataDir} belongs to tracker ${owner.value}, not tracker ${node}: pass --data-dir`);
+      throw new Error(
+        `data dir ${dataDir} belongs to tracker ${owner.value}, not tracker ${node}: pass --data-dir`,
+      );
     }
     if (!owner) this.#db.query("INSERT INTO meta (key, value) VALUES ('node', ?)").run(String(node));
     this.#insert = this.#db.query("INSERT OR IGNORE INTO ops (origin, seq, body) VALUES (?, ?, ?)");
@@ -45,11 +49,16 @@ export class Store {
   /** Everything persisted; a corrupt row is an error naming it (never a silently wrong state). */
   load(node: number): Persisted {
     const baseRow = this.#db.query<{ body: Uint8Array }, []>("SELECT body FROM base WHERE id = 1").get();
-    const base = baseRow ? parseBase(decodeStored(baseRow.body, "base") as Record<string, unknown>) : undefined;
-    const rows = this.#db.query<{ origin: number; seq: number; body: Uint8Array }, []>("SELECT origin, seq, body FROM ops").all();
+    const base = baseRow
+      ? parseBase(decodeStored(baseRow.body, "base") as Record<string, unknown>)
+      : undefined;
+    const rows = this.#db
+      .query<{ origin: number; seq: number; body: Uint8Array }, []>("SELECT origin, seq, body FROM ops")
+      .all();
     const ops = rows.map((r) => {
       const op = parseOp(decodeStored(r.body, `op ${r.origin}:${r.seq}`));
-      if (op.origin !== r.origin || op.seq !== r.seq) throw new Error(`stored op ${r.origin}:${r.seq} holds op ${op.origin}:${op.seq}`);
+      if (op.origin !== r.origin || op.seq !== r.seq)
+        throw new Error(`stored op ${r.origin}:${r.seq} holds op ${op.origin}:${op.seq}`);
       return op;
     });
     ops.sort((a, b) => compareStamps(a.stamp, b.stamp));
@@ -71,7 +80,8 @@ export class Store {
   saveBase(base: Base): void {
     this.#db.transaction(() => {
       this.#db.query("INSERT OR REPLACE INTO base (id, body) VALUES (1, ?)").run(encodeValue(base));
-      for (const [origin, seq] of base.vv) this.#db.query("DELETE FROM ops WHERE origin = ? AND seq <= ?").run(origin, seq);
+      for (const [origin, seq] of base.vv)
+        this.#db.query("DELETE FROM ops WHERE origin = ? AND seq <= ?").run(origin, seq);
     })();
   }
 
@@ -84,6 +94,8 @@ function decodeStored(body: Uint8Array, what: string): unknown {
   try {
     return decodeMessage(body);
   } catch (err) {
-    throw new Error(`stored ${what} is corrupt (${(err as Error).message}): restore the data dir or remove it to resync from the other trackers`);
+    throw new Error(
+      `stored ${what} is corrupt (${(err as Error).message}): restore the data dir or remove it to resync from the other trackers`,
+    );
   }
 }

@@ -3,13 +3,14 @@
 // (anti-entropy: a tracker that was down or cut off catches up). Accepts sync connections
 // only from trackers listed in tracker_info.txt. With a secret, both sides prove they know it
 // (HMAC over the other side's fresh nonce) before either trusts the other.
-import type { Socket } from "bun";
+
 import { timingSafeEqual } from "node:crypto";
+import type { Socket } from "bun";
 import type { TrackerAddress, TrackerInfo } from "../config.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Op, Replica } from "../replica/replica.ts";
-import { Connection, connectionHandlers } from "../wire/connection.ts";
 import { encodeMessage } from "../wire/codec.ts";
+import { Connection, connectionHandlers } from "../wire/connection.ts";
 import { MAX_FRAME_BYTES, MAX_OPS_PER_FRAME } from "../wire/limits.ts";
 import { parseSyncMessage, type SyncMessage } from "../wire/sync_protocol.ts";
 import type { Liveness } from "./liveness.ts";
@@ -63,7 +64,8 @@ export class Sync {
 
   constructor(options: SyncOptions) {
     this.#o = options;
-    for (const t of options.trackers) if (t.no !== options.me.no) this.#links.set(t.no, { node: t.no, authed: false, lastHeardMs: 0 });
+    for (const t of options.trackers)
+      if (t.no !== options.me.no) this.#links.set(t.no, { node: t.no, authed: false, lastHeardMs: 0 });
   }
 
   start(): void {
@@ -103,7 +105,11 @@ export class Sync {
   /** Per other tracker: connected, and milliseconds since we last heard from it. */
   peers(): { node: number; connected: boolean; silentMs: number }[] {
     const now = this.#o.nowMs();
-    return [...this.#links.values()].map((l) => ({ node: l.node, connected: l.authed, silentMs: l.lastHeardMs ? now - l.lastHeardMs : -1 }));
+    return [...this.#links.values()].map((l) => ({
+      node: l.node,
+      connected: l.authed,
+      silentMs: l.lastHeardMs ? now - l.lastHeardMs : -1,
+    }));
   }
 
   /** The first message of an inbound connection was a sync message: authenticate it. */
@@ -111,9 +117,12 @@ export class Sync {
     const msg = parseSyncMessage(value);
     if (msg.t !== "sync_hello") throw new ProtocolError(`Expected sync_hello first: got ${msg.t}`);
     const peer = this.#o.trackers.find((t) => t.no === msg.node);
-    if (!peer || peer.no === this.#o.me.no) throw new ProtocolError(`Sync hello from unknown tracker ${msg.node}`);
+    if (!peer || peer.no === this.#o.me.no)
+      throw new ProtocolError(`Sync hello from unknown tracker ${msg.node}`);
     if (!sameHost(peer.host, conn.remoteAddress)) {
-      throw new ProtocolError(`Sync hello as tracker ${msg.node} from ${conn.remoteAddress}, not its listed address ${peer.host}`);
+      throw new ProtocolError(
+        `Sync hello as tracker ${msg.node} from ${conn.remoteAddress}, not its listed address ${peer.host}`,
+      );
     }
     conn.state.node = msg.node;
     this.#inbound.add(conn);
@@ -127,9 +136,11 @@ export class Sync {
   inboundMessage(conn: Connection, value: unknown): void {
     const msg = parseSyncMessage(value);
     if (!conn.state.authed) {
-      if (msg.t !== "sync_prove" || !(conn.state.nonce instanceof Uint8Array)) throw new ProtocolError(`Expected sync_prove: got ${msg.t}`);
+      if (msg.t !== "sync_prove" || !(conn.state.nonce instanceof Uint8Array))
+        throw new ProtocolError(`Expected sync_prove: got ${msg.t}`);
       const expected = proof(this.#o.secret ?? "", conn.state.nonce, conn.state.node as number);
-      if (!timingSafeEqual(expected, msg.mac)) throw new ProtocolError(`Tracker ${conn.state.node} failed the secret check`);
+      if (!timingSafeEqual(expected, msg.mac))
+        throw new ProtocolError(`Tracker ${conn.state.node} failed the secret check`);
       return this.#welcome(conn);
     }
     this.#handle(conn, msg, conn.state.node as number);
@@ -164,12 +175,17 @@ export class Sync {
         const msg = parseSyncMessage(value);
         const secret = this.#o.secret;
         if (msg.t === "sync_challenge") {
-          if (secret === undefined) throw new ProtocolError(`Tracker ${link.node} requires a sync secret: set the same TRACKER_SECRET here`);
-          if (!timingSafeEqual(proof(secret, nonce, link.node), msg.mac)) throw new ProtocolError(`Tracker ${link.node} failed the secret check`);
+          if (secret === undefined)
+            throw new ProtocolError(
+              `Tracker ${link.node} requires a sync secret: set the same TRACKER_SECRET here`,
+            );
+          if (!timingSafeEqual(proof(secret, nonce, link.node), msg.mac))
+            throw new ProtocolError(`Tracker ${link.node} failed the secret check`);
           acceptorProved = true;
           conn.send({ t: "sync_prove", mac: proof(secret, msg.nonce, this.#o.me.no) });
         } else if (msg.t === "sync_welcome") {
-          if (secret !== undefined && !acceptorProved) throw new ProtocolError(`Tracker ${link.node} has no sync secret: refusing it`);
+          if (secret !== undefined && !acceptorProved)
+            throw new ProtocolError(`Tracker ${link.node} has no sync secret: refusing it`);
           link.authed = true;
           link.lastHeardMs = this.#o.nowMs();
           this.#o.log(`sync: connected to tracker ${link.node}`);
@@ -208,12 +224,15 @@ export class Sync {
         const fresh = replica.applyMany(msg.ops);
         store.append(fresh); // durable before our next status counts them
         // An act through a session shows its client was alive a moment ago, before the next gossip.
-        const acting = fresh.flatMap((op) => ("session" in op.change && op.change.kind !== "logout" ? [op.change.session] : []));
+        const acting = fresh.flatMap((op) =>
+          "session" in op.change && op.change.kind !== "logout" ? [op.change.session] : [],
+        );
         this.#o.liveness.reported(acting, this.#o.nowMs());
         return;
       }
       case "sync_status": {
-        if (msg.status.node !== from) throw new ProtocolError(`Status of tracker ${msg.status.node} on tracker ${from}'s link`);
+        if (msg.status.node !== from)
+          throw new ProtocolError(`Status of tracker ${msg.status.node} on tracker ${from}'s link`);
         replica.receiveStatus(msg.status);
         if (conn.queuedBytes > 0) return; // still sending the last answer
         const missing = replica.missingFor(msg.status.vv);
@@ -240,7 +259,8 @@ export class Sync {
     // Also on the links the others opened: each side hears the other twice a second, so a quiet
     // link is never taken for a dead one (idle timeout), and a silent one is.
     const now = this.#o.nowMs();
-    for (const conn of this.#inbound) if (conn.state.authed) conn.send({ t: "sync_status", status: this.#o.replica.status(now) });
+    for (const conn of this.#inbound)
+      if (conn.state.authed) conn.send({ t: "sync_status", status: this.#o.replica.status(now) });
   }
 
   #sendStatus(conn: Connection): void {

@@ -32,7 +32,8 @@ export interface RunningTracker {
 /** Opens the data dir, rebuilds the replica from it, then listens and syncs. */
 export function startTracker(options: TrackerOptions): RunningTracker {
   const me = options.trackers.find((t) => t.no === options.no);
-  if (!me) throw new Error(`tracker ${options.no} is not in tracker_info.txt (it lists ${options.trackers.length})`);
+  if (!me)
+    throw new Error(`tracker ${options.no} is not in tracker_info.txt (it lists ${options.trackers.length})`);
   const nodes = options.trackers.map((t) => t.no);
   let store: Store;
   let replica: Replica;
@@ -48,10 +49,20 @@ export function startTracker(options: TrackerOptions): RunningTracker {
     );
   }
   const broken = brokenInvariants(replica.state);
-  if (broken.length > 0) throw new Error(`stored state breaks an invariant (${broken[0]}): refusing to serve it`);
+  if (broken.length > 0)
+    throw new Error(`stored state breaks an invariant (${broken[0]}): refusing to serve it`);
   const liveness = new Liveness();
   const nowMs = () => Date.now();
-  const sync = new Sync({ me, trackers: options.trackers, secret: options.secret, replica, store, liveness, nowMs, log: options.log });
+  const sync = new Sync({
+    me,
+    trackers: options.trackers,
+    secret: options.secret,
+    replica,
+    store,
+    liveness,
+    nowMs,
+    log: options.log,
+  });
   const core: TrackerCore = {
     replica,
     liveness,

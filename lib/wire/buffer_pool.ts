@@ -22,7 +22,8 @@ export class BufferPool {
 
   /** A view of `bytes` (at most bufferBytes) at the start of a pooled buffer. */
   take(bytes: number): Uint8Array {
-    if (bytes > this.bufferBytes) throw new RangeError(`${bytes} bytes do not fit a ${this.bufferBytes}-byte pool buffer`);
+    if (bytes > this.bufferBytes)
+      throw new RangeError(`${bytes} bytes do not fit a ${this.bufferBytes}-byte pool buffer`);
     const buffer = this.#idle.pop() ?? new ArrayBuffer(this.bufferBytes);
     this.#loaned.add(buffer);
     return new Uint8Array(buffer, 0, bytes);

@@ -31,7 +31,15 @@ export function encodeValue(value: unknown): Uint8Array {
   return Uint8Array.from(encoder.encode(value));
 }
 
-const PIECE_HEAD = [0xa3, 0x61, 0x74, 0x67, ...new TextEncoder().encode("p_piece"), 0x65, ...new TextEncoder().encode("index")];
+const PIECE_HEAD = [
+  0xa3,
+  0x61,
+  0x74,
+  0x67,
+  ...new TextEncoder().encode("p_piece"),
+  0x65,
+  ...new TextEncoder().encode("index"),
+];
 const DATA_KEY = [0x64, ...new TextEncoder().encode("data"), 0x5a]; // then a u32 byte-string length
 
 /** Bytes of a piece frame around its data, at most: length prefix and CBOR map (36 now). */
@@ -48,7 +56,14 @@ export function pieceFrame(
   dataBytes: number,
   allocate: (bytes: number) => Uint8Array = (bytes) => new Uint8Array(bytes),
 ): { frame: Uint8Array; dataOffset: number } {
-  const indexBytes = index < 24 ? [index] : index < 256 ? [0x18, index] : index < 65536 ? [0x19, index >> 8, index & 255] : [0x1a, (index >>> 24) & 255, (index >> 16) & 255, (index >> 8) & 255, index & 255];
+  const indexBytes =
+    index < 24
+      ? [index]
+      : index < 256
+        ? [0x18, index]
+        : index < 65536
+          ? [0x19, index >> 8, index & 255]
+          : [0x1a, (index >>> 24) & 255, (index >> 16) & 255, (index >> 8) & 255, index & 255];
   const head = [...PIECE_HEAD, ...indexBytes, ...DATA_KEY];
   const dataOffset = 4 + head.length + 4;
   const frame = allocate(dataOffset + dataBytes);

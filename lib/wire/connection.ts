@@ -128,7 +128,8 @@ export class Connection {
 
   /** Socket event: a socket error, or a handler threw something other than ProtocolError (a bug). */
   failed(error: Error): void {
-    if (!this.#closed) this.#log(`closing connection ${this.remote}: ${error.stack ?? `${error.name}: ${error.message}`}`);
+    if (!this.#closed)
+      this.#log(`closing connection ${this.remote}: ${error.stack ?? `${error.name}: ${error.message}`}`);
     this.#socket.terminate();
     this.#markClosed();
   }

@@ -17,8 +17,10 @@ export function readEnvelope(v: unknown): Fields & { t: string } {
 
 export function readString(m: Fields, key: string, maxBytes = 65_536): string {
   const v = m[key];
-  if (typeof v !== "string") throw new ProtocolError(`Cannot parse "${key}": expected a string: got ${describe(v)}`);
-  if (Buffer.byteLength(v) > maxBytes) throw new ProtocolError(`Cannot parse "${key}": longer than ${maxBytes} bytes`);
+  if (typeof v !== "string")
+    throw new ProtocolError(`Cannot parse "${key}": expected a string: got ${describe(v)}`);
+  if (Buffer.byteLength(v) > maxBytes)
+    throw new ProtocolError(`Cannot parse "${key}": longer than ${maxBytes} bytes`);
   return v;
 }
 
@@ -44,29 +46,36 @@ export function nameProblem(name: string): string | undefined {
 export function readInt(m: Fields, key: string, min: number, max: number): number {
   const v = m[key];
   if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw new ProtocolError(`Cannot parse "${key}": expected an integer in ${min}..${max}: got ${describe(v)}`);
+    throw new ProtocolError(
+      `Cannot parse "${key}": expected an integer in ${min}..${max}: got ${describe(v)}`,
+    );
   }
   return v;
 }
 
 export function readBool(m: Fields, key: string): boolean {
   const v = m[key];
-  if (typeof v !== "boolean") throw new ProtocolError(`Cannot parse "${key}": expected a boolean: got ${describe(v)}`);
+  if (typeof v !== "boolean")
+    throw new ProtocolError(`Cannot parse "${key}": expected a boolean: got ${describe(v)}`);
   return v;
 }
 
 export function readBytes(m: Fields, key: string, minBytes: number, maxBytes: number): Uint8Array {
   const v = m[key];
-  if (!(v instanceof Uint8Array)) throw new ProtocolError(`Cannot parse "${key}": expected bytes: got ${describe(v)}`);
+  if (!(v instanceof Uint8Array))
+    throw new ProtocolError(`Cannot parse "${key}": expected bytes: got ${describe(v)}`);
   if (v.byteLength < minBytes || v.byteLength > maxBytes) {
-    throw new ProtocolError(`Cannot parse "${key}": expected ${minBytes}..${maxBytes} bytes: got ${v.byteLength}`);
+    throw new ProtocolError(
+      `Cannot parse "${key}": expected ${minBytes}..${maxBytes} bytes: got ${v.byteLength}`,
+    );
   }
   return v;
 }
 
 export function readArray(m: Fields, key: string, maxItems: number): unknown[] {
   const v = m[key];
-  if (!Array.isArray(v)) throw new ProtocolError(`Cannot parse "${key}": expected an array: got ${describe(v)}`);
+  if (!Array.isArray(v))
+    throw new ProtocolError(`Cannot parse "${key}": expected an array: got ${describe(v)}`);
   if (v.length > maxItems) throw new ProtocolError(`Cannot parse "${key}": more than ${maxItems} items`);
   return v;
 }

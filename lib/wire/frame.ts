@@ -82,7 +82,9 @@ export class FrameDecoder {
 
   #allocate(bytes: number): Uint8Array {
     const pool = this.#pool;
-    return pool && bytes >= POOLED_BODY_BYTES && bytes <= pool.bufferBytes ? pool.take(bytes) : new Uint8Array(bytes);
+    return pool && bytes >= POOLED_BODY_BYTES && bytes <= pool.bufferBytes
+      ? pool.take(bytes)
+      : new Uint8Array(bytes);
   }
 
   #takeBody(): Uint8Array {

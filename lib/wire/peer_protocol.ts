@@ -27,7 +27,13 @@ export function parsePeerMessage(value: unknown): PeerMessage {
     case "p_challenge":
       return { t: m.t, nonce: readBytes(m, "nonce", 16, 64) };
     case "p_hello":
-      return { t: m.t, group: readName(m, "group"), name: readName(m, "name"), peer: readString(m, "peer", 262), proof: readBytes(m, "proof", 32, 32) };
+      return {
+        t: m.t,
+        group: readName(m, "group"),
+        name: readName(m, "name"),
+        peer: readString(m, "peer", 262),
+        proof: readBytes(m, "proof", 32, 32),
+      };
     case "p_refuse":
       return { t: m.t, reason: readString(m, "reason", 1024) };
     case "p_bitfield":

@@ -4,7 +4,17 @@ import type { Change } from "../replica/change.ts";
 import type { Base, Op, SyncStatus, VersionVector } from "../replica/replica.ts";
 import type { Stamp } from "../replica/stamp.ts";
 import type { StateSnapshot } from "../replica/state.ts";
-import { type Fields, optional, readArray, readBytes, readEnvelope, readInt, readMap, readName, readString } from "./fields.ts";
+import {
+  type Fields,
+  optional,
+  readArray,
+  readBytes,
+  readEnvelope,
+  readInt,
+  readMap,
+  readName,
+  readString,
+} from "./fields.ts";
 import { MAX_OPS_PER_FRAME } from "./limits.ts";
 import { MAX_PIECE_HASH_BYTES } from "./tracker_protocol.ts";
 
@@ -44,7 +54,8 @@ export function parseSyncMessage(value: unknown): SyncMessage {
       return {
         t: m.t,
         sessions: readArray(m, "sessions", MAX_LIVE).map((pair) => {
-          if (!Array.isArray(pair) || pair.length !== 2) throw new ProtocolError("Cannot parse live session entry");
+          if (!Array.isArray(pair) || pair.length !== 2)
+            throw new ProtocolError("Cannot parse live session entry");
           return [readString({ s: pair[0] }, "s", 128), readInt({ a: pair[1] }, "a", 0, 24 * 3600_000)];
         }),
       };
@@ -64,7 +75,8 @@ export function parseOp(value: unknown): Op {
   };
   const rid = optional(m, "rid", (f, k) => readString(f, k, 64));
   if (rid !== undefined) op.rid = rid;
-  if (op.stamp.node !== op.origin) throw new ProtocolError(`Cannot parse op: stamp node ${op.stamp.node} is not origin ${op.origin}`);
+  if (op.stamp.node !== op.origin)
+    throw new ProtocolError(`Cannot parse op: stamp node ${op.stamp.node} is not origin ${op.origin}`);
   return op;
 }
 
@@ -76,7 +88,13 @@ function parseChange(m: Fields): Change {
     case "create_user":
       return { kind: m.kind, user: user(), hash: readString(m, "hash", 1024) };
     case "login":
-      return { kind: m.kind, user: user(), hash: readString(m, "hash", 1024), session: session(), peer: readString(m, "peer", 262) };
+      return {
+        kind: m.kind,
+        user: user(),
+        hash: readString(m, "hash", 1024),
+        session: session(),
+        peer: readString(m, "peer", 262),
+      };
     case "logout":
       return { kind: m.kind, session: session() };
     case "create_group":
@@ -85,7 +103,13 @@ function parseChange(m: Fields): Change {
       return { kind: m.kind, user: user(), session: session(), group: group() };
     case "accept_request":
     case "reject_request":
-      return { kind: m.kind, user: user(), session: session(), group: group(), member: readName(m, "member") };
+      return {
+        kind: m.kind,
+        user: user(),
+        session: session(),
+        group: group(),
+        member: readName(m, "member"),
+      };
     case "share": {
       const f = readMap(m, "file");
       const file = {
@@ -113,8 +137,12 @@ function parseStamp(m: Fields): Stamp {
 
 function parseVersionVector(items: unknown[]): VersionVector {
   return items.map((pair) => {
-    if (!Array.isArray(pair) || pair.length !== 2) throw new ProtocolError("Cannot parse version vector entry");
-    return [readInt({ v: pair[0] }, "v", 1, MAX_NODE), readInt({ v: pair[1] }, "v", 0, Number.MAX_SAFE_INTEGER)];
+    if (!Array.isArray(pair) || pair.length !== 2)
+      throw new ProtocolError("Cannot parse version vector entry");
+    return [
+      readInt({ v: pair[0] }, "v", 1, MAX_NODE),
+      readInt({ v: pair[1] }, "v", 0, Number.MAX_SAFE_INTEGER),
+    ];
   });
 }
 
@@ -131,12 +159,15 @@ function parseStatus(m: Fields): SyncStatus {
 export function parseBase(m: Fields): Base {
   const s = readMap(m, "state");
   const strings = (v: unknown, n: number, what: string): string[] => {
-    if (!Array.isArray(v) || v.length !== n || v.some((x) => typeof x !== "string")) throw new ProtocolError(`Cannot parse base ${what}`);
+    if (!Array.isArray(v) || v.length !== n || v.some((x) => typeof x !== "string"))
+      throw new ProtocolError(`Cannot parse base ${what}`);
     return v as string[];
   };
   const state: StateSnapshot = {
     users: readArray(s, "users", MAX_BASE_ITEMS).map((u) => strings(u, 2, "user") as [string, string]),
-    sessions: readArray(s, "sessions", MAX_BASE_ITEMS).map((x) => strings(x, 3, "session") as [string, string, string]),
+    sessions: readArray(s, "sessions", MAX_BASE_ITEMS).map(
+      (x) => strings(x, 3, "session") as [string, string, string],
+    ),
     groups: readArray(s, "groups", MAX_BASE_ITEMS).map((v) => {
       const g = asMap(v, "group");
       const list = (k: string) => readArray(g, k, MAX_BASE_ITEMS).map((x) => strings([x], 1, k)[0]!);
@@ -147,19 +178,37 @@ export function parseBase(m: Fields): Base {
         pending: list("pending"),
         files: readArray(g, "files", MAX_BASE_ITEMS).map((fv) => {
           const f = asMap(fv, "file");
-          const sharers = readArray(f, "sharers", MAX_BASE_ITEMS).map((x) => strings(x, 2, "sharer") as [string, string]);
-          return { name: readString(f, "name"), sizeBytes: readInt(f, "sizeBytes", 0, Number.MAX_SAFE_INTEGER), sha1: readString(f, "sha1"), pieces: readString(f, "pieces", 2 * MAX_PIECE_HASH_BYTES), sharers };
+          const sharers = readArray(f, "sharers", MAX_BASE_ITEMS).map(
+            (x) => strings(x, 2, "sharer") as [string, string],
+          );
+          return {
+            name: readString(f, "name"),
+            sizeBytes: readInt(f, "sizeBytes", 0, Number.MAX_SAFE_INTEGER),
+            sha1: readString(f, "sha1"),
+            pieces: readString(f, "pieces", 2 * MAX_PIECE_HASH_BYTES),
+            sharers,
+          };
         }),
       };
     }),
     rids: readArray(s, "rids", MAX_BASE_ITEMS).map((r) => {
-      if (!Array.isArray(r) || r.length !== 4 || typeof r[0] !== "string" || typeof r[1] !== "boolean" || typeof r[2] !== "string") {
+      if (
+        !Array.isArray(r) ||
+        r.length !== 4 ||
+        typeof r[0] !== "string" ||
+        typeof r[1] !== "boolean" ||
+        typeof r[2] !== "string"
+      ) {
         throw new ProtocolError("Cannot parse base rid");
       }
       return [r[0], r[1], r[2], readInt({ v: r[3] }, "v", 0, Number.MAX_SAFE_INTEGER)];
     }),
   };
-  return { stamp: parseStamp(readMap(m, "stamp")), vv: parseVersionVector(readArray(m, "vv", MAX_NODE)), state };
+  return {
+    stamp: parseStamp(readMap(m, "stamp")),
+    vv: parseVersionVector(readArray(m, "vv", MAX_NODE)),
+    state,
+  };
 }
 
 function asMap(v: unknown, what: string): Fields {

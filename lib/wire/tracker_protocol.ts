@@ -1,7 +1,7 @@
 // Client <-> tracker messages: requests a client sends and the replies it gets. Shapes, not bytes.
 import { ProtocolError } from "../errors.ts";
-import { MAX_PASSWORD_BYTES } from "./limits.ts";
 import { type Fields, optional, readBytes, readEnvelope, readInt, readName, readString } from "./fields.ts";
+import { MAX_PASSWORD_BYTES } from "./limits.ts";
 
 /** Largest piece-hash list: 20 bytes per 512 KiB piece of a 200 GiB file. */
 export const MAX_PIECE_HASH_BYTES = 20 * 409_600;
@@ -65,8 +65,17 @@ export function parseRequest(value: unknown): Request {
     case "share": {
       const sizeBytes = readInt(m, "sizeBytes", 0, Number.MAX_SAFE_INTEGER);
       const pieces = readBytes(m, "pieces", 0, MAX_PIECE_HASH_BYTES);
-      if (pieces.byteLength % 20 !== 0) throw new ProtocolError(`Cannot parse "pieces": not a multiple of 20 bytes`);
-      return { ...base, t: m.t, group: readName(m, "group"), name: readName(m, "name"), sizeBytes, sha1: readBytes(m, "sha1", 20, 20), pieces };
+      if (pieces.byteLength % 20 !== 0)
+        throw new ProtocolError(`Cannot parse "pieces": not a multiple of 20 bytes`);
+      return {
+        ...base,
+        t: m.t,
+        group: readName(m, "group"),
+        name: readName(m, "name"),
+        sizeBytes,
+        sha1: readBytes(m, "sha1", 20, 20),
+        pieces,
+      };
     }
     case "unshare":
     case "file_info":
@@ -96,17 +105,21 @@ export type Reply = { id: number } & ({ ok: true; data: Fields } | { ok: false; 
 
 /** The reply frame for a request. */
 export function replyMessage(reply: Reply): Fields {
-  return reply.ok ? { t: "reply", id: reply.id, ok: true, data: reply.data } : { t: "reply", id: reply.id, ok: false, reason: reply.reason };
+  return reply.ok
+    ? { t: "reply", id: reply.id, ok: true, data: reply.data }
+    : { t: "reply", id: reply.id, ok: false, reason: reply.reason };
 }
 
 /** Checks a decoded tracker reply. */
 export function parseReply(value: unknown): Reply {
   const m = readEnvelope(value);
-  if (m.t !== "reply") throw new ProtocolError(`Unexpected message type ${JSON.stringify(m.t).slice(0, 60)} from tracker`);
+  if (m.t !== "reply")
+    throw new ProtocolError(`Unexpected message type ${JSON.stringify(m.t).slice(0, 60)} from tracker`);
   const id = readInt(m, "id", 0, 2 ** 32 - 1);
   if (m.ok === true) {
     const data = m.data ?? {};
-    if (typeof data !== "object" || data === null || Array.isArray(data)) throw new ProtocolError(`Cannot parse "data": expected a map`);
+    if (typeof data !== "object" || data === null || Array.isArray(data))
+      throw new ProtocolError(`Cannot parse "data": expected a map`);
     return { id, ok: true, data: data as Fields };
   }
   return { id, ok: false, reason: readString(m, "reason", 4096) };

@@ -3,7 +3,15 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { freePort, makeCluster, runToExit, settle, startClient, startTracker, stopAll } from "../helpers/cluster.ts";
+import {
+  freePort,
+  makeCluster,
+  runToExit,
+  settle,
+  startClient,
+  startTracker,
+  stopAll,
+} from "../helpers/cluster.ts";
 
 afterEach(stopAll);
 
@@ -44,7 +52,11 @@ describe("client in piped mode", () => {
       err: ['error: unknown command "frobnicate": type help for the list'],
       log: [],
     });
-    expect(await client.run("whoami")).toEqual({ out: [`not logged in; peer address ${client.peer}; no tracker connected right now`], err: [], log: [] });
+    expect(await client.run("whoami")).toEqual({
+      out: [`not logged in; peer address ${client.peer}; no tracker connected right now`],
+      err: [],
+      log: [],
+    });
     expect(await client.close()).toBe(0);
   }, 30_000);
 
@@ -71,7 +83,10 @@ describe("client in piped mode", () => {
       ["quit now", "error: usage: quit"],
       ["create_group a/b", 'error: group_id "a/b" must not contain / or \\: usage: create_group <group_id>'],
       ["create_user .. pw", 'error: user_id ".." is not a name: usage: create_user <user_id> <passwd>'],
-      [`create_user ${"u".repeat(256)} pw`, `error: user_id "${"u".repeat(40)}" longer than 255 bytes: usage: create_user <user_id> <passwd>`],
+      [
+        `create_user ${"u".repeat(256)} pw`,
+        `error: user_id "${"u".repeat(40)}" longer than 255 bytes: usage: create_user <user_id> <passwd>`,
+      ],
     ];
     for (const [line, error] of cases) {
       const r = await client.run(line);
@@ -92,7 +107,11 @@ describe("client in piped mode", () => {
     expect(await setup.close()).toBe(0);
     for (const how of ["eof", "quit", "exit"] as const) {
       const client = await startClient(cluster);
-      expect(await client.run("login alice pw")).toEqual({ out: ["logged in as alice (tracker 1)"], err: [], log: [] });
+      expect(await client.run("login alice pw")).toEqual({
+        out: ["logged in as alice (tracker 1)"],
+        err: [],
+        log: [],
+      });
       expect((await t1.status()).sessions).toBe(1);
       const code = how === "eof" ? await client.endInput() : await client.close({ command: how });
       expect({ how, code }).toEqual({ how, code: 0 });
@@ -113,7 +132,12 @@ describe("client start-up", () => {
     ];
     for (const [peer, error] of cases) {
       const r = await runToExit("client", [peer, cluster.infoPath], { cwd: cluster.dir });
-      expect({ peer, exitCode: r.exitCode, stderr: r.stderr.trim(), stdout: r.stdout }).toEqual({ peer, exitCode: 2, stderr: error, stdout: "" });
+      expect({ peer, exitCode: r.exitCode, stderr: r.stderr.trim(), stdout: r.stdout }).toEqual({
+        peer,
+        exitCode: 2,
+        stderr: error,
+        stdout: "",
+      });
     }
   }, 30_000);
 
@@ -132,7 +156,11 @@ describe("client start-up", () => {
     ];
     for (const [info, error] of cases) {
       const r = await runToExit("client", [peer, info], { cwd: cluster.dir });
-      expect({ info, exitCode: r.exitCode, stderr: r.stderr.trim() }).toEqual({ info, exitCode: 2, stderr: error });
+      expect({ info, exitCode: r.exitCode, stderr: r.stderr.trim() }).toEqual({
+        info,
+        exitCode: 2,
+        stderr: error,
+      });
     }
   }, 30_000);
 

@@ -13,7 +13,11 @@ describe("demo", () => {
       stderr: "pipe",
     });
     const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
-    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    const [out, err, code] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+      proc.exited,
+    ]);
     clearTimeout(timer);
     expect({ code, err }).toEqual({ code: 0, err: "" });
     expect(out).toContain("killed tracker 1");

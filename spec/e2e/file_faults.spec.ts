@@ -5,8 +5,27 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startBadSeeder, startRawSeeder, stopBadPeers } from "../helpers/bad_peer.ts";
-import { makeCluster, makeTempDir, startClient, startTrackers, stopAll, waitUntil } from "../helpers/cluster.ts";
-import { completedFigures, copyOf, type DownloadLine, downloadLine, groupOf, MiB, randomFile, sha1File, tempPath, waitForDownload, waitForPercent } from "../helpers/files.ts";
+import {
+  makeCluster,
+  makeTempDir,
+  startClient,
+  startTrackers,
+  stopAll,
+  waitUntil,
+} from "../helpers/cluster.ts";
+import {
+  completedFigures,
+  copyOf,
+  type DownloadLine,
+  downloadLine,
+  groupOf,
+  MiB,
+  randomFile,
+  sha1File,
+  tempPath,
+  waitForDownload,
+  waitForPercent,
+} from "../helpers/files.ts";
 
 afterEach(async () => {
   await stopBadPeers();
@@ -31,11 +50,19 @@ describe("a peer that sends corrupted pieces", () => {
     const path = await randomFile(await tempPath("target.bin"), 20 * MiB);
     const sha1 = await sha1File(path);
     // At first mallory is the only seeder: every piece bob gets is corrupted.
-    const bad = await startBadSeeder({ tracker: cluster.slots[0]!, user: "mallory", pass: "pw-mallory", group: "g", path });
+    const bad = await startBadSeeder({
+      tracker: cluster.slots[0]!,
+      user: "mallory",
+      pass: "pw-mallory",
+      group: "g",
+      path,
+    });
     expect(await alice!.ok("list_files g")).toEqual(["target.bin size=20971520 seeders=1"]);
     const dest = await makeTempDir();
     await bob!.ok(`download_file g target.bin ${dest}`);
-    const dropped = await waitUntil(() => bob!.stderr.text().match(DROPPED) ?? undefined, { what: "bob to drop the corrupting peer" });
+    const dropped = await waitUntil(() => bob!.stderr.text().match(DROPPED) ?? undefined, {
+      what: "bob to drop the corrupting peer",
+    });
     expect(dropped[1]).toBe(bad.peer);
     expect(bad.stats.corrupted).toBeGreaterThanOrEqual(3);
     const stuck = await downloadLine(bob!, "g/target.bin");
@@ -59,15 +86,25 @@ describe("a peer that sends corrupted pieces", () => {
     await mallory!.close();
     const path = await randomFile(await tempPath("mixed.bin"), 40 * MiB);
     await alice!.ok(`upload_file ${path} g`);
-    const bad = await startBadSeeder({ tracker: cluster.slots[0]!, user: "mallory", pass: "pw-mallory", group: "g", path });
+    const bad = await startBadSeeder({
+      tracker: cluster.slots[0]!,
+      user: "mallory",
+      pass: "pw-mallory",
+      group: "g",
+      path,
+    });
     const dest = await makeTempDir();
-    expect(await bob!.ok(`download_file g mixed.bin ${dest}`)).toEqual([`downloading mixed.bin from g to ${join(dest, "mixed.bin")} (40.0 MiB, 2 peers)`]);
+    expect(await bob!.ok(`download_file g mixed.bin ${dest}`)).toEqual([
+      `downloading mixed.bin from g to ${join(dest, "mixed.bin")} (40.0 MiB, 2 peers)`,
+    ]);
     const done = await waitForDownload(bob!, "g/mixed.bin", { timeoutMs: 30_000 });
     expect(await sha1File(join(dest, "mixed.bin"))).toBe(await sha1File(path));
     // How many of mallory's pieces bob checked before alice's copy completed the file depends
     // on timing (she may still be sending when it is done); three checked ones get her dropped.
     const checked = completedFigures(done).bad;
-    console.log(`mixed download: mallory got ${bad.stats.requests} requests, sent ${bad.stats.corrupted} corrupted pieces, ${checked} checked before the end`);
+    console.log(
+      `mixed download: mallory got ${bad.stats.requests} requests, sent ${bad.stats.corrupted} corrupted pieces, ${checked} checked before the end`,
+    );
     expect(checked).toBeLessThanOrEqual(bad.stats.corrupted);
     if (checked >= 3) expect(bob!.stderr.text()).toMatch(DROPPED);
   }, 30_000);
@@ -83,7 +120,9 @@ describe("peers that die mid-download", () => {
     await alice!.ok(`upload_file ${path} g`);
     await bob!.ok(`upload_file ${await copyOf(path)} g`);
     const dest = await makeTempDir();
-    expect(await carol!.ok(`download_file g long.bin ${dest}`)).toEqual([`downloading long.bin from g to ${join(dest, "long.bin")} (200.0 MiB, 2 peers)`]);
+    expect(await carol!.ok(`download_file g long.bin ${dest}`)).toEqual([
+      `downloading long.bin from g to ${join(dest, "long.bin")} (200.0 MiB, 2 peers)`,
+    ]);
     const mid = await waitForPercent(carol!, "g/long.bin", { percent: 10 });
     expect(mid.peers).toBe(2); // fetching from both when alice dies
     expect(await alice!.kill("SIGKILL")).toBe(137);
@@ -111,7 +150,9 @@ describe("peers that die mid-download", () => {
     await back.ok("login alice pw-alice");
     const backAt = performance.now();
     const line = await waitForDownload(bob!, "g/comeback.bin", { timeoutMs: 20_000 });
-    console.log(`seeder back after a kill: bob completed ${((performance.now() - backAt) / 1000).toFixed(1)} s after its login: ${line}`);
+    console.log(
+      `seeder back after a kill: bob completed ${((performance.now() - backAt) / 1000).toFixed(1)} s after its login: ${line}`,
+    );
     expect(await sha1File(join(dest, "comeback.bin"))).toBe(await sha1File(path));
   }, 60_000);
 
@@ -133,13 +174,18 @@ describe("peers that die mid-download", () => {
       await Bun.sleep(500);
     }
     const seconds = (performance.now() - killedAt) / 1000;
-    console.log(`orphaned download ended ${seconds.toFixed(1)} s after its seeder died at ${mid.percent}%: ${last?.line}`);
+    console.log(
+      `orphaned download ended ${seconds.toFixed(1)} s after its seeder died at ${mid.percent}%: ${last?.line}`,
+    );
     expect(last?.line).toBe("[F] [g] orphaned.bin no live peer has the missing pieces");
     expect(seconds).toBeGreaterThan(59); // not before the 60 s without progress
     expect(await readdir(dest)).toEqual([".orphaned.bin.part"]); // nothing at the destination, pieces kept
 
     // Once a seeder is back, download_file again picks up the verified pieces.
-    const back = await startClient(cluster, { port: Number(alice!.peer.split(":")[1]), dataDir: alice!.dataDir });
+    const back = await startClient(cluster, {
+      port: Number(alice!.peer.split(":")[1]),
+      dataDir: alice!.dataDir,
+    });
     await back.ok("login alice pw-alice");
     await bob!.ok(`download_file g orphaned.bin ${dest}`);
     const done = await waitForDownload(bob!, "g/orphaned.bin", { timeoutMs: 30_000 });
@@ -165,7 +211,9 @@ describe("peers that die mid-download", () => {
     const out = await again.ok("login bob pw-bob");
     expect(out[0]).toBe("logged in as bob (tracker 1)");
     const resumedLine = out[1] ?? "";
-    const m = resumedLine.match(/^resuming download of resume\.bin from g: (\d+) of 400 pieces already verified$/);
+    const m = resumedLine.match(
+      /^resuming download of resume\.bin from g: (\d+) of 400 pieces already verified$/,
+    );
     expect({ resumedLine, matches: m !== null }).toEqual({ resumedLine, matches: true });
     const verified = Number(m![1]);
     // Every piece counted before the kill was on disk: at least mid.percent% of 400 pieces.
@@ -186,49 +234,73 @@ describe("peers that die mid-download", () => {
     const [bob, sam] = await groupOf(cluster, ["bob", "sam"]);
     await sam!.close(); // sam's hand-made seeder records every request it gets
     const path = await randomFile(await tempPath("count.bin"), 200 * MiB);
-    const seeder = await startRawSeeder({ tracker: cluster.slots[0]!, user: "sam", pass: "pw-sam", group: "g", path, corrupt: false });
+    const seeder = await startRawSeeder({
+      tracker: cluster.slots[0]!,
+      user: "sam",
+      pass: "pw-sam",
+      group: "g",
+      path,
+      corrupt: false,
+    });
     const dest = await makeTempDir();
     await bob!.ok(`download_file g count.bin ${dest}`);
     await waitForPercent(bob!, "g/count.bin", { percent: 10 });
     await bob!.kill("SIGKILL");
-    await waitUntil(() => seeder.stats.live === 0, { what: "the seeder to see the killed downloader's connection close" });
+    await waitUntil(() => seeder.stats.live === 0, {
+      what: "the seeder to see the killed downloader's connection close",
+    });
     const before = seeder.stats.requested.length;
 
-    const again = await startClient(cluster, { port: Number(bob!.peer.split(":")[1]), dataDir: bob!.dataDir });
+    const again = await startClient(cluster, {
+      port: Number(bob!.peer.split(":")[1]),
+      dataDir: bob!.dataDir,
+    });
     const out = await again.ok("login bob pw-bob");
     const verified = Number(out[1]?.match(/: (\d+) of 400 pieces already verified$/)?.[1]);
     expect(verified).toBeGreaterThan(0);
     const line = await waitForDownload(again, "g/count.bin", { timeoutMs: 60_000 });
     expect(completedFigures(line)).toMatchObject({ resumed: verified, twice: 0 });
     const after = seeder.stats.requested.slice(before);
-    expect({ requests: after.length, distinct: new Set(after).size }).toEqual({ requests: 400 - verified, distinct: 400 - verified });
+    expect({ requests: after.length, distinct: new Set(after).size }).toEqual({
+      requests: 400 - verified,
+      distinct: 400 - verified,
+    });
     expect(await sha1File(join(dest, "count.bin"))).toBe(await sha1File(path));
   }, 60_000);
 
-  test.each(["stop_share g spin.bin", "logout"])("a seeder that runs %s mid-download leaves no busy loop behind, and the download carries on", async (command) => {
-    const cluster = await makeCluster({ trackers: 1 });
-    await startTrackers(cluster);
-    const [alice, bob, dave] = await groupOf(cluster, ["alice", "bob", "dave"]);
-    const path = await randomFile(await tempPath("spin.bin"), 200 * MiB);
-    await alice!.ok(`upload_file ${path} g`);
-    const dest = await makeTempDir();
-    await bob!.ok(`download_file g spin.bin ${dest}`);
-    await waitForPercent(bob!, "g/spin.bin", { percent: 10 });
-    await alice!.ok(command); // alice's client keeps running, but no longer serves spin.bin
-    await Bun.sleep(500);
-    const [a0, b0] = [await cpuSeconds(alice!.proc.pid), await cpuSeconds(bob!.proc.pid)];
-    await Bun.sleep(2_000); // bob has nothing to fetch from anyone now
-    const idle = { alice: (await cpuSeconds(alice!.proc.pid)) - a0, bob: (await cpuSeconds(bob!.proc.pid)) - b0 };
-    const stuck = await downloadLine(bob!, "g/spin.bin");
-    expect(stuck?.state).toBe("D");
+  test.each(["stop_share g spin.bin", "logout"])(
+    "a seeder that runs %s mid-download leaves no busy loop behind, and the download carries on",
+    async (command) => {
+      const cluster = await makeCluster({ trackers: 1 });
+      await startTrackers(cluster);
+      const [alice, bob, dave] = await groupOf(cluster, ["alice", "bob", "dave"]);
+      const path = await randomFile(await tempPath("spin.bin"), 200 * MiB);
+      await alice!.ok(`upload_file ${path} g`);
+      const dest = await makeTempDir();
+      await bob!.ok(`download_file g spin.bin ${dest}`);
+      await waitForPercent(bob!, "g/spin.bin", { percent: 10 });
+      await alice!.ok(command); // alice's client keeps running, but no longer serves spin.bin
+      await Bun.sleep(500);
+      const [a0, b0] = [await cpuSeconds(alice!.proc.pid), await cpuSeconds(bob!.proc.pid)];
+      await Bun.sleep(2_000); // bob has nothing to fetch from anyone now
+      const idle = {
+        alice: (await cpuSeconds(alice!.proc.pid)) - a0,
+        bob: (await cpuSeconds(bob!.proc.pid)) - b0,
+      };
+      const stuck = await downloadLine(bob!, "g/spin.bin");
+      expect(stuck?.state).toBe("D");
 
-    await dave!.ok(`upload_file ${await copyOf(path)} g`);
-    await waitForDownload(bob!, "g/spin.bin", { timeoutMs: 30_000 });
-    expect(await sha1File(join(dest, "spin.bin"))).toBe(await sha1File(path));
-    console.log(`after ${command}: alice used ${idle.alice.toFixed(2)} s and bob ${idle.bob.toFixed(2)} s of CPU in 2 s (${stuck?.line})`);
-    // Two idle clients: heartbeats and a tick a second, far below a quarter of a core.
-    expect({ alice: idle.alice < 0.5, bob: idle.bob < 0.5 }).toEqual({ alice: true, bob: true });
-  }, 60_000);
+      await dave!.ok(`upload_file ${await copyOf(path)} g`);
+      await waitForDownload(bob!, "g/spin.bin", { timeoutMs: 30_000 });
+      expect(await sha1File(join(dest, "spin.bin"))).toBe(await sha1File(path));
+      console.log(
+        `after ${command}: alice used ${idle.alice.toFixed(2)} s and bob ${idle.bob.toFixed(2)} s of CPU in 2 s (${stuck?.line})`,
+      );
+      // Two idle clients: heartbeats and a tick a second, far below a quarter of a core.
+      expect({ alice: idle.alice < 0.5, bob: idle.bob < 0.5 }).toEqual({ alice: true, bob: true });
+    },
+    60_000,
+  );
 });
 
 describe("a seeder that accepts and then stalls", () => {
@@ -240,7 +312,15 @@ describe("a seeder that accepts and then stalls", () => {
     const path = await randomFile(await tempPath("stall.bin"), 20 * MiB);
     const sha1 = await sha1File(path);
     await alice!.ok(`upload_file ${path} g`);
-    const staller = await startRawSeeder({ tracker: cluster.slots[0]!, user: "mallory", pass: "pw-mallory", group: "g", path, corrupt: false, stall: true });
+    const staller = await startRawSeeder({
+      tracker: cluster.slots[0]!,
+      user: "mallory",
+      pass: "pw-mallory",
+      group: "g",
+      path,
+      corrupt: false,
+      stall: true,
+    });
     expect(await bob!.ok("list_files g")).toEqual(["stall.bin size=20971520 seeders=2"]);
     const dest = await makeTempDir();
     await bob!.ok(`download_file g stall.bin ${dest}`);

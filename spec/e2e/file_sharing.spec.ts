@@ -18,6 +18,7 @@ import {
   stopAll,
   waitUntil,
 } from "../helpers/cluster.ts";
+import { expectError, expectOut } from "../helpers/expect_output.ts";
 import {
   completedFigures,
   copyOf,
@@ -30,16 +31,19 @@ import {
   waitForDownload,
   waitForPercent,
 } from "../helpers/files.ts";
-import { expectError, expectOut } from "../helpers/expect_output.ts";
 
 afterEach(async () => {
   await stopBadPeers();
   await stopAll();
 });
 
-
 /** Polls `list_files` through `client` until it prints exactly `expected` (liveness and sync take a moment). */
-async function waitForFiles(client: ClientProcess, group: string, expected: string[], timeoutMs = 10_000): Promise<void> {
+async function waitForFiles(
+  client: ClientProcess,
+  group: string,
+  expected: string[],
+  timeoutMs = 10_000,
+): Promise<void> {
   let last: string[] = [];
   try {
     await waitUntil(
@@ -54,14 +58,17 @@ async function waitForFiles(client: ClientProcess, group: string, expected: stri
   }
 }
 
-const sharingLine = (name: string, size: string, pieces: number, sha1: string) => `sharing ${name} in g (${size}, ${pieces} pieces, sha1 ${sha1})`;
+const sharingLine = (name: string, size: string, pieces: number, sha1: string) =>
+  `sharing ${name} in g (${size}, ${pieces} pieces, sha1 ${sha1})`;
 
 describe("upload_file and list_files", () => {
   test("lists an uploaded file with its size and live seeders, through either tracker", async () => {
     const cluster = await makeCluster({ trackers: 2 });
     await startTrackers(cluster);
     // alice works through tracker 1, bob and carol through tracker 2.
-    const [alice, bob, carol] = await groupOf(cluster, ["alice", "bob", "carol"], { clients: [{ order: [1, 2] }, { order: [2, 1] }, { order: [2, 1] }] });
+    const [alice, bob, carol] = await groupOf(cluster, ["alice", "bob", "carol"], {
+      clients: [{ order: [1, 2] }, { order: [2, 1] }, { order: [2, 1] }],
+    });
 
     const dir = await makeTempDir();
     const path = await randomFile(join(dir, "notes.bin"), MiB + 1234); // 3 pieces, the last one short
@@ -73,30 +80,48 @@ describe("upload_file and list_files", () => {
     await expectOut(alice!, "list_groups", ["g owner=alice members=3 files=1"]);
 
     // The same name with the same content from another member (and tracker) adds a seeder.
-    await expectOut(carol!, `upload_file ${await copyOf(path)} g`, [sharingLine("notes.bin", "1.0 MiB", 3, sha1)]);
+    await expectOut(carol!, `upload_file ${await copyOf(path)} g`, [
+      sharingLine("notes.bin", "1.0 MiB", 3, sha1),
+    ]);
     await waitForFiles(alice!, "g", [`notes.bin size=${MiB + 1234} seeders=2`]);
     await waitForFiles(carol!, "g", [`notes.bin size=${MiB + 1234} seeders=2`]);
 
     // The same name with other content is refused, and nothing changes.
     const other = await randomFile(await tempPath("notes.bin"), MiB + 1234);
-    await expectError(bob!, `upload_file ${other} g`, '"notes.bin" is already shared in "g" with different content: rename your file');
+    await expectError(
+      bob!,
+      `upload_file ${other} g`,
+      '"notes.bin" is already shared in "g" with different content: rename your file',
+    );
     const shorter = await randomFile(await tempPath("notes.bin"), 10);
-    await expectError(alice!, `upload_file ${shorter} g`, '"notes.bin" is already shared in "g" with different content: rename your file');
+    await expectError(
+      alice!,
+      `upload_file ${shorter} g`,
+      '"notes.bin" is already shared in "g" with different content: rename your file',
+    );
     await expectOut(alice!, "list_files g", [`notes.bin size=${MiB + 1234} seeders=2`]);
 
     // A second file, an empty one, and bad uploads.
     const empty = join(dir, "empty.txt");
     await writeFile(empty, "");
-    await expectOut(bob!, `upload_file ${empty} g`, [sharingLine("empty.txt", "0 B", 0, "da39a3ee5e6b4b0d3255bfef95601890afd80709")]);
+    await expectOut(bob!, `upload_file ${empty} g`, [
+      sharingLine("empty.txt", "0 B", 0, "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+    ]);
     await waitForFiles(alice!, "g", [`notes.bin size=${MiB + 1234} seeders=2`, "empty.txt size=0 seeders=1"]);
-    await expectError(alice!, `upload_file ${join(dir, "missing.bin")} g`, `no file ${join(dir, "missing.bin")}: check the path`);
+    await expectError(
+      alice!,
+      `upload_file ${join(dir, "missing.bin")} g`,
+      `no file ${join(dir, "missing.bin")}: check the path`,
+    );
     await expectError(alice!, `upload_file ${dir} g`, `${dir} is a directory: upload_file shares one file`);
     await expectError(alice!, `upload_file ${path} nogroup`, 'no group "nogroup": see list_groups');
     await expectError(alice!, "list_files nogroup", 'no group "nogroup": see list_groups');
 
     // The empty file downloads too.
     const dest = await makeTempDir();
-    await expectOut(alice!, `download_file g empty.txt ${dest}`, [`downloading empty.txt from g to ${join(dest, "empty.txt")} (0 B, 1 peer)`]);
+    await expectOut(alice!, `download_file g empty.txt ${dest}`, [
+      `downloading empty.txt from g to ${join(dest, "empty.txt")} (0 B, 1 peer)`,
+    ]);
     await waitForDownload(alice!, "g/empty.txt", { timeoutMs: 10_000 });
     expect(await readFile(join(dest, "empty.txt"), "utf8")).toBe("");
   }, 30_000);
@@ -116,7 +141,13 @@ describe("upload_file and list_files", () => {
     await dan!.ok("join_group g"); // pending is not a member
     await expectError(dan!, "list_files g", notMember);
     await expectError(dan!, `download_file g a.bin ${await makeTempDir()}`, notMember);
-    for (const line of ["list_files g", `upload_file ${path} g`, `download_file g a.bin ${dir}`, "show_downloads", "stop_share g a.bin"]) {
+    for (const line of [
+      "list_files g",
+      `upload_file ${path} g`,
+      `download_file g a.bin ${dir}`,
+      "show_downloads",
+      "stop_share g a.bin",
+    ]) {
       await expectError(guest, line, "not logged in: run login <user_id> <passwd>");
     }
     await expectOut(alice!, "list_files g", ["a.bin size=1000 seeders=1"]);
@@ -129,13 +160,21 @@ describe("download_file", () => {
     await startTrackers(cluster);
     // Seeder on tracker 1, downloader on tracker 2: the seeder's tracker checks a proof from a
     // session it knows only through sync.
-    const [alice, bob] = await groupOf(cluster, ["alice", "bob"], { clients: [{ order: [1, 2] }, { order: [2, 1] }] });
+    const [alice, bob] = await groupOf(cluster, ["alice", "bob"], {
+      clients: [{ order: [1, 2] }, { order: [2, 1] }],
+    });
     const path = await randomFile(await tempPath("movie.bin"), 20 * MiB);
     await alice!.ok(`upload_file ${path} g`);
     const dest = await makeTempDir();
-    await expectOut(bob!, `download_file g movie.bin ${dest}`, [`downloading movie.bin from g to ${join(dest, "movie.bin")} (20.0 MiB, 1 peer)`]);
+    await expectOut(bob!, `download_file g movie.bin ${dest}`, [
+      `downloading movie.bin from g to ${join(dest, "movie.bin")} (20.0 MiB, 1 peer)`,
+    ]);
     const line = await waitForDownload(bob!, "g/movie.bin", { timeoutMs: 30_000 });
-    expect(line).toMatch(new RegExp(`^\\[C\\] \\[g\\] movie\\.bin -> ${join(dest, "movie.bin")} \\(20\\.0 MiB in [\\d.]+ s, 0 pieces resumed, 0 fetched twice, 0 failed their check\\)$`));
+    expect(line).toMatch(
+      new RegExp(
+        `^\\[C\\] \\[g\\] movie\\.bin -> ${join(dest, "movie.bin")} \\(20\\.0 MiB in [\\d.]+ s, 0 pieces resumed, 0 fetched twice, 0 failed their check\\)$`,
+      ),
+    );
     expect(await sha1File(join(dest, "movie.bin"))).toBe(await sha1File(path));
     expect(await readdir(dest)).toEqual(["movie.bin"]); // no temporary file left behind
     // A finished downloader is a seeder (through either tracker, once sync and liveness gossip arrive).
@@ -146,14 +185,27 @@ describe("download_file", () => {
   test("downloads a 50 MiB file byte for byte from one seeder and from three", async () => {
     const cluster = await makeCluster({ trackers: 2 });
     await startTrackers(cluster);
-    const [alice, bob, carol, dave, erin] = await groupOf(cluster, ["alice", "bob", "carol", "dave", "erin"], {
-      clients: [{ order: [1, 2] }, { order: [2, 1] }, { order: [1, 2] }, { order: [2, 1] }, { order: [2, 1] }],
-    });
+    const [alice, bob, carol, dave, erin] = await groupOf(
+      cluster,
+      ["alice", "bob", "carol", "dave", "erin"],
+      {
+        clients: [
+          { order: [1, 2] },
+          { order: [2, 1] },
+          { order: [1, 2] },
+          { order: [2, 1] },
+          { order: [2, 1] },
+        ],
+      },
+    );
     const path = await randomFile(await tempPath("big.bin"), 50 * MiB);
     const sha1 = await sha1File(path);
     await alice!.ok(`upload_file ${path} g`);
 
-    const timeDownload = async (client: ClientProcess, peers: string): Promise<{ wallMs: number; seconds: number }> => {
+    const timeDownload = async (
+      client: ClientProcess,
+      peers: string,
+    ): Promise<{ wallMs: number; seconds: number }> => {
       const dest = await makeTempDir();
       const started = performance.now();
       const out = await client.ok(`download_file g big.bin ${dest}`);
@@ -193,7 +245,10 @@ describe("download_file", () => {
     await alice!.ok(`upload_file ${path} g`);
     await alice!.kill("SIGKILL"); // its session is not logged out, but stops being live
     await waitForFiles(bob!, "g", ["orphan.bin size=1048576 seeders=0"], 15_000);
-    await timed(`download_file g orphan.bin ${dest}`, "no live peer shares orphan.bin in g right now: try again later");
+    await timed(
+      `download_file g orphan.bin ${dest}`,
+      "no live peer shares orphan.bin in g right now: try again later",
+    );
     await expectOut(bob!, "show_downloads", []);
     await expectOut(bob!, "list_files g", ["orphan.bin size=1048576 seeders=0"]);
     expect(await readdir(dest)).toEqual([]);
@@ -211,18 +266,32 @@ describe("download_file", () => {
     // An existing file, as the destination or inside the destination directory: refused.
     const existing = join(dest, "existing.txt");
     await writeFile(existing, "keep me");
-    await expectError(bob!, `download_file g doc.bin ${existing}`, `${existing} already exists: choose another destination or remove it`);
+    await expectError(
+      bob!,
+      `download_file g doc.bin ${existing}`,
+      `${existing} already exists: choose another destination or remove it`,
+    );
     await writeFile(join(dest, "doc.bin"), "keep me too");
-    await expectError(bob!, `download_file g doc.bin ${dest}`, `${join(dest, "doc.bin")} already exists: choose another destination or remove it`);
+    await expectError(
+      bob!,
+      `download_file g doc.bin ${dest}`,
+      `${join(dest, "doc.bin")} already exists: choose another destination or remove it`,
+    );
     const nowhere = join(dest, "no", "such", "dir", "x.bin");
-    await expectError(bob!, `download_file g doc.bin ${nowhere}`, `directory ${join(dest, "no", "such", "dir")} does not exist: create it first`);
+    await expectError(
+      bob!,
+      `download_file g doc.bin ${nowhere}`,
+      `directory ${join(dest, "no", "such", "dir")} does not exist: create it first`,
+    );
     await expectOut(bob!, "show_downloads", []);
     expect(await readFile(existing, "utf8")).toBe("keep me");
     expect(await readFile(join(dest, "doc.bin"), "utf8")).toBe("keep me too");
 
     // A new path: the file lands there under that name.
     const renamed = join(dest, "renamed.bin");
-    await expectOut(bob!, `download_file g doc.bin ${renamed}`, [`downloading doc.bin from g to ${renamed} (2.0 MiB, 1 peer)`]);
+    await expectOut(bob!, `download_file g doc.bin ${renamed}`, [
+      `downloading doc.bin from g to ${renamed} (2.0 MiB, 1 peer)`,
+    ]);
     await waitForDownload(bob!, "g/doc.bin");
     expect(await sha1File(renamed)).toBe(sha1);
 
@@ -230,7 +299,9 @@ describe("download_file", () => {
     const carol = await newMember(cluster, alice!, "carol");
     const sub = join(dest, "sub");
     await mkdir(sub);
-    await expectOut(carol, `download_file g doc.bin ${relative(cluster.dir, sub)}/`, [`downloading doc.bin from g to ${join(sub, "doc.bin")} (2.0 MiB, 2 peers)`]);
+    await expectOut(carol, `download_file g doc.bin ${relative(cluster.dir, sub)}/`, [
+      `downloading doc.bin from g to ${join(sub, "doc.bin")} (2.0 MiB, 2 peers)`,
+    ]);
     await waitForDownload(carol, "g/doc.bin");
     expect(await sha1File(join(sub, "doc.bin"))).toBe(sha1);
     expect((await readdir(dest)).sort()).toEqual(["doc.bin", "existing.txt", "renamed.bin", "sub"]);
@@ -241,7 +312,10 @@ describe("download_file", () => {
     await startTrackers(cluster);
     const [alice, bob] = await groupOf(cluster, ["alice", "bob"]);
     const dir = await makeTempDir();
-    const sources = { "big.bin": await randomFile(join(dir, "big.bin"), 100 * MiB), "small.bin": await randomFile(join(dir, "small.bin"), 10 * MiB) };
+    const sources = {
+      "big.bin": await randomFile(join(dir, "big.bin"), 100 * MiB),
+      "small.bin": await randomFile(join(dir, "small.bin"), 10 * MiB),
+    };
     for (const path of Object.values(sources)) await alice!.ok(`upload_file ${path} g`);
     const target = await tempPath("out.bin");
     await bob!.ok(`download_file g big.bin ${target}`);
@@ -255,10 +329,18 @@ describe("download_file", () => {
       },
       { timeoutMs: 15_000, intervalMs: 200, what: "both downloads to end" },
     ).catch(() => {});
-    const complete = lines.filter((l) => l.startsWith("[C]")).map((l) => l.split(" ")[2] as keyof typeof sources);
+    const complete = lines
+      .filter((l) => l.startsWith("[C]"))
+      .map((l) => l.split(" ")[2] as keyof typeof sources);
     const landed = complete.length === 1 ? await sha1File(target) : "";
     const intact = complete.length === 1 && landed === (await sha1File(sources[complete[0]!]));
-    expect({ states: lines.map((l) => l.slice(0, 3)).sort(), complete: complete.length, intact, second, lines }).toEqual({
+    expect({
+      states: lines.map((l) => l.slice(0, 3)).sort(),
+      complete: complete.length,
+      intact,
+      second,
+      lines,
+    }).toEqual({
       states: second.err.length === 1 ? ["[C]"] : ["[C]", "[F]"],
       complete: 1,
       intact: true,
@@ -277,10 +359,26 @@ describe("download_file", () => {
     const dest = join(root, "inside");
     await mkdir(dest);
     const usage = "usage: download_file <group_id> <file_name> <destination_path>";
-    await expectError(bob!, `download_file g ../x.bin ${dest}`, `file_name "../x.bin" must not contain / or \\: ${usage}`);
-    await expectError(bob!, `download_file g /x.bin ${dest}`, `file_name "/x.bin" must not contain / or \\: ${usage}`);
-    await expectError(bob!, `download_file g sub/x.bin ${dest}`, `file_name "sub/x.bin" must not contain / or \\: ${usage}`);
-    await expectError(bob!, `download_file g ..\\x.bin ${dest}`, `file_name "..\\x.bin" must not contain / or \\: ${usage}`);
+    await expectError(
+      bob!,
+      `download_file g ../x.bin ${dest}`,
+      `file_name "../x.bin" must not contain / or \\: ${usage}`,
+    );
+    await expectError(
+      bob!,
+      `download_file g /x.bin ${dest}`,
+      `file_name "/x.bin" must not contain / or \\: ${usage}`,
+    );
+    await expectError(
+      bob!,
+      `download_file g sub/x.bin ${dest}`,
+      `file_name "sub/x.bin" must not contain / or \\: ${usage}`,
+    );
+    await expectError(
+      bob!,
+      `download_file g ..\\x.bin ${dest}`,
+      `file_name "..\\x.bin" must not contain / or \\: ${usage}`,
+    );
     await expectError(bob!, `download_file g .. ${dest}`, `file_name ".." is not a name: ${usage}`);
     await expectError(bob!, `download_file g . ${dest}`, `file_name "." is not a name: ${usage}`);
     await expectOut(bob!, "show_downloads", []);
@@ -307,7 +405,11 @@ describe("who may fetch pieces", () => {
     const [dan] = await groupOf(cluster, ["dan"], { group: "h", clients: { order: [1, 2] } });
     const path = await randomFile(await tempPath("secret.bin"), 3 * MiB);
     await alice!.ok(`upload_file ${path} g`);
-    await expectError(dan!, `download_file g secret.bin ${await makeTempDir()}`, 'you are not a member of "g": run join_group g and ask its owner to accept');
+    await expectError(
+      dan!,
+      `download_file g secret.bin ${await makeTempDir()}`,
+      'you are not a member of "g": run join_group g and ask its owner to accept',
+    );
     await settle(cluster);
 
     // Raw sessions logged in through tracker 2: the seeder asks tracker 1, which must know them.
@@ -320,25 +422,53 @@ describe("who may fetch pieces", () => {
     await asBob.login("bob", "pw-bob", bobPeer);
     await settle(cluster);
     const hello = (session: string, selfPeer: string, extra: { proofFor?: string; name?: string } = {}) =>
-      helloSeeder({ seeder: alice!.peer, session, selfPeer, group: "g", name: extra.name ?? "secret.bin", proofFor: extra.proofFor });
+      helloSeeder({
+        seeder: alice!.peer,
+        session,
+        selfPeer,
+        group: "g",
+        name: extra.name ?? "secret.bin",
+        proofFor: extra.proofFor,
+      });
 
     // A member's proof gets the bitfield: every one of the 6 pieces.
-    expect(await hello(asBob.sessionId, bobPeer)).toEqual({ t: "p_bitfield", bits: new Uint8Array([0b1111_1100]) });
+    expect(await hello(asBob.sessionId, bobPeer)).toEqual({
+      t: "p_bitfield",
+      bits: new Uint8Array([0b1111_1100]),
+    });
     // A logged-in non-member is refused.
-    expect(await hello(asDan.sessionId, danPeer)).toEqual({ t: "p_refuse", reason: 'dan is not a member of "g"' });
+    expect(await hello(asDan.sessionId, danPeer)).toEqual({
+      t: "p_refuse",
+      reason: 'dan is not a member of "g"',
+    });
     // A proof from a session nobody knows, or claiming someone else's address, is refused.
     const stranger = "0".repeat(64);
-    expect(await hello(stranger, danPeer)).toEqual({ t: "p_refuse", reason: `peer ${danPeer} is not logged in` });
-    expect(await hello(asDan.sessionId, bobPeer)).toEqual({ t: "p_refuse", reason: `peer ${bobPeer} is not logged in` });
+    expect(await hello(stranger, danPeer)).toEqual({
+      t: "p_refuse",
+      reason: `peer ${danPeer} is not logged in`,
+    });
+    expect(await hello(asDan.sessionId, bobPeer)).toEqual({
+      t: "p_refuse",
+      reason: `peer ${bobPeer} is not logged in`,
+    });
     // A member's proof made for another seeder (bob's own address) does not open this one.
-    expect(await hello(asBob.sessionId, bobPeer, { proofFor: bob!.peer })).toEqual({ t: "p_refuse", reason: `peer ${bobPeer} is not logged in` });
+    expect(await hello(asBob.sessionId, bobPeer, { proofFor: bob!.peer })).toEqual({
+      t: "p_refuse",
+      reason: `peer ${bobPeer} is not logged in`,
+    });
     // A file the seeder does not share is refused before any check.
-    expect(await hello(asBob.sessionId, bobPeer, { name: "other.bin" })).toEqual({ t: "p_refuse", reason: '"other.bin" is not shared here in "g"' });
+    expect(await hello(asBob.sessionId, bobPeer, { name: "other.bin" })).toEqual({
+      t: "p_refuse",
+      reason: '"other.bin" is not shared here in "g"',
+    });
     // A leaver's session no longer proves membership.
     await bob!.ok("leave_group g");
     await settle(cluster);
-    expect(await hello(asBob.sessionId, bobPeer)).toEqual({ t: "p_refuse", reason: 'bob is not a member of "g"' });
-    expect(alice!.stderr.text()).toContain('refused peer 127.0.0.1:');
+    expect(await hello(asBob.sessionId, bobPeer)).toEqual({
+      t: "p_refuse",
+      reason: 'bob is not a member of "g"',
+    });
+    expect(alice!.stderr.text()).toContain("refused peer 127.0.0.1:");
   }, 30_000);
 });
 
@@ -400,14 +530,34 @@ describe("stop_share, logout and login", () => {
     const asCarol = await TrackerSession.connect(cluster.slots[0]!);
     const carolPeer = `127.0.0.1:${freePort()}`;
     await asCarol.login("carol", "pw-carol", carolPeer);
-    expect(await helloSeeder({ seeder: alice!.peer, session: asCarol.sessionId, selfPeer: carolPeer, group: "g", name: "s.bin" })).toEqual({
+    expect(
+      await helloSeeder({
+        seeder: alice!.peer,
+        session: asCarol.sessionId,
+        selfPeer: carolPeer,
+        group: "g",
+        name: "s.bin",
+      }),
+    ).toEqual({
       t: "p_refuse",
       reason: '"s.bin" is not shared here in "g"',
     });
-    expect(await helloSeeder({ seeder: bob!.peer, session: asCarol.sessionId, selfPeer: carolPeer, group: "g", name: "s.bin" })).toMatchObject({ t: "p_bitfield" });
+    expect(
+      await helloSeeder({
+        seeder: bob!.peer,
+        session: asCarol.sessionId,
+        selfPeer: carolPeer,
+        group: "g",
+        name: "s.bin",
+      }),
+    ).toMatchObject({ t: "p_bitfield" });
     await expectOut(bob!, "stop_share g s.bin", ["stopped sharing s.bin in g"]);
     await expectOut(carol!, "list_files g", []);
-    await expectError(carol!, `download_file g s.bin ${await makeTempDir()}`, 'no file "s.bin" in "g": see list_files g');
+    await expectError(
+      carol!,
+      `download_file g s.bin ${await makeTempDir()}`,
+      'no file "s.bin" in "g": see list_files g',
+    );
   }, 30_000);
 
   test("logout stops all sharing from this client, and login on the same client shares again", async () => {
@@ -422,23 +572,51 @@ describe("stop_share, logout and login", () => {
     await alice!.ok(`upload_file ${two} g`);
     await alice!.ok(`upload_file ${one} g2`);
     await bob!.ok(`upload_file ${await copyOf(two)} g`);
-    await expectOut(bob!, "list_files g", ["one.bin size=1048576 seeders=1", "two.bin size=2097152 seeders=2"]);
+    await expectOut(bob!, "list_files g", [
+      "one.bin size=1048576 seeders=1",
+      "two.bin size=2097152 seeders=2",
+    ]);
 
     await expectOut(alice!, "logout", ["logged out"]);
     await expectOut(bob!, "list_files g", ["two.bin size=2097152 seeders=1"]);
-    await expectError(bob!, `download_file g one.bin ${await makeTempDir()}`, 'no file "one.bin" in "g": see list_files g');
+    await expectError(
+      bob!,
+      `download_file g one.bin ${await makeTempDir()}`,
+      'no file "one.bin" in "g": see list_files g',
+    );
     const asBob = await TrackerSession.connect(cluster.slots[0]!);
     const bobPeer = `127.0.0.1:${freePort()}`;
     await asBob.login("bob", "pw-bob", bobPeer);
-    expect(await helloSeeder({ seeder: alice!.peer, session: asBob.sessionId, selfPeer: bobPeer, group: "g", name: "two.bin" })).toEqual({
+    expect(
+      await helloSeeder({
+        seeder: alice!.peer,
+        session: asBob.sessionId,
+        selfPeer: bobPeer,
+        group: "g",
+        name: "two.bin",
+      }),
+    ).toEqual({
       t: "p_refuse",
       reason: '"two.bin" is not shared here in "g"',
     });
 
-    await expectOut(alice!, "login alice pw-alice", ["logged in as alice (tracker 1)", "re-sharing one.bin in g", "re-sharing two.bin in g", "re-sharing one.bin in g2"]);
+    await expectOut(alice!, "login alice pw-alice", [
+      "logged in as alice (tracker 1)",
+      "re-sharing one.bin in g",
+      "re-sharing two.bin in g",
+      "re-sharing one.bin in g2",
+    ]);
     await waitForFiles(bob!, "g", ["one.bin size=1048576 seeders=1", "two.bin size=2097152 seeders=2"]);
     await expectOut(alice!, "list_files g2", ["one.bin size=1048576 seeders=1"]);
-    expect(await helloSeeder({ seeder: alice!.peer, session: asBob.sessionId, selfPeer: bobPeer, group: "g", name: "two.bin" })).toMatchObject({ t: "p_bitfield" });
+    expect(
+      await helloSeeder({
+        seeder: alice!.peer,
+        session: asBob.sessionId,
+        selfPeer: bobPeer,
+        group: "g",
+        name: "two.bin",
+      }),
+    ).toMatchObject({ t: "p_bitfield" });
   }, 30_000);
 
   test("leave_group stops this client serving its files in that group", async () => {
@@ -450,7 +628,14 @@ describe("stop_share, logout and login", () => {
     const asBob = await TrackerSession.connect(cluster.slots[0]!);
     const bobPeer = `127.0.0.1:${freePort()}`;
     await asBob.login("bob", "pw-bob", bobPeer);
-    const hello = () => helloSeeder({ seeder: alice!.peer, session: asBob.sessionId, selfPeer: bobPeer, group: "g", name: "left.bin" });
+    const hello = () =>
+      helloSeeder({
+        seeder: alice!.peer,
+        session: asBob.sessionId,
+        selfPeer: bobPeer,
+        group: "g",
+        name: "left.bin",
+      });
     expect(await hello()).toMatchObject({ t: "p_bitfield" });
     await expectOut(alice!, "leave_group g", ["left g"]);
     await expectOut(bob!, "list_files g", []);
@@ -490,7 +675,12 @@ describe("stop_share, logout and login", () => {
     await waitForDownload(bob!, "g/kept.bin");
     expect(await sha1File(join(dest, "kept.bin"))).toBe(await sha1File(kept));
     // Uploaded again, a changed file is shared with its new content.
-    await expectOut(again, `upload_file ${changed} g`, [sharingLine("changed.bin", "11 B", 1, await sha1File(changed))]);
-    await expectOut(bob!, "list_files g", ["kept.bin size=3145728 seeders=2", "changed.bin size=11 seeders=1"]);
+    await expectOut(again, `upload_file ${changed} g`, [
+      sharingLine("changed.bin", "11 B", 1, await sha1File(changed)),
+    ]);
+    await expectOut(bob!, "list_files g", [
+      "kept.bin size=3145728 seeders=2",
+      "changed.bin size=11 seeders=1",
+    ]);
   }, 30_000);
 });

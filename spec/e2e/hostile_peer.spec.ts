@@ -5,16 +5,23 @@
 // the group, then proves itself to the seeder with peerProof. After each attack a peer admitted
 // before it and a freshly admitted one still get correct pieces.
 import { afterEach, describe, expect, test } from "bun:test";
-import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import fc from "fast-check";
 import { ProtocolError } from "../../lib/errors.ts";
 import { peerProof, sessionId } from "../../lib/peer/auth.ts";
 import { PIECE_BYTES } from "../../lib/pieces/constants.ts";
 import { decodeMessage, encodeMessage } from "../../lib/wire/codec.ts";
 import { MAX_FRAME_BYTES } from "../../lib/wire/limits.ts";
 import { MAX_PIECE_INDEX, parsePeerMessage } from "../../lib/wire/peer_protocol.ts";
-import { type ClientProcess, makeCluster, startClient, startTrackers, stopAll, type TrackerProcess } from "../helpers/cluster.ts";
+import {
+  type ClientProcess,
+  makeCluster,
+  startClient,
+  startTrackers,
+  stopAll,
+  type TrackerProcess,
+} from "../helpers/cluster.ts";
 import { randomFile, tempPath } from "../helpers/files.ts";
 import { closeRawSockets, RawSocket } from "../helpers/raw_socket.ts";
 
@@ -58,11 +65,21 @@ async function startTarget(): Promise<Target> {
   await alice.ok(`upload_file ${path} g`);
   const mallory = await RawSocket.connect({ port: cluster.slots[0]!.port });
   const token = crypto.getRandomValues(new Uint8Array(32));
-  expect(await mallory.request({ t: "create_user", user: "mallory", pass: "pw" })).toMatchObject({ ok: true });
-  expect(await mallory.request({ t: "login", user: "mallory", pass: "pw", peer: MALLORY_PEER, token })).toMatchObject({ ok: true });
+  expect(await mallory.request({ t: "create_user", user: "mallory", pass: "pw" })).toMatchObject({
+    ok: true,
+  });
+  expect(
+    await mallory.request({ t: "login", user: "mallory", pass: "pw", peer: MALLORY_PEER, token }),
+  ).toMatchObject({ ok: true });
   expect(await mallory.request({ t: "join_group", group: "g" })).toMatchObject({ ok: true });
   await alice.ok("accept_request g mallory");
-  const partial = { tracker: tracker!, alice, alicePort: Number(alice.peer.split(":")[1]), content: new Uint8Array(await readFile(path)), session: sessionId(token) };
+  const partial = {
+    tracker: tracker!,
+    alice,
+    alicePort: Number(alice.peer.split(":")[1]),
+    content: new Uint8Array(await readFile(path)),
+    session: sessionId(token),
+  };
   const witness = await admitted(partial);
   return { ...partial, witness };
 }
@@ -78,7 +95,13 @@ async function challenged(target: Pick<Target, "alicePort">): Promise<{ raw: Raw
 /** A connection to alice's peer server on which mallory has proved herself and got the bitfield. */
 async function admitted(target: Pick<Target, "alicePort" | "alice" | "session">): Promise<RawSocket> {
   const { raw, nonce } = await challenged(target);
-  raw.send({ t: "p_hello", group: "g", name: FILE_NAME, peer: MALLORY_PEER, proof: peerProof(target.session, target.alice.peer, nonce) });
+  raw.send({
+    t: "p_hello",
+    group: "g",
+    name: FILE_NAME,
+    peer: MALLORY_PEER,
+    proof: peerProof(target.session, target.alice.peer, nonce),
+  });
   expect(await raw.next(undefined, ANSWER_MS)).toEqual({ t: "p_bitfield", bits: Uint8Array.of(0b1110_0000) });
   return raw;
 }
@@ -121,14 +144,17 @@ async function expectServing(target: Target): Promise<void> {
 /** VmRSS and VmHWM (peak RSS) of a process, in MiB. */
 function memoryMiB(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const field = (name: string) => Math.round(Number(status.match(new RegExp(`${name}:\\s+(\\d+) kB`))?.[1] ?? NaN) / 1024);
+  const field = (name: string) =>
+    Math.round(Number(status.match(new RegExp(`${name}:\\s+(\\d+) kB`))?.[1] ?? NaN) / 1024);
   return { rss: field("VmRSS"), peak: field("VmHWM") };
 }
 
 function reportMemory(target: Target, attack: string): { rss: number; peak: number } {
   const alice = memoryMiB(target.alice.proc.pid);
   const tracker = memoryMiB(target.tracker.proc.pid);
-  console.log(`after ${attack}: client VmHWM ${alice.peak} MiB (VmRSS ${alice.rss}), tracker VmHWM ${tracker.peak} MiB (VmRSS ${tracker.rss})`);
+  console.log(
+    `after ${attack}: client VmHWM ${alice.peak} MiB (VmRSS ${alice.rss}), tracker VmHWM ${tracker.peak} MiB (VmRSS ${tracker.rss})`,
+  );
   return alice;
 }
 
@@ -152,10 +178,32 @@ const WELL_FORMED: Record<string, Record<string, unknown>> = {
   p_reject: { index: 1 },
 };
 const FIELD_NAMES = ["t", "nonce", "group", "name", "peer", "proof", "reason", "bits", "index", "data"];
-const anyValue = fc.anything({ maxDepth: 2, maxKeys: 4, withBigInt: true, withTypedArray: true, withDate: true, withMap: true, withSet: true, withNullPrototype: true });
+const anyValue = fc.anything({
+  maxDepth: 2,
+  maxKeys: 4,
+  withBigInt: true,
+  withTypedArray: true,
+  withDate: true,
+  withMap: true,
+  withSet: true,
+  withNullPrototype: true,
+});
 const plausible = fc.oneof(
   fc.integer({ min: -2, max: PIECES + 1 }),
-  fc.constantFrom(0.5, MAX_PIECE_INDEX - 1, MAX_PIECE_INDEX, 2 ** 32, "", "g", FILE_NAME, "../etc/passwd", "x".repeat(256), "zzz", "1", "unknown"),
+  fc.constantFrom(
+    0.5,
+    MAX_PIECE_INDEX - 1,
+    MAX_PIECE_INDEX,
+    2 ** 32,
+    "",
+    "g",
+    FILE_NAME,
+    "../etc/passwd",
+    "x".repeat(256),
+    "zzz",
+    "1",
+    "unknown",
+  ),
   fc.uint8Array({ minLength: 0, maxLength: 70 }),
   fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
 );
@@ -164,7 +212,11 @@ const peerShaped = fc
   .record({
     t: fc.constantFrom(...Object.keys(WELL_FORMED)),
     edits: fc.array(
-      fc.record({ key: fc.constantFrom(...FIELD_NAMES), drop: fc.boolean(), value: fc.oneof({ weight: 3, arbitrary: plausible }, { weight: 1, arbitrary: anyValue }) }),
+      fc.record({
+        key: fc.constantFrom(...FIELD_NAMES),
+        drop: fc.boolean(),
+        value: fc.oneof({ weight: 3, arbitrary: plausible }, { weight: 1, arbitrary: anyValue }),
+      }),
       { maxLength: 3 },
     ),
   })
@@ -195,100 +247,132 @@ function expectedOutcome(body: Uint8Array, isAdmitted: boolean): Outcome | "skip
 }
 
 describe("the peer server under hostile input", () => {
-  test("survives random bytes before and after admission, and keeps serving a peer admitted before", async () => {
-    const target = await startTarget();
-    await fc.assert(
-      fc.asyncProperty(
-        fc.boolean(),
-        fc.oneof(
-          fc.uint8Array({ minLength: 1, maxLength: 4096 }),
-          fc.uint8Array({ minLength: 1, maxLength: 512 }).map((b) => Uint8Array.from([...header(b.byteLength), ...b])),
+  test(
+    "survives random bytes before and after admission, and keeps serving a peer admitted before",
+    async () => {
+      const target = await startTarget();
+      await fc.assert(
+        fc.asyncProperty(
+          fc.boolean(),
+          fc.oneof(
+            fc.uint8Array({ minLength: 1, maxLength: 4096 }),
+            fc
+              .uint8Array({ minLength: 1, maxLength: 512 })
+              .map((b) => Uint8Array.from([...header(b.byteLength), ...b])),
+          ),
+          async (isAdmitted, garbage) => {
+            const raw = isAdmitted ? await admitted(target) : (await challenged(target)).raw;
+            raw.write(garbage);
+            await raw.flushed();
+            await expectPiece(target, target.witness, PIECES - 1);
+            raw.destroy();
+          },
         ),
-        async (isAdmitted, garbage) => {
-          const raw = isAdmitted ? await admitted(target) : (await challenged(target)).raw;
-          raw.write(garbage);
-          await raw.flushed();
-          await expectPiece(target, target.witness, PIECES - 1);
-          raw.destroy();
-        },
-      ),
-      { numRuns: FC_RUNS, endOnFailure: true },
-    );
-    await expectServing(target);
-    reportMemory(target, "random bytes");
-  }, 15_000 + FC_RUNS * RUN_MS);
+        { numRuns: FC_RUNS, endOnFailure: true },
+      );
+      await expectServing(target);
+      reportMemory(target, "random bytes");
+    },
+    15_000 + FC_RUNS * RUN_MS,
+  );
 
-  test("closes a connection as soon as its length prefix exceeds MAX_FRAME_BYTES, up to 4 GiB", async () => {
-    const target = await startTarget();
-    await fc.assert(
-      fc.asyncProperty(
-        fc.boolean(),
-        fc.oneof(fc.integer({ min: MAX_FRAME_BYTES + 1, max: 2 ** 32 - 1 }), fc.constantFrom(MAX_FRAME_BYTES + 1, 2 ** 31, 2 ** 32 - 1)),
-        async (isAdmitted, length) => {
-          const raw = isAdmitted ? await admitted(target) : (await challenged(target)).raw;
-          raw.write(header(length));
-          expect(await raw.waitClosed(ANSWER_MS)).toBe(true);
-          expect(raw.frames).toEqual([]);
-          raw.destroy();
-        },
-      ),
-      { numRuns: FC_RUNS, endOnFailure: true },
-    );
-    await expectServing(target);
-    reportMemory(target, "length prefixes up to 4 GiB");
-  }, 15_000 + FC_RUNS * RUN_MS);
+  test(
+    "closes a connection as soon as its length prefix exceeds MAX_FRAME_BYTES, up to 4 GiB",
+    async () => {
+      const target = await startTarget();
+      await fc.assert(
+        fc.asyncProperty(
+          fc.boolean(),
+          fc.oneof(
+            fc.integer({ min: MAX_FRAME_BYTES + 1, max: 2 ** 32 - 1 }),
+            fc.constantFrom(MAX_FRAME_BYTES + 1, 2 ** 31, 2 ** 32 - 1),
+          ),
+          async (isAdmitted, length) => {
+            const raw = isAdmitted ? await admitted(target) : (await challenged(target)).raw;
+            raw.write(header(length));
+            expect(await raw.waitClosed(ANSWER_MS)).toBe(true);
+            expect(raw.frames).toEqual([]);
+            raw.destroy();
+          },
+        ),
+        { numRuns: FC_RUNS, endOnFailure: true },
+      );
+      await expectServing(target);
+      reportMemory(target, "length prefixes up to 4 GiB");
+    },
+    15_000 + FC_RUNS * RUN_MS,
+  );
 
-  test("answers, ignores or hangs up on CBOR of the wrong shape exactly as the protocol says", async () => {
-    const target = await startTarget();
-    const seen: Record<string, number> = {};
-    await fc.assert(
-      fc.asyncProperty(fc.boolean(), fc.oneof({ weight: 4, arbitrary: peerShaped }, { weight: 1, arbitrary: anyValue }), async (isAdmitted, value) => {
-        let body: Uint8Array;
-        try {
-          body = encodeMessage(value).subarray(4);
-        } catch {
-          return fc.pre(false);
-        }
-        const expected = expectedOutcome(body, isAdmitted);
-        fc.pre(expected !== "skip");
-        const raw = isAdmitted ? await admitted(target) : (await challenged(target)).raw;
-        raw.write(Uint8Array.from([...header(body.byteLength), ...body]));
-        let outcome: Outcome;
-        const frame = await raw.next(undefined, expected === "silence" ? 50 : ANSWER_MS);
-        if (frame?.t === "p_refuse") outcome = "refuse";
-        else if (frame?.t === "p_piece") outcome = "piece";
-        else if (frame) outcome = `unexpected ${frame.t}` as Outcome;
-        else outcome = (await raw.waitClosed(expected === "silence" ? 50 : ANSWER_MS)) ? "close" : "silence";
-        expect({ isAdmitted, value, outcome }).toEqual({ isAdmitted, value, outcome: expected });
-        seen[outcome] = (seen[outcome] ?? 0) + 1;
-        raw.destroy();
-      }),
-      { numRuns: FC_RUNS, endOnFailure: true },
-    );
-    console.log(`wrong-shape CBOR outcomes: ${JSON.stringify(seen)}`);
-    await expectServing(target);
-    reportMemory(target, "wrong-shape CBOR and unknown types");
-  }, 15_000 + FC_RUNS * RUN_MS * 2);
+  test(
+    "answers, ignores or hangs up on CBOR of the wrong shape exactly as the protocol says",
+    async () => {
+      const target = await startTarget();
+      const seen: Record<string, number> = {};
+      await fc.assert(
+        fc.asyncProperty(
+          fc.boolean(),
+          fc.oneof({ weight: 4, arbitrary: peerShaped }, { weight: 1, arbitrary: anyValue }),
+          async (isAdmitted, value) => {
+            let body: Uint8Array;
+            try {
+              body = encodeMessage(value).subarray(4);
+            } catch {
+              return fc.pre(false);
+            }
+            const expected = expectedOutcome(body, isAdmitted);
+            fc.pre(expected !== "skip");
+            const raw = isAdmitted ? await admitted(target) : (await challenged(target)).raw;
+            raw.write(Uint8Array.from([...header(body.byteLength), ...body]));
+            let outcome: Outcome;
+            const frame = await raw.next(undefined, expected === "silence" ? 50 : ANSWER_MS);
+            if (frame?.t === "p_refuse") outcome = "refuse";
+            else if (frame?.t === "p_piece") outcome = "piece";
+            else if (frame) outcome = `unexpected ${frame.t}` as Outcome;
+            else
+              outcome = (await raw.waitClosed(expected === "silence" ? 50 : ANSWER_MS)) ? "close" : "silence";
+            expect({ isAdmitted, value, outcome }).toEqual({ isAdmitted, value, outcome: expected });
+            seen[outcome] = (seen[outcome] ?? 0) + 1;
+            raw.destroy();
+          },
+        ),
+        { numRuns: FC_RUNS, endOnFailure: true },
+      );
+      console.log(`wrong-shape CBOR outcomes: ${JSON.stringify(seen)}`);
+      await expectServing(target);
+      reportMemory(target, "wrong-shape CBOR and unknown types");
+    },
+    15_000 + FC_RUNS * RUN_MS * 2,
+  );
 
-  test("answers a request for a piece out of the file's range with p_reject (or a hang-up), never silence", async () => {
-    const target = await startTarget();
-    await fc.assert(
-      fc.asyncProperty(
-        fc.oneof(fc.integer({ min: 0, max: MAX_PIECE_INDEX - 1 }), fc.constantFrom(PIECES, PIECES + 1, 8, 255, 256, 65_536, MAX_PIECE_INDEX - 1)),
-        async (index) => {
-          const raw = await admitted(target);
-          raw.send({ t: "p_request", index });
-          const answer = await raw.next((f) => f.index === index, ANSWER_MS);
-          const outcome = answer?.t ?? ((await raw.waitClosed(10)) ? "close" : "silence");
-          expect({ index, outcome }).toEqual({ index, outcome: index < PIECES ? "p_piece" : expect.stringMatching(/^(p_reject|close)$/) });
-          raw.destroy();
-        },
-      ),
-      { numRuns: FC_RUNS, endOnFailure: true },
-    );
-    await expectServing(target);
-    reportMemory(target, "out-of-range piece requests");
-  }, 15_000 + FC_RUNS * RUN_MS);
+  test(
+    "answers a request for a piece out of the file's range with p_reject (or a hang-up), never silence",
+    async () => {
+      const target = await startTarget();
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(
+            fc.integer({ min: 0, max: MAX_PIECE_INDEX - 1 }),
+            fc.constantFrom(PIECES, PIECES + 1, 8, 255, 256, 65_536, MAX_PIECE_INDEX - 1),
+          ),
+          async (index) => {
+            const raw = await admitted(target);
+            raw.send({ t: "p_request", index });
+            const answer = await raw.next((f) => f.index === index, ANSWER_MS);
+            const outcome = answer?.t ?? ((await raw.waitClosed(10)) ? "close" : "silence");
+            expect({ index, outcome }).toEqual({
+              index,
+              outcome: index < PIECES ? "p_piece" : expect.stringMatching(/^(p_reject|close)$/),
+            });
+            raw.destroy();
+          },
+        ),
+        { numRuns: FC_RUNS, endOnFailure: true },
+      );
+      await expectServing(target);
+      reportMemory(target, "out-of-range piece requests");
+    },
+    15_000 + FC_RUNS * RUN_MS,
+  );
 
   test("bounds a peer that sends thousands of piece requests without reading", async () => {
     const target = await startTarget();
@@ -307,7 +391,9 @@ describe("the peer server under hostile input", () => {
       latencies.push(performance.now() - t0);
       await Bun.sleep(10);
     }
-    console.log(`witness piece during the flood: max ${Math.max(...latencies).toFixed(1)} ms over ${latencies.length} requests`);
+    console.log(
+      `witness piece during the flood: max ${Math.max(...latencies).toFixed(1)} ms over ${latencies.length} requests`,
+    );
     expect(Math.max(...latencies)).toBeLessThan(1_000);
     for (const f of flooders) f.resume();
     for (const f of flooders) expect(await f.waitClosed(10_000)).toBe(true);
@@ -320,7 +406,13 @@ describe("the peer server under hostile input", () => {
     const target = await startTarget();
     const slow = (await challenged(target)).raw;
     const silent = (await challenged(target)).raw;
-    const hello = encodeMessage({ t: "p_hello", group: "g", name: FILE_NAME, peer: MALLORY_PEER, proof: bytes(32) });
+    const hello = encodeMessage({
+      t: "p_hello",
+      group: "g",
+      name: FILE_NAME,
+      peer: MALLORY_PEER,
+      proof: bytes(32),
+    });
     const latencies: number[] = [];
     for (let i = 0; i < 5; i++) {
       const tick = Date.now();
@@ -333,7 +425,9 @@ describe("the peer server under hostile input", () => {
       latencies.push(performance.now() - t0);
       await Bun.sleep(Math.max(0, 1_000 - (Date.now() - tick)));
     }
-    console.log(`others served in at most ${Math.max(...latencies).toFixed(1)} ms while a peer sent 1 byte/s`);
+    console.log(
+      `others served in at most ${Math.max(...latencies).toFixed(1)} ms while a peer sent 1 byte/s`,
+    );
     expect(Math.max(...latencies)).toBeLessThan(500);
     // Within the idle timeout, neither is closed early, nor answered.
     expect([slow.closed, silent.closed, slow.frames, silent.frames]).toEqual([false, false, [], []]);
@@ -345,7 +439,11 @@ describe("the peer server under hostile input", () => {
     const target = await startTarget();
     const idle: RawSocket[] = [];
     for (let batch = 0; batch < 10; batch++) {
-      idle.push(...(await Promise.all(Array.from({ length: 100 }, () => RawSocket.connect({ port: target.alicePort })))));
+      idle.push(
+        ...(await Promise.all(
+          Array.from({ length: 100 }, () => RawSocket.connect({ port: target.alicePort })),
+        )),
+      );
     }
     const challenges = await Promise.all(idle.map((s) => s.next(undefined, 5_000)));
     expect(challenges.filter((c) => c?.t !== "p_challenge").length).toBe(0);
@@ -363,7 +461,8 @@ describe("the peer server under hostile input", () => {
     // Every p_hello makes the seeder ask its tracker (check_peer) before answering.
     const target = await startTarget();
     const strangers = await Promise.all(Array.from({ length: 1_000 }, () => challenged(target)));
-    for (const { raw } of strangers) raw.send({ t: "p_hello", group: "g", name: FILE_NAME, peer: MALLORY_PEER, proof: bytes(32) });
+    for (const { raw } of strangers)
+      raw.send({ t: "p_hello", group: "g", name: FILE_NAME, peer: MALLORY_PEER, proof: bytes(32) });
     const answers = await Promise.all(strangers.map(({ raw }) => raw.next(undefined, 25_000)));
     expect(answers.filter((a) => a?.t !== "p_refuse").length).toBe(0);
     const cuts = trackerHangUps(target.tracker);

@@ -26,6 +26,8 @@ describe("one user on several clients", () => {
     expect(await laptop.ok("logout")).toEqual(["logged out"]);
     expect(await desktop.ok("list_files g")).toEqual(["same.txt size=32 seeders=1"]);
     expect((await desktop.ok("whoami"))[0]).toStartWith(`ann on ${desktop.peer} via tracker `);
-    expect((await laptop.run("list_files g")).err).toEqual(["error: not logged in: run login <user_id> <passwd>"]);
+    expect((await laptop.run("list_files g")).err).toEqual([
+      "error: not logged in: run login <user_id> <passwd>",
+    ]);
   }, 30_000);
 });

@@ -18,7 +18,10 @@ describe("security", () => {
     const trackers = await startTrackers(cluster);
     const client = await startClient(cluster);
     const password = "Tr0ub4dor-plaintext-canary";
-    const out = [...(await client.ok(`create_user ann ${password}`)), ...(await client.ok(`login ann ${password}`))];
+    const out = [
+      ...(await client.ok(`create_user ann ${password}`)),
+      ...(await client.ok(`login ann ${password}`)),
+    ];
     await client.ok("create_group g");
     await client.close();
     for (const t of trackers) await t.quit();
@@ -27,7 +30,9 @@ describe("security", () => {
     for (const t of trackers) seen.push(t.stderr.lines.join("\n"), t.stdout.lines.join("\n"));
     for (const text of seen) expect(text).not.toContain(password);
     // What the tracker keeps is a Bun.password hash (argon2id).
-    const stored = (await Promise.all((await filesUnder(cluster.dir)).map((p) => readFile(p)))).map((b) => b.toString("latin1")).join("");
+    const stored = (await Promise.all((await filesUnder(cluster.dir)).map((p) => readFile(p))))
+      .map((b) => b.toString("latin1"))
+      .join("");
     expect(stored).toContain("$argon2id$");
   }, 30_000);
 
@@ -50,8 +55,16 @@ describe("security", () => {
   test("only a group's owner lists, accepts and rejects its requests", async () => {
     const cluster = await makeCluster({ trackers: 1 });
     await startTrackers(cluster);
-    const [owner, member, asker] = [await startClient(cluster), await startClient(cluster), await startClient(cluster)];
-    for (const [c, name] of [[owner, "own"], [member, "mem"], [asker, "ask"]] as const) {
+    const [owner, member, asker] = [
+      await startClient(cluster),
+      await startClient(cluster),
+      await startClient(cluster),
+    ];
+    for (const [c, name] of [
+      [owner, "own"],
+      [member, "mem"],
+      [asker, "ask"],
+    ] as const) {
       await c!.ok(`create_user ${name} pw`);
       await c!.ok(`login ${name} pw`);
     }
@@ -59,7 +72,7 @@ describe("security", () => {
     await member!.ok("join_group g");
     await owner!.ok("accept_request g mem");
     await asker!.ok("join_group g");
-    const notOwner = "error: only the owner of \"g\" (own)";
+    const notOwner = 'error: only the owner of "g" (own)';
     expect((await member!.run("list_requests g")).err[0]).toStartWith(notOwner);
     expect((await member!.run("accept_request g ask")).err[0]).toStartWith(notOwner);
     expect((await asker!.run("accept_request g ask")).err[0]).toStartWith(notOwner);

@@ -3,7 +3,15 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { cp } from "node:fs/promises";
 import { join } from "node:path";
-import { CLIENT_BIN, makeCluster, makeTempDir, startTrackers, stopAll, TRACKER_BIN, freePort } from "../helpers/cluster.ts";
+import {
+  CLIENT_BIN,
+  freePort,
+  makeCluster,
+  makeTempDir,
+  startTrackers,
+  stopAll,
+  TRACKER_BIN,
+} from "../helpers/cluster.ts";
 
 const hasTmux = Bun.spawnSync(["sh", "-c", "command -v tmux"]).exitCode === 0;
 const session = `p2p-term-${process.pid}`;
@@ -15,7 +23,9 @@ function tmux(...args: string[]): string {
 
 /** The visible screen, without blank lines. */
 function screen(): string[] {
-  return tmux("capture-pane", "-t", session, "-p").split("\n").filter((l) => l.trim() !== "");
+  return tmux("capture-pane", "-t", session, "-p")
+    .split("\n")
+    .filter((l) => l.trim() !== "");
 }
 
 async function until(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
@@ -45,26 +55,36 @@ describe("client at a terminal", () => {
     if (!hasTmux) console.log("tmux missing: apt-get install tmux to run the terminal tests");
   });
 
-  test.skipIf(!hasTmux)("shows who is logged in and through which tracker, completes, recalls history, exits on Ctrl-C", async () => {
-    const cluster = await makeCluster({ trackers: 1 });
-    await startTrackers(cluster);
-    const dir = await makeTempDir();
-    const command = `${CLIENT_BIN} 127.0.0.1:${freePort()} ${cluster.infoPath} --data-dir ${join(dir, "c")}; echo EXIT=$?; sleep 30`;
-    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", "-e", "NO_COLOR=1", command);
-    await until(() => screen().some((l) => l.startsWith("guest>")), "the guest prompt");
-    await type("create_user ann pw", "Enter", "login ann pw", "Enter");
-    await until(() => screen().some((l) => l.startsWith("ann@tracker1>")), "a prompt naming the user and tracker");
-    await type("create_group lab", "Enter");
-    await type("list_gr", "Tab", "Enter"); // completes the command
-    await until(() => screen().includes("lab owner=ann members=1 files=0"), "list_groups output");
-    await type("leave_group l", "Tab", "Enter"); // completes a group id it has seen
-    await until(() => screen().includes("left lab"), "leave_group output");
-    await type("Up", "Enter"); // history: the same command again
-    await until(() => screen().some((l) => l.startsWith('error: no group "lab"')), "the repeated command's error");
-    expect(screen().join("\n")).not.toContain("\x1b["); // NO_COLOR: no escape codes
-    await type("C-c");
-    await until(() => screen().includes("EXIT=0"), "exit status 0 on a line of its own after Ctrl-C");
-  }, 30_000);
+  test.skipIf(!hasTmux)(
+    "shows who is logged in and through which tracker, completes, recalls history, exits on Ctrl-C",
+    async () => {
+      const cluster = await makeCluster({ trackers: 1 });
+      await startTrackers(cluster);
+      const dir = await makeTempDir();
+      const command = `${CLIENT_BIN} 127.0.0.1:${freePort()} ${cluster.infoPath} --data-dir ${join(dir, "c")}; echo EXIT=$?; sleep 30`;
+      tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", "-e", "NO_COLOR=1", command);
+      await until(() => screen().some((l) => l.startsWith("guest>")), "the guest prompt");
+      await type("create_user ann pw", "Enter", "login ann pw", "Enter");
+      await until(
+        () => screen().some((l) => l.startsWith("ann@tracker1>")),
+        "a prompt naming the user and tracker",
+      );
+      await type("create_group lab", "Enter");
+      await type("list_gr", "Tab", "Enter"); // completes the command
+      await until(() => screen().includes("lab owner=ann members=1 files=0"), "list_groups output");
+      await type("leave_group l", "Tab", "Enter"); // completes a group id it has seen
+      await until(() => screen().includes("left lab"), "leave_group output");
+      await type("Up", "Enter"); // history: the same command again
+      await until(
+        () => screen().some((l) => l.startsWith('error: no group "lab"')),
+        "the repeated command's error",
+      );
+      expect(screen().join("\n")).not.toContain("\x1b["); // NO_COLOR: no escape codes
+      await type("C-c");
+      await until(() => screen().includes("EXIT=0"), "exit status 0 on a line of its own after Ctrl-C");
+    },
+    30_000,
+  );
 });
 
 describe("binaries that travel", () => {
@@ -74,7 +94,12 @@ describe("binaries that travel", () => {
     await cp(CLIENT_BIN, join(dir, "client"));
     const port = freePort();
     await Bun.write(join(dir, "tracker_info.txt"), `127.0.0.1 ${port}\n`);
-    const tracker = Bun.spawn(["env", "-i", "./tracker", "tracker_info.txt", "1"], { cwd: dir, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const tracker = Bun.spawn(["env", "-i", "./tracker", "tracker_info.txt", "1"], {
+      cwd: dir,
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     try {
       const reader = tracker.stdout.getReader();
       const first = new TextDecoder().decode((await reader.read()).value);

@@ -22,9 +22,12 @@ import { expectError, expectOut } from "../helpers/expect_output.ts";
 
 afterEach(stopAll);
 
-
 /** Starts a client that tries the trackers in `order` and logs in as `user` (created if asked). */
-async function loggedIn(cluster: Cluster, user: string, options: { order?: number[]; create?: boolean } = {}): Promise<ClientProcess> {
+async function loggedIn(
+  cluster: Cluster,
+  user: string,
+  options: { order?: number[]; create?: boolean } = {},
+): Promise<ClientProcess> {
   const client = await startClient(cluster, { order: options.order });
   if (options.create) await client.ok(`create_user ${user} pw-${user}`);
   await client.ok(`login ${user} pw-${user}`);
@@ -90,16 +93,32 @@ describe("tracker cluster: commands", () => {
     await expectOut(carol, "join_group g1", ["asked to join g1; its owner must accept"]);
     await settle(cluster);
     await expectOut(bob, "join_group g1", ["asked to join g1; its owner must accept"]);
-    await expectError(bob, "join_group g1", 'your request to join "g1" is already pending: ask its owner alice to accept');
+    await expectError(
+      bob,
+      "join_group g1",
+      'your request to join "g1" is already pending: ask its owner alice to accept',
+    );
     await settle(cluster);
     await expectError(bob, "list_requests g1", 'only the owner of "g1" (alice) can list its join requests');
-    await expectError(bob, "accept_request g1 carol", 'only the owner of "g1" (alice) can answer join requests');
+    await expectError(
+      bob,
+      "accept_request g1 carol",
+      'only the owner of "g1" (alice) can answer join requests',
+    );
     await expectError(alice, "list_requests nosuch", 'no group "nosuch": see list_groups');
     await expectOut(alice, "list_requests g1", ["carol", "bob"]);
 
     await expectOut(alice, "reject_request g1 carol", ["rejected carol's request to join g1"]);
-    await expectError(alice, "accept_request g1 carol", 'no pending request from "carol" in "g1": see list_requests g1');
-    await expectError(alice, "reject_request g1 carol", 'no pending request from "carol" in "g1": see list_requests g1');
+    await expectError(
+      alice,
+      "accept_request g1 carol",
+      'no pending request from "carol" in "g1": see list_requests g1',
+    );
+    await expectError(
+      alice,
+      "reject_request g1 carol",
+      'no pending request from "carol" in "g1": see list_requests g1',
+    );
     await expectOut(alice, "accept_request g1 bob", ["bob is now a member of g1"]);
     await expectOut(alice, "list_requests g1", []);
     await expectOut(carol, "join_group g1", ["asked to join g1; its owner must accept"]);
@@ -115,7 +134,10 @@ describe("tracker cluster: commands", () => {
     await expectOut(carol, "leave_group g2", ["left g2"]);
     await settle(cluster);
     await expectOut(bob, "list_requests g2", []);
-    await expectOut(carol, "list_groups", ["g1 owner=alice members=3 files=0", "g2 owner=bob members=1 files=0"]);
+    await expectOut(carol, "list_groups", [
+      "g1 owner=alice members=3 files=0",
+      "g2 owner=bob members=1 files=0",
+    ]);
   }, 30_000);
 
   test("hands an owner's group to the longest-standing member and removes a group left empty", async () => {
@@ -140,7 +162,11 @@ describe("tracker cluster: commands", () => {
     await settle(cluster);
     await expectOut(carol, "list_groups", ["g owner=bob members=2 files=0"]);
     await expectOut(bob, "list_groups", ["g owner=bob members=2 files=0"]);
-    await expectError(alice, "leave_group g", 'you are not a member of "g": run join_group g and ask its owner to accept');
+    await expectError(
+      alice,
+      "leave_group g",
+      'you are not a member of "g": run join_group g and ask its owner to accept',
+    );
     await expectError(alice, "list_requests g", 'only the owner of "g" (bob) can list its join requests');
     await alice.ok("join_group g");
     await settle(cluster);
@@ -173,7 +199,11 @@ describe("tracker cluster: replication", () => {
     for (let i = 0; i < 5; i++) {
       const sentAt = performance.now();
       await alice.ok(`create_group lat${i}`);
-      await waitUntil(async () => (await groupIds(bob)).includes(`lat${i}`), { timeoutMs: 1_000, intervalMs: 0, what: `lat${i} at tracker 2` });
+      await waitUntil(async () => (await groupIds(bob)).includes(`lat${i}`), {
+        timeoutMs: 1_000,
+        intervalMs: 0,
+        what: `lat${i} at tracker 2`,
+      });
       latencies.push(performance.now() - sentAt);
     }
     const sorted = [...latencies].sort((a, b) => a - b);
@@ -194,7 +224,10 @@ describe("tracker cluster: replication", () => {
     const late: string[] = [];
     for (let i = 0; i < 3; i++) {
       await alice.ok(`create_group p${i}`);
-      const seen = await waitUntil(async () => (await t2!.status()).groups === i + 1, { timeoutMs: 50, intervalMs: 0 }).catch(() => false);
+      const seen = await waitUntil(async () => (await t2!.status()).groups === i + 1, {
+        timeoutMs: 50,
+        intervalMs: 0,
+      }).catch(() => false);
       if (!seen) late.push(`p${i}`);
       await Bun.sleep(100);
     }
@@ -209,19 +242,25 @@ describe("tracker cluster: replication", () => {
     const c1 = await startClient(cluster, { order: [1, 2] });
     const c2 = await startClient(cluster, { order: [2, 1] });
     const ids = ["zed", "yan", "xia"];
-    const results = await Promise.all(ids.flatMap((id) => [c1.run(`create_user ${id} pw1`), c2.run(`create_user ${id} pw2`)]));
+    const results = await Promise.all(
+      ids.flatMap((id) => [c1.run(`create_user ${id} pw1`), c2.run(`create_user ${id} pw2`)]),
+    );
     const acked = results.filter((r) => r.err.length === 0).length;
     console.log(`concurrent create_user: ${acked} of ${results.length} acknowledged for ${ids.length} ids`);
     for (const r of results) {
       expect(r.out.length + r.err.length).toBe(1);
-      if (r.err.length > 0) expect(r.err[0]).toMatch(/^error: user "\w+" already exists: pick another user id$/);
+      if (r.err.length > 0)
+        expect(r.err[0]).toMatch(/^error: user "\w+" already exists: pick another user id$/);
     }
     await settle(cluster);
     expect((await t1!.status()).users).toBe(ids.length);
     expect((await t2!.status()).users).toBe(ids.length);
     for (const id of ids) {
       const works: string[] = [];
-      for (const [name, client] of [["t1", c1], ["t2", c2]] as const) {
+      for (const [name, client] of [
+        ["t1", c1],
+        ["t2", c2],
+      ] as const) {
         for (const pw of ["pw1", "pw2"]) {
           const r = await client.run(`login ${id} ${pw}`);
           if (r.err.length === 0) {
@@ -277,7 +316,10 @@ describe("tracker cluster: failover and recovery", () => {
     expect(r.out).toEqual(["group after created; you own it"]);
     expect(r.err).toEqual([]);
     await expectOut(alice, "whoami", [`alice on ${alice.peer} via tracker 2 (${t2!.address})`]);
-    await expectOut(alice, "list_groups", ["before owner=alice members=1 files=0", "after owner=alice members=1 files=0"]);
+    await expectOut(alice, "list_groups", [
+      "before owner=alice members=1 files=0",
+      "after owner=alice members=1 files=0",
+    ]);
   }, 30_000);
 
   test("a client keeps its session when its tracker dies just after the other tracker came up", async () => {
@@ -310,8 +352,13 @@ describe("tracker cluster: failover and recovery", () => {
     const restartedAt = performance.now();
     const pinned = await loggedIn(cluster, "alice", { order: [1, 2] }); // alice was known before the crash
     await expectOut(pinned, "whoami", [`alice on ${pinned.peer} via tracker 1 (${t1!.address})`]);
-    await waitUntil(async () => (await groupIds(pinned)).join() === "g1,g2,g3", { timeoutMs: 5_000, what: "tracker 1 to catch up" });
-    console.log(`restarted tracker 1 caught up ${(performance.now() - restartedAt).toFixed(0)} ms after it printed listening`);
+    await waitUntil(async () => (await groupIds(pinned)).join() === "g1,g2,g3", {
+      timeoutMs: 5_000,
+      what: "tracker 1 to catch up",
+    });
+    console.log(
+      `restarted tracker 1 caught up ${(performance.now() - restartedAt).toFixed(0)} ms after it printed listening`,
+    );
     await expectOut(pinned, "list_groups", [
       "g1 owner=alice members=1 files=0",
       "g2 owner=bob members=2 files=0",
@@ -338,7 +385,11 @@ describe("tracker cluster: failover and recovery", () => {
     await settle(cluster);
     await alice.ok("accept_request ga bob");
     // The last acknowledgements, then both trackers die at once with no time to settle.
-    await Promise.all([alice.ok("create_group last1"), bob.ok("create_group last2"), bob.ok("create_user carol pw-carol")]);
+    await Promise.all([
+      alice.ok("create_group last1"),
+      bob.ok("create_group last2"),
+      bob.ok("create_user carol pw-carol"),
+    ]);
     await Promise.all([t1!.kill("SIGKILL"), t2!.kill("SIGKILL")]);
     await Promise.all([t1!.restart(), t2!.restart()]);
     await settle(cluster);
@@ -409,7 +460,9 @@ describe("tracker process", () => {
     await writeFile(bad, "# trackers\n127.0.0.1 9001\n\n127.0.0.1 notaport\n");
     const r = await runToExit("tracker", [bad, "1", "--data-dir", join(dir, "d")]);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr.trim()).toBe('error: tracker_info.txt line 4: port "notaport" is not an integer in 1..65535');
+    expect(r.stderr.trim()).toBe(
+      'error: tracker_info.txt line 4: port "notaport" is not an integer in 1..65535',
+    );
     expect(r.stdout).not.toContain("listening");
 
     await writeFile(bad, "127.0.0.1 9001\n999.0.0.1:9002\n");
@@ -470,7 +523,12 @@ describe("tracker sync secret", () => {
     await alice.ok("create_user alice pw");
     await Bun.sleep(2_000); // four sync rounds and a redial
     const [s1, s2] = [await t1.status(), await t2.status()];
-    expect({ t1Users: s1.users, t2Users: s2.users, t1Link: s1.links.get(2), t2Link: s2.links.get(1) }).toEqual({
+    expect({
+      t1Users: s1.users,
+      t2Users: s2.users,
+      t1Link: s1.links.get(2),
+      t2Link: s2.links.get(1),
+    }).toEqual({
       t1Users: 1,
       t2Users: 0,
       t1Link: false,
@@ -513,7 +571,11 @@ describe("tracker data on disk", () => {
     await rm(`${db}-wal`, { force: true });
     await rm(`${db}-shm`, { force: true });
     await writeFile(db, "this is not a database, it was overwritten by a bad disk".repeat(200));
-    const refused = await runToExit("tracker", [cluster.infoPath, "1", "--data-dir", cluster.slots[0]!.dataDir], { cwd: cluster.dir });
+    const refused = await runToExit(
+      "tracker",
+      [cluster.infoPath, "1", "--data-dir", cluster.slots[0]!.dataDir],
+      { cwd: cluster.dir },
+    );
     expect(refused.exitCode).toBe(1);
     expect(refused.stderr.trim().split("\n")).toHaveLength(1);
     expect(refused.stderr).toContain("is damaged; move it aside and start again to resync");

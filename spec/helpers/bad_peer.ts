@@ -14,13 +14,14 @@
 //   afterEach(stopBadPeers); // closes every session and listener made here
 //
 // Test helper (never a spec file).
-import type { Socket, TCPSocketListener } from "bun";
+
 import { closeSync, openSync, readSync } from "node:fs";
 import { basename } from "node:path";
+import type { Socket, TCPSocketListener } from "bun";
+import { hashFile } from "../../lib/client/hash_file.ts";
 import { peerProof, sessionId } from "../../lib/peer/auth.ts";
 import { Bitfield } from "../../lib/pieces/bitfield.ts";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../../lib/pieces/constants.ts";
-import { hashFile } from "../../lib/client/hash_file.ts";
 import type { FileDigest } from "../../lib/pieces/hash.ts";
 import { HEARTBEAT_MS } from "../../lib/tracker/liveness.ts";
 import { Connection, connectionHandlers } from "../../lib/wire/connection.ts";
@@ -103,13 +104,28 @@ export class TrackerSession {
 
   /** Logs in as `user` serving pieces at `peer` (host:port), then heartbeats as ./client does. */
   async login(user: string, pass: string, peer: string): Promise<void> {
-    await this.ok({ t: "login", user, pass, peer, token: this.token, rid: `raw-${this.sessionId.slice(0, 8)}-login` });
+    await this.ok({
+      t: "login",
+      user,
+      pass,
+      peer,
+      token: this.token,
+      rid: `raw-${this.sessionId.slice(0, 8)}-login`,
+    });
     this.#heartbeat = setInterval(() => void this.request({ t: "heartbeat" }).catch(() => {}), HEARTBEAT_MS);
   }
 
   /** Registers a file (its true hashes) as shared from this session's peer address. */
   async share(group: string, name: string, digest: FileDigest): Promise<void> {
-    await this.ok({ t: "share", group, name, sizeBytes: digest.sizeBytes, sha1: digest.sha1, pieces: digest.pieces, rid: `raw-${this.sessionId.slice(0, 8)}-share-${name}` });
+    await this.ok({
+      t: "share",
+      group,
+      name,
+      sizeBytes: digest.sizeBytes,
+      sha1: digest.sha1,
+      pieces: digest.pieces,
+      rid: `raw-${this.sessionId.slice(0, 8)}-share-${name}`,
+    });
   }
 
   close(): void {
@@ -159,7 +175,9 @@ export function startBadSeeder(options: SeederOptions): Promise<RawSeeder> {
 }
 
 /** Like startBadSeeder; with `corrupt: false` it serves the true bytes, with `stall` it never answers. */
-export async function startRawSeeder(options: SeederOptions & { corrupt: boolean; stall?: boolean }): Promise<RawSeeder> {
+export async function startRawSeeder(
+  options: SeederOptions & { corrupt: boolean; stall?: boolean },
+): Promise<RawSeeder> {
   const digest = await hashFile(options.path);
   const count = pieceCount(digest.sizeBytes);
   const all = new Bitfield(count);
@@ -265,7 +283,10 @@ export async function helloSeeder(options: HelloOptions): Promise<PeerMessage> {
   open.add(closer);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer from seeder ${options.seeder} within ${REPLY_TIMEOUT_MS} ms`)), REPLY_TIMEOUT_MS);
+    timer = setTimeout(
+      () => reject(new Error(`no answer from seeder ${options.seeder} within ${REPLY_TIMEOUT_MS} ms`)),
+      REPLY_TIMEOUT_MS,
+    );
   });
   try {
     return await Promise.race([answer, timeout]);

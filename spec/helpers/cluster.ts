@@ -11,12 +11,13 @@
 //   await settle(cluster);                                    // every tracker holds the same state
 //   const relay = startRelay(cluster.slots[0]!);              // a client -> tracker 1 link a test can break
 //   afterEach(stopAll); // kills every process started here and removes every temp dir
-import type { Socket, Subprocess, TCPSocketListener } from "bun";
+
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Socket, Subprocess, TCPSocketListener } from "bun";
 import { COMMANDS, usage } from "../../lib/client/commands.ts";
 
 /** The repository root, where `npm run build` leaves ./tracker and ./client. */
@@ -103,7 +104,10 @@ export class LineStream {
    * Consumes lines from the cursor up to and including the first one `match` accepts, and
    * returns them; if the stream ends first, returns what is left with `found: false`.
    */
-  async next(match: (line: string) => boolean, timeoutMs: number): Promise<{ lines: string[]; found: boolean }> {
+  async next(
+    match: (line: string) => boolean,
+    timeoutMs: number,
+  ): Promise<{ lines: string[]; found: boolean }> {
     const deadline = Date.now() + timeoutMs;
     let scanned = this.cursor;
     for (;;) {
@@ -120,7 +124,10 @@ export class LineStream {
         return { lines, found: false };
       }
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching line within ${timeoutMs} ms; unread: ${JSON.stringify(this.lines.slice(this.cursor))}`);
+      if (left <= 0)
+        throw new Error(
+          `no matching line within ${timeoutMs} ms; unread: ${JSON.stringify(this.lines.slice(this.cursor))}`,
+        );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.#wake.push(() => {
@@ -273,7 +280,11 @@ export async function runToExit(
   const stderr = new Response(proc.stderr).text();
   const timeoutMs = options.timeoutMs ?? 15_000;
   try {
-    const exitCode = await withTimeout(proc.exited, timeoutMs, () => `${binary} ${args.join(" ")} did not exit within ${timeoutMs} ms`);
+    const exitCode = await withTimeout(
+      proc.exited,
+      timeoutMs,
+      () => `${binary} ${args.join(" ")} did not exit within ${timeoutMs} ms`,
+    );
     return { exitCode, stdout: await stdout, stderr: await stderr };
   } finally {
     proc.kill("SIGKILL");
@@ -355,8 +366,21 @@ export class TrackerProcess {
   /** Spawns the process and waits for its `listening` line; throws with its stderr otherwise. */
   async start(): Promise<this> {
     if (this.running) throw new Error(`tracker ${this.no} is already running`);
-    const args = [TRACKER_BIN, this.cluster.infoPath, String(this.no), "--data-dir", this.slot.dataDir, ...(this.options.args ?? [])];
-    this.proc = Bun.spawn(args, { cwd: this.cluster.dir, env: childEnv(this.options.env), stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const args = [
+      TRACKER_BIN,
+      this.cluster.infoPath,
+      String(this.no),
+      "--data-dir",
+      this.slot.dataDir,
+      ...(this.options.args ?? []),
+    ];
+    this.proc = Bun.spawn(args, {
+      cwd: this.cluster.dir,
+      env: childEnv(this.options.env),
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     this.#starting = true;
     try {
       return await this.#awaitListening();
@@ -369,7 +393,8 @@ export class TrackerProcess {
     this.stdout = new LineStream(this.proc.stdout);
     this.stderr = new LineStream(this.proc.stderr);
     this.exited = this.proc.exited;
-    const failed = () => `tracker ${this.no} printed no "listening" line within ${START_TIMEOUT_MS} ms; stderr:\n${this.stderr.text()}`;
+    const failed = () =>
+      `tracker ${this.no} printed no "listening" line within ${START_TIMEOUT_MS} ms; stderr:\n${this.stderr.text()}`;
     let first: { lines: string[]; found: boolean };
     try {
       first = await this.stdout.next((l) => l.includes("listening"), START_TIMEOUT_MS);
@@ -379,7 +404,9 @@ export class TrackerProcess {
     }
     if (!first.found) {
       await this.stderr.done;
-      throw new Error(`tracker ${this.no} exited with status ${await this.exited} before listening; stderr:\n${this.stderr.text()}`);
+      throw new Error(
+        `tracker ${this.no} exited with status ${await this.exited} before listening; stderr:\n${this.stderr.text()}`,
+      );
     }
     this.listeningLine = first.lines[first.lines.length - 1]!;
     return this;
@@ -445,7 +472,11 @@ export class TrackerProcess {
 }
 
 /** Starts tracker `no` of the cluster on its data dir and waits for its `listening` line. */
-export async function startTracker(cluster: Cluster, no: number, options: TrackerStartOptions = {}): Promise<TrackerProcess> {
+export async function startTracker(
+  cluster: Cluster,
+  no: number,
+  options: TrackerStartOptions = {},
+): Promise<TrackerProcess> {
   const tracker = new TrackerProcess(cluster, no, options);
   processes.add(tracker);
   cluster.trackers.set(no, tracker);
@@ -456,7 +487,10 @@ export async function startTracker(cluster: Cluster, no: number, options: Tracke
  * Starts every tracker of the cluster, in parallel, and (unless `linked: false`) waits until each
  * one's own sync links to all the others are up, so an operation is pushed at once from the start.
  */
-export async function startTrackers(cluster: Cluster, options: TrackerStartOptions & { linked?: boolean } = {}): Promise<TrackerProcess[]> {
+export async function startTrackers(
+  cluster: Cluster,
+  options: TrackerStartOptions & { linked?: boolean } = {},
+): Promise<TrackerProcess[]> {
   const { linked = true, ...start } = options;
   const trackers = await Promise.all(cluster.slots.map((s) => startTracker(cluster, s.no, start)));
   if (linked) await waitForLinks(cluster);
@@ -534,7 +568,13 @@ export class ClientProcess {
   #seq = 0;
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(options: { peer: string; dataDir: string; infoPath: string; cwd: string; env?: Record<string, string> }) {
+  constructor(options: {
+    peer: string;
+    dataDir: string;
+    infoPath: string;
+    cwd: string;
+    env?: Record<string, string>;
+  }) {
     this.peer = options.peer;
     this.dataDir = options.dataDir;
     this.infoPath = options.infoPath;
@@ -612,7 +652,9 @@ export class ClientProcess {
     const deadline = Date.now() + timeoutMs;
     const left = () => Math.max(1, deadline - Date.now());
     const fail = (what: string) =>
-      new Error(`client ${this.peer}: "${line}" ${what}; stdout so far: ${JSON.stringify(this.stdout.lines.slice(this.stdout.cursor))}, stderr so far: ${JSON.stringify(this.stderr.lines.slice(this.stderr.cursor))}`);
+      new Error(
+        `client ${this.peer}: "${line}" ${what}; stdout so far: ${JSON.stringify(this.stdout.lines.slice(this.stdout.cursor))}, stderr so far: ${JSON.stringify(this.stderr.lines.slice(this.stderr.cursor))}`,
+      );
     const outLines: string[] = [];
     try {
       while (stdoutSentinels-- > 0) {
@@ -636,7 +678,11 @@ export class ClientProcess {
 
   async #awaitExit(timeoutMs: number): Promise<number> {
     try {
-      return await withTimeout(this.exited, timeoutMs, () => `client ${this.peer} did not exit within ${timeoutMs} ms`);
+      return await withTimeout(
+        this.exited,
+        timeoutMs,
+        () => `client ${this.peer} did not exit within ${timeoutMs} ms`,
+      );
     } catch (err) {
       this.proc.kill("SIGKILL");
       await this.exited;
@@ -646,9 +692,13 @@ export class ClientProcess {
 }
 
 /** Starts a client with a free peer port and its own data dir; it has not logged in. */
-export async function startClient(cluster: Cluster, options: ClientStartOptions = {}): Promise<ClientProcess> {
+export async function startClient(
+  cluster: Cluster,
+  options: ClientStartOptions = {},
+): Promise<ClientProcess> {
   const port = options.port ?? freePort();
-  const infoPath = options.infoPath ?? (options.order ? await writeClientInfo(cluster, options.order) : cluster.infoPath);
+  const infoPath =
+    options.infoPath ?? (options.order ? await writeClientInfo(cluster, options.order) : cluster.infoPath);
   const client = new ClientProcess({
     peer: `${HOST}:${port}`,
     dataDir: options.dataDir ?? join(cluster.dir, `client-${port}.data`),

@@ -12,7 +12,14 @@
 import { randomFillSync } from "node:crypto";
 import { copyFile, open } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { type ClientProcess, type ClientStartOptions, type Cluster, makeTempDir, settle, startClient } from "./cluster.ts";
+import {
+  type ClientProcess,
+  type ClientStartOptions,
+  type Cluster,
+  makeTempDir,
+  settle,
+  startClient,
+} from "./cluster.ts";
 
 export const MiB = 1024 * 1024;
 /** How often the pollers below ask a client for `show_downloads`. */
@@ -69,7 +76,11 @@ export interface GroupOptions {
  * first one create the group and accepts every other one into it, letting the trackers settle
  * between steps. Returns the clients in order.
  */
-export async function groupOf(cluster: Cluster, users: string[], options: GroupOptions = {}): Promise<ClientProcess[]> {
+export async function groupOf(
+  cluster: Cluster,
+  users: string[],
+  options: GroupOptions = {},
+): Promise<ClientProcess[]> {
   const { group = "g", clients: start = {} } = options;
   const settled = async () => {
     if ([...cluster.trackers.values()].filter((t) => t.running).length > 1) await settle(cluster);
@@ -102,7 +113,10 @@ export interface DownloadLine {
 }
 
 /** The `show_downloads` line of `download` (`group/name`) on `client`, or undefined if it has none. */
-export async function downloadLine(client: ClientProcess, download: string): Promise<DownloadLine | undefined> {
+export async function downloadLine(
+  client: ClientProcess,
+  download: string,
+): Promise<DownloadLine | undefined> {
   const [group, name] = download.split("/") as [string, string];
   const head = (state: string) => `[${state}] [${group}] ${name}`;
   for (const line of await client.ok("show_downloads")) {
@@ -119,7 +133,11 @@ export async function downloadLine(client: ClientProcess, download: string): Pro
  * Polls `show_downloads` until `download` (`group/name`) is complete (`[C]`) and returns that
  * line; throws at once if it failed (`[F]`), or after `timeoutMs` (default 60 s).
  */
-export async function waitForDownload(client: ClientProcess, download: string, options: { timeoutMs?: number } = {}): Promise<string> {
+export async function waitForDownload(
+  client: ClientProcess,
+  download: string,
+  options: { timeoutMs?: number } = {},
+): Promise<string> {
   const d = await pollDownload(client, download, {
     timeoutMs: options.timeoutMs ?? 60_000,
     intervalMs: POLL_MS,
@@ -133,14 +151,19 @@ export async function waitForDownload(client: ClientProcess, download: string, o
  * Polls `show_downloads` until `download` (`group/name`) is running with at least `percent`
  * done; throws if it completes or fails first (the test wanted it mid-way).
  */
-export async function waitForPercent(client: ClientProcess, download: string, options: { percent: number; timeoutMs?: number }): Promise<DownloadLine> {
+export async function waitForPercent(
+  client: ClientProcess,
+  download: string,
+  options: { percent: number; timeoutMs?: number },
+): Promise<DownloadLine> {
   const { percent } = options;
   return pollDownload(client, download, {
     timeoutMs: options.timeoutMs ?? 60_000,
     intervalMs: FAST_POLL_MS,
     what: `${download} to reach ${percent}%`,
     done: (d) => {
-      if (d.state === "C") throw new Error(`${download} completed before the test saw it at ${percent}%: ${d.line}`);
+      if (d.state === "C")
+        throw new Error(`${download} completed before the test saw it at ${percent}%: ${d.line}`);
       return d.percent !== undefined && d.percent >= percent;
     },
   });
@@ -154,16 +177,27 @@ async function pollDownload(
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     const last = await downloadLine(client, download);
-    if (last?.state === "F") throw new Error(`${download} failed while waiting for ${options.what}: ${last.line}`);
+    if (last?.state === "F")
+      throw new Error(`${download} failed while waiting for ${options.what}: ${last.line}`);
     if (last && options.done(last)) return last;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${options.what}; last line: ${last?.line ?? "(none)"}`);
+    if (Date.now() >= deadline)
+      throw new Error(
+        `timed out after ${options.timeoutMs} ms waiting for ${options.what}; last line: ${last?.line ?? "(none)"}`,
+      );
     await Bun.sleep(options.intervalMs);
   }
 }
 
 /** The `[C]` line's figures: seconds taken, pieces resumed, fetched twice, failed their check. */
-export function completedFigures(line: string): { seconds: number; resumed: number; twice: number; bad: number } {
-  const m = line.match(/ in ([\d.]+) s, (\d+) pieces resumed, (\d+) fetched twice, (\d+) failed their check\)$/);
+export function completedFigures(line: string): {
+  seconds: number;
+  resumed: number;
+  twice: number;
+  bad: number;
+} {
+  const m = line.match(
+    / in ([\d.]+) s, (\d+) pieces resumed, (\d+) fetched twice, (\d+) failed their check\)$/,
+  );
   if (!m) throw new Error(`not a complete download line: ${line}`);
   return { seconds: Number(m[1]), resumed: Number(m[2]), twice: Number(m[3]), bad: Number(m[4]) };
 }

@@ -119,7 +119,10 @@ export class RawSocket {
    * Consumes and returns the first received frame `match` accepts (the next one by default),
    * waiting up to `timeoutMs`; undefined if the connection closes first or time runs out.
    */
-  next(match: (frame: Frame) => boolean = () => true, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Frame | undefined> {
+  next(
+    match: (frame: Frame) => boolean = () => true,
+    timeoutMs = DEFAULT_TIMEOUT_MS,
+  ): Promise<Frame | undefined> {
     const at = this.frames.findIndex(match);
     if (at >= 0) return Promise.resolve(this.frames.splice(at, 1)[0]);
     if (this.#closed) return Promise.resolve(undefined);
@@ -186,7 +189,10 @@ export class RawSocket {
     let frame: Frame;
     try {
       const value = decodeMessage(body);
-      frame = typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Frame) : { undecodable: value };
+      frame =
+        typeof value === "object" && value !== null && !Array.isArray(value)
+          ? (value as Frame)
+          : { undecodable: value };
     } catch (err) {
       frame = { undecodable: (err as Error).message };
     }

@@ -57,23 +57,45 @@ const group = fc.constantFrom(...GROUPS);
 const session = fc.constantFrom(...SESSIONS);
 const fileName = fc.constantFrom(...FILE_NAMES);
 const changeArb: fc.Arbitrary<Change> = fc.oneof(
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("create_user"), user, hash: fc.constantFrom("h1", "h2") }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant("create_user"), user, hash: fc.constantFrom("h1", "h2") }),
+  },
   {
     weight: 3,
     arbitrary: fc
       .tuple(user, fc.constantFrom(...HASHES), session)
-      .map(([u, hash, s]): Change => ({ kind: "login", user: u, hash, session: s, peer: PEER_OF_SESSION[s]! })),
+      .map(
+        ([u, hash, s]): Change => ({ kind: "login", user: u, hash, session: s, peer: PEER_OF_SESSION[s]! }),
+      ),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("logout"), session }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("create_group"), user, session, group }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("join_group"), user, session, group }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("leave_group"), user, session, group }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constantFrom("accept_request", "reject_request"), user, session, group, member: user }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constantFrom("accept_request", "reject_request"),
+      user,
+      session,
+      group,
+      member: user,
+    }),
+  },
   {
     weight: 4,
     arbitrary: fc
       .tuple(user, session, group, fileName, fc.integer({ min: 0, max: 1 }))
-      .map(([u, s, g, name, content]): Change => ({ kind: "share", user: u, session: s, group: g, file: fileMeta(name, content) })),
+      .map(
+        ([u, s, g, name, content]): Change => ({
+          kind: "share",
+          user: u,
+          session: s,
+          group: g,
+          file: fileMeta(name, content),
+        }),
+      ),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("unshare"), user, session, group, name: fileName }) },
 );
@@ -96,7 +118,16 @@ export function resolveIntent(intent: Intent, state: State): Change {
   const stale = intent.as === "stale";
   const users = [...state.users.keys()];
   // A new user id, as far as this tracker knows (another may be creating it right now), or when stale a taken one.
-  if (c.kind === "create_user") return { ...c, user: choose(USERS.filter((u) => state.users.has(u) === stale), c.user, USERS) ?? c.user };
+  if (c.kind === "create_user")
+    return {
+      ...c,
+      user:
+        choose(
+          USERS.filter((u) => state.users.has(u) === stale),
+          c.user,
+          USERS,
+        ) ?? c.user,
+    };
   const groupIds = [...state.groups.keys()];
   const sessionIds = [...state.sessions.keys()];
   const sessionsOf = (u: string) => sessionIds.filter((id) => state.sessions.get(id)!.user === u);
@@ -104,24 +135,65 @@ export function resolveIntent(intent: Intent, state: State): Change {
   const actors = stale ? users : users.filter((u) => sessionsOf(u).length > 0);
   /** One of `fits` that may act, else anyone who may, else the hint itself. */
   const actor = (fits: readonly string[], hint: string) =>
-    choose(fits.filter((u) => actors.includes(u)), hint, USERS) ?? choose(actors, hint, USERS) ?? hint;
+    choose(
+      fits.filter((u) => actors.includes(u)),
+      hint,
+      USERS,
+    ) ??
+    choose(actors, hint, USERS) ??
+    hint;
   /** The session `u` acts through: its own live one, or when stale one that is not (another's, or gone). */
   const through = (u: string, hint: string) =>
-    (stale ? choose(SESSIONS.filter((id) => state.sessions.get(id)?.user !== u), hint, SESSIONS) : choose(sessionsOf(u), hint, SESSIONS)) ?? hint;
+    (stale
+      ? choose(
+          SESSIONS.filter((id) => state.sessions.get(id)?.user !== u),
+          hint,
+          SESSIONS,
+        )
+      : choose(sessionsOf(u), hint, SESSIONS)) ?? hint;
   const orGiven = <T>(v: T | undefined, given: T) => v ?? given;
   if (!stale && actors.length === 0 && c.kind !== "login" && c.kind !== "logout") {
     // Nobody is logged in here, so nobody can act: the client first creates its user, or logs in.
     const hash = HASHES[SESSIONS.indexOf(c.session as (typeof SESSIONS)[number]) % 2]!;
     if (users.length === 0) return { kind: "create_user", user: c.user, hash };
-    return resolveIntent({ as: "fit", change: { kind: "login", user: c.user, hash, session: c.session, peer: PEER_OF_SESSION[c.session]! } }, state);
+    return resolveIntent(
+      {
+        as: "fit",
+        change: { kind: "login", user: c.user, hash, session: c.session, peer: PEER_OF_SESSION[c.session]! },
+      },
+      state,
+    );
   }
   switch (c.kind) {
     case "login": {
       // Mostly someone not logged in yet, at a free address; once all are, a login replaces one.
-      const u = orGiven(choose(users.filter((u) => sessionsOf(u).length === 0), c.user, USERS) ?? choose(users, c.user, USERS), c.user);
+      const u = orGiven(
+        choose(
+          users.filter((u) => sessionsOf(u).length === 0),
+          c.user,
+          USERS,
+        ) ?? choose(users, c.user, USERS),
+        c.user,
+      );
       const current = state.users.get(u)?.hash;
-      const hash = stale ? orGiven(choose(HASHES.filter((h) => h !== current), c.hash, HASHES), c.hash) : orGiven(current, c.hash);
-      const sid = orGiven(choose(SESSIONS.filter((id) => !state.peerSessions.has(PEER_OF_SESSION[id]!)), c.session, SESSIONS), c.session);
+      const hash = stale
+        ? orGiven(
+            choose(
+              HASHES.filter((h) => h !== current),
+              c.hash,
+              HASHES,
+            ),
+            c.hash,
+          )
+        : orGiven(current, c.hash);
+      const sid = orGiven(
+        choose(
+          SESSIONS.filter((id) => !state.peerSessions.has(PEER_OF_SESSION[id]!)),
+          c.session,
+          SESSIONS,
+        ),
+        c.session,
+      );
       return { ...c, user: u, hash, session: sid, peer: PEER_OF_SESSION[sid]! };
     }
     case "logout": {
@@ -149,7 +221,13 @@ export function resolveIntent(intent: Intent, state: State): Change {
       const gid = orGiven(choose(answerable, c.group, GROUPS) ?? choose(groupIds, c.group, GROUPS), c.group);
       const g = state.groups.get(gid);
       const u = g?.owner ?? actor(users, c.user);
-      return { ...c, user: u, session: through(u, c.session), group: gid, member: orGiven(choose([...(g?.pending ?? [])], c.member, USERS), c.member) };
+      return {
+        ...c,
+        user: u,
+        session: through(u, c.session),
+        group: gid,
+        member: orGiven(choose([...(g?.pending ?? [])], c.member, USERS), c.member),
+      };
     }
     case "share":
     case "unshare": {
@@ -158,11 +236,20 @@ export function resolveIntent(intent: Intent, state: State): Change {
       const sid = through(u, c.session);
       const s = state.sessions.get(sid);
       if (c.kind === "share") {
-        const gid = orGiven(choose(groupIds.filter((id) => state.groups.get(id)!.members.has(u)), c.group, GROUPS), c.group);
+        const gid = orGiven(
+          choose(
+            groupIds.filter((id) => state.groups.get(id)!.members.has(u)),
+            c.group,
+            GROUPS,
+          ),
+          c.group,
+        );
         return { ...c, user: u, session: sid, group: gid };
       }
       const mine = groupIds.flatMap((id) =>
-        [...state.groups.get(id)!.files.values()].filter((f) => s && f.sharers.has(s.peer)).map((f) => [id, f.name] as const),
+        [...state.groups.get(id)!.files.values()]
+          .filter((f) => s && f.sharers.has(s.peer))
+          .map((f) => [id, f.name] as const),
       );
       const [gid, name] = orGiven(choose(mine, c.name, FILE_NAMES), [c.group, c.name] as const);
       return { ...c, user: u, session: sid, group: gid, name };

@@ -4,7 +4,15 @@ import { expect } from "bun:test";
 import fc from "fast-check";
 import type { Change } from "../../lib/replica/change.ts";
 import { brokenInvariants } from "../../lib/replica/invariants.ts";
-import { describeChange, type Intent, intentArb, PEER_OF_SESSION, resolveIntent, SESSIONS, USERS } from "./replica_arbitraries.ts";
+import {
+  describeChange,
+  type Intent,
+  intentArb,
+  PEER_OF_SESSION,
+  resolveIntent,
+  SESSIONS,
+  USERS,
+} from "./replica_arbitraries.ts";
 import { describeMsg, expectConverged, Net, type NetOptions } from "./replica_net.ts";
 
 type Cmd = fc.Command<object, Net>;
@@ -13,7 +21,11 @@ const MARK: Record<Intent["as"], string> = { given: "", fit: "~", stale: "!" };
 
 /** A client request committed on tracker `at` at wall clock `nowMs`. */
 export class LocalChange implements Cmd {
-  constructor(readonly at: number, readonly intent: Intent, readonly nowMs: number) {}
+  constructor(
+    readonly at: number,
+    readonly intent: Intent,
+    readonly nowMs: number,
+  ) {}
   check = () => true;
   run(_: object, net: Net): void {
     const change = resolveIntent(this.intent, net.replicas[this.at]!.state);
@@ -23,12 +35,17 @@ export class LocalChange implements Cmd {
     net.trace.push(`${this}: ${describeChange(change)} ${done}`);
   }
   // "~": the change is a hint, fitted to the tracker's state when run; "!": fitted, but stale (see resolveIntent).
-  toString = () => `${t(this.at)}.local(${MARK[this.intent.as]}${describeChange(this.intent.change)}@${this.nowMs})`;
+  toString = () =>
+    `${t(this.at)}.local(${MARK[this.intent.as]}${describeChange(this.intent.change)}@${this.nowMs})`;
 }
 
 /** A client retries an earlier request (same request id) on tracker `at`, e.g. after failover. */
 export class Retry implements Cmd {
-  constructor(readonly at: number, readonly pick: number, readonly nowMs: number) {}
+  constructor(
+    readonly at: number,
+    readonly pick: number,
+    readonly nowMs: number,
+  ) {}
   check = () => true;
   run(_: object, net: Net): void {
     const requests = net.created.filter((op) => op.rid !== undefined);
@@ -37,15 +54,22 @@ export class Retry implements Cmd {
     const count = net.created.length;
     const outcome = net.local(this.at, first.change, this.nowMs, first.rid);
     const op = net.created.at(-1)!;
-    const done = net.created.length > count ? `op ${op.origin}:${op.seq}@${op.stamp.wall}.${op.stamp.count}` : "no op";
-    net.trace.push(`${this}: ${first.rid} (op ${first.origin}:${first.seq}) ${outcome.ok ? "ok" : "refused"}, ${done}`);
+    const done =
+      net.created.length > count ? `op ${op.origin}:${op.seq}@${op.stamp.wall}.${op.stamp.count}` : "no op";
+    net.trace.push(
+      `${this}: ${first.rid} (op ${first.origin}:${first.seq}) ${outcome.ok ? "ok" : "refused"}, ${done}`,
+    );
   }
   toString = () => `${t(this.at)}.retry(#${this.pick}@${this.nowMs})`;
 }
 
 /** Delivers one in-flight message to `to`, in any order; `dup`: it arrives again later. */
 export class Deliver implements Cmd {
-  constructor(readonly to: number, readonly pick: number, readonly dup: boolean) {}
+  constructor(
+    readonly to: number,
+    readonly pick: number,
+    readonly dup: boolean,
+  ) {}
   check = () => true;
   run(_: object, net: Net): void {
     const msg = net.deliver(this.to, this.pick, this.dup);
@@ -56,7 +80,10 @@ export class Deliver implements Cmd {
 
 /** Loses one in-flight message to `to`. */
 export class Drop implements Cmd {
-  constructor(readonly to: number, readonly pick: number) {}
+  constructor(
+    readonly to: number,
+    readonly pick: number,
+  ) {}
   check = () => true;
   run(_: object, net: Net): void {
     const msg = net.drop(this.to, this.pick);
@@ -67,7 +94,10 @@ export class Drop implements Cmd {
 
 /** Anti-entropy: `at` sends its status to all; each receiver answers, later and lossily, with what it lacks. */
 export class SendStatus implements Cmd {
-  constructor(readonly at: number, readonly nowMs: number) {}
+  constructor(
+    readonly at: number,
+    readonly nowMs: number,
+  ) {}
   check = () => true;
   run(_: object, net: Net): void {
     net.sendStatus(this.at, this.nowMs);
@@ -139,7 +169,11 @@ export function scenarioArb(maxCommands = 200): fc.Arbitrary<[number, Preset, It
   return fc
     .integer({ min: 2, max: 5 })
     .chain((size) =>
-      fc.tuple(fc.constant(size), fc.constantFrom<Preset>(0, 1, 2), fc.commands([commandArb(size)], { maxCommands, size: "max" })),
+      fc.tuple(
+        fc.constant(size),
+        fc.constantFrom<Preset>(0, 1, 2),
+        fc.commands([commandArb(size)], { maxCommands, size: "max" }),
+      ),
     );
 }
 
@@ -148,12 +182,27 @@ export function makeNet(size: number, preset: Preset, options: NetOptions = {}):
   const net = new Net(size, options);
   const presetOps: Change[] = [];
   // Preset 1 leaves u3 to be created by the trackers, possibly by two at once with different passwords.
-  for (const user of USERS.slice(0, [0, 2, 3][preset])) presetOps.push({ kind: "create_user", user, hash: "h0" });
+  for (const user of USERS.slice(0, [0, 2, 3][preset]))
+    presetOps.push({ kind: "create_user", user, hash: "h0" });
   if (preset >= 2) {
     // u1 on s1@p1, u2 on s2@p2, u3 on s3@p3; g1 owned by u1, with member u2 and u3 pending.
-    USERS.forEach((user, i) => presetOps.push({ kind: "login", user, hash: "h0", session: SESSIONS[i]!, peer: PEER_OF_SESSION[SESSIONS[i]!]! }));
-    presetOps.push({ kind: "create_group", user: "u1", session: "s1", group: "g1" }, { kind: "join_group", user: "u2", session: "s2", group: "g1" });
-    presetOps.push({ kind: "accept_request", user: "u1", session: "s1", group: "g1", member: "u2" }, { kind: "join_group", user: "u3", session: "s3", group: "g1" });
+    USERS.forEach((user, i) =>
+      presetOps.push({
+        kind: "login",
+        user,
+        hash: "h0",
+        session: SESSIONS[i]!,
+        peer: PEER_OF_SESSION[SESSIONS[i]!]!,
+      }),
+    );
+    presetOps.push(
+      { kind: "create_group", user: "u1", session: "s1", group: "g1" },
+      { kind: "join_group", user: "u2", session: "s2", group: "g1" },
+    );
+    presetOps.push(
+      { kind: "accept_request", user: "u1", session: "s1", group: "g1", member: "u2" },
+      { kind: "join_group", user: "u3", session: "s3", group: "g1" },
+    );
   }
   for (const change of presetOps) expect(net.local(0, change, 0)).toEqual({ ok: true });
   net.drain();
@@ -168,7 +217,8 @@ function soundAfter(cmd: Cmd): Cmd {
       cmd.run(model, net);
       for (const r of net.replicas) {
         const broken = brokenInvariants(r.state);
-        if (broken.length > 0) throw new Error(`After ${cmd}, t${r.node} is unsound:\n  ${broken.join("\n  ")}`);
+        if (broken.length > 0)
+          throw new Error(`After ${cmd}, t${r.node} is unsound:\n  ${broken.join("\n  ")}`);
       }
     },
     toString: () => String(cmd),
@@ -186,11 +236,16 @@ export function convergenceProperty(options: NetOptions = {}, maxCommands = 200)
     const net = makeNet(size, preset, options);
     try {
       // Every replay of a prefix of the log is sound, so invariants hold after every step too.
-      fc.modelRun(() => ({ model: {}, real: net }), [...cmds].map((cmd) => soundAfter(cmd)));
+      fc.modelRun(
+        () => ({ model: {}, real: net }),
+        [...cmds].map((cmd) => soundAfter(cmd)),
+      );
       net.settle();
       expectConverged(net);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\nTrace of this run (${size} trackers, preset ${preset}):\n  ${net.trace.join("\n  ")}`);
+      throw new Error(
+        `${(err as Error).message}\nTrace of this run (${size} trackers, preset ${preset}):\n  ${net.trace.join("\n  ")}`,
+      );
     }
   });
 }

@@ -38,7 +38,9 @@ export class Net {
   constructor(size: number, options: NetOptions = {}) {
     this.nodes = Array.from({ length: size }, (_, i) => i + 1);
     this.#options = options;
-    this.replicas = this.nodes.map((node) => new Replica(node, this.nodes, undefined, { order: options.order }));
+    this.replicas = this.nodes.map(
+      (node) => new Replica(node, this.nodes, undefined, { order: options.order }),
+    );
     this.queues = this.nodes.map(() => []);
   }
 
@@ -124,7 +126,10 @@ export class Net {
   /** Which of the created ops replica `at` holds, as sorted "origin:seq" strings. */
   held(at: number): string[] {
     const r = this.replicas[at]!;
-    return this.created.filter((op) => r.holds(op.origin, op.seq)).map((op) => `${op.origin}:${op.seq}`).sort();
+    return this.created
+      .filter((op) => r.holds(op.origin, op.seq))
+      .map((op) => `${op.origin}:${op.seq}`)
+      .sort();
   }
 
   #broadcast(from: number, msg: Msg): void {
@@ -157,8 +162,10 @@ export class Net {
 export function describeMsg(msg: Msg): string {
   const op = (o: Op) => `${o.origin}:${o.seq}@${o.stamp.wall}.${o.stamp.count}`;
   if (msg.kind === "op") return `op ${op(msg.op)}`;
-  if (msg.kind === "status") return `status of ${msg.status.node} (clock ${msg.status.clock.wall}.${msg.status.clock.count})`;
-  if (msg.kind === "base") return `base from ${msg.from} (up to ${msg.base.stamp.wall}.${msg.base.stamp.count})`;
+  if (msg.kind === "status")
+    return `status of ${msg.status.node} (clock ${msg.status.clock.wall}.${msg.status.clock.count})`;
+  if (msg.kind === "base")
+    return `base from ${msg.from} (up to ${msg.base.stamp.wall}.${msg.base.stamp.count})`;
   return `ops from ${msg.from} [${msg.ops.map(op).join(" ")}]`;
 }
 
@@ -175,9 +182,17 @@ export function expectConverged(net: Net): void {
     for (let i = 0; i < net.size; i++) {
       const r = net.replicas[i]!;
       expect({ phase, tracker: r.node, held: net.held(i) }).toEqual({ phase, tracker: r.node, held: all });
-      expect({ phase, tracker: r.node, broken: brokenInvariants(r.state) }).toEqual({ phase, tracker: r.node, broken: [] });
+      expect({ phase, tracker: r.node, broken: brokenInvariants(r.state) }).toEqual({
+        phase,
+        tracker: r.node,
+        broken: [],
+      });
       const pair = `t${r.node} vs t1`;
-      expect({ phase, pair, state: r.state.snapshot() }).toEqual({ phase, pair, state: net.replicas[0]!.state.snapshot() });
+      expect({ phase, pair, state: r.state.snapshot() }).toEqual({
+        phase,
+        pair,
+        state: net.replicas[0]!.state.snapshot(),
+      });
     }
     expect({ phase, state: net.replicas[0]!.state.snapshot() }).toEqual({ phase, state: expected });
   };
@@ -187,7 +202,11 @@ export function expectConverged(net: Net): void {
   net.gossip(4);
   for (let at = 0; at < net.size; at++) net.compact(at);
   check("compacted");
-  for (let at = 0; at < net.size; at++) expect({ tracker: at + 1, opsLeft: net.replicas[at]!.ops.length }).toEqual({ tracker: at + 1, opsLeft: 0 });
+  for (let at = 0; at < net.size; at++)
+    expect({ tracker: at + 1, opsLeft: net.replicas[at]!.ops.length }).toEqual({
+      tracker: at + 1,
+      opsLeft: 0,
+    });
   for (let at = 0; at < net.size; at++) net.restart(at);
   check("restarted");
 }

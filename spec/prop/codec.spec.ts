@@ -62,7 +62,13 @@ describe("codec (properties)", () => {
     fc.assert(
       fc.property(
         fc.array(valueArb, { minLength: 1, maxLength: 8 }).chain((values) =>
-          fc.tuple(fc.constant(values), fc.shuffledSubarray(values.map((_, i) => i), { minLength: values.length })),
+          fc.tuple(
+            fc.constant(values),
+            fc.shuffledSubarray(
+              values.map((_, i) => i),
+              { minLength: values.length },
+            ),
+          ),
         ),
         ([values, order]) => {
           const frames = values.map(encodeMessage);

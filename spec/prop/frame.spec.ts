@@ -77,7 +77,8 @@ describe("FrameDecoder (properties)", () => {
         const decoder = new FrameDecoder({ maxFrameBytes });
         try {
           for (const chunk of chunks) {
-            for (const body of decoder.push(chunk)) expect(body.byteLength).toBeLessThanOrEqual(maxFrameBytes);
+            for (const body of decoder.push(chunk))
+              expect(body.byteLength).toBeLessThanOrEqual(maxFrameBytes);
             expect(decoder.bufferedBytes).toBeLessThanOrEqual(maxFrameBytes + 3);
           }
         } catch (err) {

@@ -35,7 +35,8 @@ type Cmd = fc.Command<Model, PiecePicker>;
 
 const availability = (m: Model, i: number) => [...m.peers.values()].filter((bits) => bits.has(i)).length;
 const requests = (m: Model) =>
-  [...m.inFlight].flatMap(([piece, askers]) => [...askers].map((peer) => ({ peer, piece })))
+  [...m.inFlight]
+    .flatMap(([piece, askers]) => [...askers].map((peer) => ({ peer, piece })))
     .sort((a, b) => a.piece - b.piece || (a.peer < b.peer ? -1 : 1));
 
 /** Whether some peer has a piece we lack, as the picker must tell the engine. */
@@ -45,7 +46,10 @@ function expectCanProgress(m: Model, r: PiecePicker): void {
 }
 
 class AddPeer implements Cmd {
-  constructor(readonly peer: string, readonly bits: boolean[]) {}
+  constructor(
+    readonly peer: string,
+    readonly bits: boolean[],
+  ) {}
   check = (m: Model) => !m.peers.has(this.peer);
   run(m: Model, r: PiecePicker): void {
     const pieces = new Set(this.bits.slice(0, m.size).flatMap((bit, i) => (bit ? [i] : [])));
@@ -60,7 +64,9 @@ class RemovePeer implements Cmd {
   constructor(readonly peer: string) {}
   check = (m: Model) => m.peers.has(this.peer);
   run(m: Model, r: PiecePicker): void {
-    const mine = requests(m).filter((q) => q.peer === this.peer).map((q) => q.piece);
+    const mine = requests(m)
+      .filter((q) => q.peer === this.peer)
+      .map((q) => q.piece);
     expect(r.removePeer(this.peer)).toEqual(mine);
     m.peers.delete(this.peer);
     for (const piece of mine) release(m, this.peer, piece);
@@ -70,7 +76,10 @@ class RemovePeer implements Cmd {
 }
 
 class Have implements Cmd {
-  constructor(readonly peer: string, readonly piece: number) {}
+  constructor(
+    readonly peer: string,
+    readonly piece: number,
+  ) {}
   check = (m: Model) => m.peers.has(this.peer);
   run(m: Model, r: PiecePicker): void {
     const piece = this.piece % m.size;
@@ -90,7 +99,12 @@ class PickAndRequest implements Cmd {
     const bits = m.peers.get(this.peer)!;
     const wanted = [...bits].filter((i) => !m.have.has(i));
     const idle = wanted.filter((i) => !m.inFlight.has(i));
-    const endgame = wanted.filter((i) => m.inFlight.has(i) && !m.inFlight.get(i)!.has(this.peer) && m.inFlight.get(i)!.size < ENDGAME_REQUESTERS);
+    const endgame = wanted.filter(
+      (i) =>
+        m.inFlight.has(i) &&
+        !m.inFlight.get(i)!.has(this.peer) &&
+        m.inFlight.get(i)!.size < ENDGAME_REQUESTERS,
+    );
     const picked = r.pick(this.peer);
     if (picked === undefined) return void expect({ idle, endgame }).toEqual({ idle: [], endgame: [] });
     expect(bits.has(picked)).toBe(true); // never a piece the peer lacks
@@ -165,22 +179,37 @@ const commands = fc.commands(
 const startPeers = fc.array(bitsArb, { minLength: 1, maxLength: 3 });
 
 function pickerBehaves(make: MakePicker) {
-  return fc.property(fc.integer({ min: 1, max: 12 }), fc.nat(), startPeers, commands, (size, seed, start, cmds) => {
-    const model: Model = { size, peers: new Map(), have: new Set(), inFlight: new Map() };
-    const real = make(size, seededRng(seed));
-    start.forEach((bits, i) => new AddPeer(PEERS[i]!, bits).run(model, real));
-    fc.modelRun(() => ({ model, real }), cmds);
-  });
+  return fc.property(
+    fc.integer({ min: 1, max: 12 }),
+    fc.nat(),
+    startPeers,
+    commands,
+    (size, seed, start, cmds) => {
+      const model: Model = { size, peers: new Map(), have: new Set(), inFlight: new Map() };
+      const real = make(size, seededRng(seed));
+      start.forEach((bits, i) => new AddPeer(PEERS[i]!, bits).run(model, real));
+      fc.modelRun(() => ({ model, real }), cmds);
+    },
+  );
 }
 
 /** One slow peer that never answers, one fast peer that answers at once; true if the download completes. */
-function completesDespiteSlowPeer(make: MakePicker, size: number, seed: number, slowPipeline: number): boolean {
+function completesDespiteSlowPeer(
+  make: MakePicker,
+  size: number,
+  seed: number,
+  slowPipeline: number,
+): boolean {
   const picker = make(size, seededRng(seed));
   const all = Array.from({ length: size }, (_, i) => i);
   for (const peerId of ["slow", "fast"]) picker.addPeer(peerId, bitfieldOf(size, all));
   let slowOutstanding = 0;
   for (let round = 0; round < 2 * size && !picker.isComplete(); round++) {
-    for (let i = picker.pick("slow"); slowOutstanding < slowPipeline && i !== undefined; i = picker.pick("slow")) {
+    for (
+      let i = picker.pick("slow");
+      slowOutstanding < slowPipeline && i !== undefined;
+      i = picker.pick("slow")
+    ) {
       picker.markRequested("slow", i); // asked first, so the slow peer holds the last pieces in flight
       slowOutstanding += 1;
     }
@@ -264,7 +293,10 @@ describe("PiecePicker", () => {
   });
 
   test("the model check catches a picker that ignores rarity", () => {
-    const out = fc.check(pickerBehaves((size, rng) => new LowestFirst(size, { rng })), { numRuns: FC_RUNS });
+    const out = fc.check(
+      pickerBehaves((size, rng) => new LowestFirst(size, { rng })),
+      { numRuns: FC_RUNS },
+    );
     expect(out.failed).toBe(true);
   }, 60_000);
 

@@ -5,7 +5,16 @@ import type { Change } from "../../lib/replica/change.ts";
 import { brokenInvariants } from "../../lib/replica/invariants.ts";
 import type { StampOrder } from "../../lib/replica/replica.ts";
 import { fileMeta } from "../helpers/replica_arbitraries.ts";
-import { Compact, convergenceProperty, Deliver, Gossip, LocalChange, makeNet, Restart, runSound } from "../helpers/replica_commands.ts";
+import {
+  Compact,
+  convergenceProperty,
+  Deliver,
+  Gossip,
+  LocalChange,
+  makeNet,
+  Restart,
+  runSound,
+} from "../helpers/replica_commands.ts";
 import { expectConverged, type Net } from "../helpers/replica_net.ts";
 
 const FC_RUNS = Number(process.env.FC_RUNS ?? 1000);
@@ -20,11 +29,38 @@ function concurrently(net: Net, changes: [at: number, change: Change, nowMs: num
 
 /** The session user u<i> acts through in these examples: s<i>, at the address p<i>. */
 const sessionOf = (user: string) => `s${user.slice(1)}`;
-const login = (user: string, hash = "h0"): Change => ({ kind: "login", user, hash, session: sessionOf(user), peer: `p${user.slice(1)}` });
-const join = (user: string, group = "g1"): Change => ({ kind: "join_group", user, session: sessionOf(user), group });
-const accept = (member: string, user = "u1"): Change => ({ kind: "accept_request", user, session: sessionOf(user), group: "g1", member });
-const leave = (user: string): Change => ({ kind: "leave_group", user, session: sessionOf(user), group: "g1" });
-const createGroup = (user: string, group: string): Change => ({ kind: "create_group", user, session: sessionOf(user), group });
+const login = (user: string, hash = "h0"): Change => ({
+  kind: "login",
+  user,
+  hash,
+  session: sessionOf(user),
+  peer: `p${user.slice(1)}`,
+});
+const join = (user: string, group = "g1"): Change => ({
+  kind: "join_group",
+  user,
+  session: sessionOf(user),
+  group,
+});
+const accept = (member: string, user = "u1"): Change => ({
+  kind: "accept_request",
+  user,
+  session: sessionOf(user),
+  group: "g1",
+  member,
+});
+const leave = (user: string): Change => ({
+  kind: "leave_group",
+  user,
+  session: sessionOf(user),
+  group: "g1",
+});
+const createGroup = (user: string, group: string): Change => ({
+  kind: "create_group",
+  user,
+  session: sessionOf(user),
+  group,
+});
 
 /** Two trackers that both know u1 (owner of g1), u2 and u3, each logged in as s1-s3, with the given extra setup. */
 function twoTrackers(setup: Change[] = []): Net {
@@ -46,25 +82,37 @@ describe("Replica cluster", () => {
 
   test("gives a user id created on two trackers at once the hash of the lower stamp", () => {
     const net = makeNet(2, 0);
-    concurrently(net, [[0, { kind: "create_user", user: "u1", hash: "h1" }, 0], [1, { kind: "create_user", user: "u1", hash: "h2" }, 0]]);
+    concurrently(net, [
+      [0, { kind: "create_user", user: "u1", hash: "h1" }, 0],
+      [1, { kind: "create_user", user: "u1", hash: "h2" }, 0],
+    ]);
     expect(net.replicas[1]!.state.users.get("u1")).toEqual({ hash: "h1" }); // equal wall and count: tracker 1 first
 
     const later = makeNet(2, 0);
-    concurrently(later, [[0, { kind: "create_user", user: "u1", hash: "h1" }, 3], [1, { kind: "create_user", user: "u1", hash: "h2" }, 1]]);
+    concurrently(later, [
+      [0, { kind: "create_user", user: "u1", hash: "h1" }, 3],
+      [1, { kind: "create_user", user: "u1", hash: "h2" }, 1],
+    ]);
     expect(later.replicas[0]!.state.users.get("u1")).toEqual({ hash: "h2" }); // earlier wall clock wins
   });
 
   test("keeps only the winning side's login, session and group when two trackers create one user id with different passwords", () => {
     // Tracker 1 wins on equal stamps, tracker 2 on an earlier wall clock; the loser's login names
     // a hash the user id does not have at its place in the replay, so its session never exists.
-    for (const [ms1, ms2, winner] of [[0, 0, 0], [2, 1, 1]] as const) {
+    for (const [ms1, ms2, winner] of [
+      [0, 0, 0],
+      [2, 1, 1],
+    ] as const) {
       const net = makeNet(2, 0);
       const side = (n: 1 | 2): Change[] => [
         { kind: "create_user", user: "u1", hash: `h${n}` },
         { kind: "login", user: "u1", hash: `h${n}`, session: `s${n}`, peer: `p${n}` },
         { kind: "create_group", user: "u1", session: `s${n}`, group: `g${n}` },
       ];
-      concurrently(net, [...side(1).map((c) => [0, c, ms1] as [number, Change, number]), ...side(2).map((c) => [1, c, ms2] as [number, Change, number])]);
+      concurrently(net, [
+        ...side(1).map((c) => [0, c, ms1] as [number, Change, number]),
+        ...side(2).map((c) => [1, c, ms2] as [number, Change, number]),
+      ]);
       const n = winner + 1;
       for (const r of net.replicas) {
         expect(r.state.snapshot()).toMatchObject({
@@ -79,39 +127,76 @@ describe("Replica cluster", () => {
   });
 
   test("voids an act through a session that a logout, or a login at its address, on another tracker ended first", () => {
-    const enders: Change[] = [{ kind: "logout", session: "s2" }, { kind: "login", user: "u3", hash: "h0", session: "s5", peer: "p2" }];
+    const enders: Change[] = [
+      { kind: "logout", session: "s2" },
+      { kind: "login", user: "u3", hash: "h0", session: "s5", peer: "p2" },
+    ];
     for (const ender of enders) {
-      for (const [endMs, joinMs, pending] of [[1, 2, []], [2, 1, ["u2"]]] as const) {
+      for (const [endMs, joinMs, pending] of [
+        [1, 2, []],
+        [2, 1, ["u2"]],
+      ] as const) {
         const net = twoTrackers();
-        concurrently(net, [[0, ender, endMs], [1, join("u2"), joinMs]]);
-        expect({ ender: ender.kind, endMs, g1: group(net) }).toMatchObject({ ender: ender.kind, endMs, g1: { members: ["u1"], pending } });
+        concurrently(net, [
+          [0, ender, endMs],
+          [1, join("u2"), joinMs],
+        ]);
+        expect({ ender: ender.kind, endMs, g1: group(net) }).toMatchObject({
+          ender: ender.kind,
+          endMs,
+          g1: { members: ["u1"], pending },
+        });
       }
     }
   });
 
   test("leaves a requester outside when the owner accepts while the request is withdrawn", () => {
-    for (const [acceptMs, withdrawMs] of [[1, 2], [2, 1]]) {
+    for (const [acceptMs, withdrawMs] of [
+      [1, 2],
+      [2, 1],
+    ]) {
       const net = twoTrackers([join("u2")]);
-      concurrently(net, [[0, accept("u2"), acceptMs], [1, leave("u2"), withdrawMs]]);
+      concurrently(net, [
+        [0, accept("u2"), acceptMs],
+        [1, leave("u2"), withdrawMs],
+      ]);
       expect(group(net)).toMatchObject({ owner: "u1", members: ["u1"], pending: [] });
     }
   });
 
   test("lets an accept win only if it is stamped before the owner leaves", () => {
     const first = twoTrackers([join("u2"), accept("u2"), join("u3")]);
-    concurrently(first, [[0, leave("u1"), 2], [1, accept("u3"), 1]]);
+    concurrently(first, [
+      [0, leave("u1"), 2],
+      [1, accept("u3"), 1],
+    ]);
     expect(group(first)).toMatchObject({ owner: "u2", members: ["u2", "u3"], pending: [] });
 
     const second = twoTrackers([join("u2"), accept("u2"), join("u3")]);
-    concurrently(second, [[0, leave("u1"), 1], [1, accept("u3"), 2]]);
+    concurrently(second, [
+      [0, leave("u1"), 1],
+      [1, accept("u3"), 2],
+    ]);
     expect(group(second)).toMatchObject({ owner: "u2", members: ["u2"], pending: ["u3"] });
   });
 
   test("drops a file shared by a member who leaves the group at the same time", () => {
-    for (const [shareMs, leaveMs] of [[1, 2], [2, 1]]) {
+    for (const [shareMs, leaveMs] of [
+      [1, 2],
+      [2, 1],
+    ]) {
       const net = twoTrackers([join("u2"), accept("u2")]);
-      const share: Change = { kind: "share", user: "u2", session: "s2", group: "g1", file: fileMeta("f1", 0) };
-      concurrently(net, [[0, share, shareMs], [1, leave("u2"), leaveMs]]);
+      const share: Change = {
+        kind: "share",
+        user: "u2",
+        session: "s2",
+        group: "g1",
+        file: fileMeta("f1", 0),
+      };
+      concurrently(net, [
+        [0, share, shareMs],
+        [1, leave("u2"), leaveMs],
+      ]);
       expect(group(net)).toMatchObject({ members: ["u1"], files: [] });
     }
   });
@@ -124,7 +209,11 @@ describe("Replica cluster", () => {
       new Gossip(1),
       new Gossip(0),
       new Restart(0),
-      new LocalChange(0, { as: "given", change: { kind: "login", user: "u1", hash: "h1", session: "s1", peer: "p1" } }, 0),
+      new LocalChange(
+        0,
+        { as: "given", change: { kind: "login", user: "u1", hash: "h1", session: "s1", peer: "p1" } },
+        0,
+      ),
       new LocalChange(0, { as: "given", change: { kind: "logout", session: "s1" } }, 0),
       new Deliver(1, 1, false),
       new Compact(1),
@@ -157,7 +246,10 @@ describe("Replica cluster", () => {
       "t2.deliver(#1): op 1:6@0.6",
       "t2.local(u3/s3:accept_request(g1,u1)@0): u3/s3:accept_request(g1,u1) refused",
     ]);
-    expect(net.replicas[1]!.state.snapshot()).toMatchObject({ users: [["u3", "h1"]], sessions: [["s3", "u3", "p3"]] });
+    expect(net.replicas[1]!.state.snapshot()).toMatchObject({
+      users: [["u3", "h1"]],
+      sessions: [["s3", "u3", "p3"]],
+    });
     expect(group(net, 1)).toMatchObject({ members: ["u3"], pending: [] });
     net.settle();
     expectConverged(net);

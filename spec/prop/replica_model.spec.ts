@@ -6,7 +6,13 @@ import { brokenInvariants } from "../../lib/replica/invariants.ts";
 import { Replica } from "../../lib/replica/replica.ts";
 import { compareStamps } from "../../lib/replica/stamp.ts";
 import type { State } from "../../lib/replica/state.ts";
-import { contentOf, describeChange, intentArb, resolveIntent, USERS } from "../helpers/replica_arbitraries.ts";
+import {
+  contentOf,
+  describeChange,
+  intentArb,
+  resolveIntent,
+  USERS,
+} from "../helpers/replica_arbitraries.ts";
 import { makeNet, runSound, scenarioArb } from "../helpers/replica_commands.ts";
 
 const FC_RUNS = Number(process.env.FC_RUNS ?? 1000);
@@ -35,7 +41,8 @@ class Model {
         if (!this.users.has(c.user)) return "refused";
         if (this.users.get(c.user) !== c.hash) return "wrong password";
         // A client address has one session: logging in there again ends the one before.
-        for (const [sid, s] of this.sessions) if (s.peer === c.peer || sid === c.session) this.#endSession(sid);
+        for (const [sid, s] of this.sessions)
+          if (s.peer === c.peer || sid === c.session) this.#endSession(sid);
         this.sessions.set(c.session, { user: c.user, peer: c.peer });
         return "ok";
       }
@@ -133,7 +140,9 @@ class Model {
           owner: g.owner,
           members: g.members,
           pending: g.pending,
-          files: [...g.files].map(([name, f]) => ({ name, content: f.content, sharers: [...f.sharers].sort() })).sort(byName),
+          files: [...g.files]
+            .map(([name, f]) => ({ name, content: f.content, sharers: [...f.sharers].sort() }))
+            .sort(byName),
         }))
         .sort((a, b) => (a.id < b.id ? -1 : 1)),
     };
@@ -162,7 +171,9 @@ function viewOf(state: State): ReturnType<Model["view"]> {
         owner: g.owner,
         members: [...g.members],
         pending: [...g.pending],
-        files: [...g.files.values()].map((f) => ({ name: f.name, content: contentOf(f), sharers: [...f.sharers].sort() })).sort(byName),
+        files: [...g.files.values()]
+          .map((f) => ({ name: f.name, content: contentOf(f), sharers: [...f.sharers].sort() }))
+          .sort(byName),
       }))
       .sort((a, b) => (a.id < b.id ? -1 : 1)),
   };
@@ -211,7 +222,10 @@ describe("Replica against the SPEC model", () => {
           model.apply(op.change);
         }
         for (const r of net.replicas) {
-          expect({ tracker: r.node, state: viewOf(r.state) }).toEqual({ tracker: r.node, state: model.view() });
+          expect({ tracker: r.node, state: viewOf(r.state) }).toEqual({
+            tracker: r.node,
+            state: model.view(),
+          });
         }
       }),
       { numRuns: Math.ceil(FC_RUNS / 2), includeErrorInReport: true },

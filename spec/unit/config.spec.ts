@@ -85,7 +85,12 @@ describe("parseTrackerInfo", () => {
     ["an IP octet of 256", "256.1.1.1 9001", 1, /"256\.1\.1\.1" is not an IPv4 address/],
     ["an IP octet of 999 in IP:PORT form", "# x\n# y\n10.0.999.1:9001", 3, /"10\.0\.999\.1"/],
     ["three fields", "127.0.0.1 9001 9002", 1, /expected "IP PORT" or "IP:PORT"/],
-    ["a duplicate line", "127.0.0.1 9001\n127.0.0.2 9002\n127.0.0.1 9001", 3, /duplicate tracker "127\.0\.0\.1:9001"/],
+    [
+      "a duplicate line",
+      "127.0.0.1 9001\n127.0.0.2 9002\n127.0.0.1 9001",
+      3,
+      /duplicate tracker "127\.0\.0\.1:9001"/,
+    ],
     ["a duplicate written in the other form", "127.0.0.1 9001\r\n127.0.0.1:9001\r\n", 2, /duplicate/],
   ];
   for (const [what, text, line, detail] of malformed) {

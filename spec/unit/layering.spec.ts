@@ -31,12 +31,16 @@ const FORBIDDEN: [RegExp, string][] = [
   [/\b(setTimeout|setInterval|setImmediate)\(/, "timers"],
   [/\bDate\.now\(|\bnew Date\(|\bperformance\.now\(/, "clock reads"],
   [/\bMath\.random\(|crypto\.getRandomValues\(/, "randomness"],
-  [/from "\.\.\/(tracker|client|peer|download)\/(?!requests|liveness|login_throttle|commands)/, "imports of shells"],
+  [
+    /from "\.\.\/(tracker|client|peer|download)\/(?!requests|liveness|login_throttle|commands)/,
+    "imports of shells",
+  ],
 ];
 
 describe("layering", () => {
   test.each(PURE)("lib/%s does no I/O, reads no clock and draws no randomness", (file) => {
     const text = readFileSync(join(LIB, file), "utf8").replace(/^\s*(\/\/|\*|\/\*\*).*$/gm, ""); // comments may say what is forbidden
-    for (const [pattern, what] of FORBIDDEN) expect({ file, what, found: pattern.test(text) }).toEqual({ file, what, found: false });
+    for (const [pattern, what] of FORBIDDEN)
+      expect({ file, what, found: pattern.test(text) }).toEqual({ file, what, found: false });
   });
 });

@@ -4,18 +4,27 @@ import { parseClientArgs } from "../../../lib/cli/client_args.ts";
 
 describe("parseClientArgs", () => {
   test("takes the address, the tracker file and an optional data dir in either spelling", () => {
-    expect(parseClientArgs(["127.0.0.1:5000", "t.txt"])).toEqual({ ok: true, args: { help: false, peer: "127.0.0.1:5000", info: "t.txt", dataDir: undefined } });
+    expect(parseClientArgs(["127.0.0.1:5000", "t.txt"])).toEqual({
+      ok: true,
+      args: { help: false, peer: "127.0.0.1:5000", info: "t.txt", dataDir: undefined },
+    });
     for (const argv of [
       ["127.0.0.1:5000", "t.txt", "--data-dir", "d"],
       ["--data-dir", "d", "127.0.0.1:5000", "t.txt"],
       ["127.0.0.1:5000", "--data-dir=d", "t.txt"],
     ]) {
-      expect(parseClientArgs(argv)).toEqual({ ok: true, args: { help: false, peer: "127.0.0.1:5000", info: "t.txt", dataDir: "d" } });
+      expect(parseClientArgs(argv)).toEqual({
+        ok: true,
+        args: { help: false, peer: "127.0.0.1:5000", info: "t.txt", dataDir: "d" },
+      });
     }
   });
 
   test("reads everything after -- as positional, so a file may start with a dash", () => {
-    expect(parseClientArgs(["127.0.0.1:5000", "--", "-t.txt"])).toEqual({ ok: true, args: { help: false, peer: "127.0.0.1:5000", info: "-t.txt", dataDir: undefined } });
+    expect(parseClientArgs(["127.0.0.1:5000", "--", "-t.txt"])).toEqual({
+      ok: true,
+      args: { help: false, peer: "127.0.0.1:5000", info: "-t.txt", dataDir: undefined },
+    });
   });
 
   test("answers -h and --help wherever they stand", () => {
@@ -33,6 +42,7 @@ describe("parseClientArgs", () => {
       [["127.0.0.1:5000", "t.txt", "--data-dir="], "--data-dir needs a directory"],
       [["127.0.0.1:5000", "t.txt", "--data-dir", "a", "--data-dir", "b"], "--data-dir given twice"],
     ];
-    for (const [argv, reason] of cases) expect({ argv, result: parseClientArgs(argv) }).toEqual({ argv, result: { ok: false, reason } });
+    for (const [argv, reason] of cases)
+      expect({ argv, result: parseClientArgs(argv) }).toEqual({ argv, result: { ok: false, reason } });
   });
 });

@@ -8,7 +8,10 @@ describe("parseCommand", () => {
   });
 
   test("splits words on any whitespace", () => {
-    expect(parseCommand("  accept_request\tg1   u2 ")).toEqual({ ok: true, command: { name: "accept_request", args: ["g1", "u2"] } });
+    expect(parseCommand("  accept_request\tg1   u2 ")).toEqual({
+      ok: true,
+      command: { name: "accept_request", args: ["g1", "u2"] },
+    });
   });
 
   test("reads exit as quit", () => {
@@ -16,14 +19,20 @@ describe("parseCommand", () => {
   });
 
   test("names an unknown command and points at help", () => {
-    expect(parseCommand("frobnicate x")).toEqual({ ok: false, reason: 'unknown command "frobnicate": type help for the list of commands' });
+    expect(parseCommand("frobnicate x")).toEqual({
+      ok: false,
+      reason: 'unknown command "frobnicate": type help for the list of commands',
+    });
   });
 
   test("answers too few or too many arguments with the usage", () => {
     for (const name of Object.keys(COMMANDS) as (keyof typeof COMMANDS)[]) {
       const required = COMMANDS[name].args.filter((a) => !a.startsWith("[")).length;
       const tooMany = Array.from({ length: COMMANDS[name].args.length + 1 }, (_, i) => `a${i}`);
-      expect(parseCommand([name, ...tooMany].join(" "))).toEqual({ ok: false, reason: `usage: ${usage(name)}` });
+      expect(parseCommand([name, ...tooMany].join(" "))).toEqual({
+        ok: false,
+        reason: `usage: ${usage(name)}`,
+      });
       if (required > 0) expect(parseCommand(name)).toEqual({ ok: false, reason: `usage: ${usage(name)}` });
     }
   });
@@ -36,7 +45,10 @@ describe("parseCommand", () => {
   });
 
   test("accepts unicode ids and any destination path", () => {
-    expect(parseCommand("create_group café")).toEqual({ ok: true, command: { name: "create_group", args: ["café"] } });
+    expect(parseCommand("create_group café")).toEqual({
+      ok: true,
+      command: { name: "create_group", args: ["café"] },
+    });
     expect(parseCommand("download_file g f.bin ../../tmp/out")).toMatchObject({ ok: true });
   });
 });

@@ -96,7 +96,7 @@ describe("Bitfield", () => {
         const spareBits = Math.ceil(size / 8) * 8 - size;
         fc.pre(spareBits > 0);
         const bytes = new Uint8Array(Math.ceil(size / 8));
-        bytes[bytes.length - 1] = 1 << pick % spareBits;
+        bytes[bytes.length - 1] = 1 << (pick % spareBits);
         expect(() => Bitfield.fromBytes(bytes, size)).toThrow(ProtocolError);
       }),
       { numRuns: FC_RUNS },

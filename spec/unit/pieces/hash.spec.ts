@@ -1,13 +1,12 @@
 // spec/unit/pieces/hash.spec.ts: piece arithmetic, SHA-1 vectors and piece checks.
 import { describe, expect, test } from "bun:test";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../../../lib/pieces/constants.ts";
-import { pieceHashAt, sha1, SHA1_BYTES, verifyPiece } from "../../../lib/pieces/hash.ts";
+import { pieceHashAt, SHA1_BYTES, sha1, verifyPiece } from "../../../lib/pieces/hash.ts";
 import { fileBytes } from "../../helpers/bytes.ts";
 
 const P = PIECE_BYTES;
 const text = (s: string) => new TextEncoder().encode(s);
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
-
 
 describe("pieceCount", () => {
   test("gives an empty file no pieces", () => {
@@ -95,4 +94,3 @@ describe("verifyPiece", () => {
     expect(await verify(pieces, 0.5, bytes.subarray(P))).toBe(false);
   });
 });
-

@@ -49,7 +49,13 @@ describe("Replica.compact", () => {
     expect(rs[0]!.compact().length).toBe(5);
     expect(rs[0]!.ops).toEqual([]);
     expect(rs[0]!.state.snapshot()).toEqual(before);
-    expect(rs[0]!.base()).toMatchObject({ vv: [[1, 3], [2, 2]], state: before });
+    expect(rs[0]!.base()).toMatchObject({
+      vv: [
+        [1, 3],
+        [2, 2],
+      ],
+      state: before,
+    });
     expect([rs[0]!.holds(1, 3), rs[0]!.holds(2, 2), rs[0]!.holds(2, 3)]).toEqual([true, true, false]);
   });
 
@@ -122,7 +128,8 @@ describe("Replica cluster after a restart", () => {
     a.apply(o);
     b.apply(o);
     c.apply(s);
-    for (const from of [b, c, a, c]) for (const to of [a, b, c]) if (to !== from) to.receiveStatus(from.status(0));
+    for (const from of [b, c, a, c])
+      for (const to of [a, b, c]) if (to !== from) to.receiveStatus(from.status(0));
     b.compact();
     b.apply(s);
     expect(b.holds(1, 1)).toBe(true);
@@ -133,7 +140,10 @@ describe("Replica cluster after a restart", () => {
 describe("Replica.missingFor", () => {
   test("sends only the ops above the other tracker's version vector", () => {
     const [a] = trio();
-    const missing = a!.missingFor([[1, 2], [2, 2]]);
+    const missing = a!.missingFor([
+      [1, 2],
+      [2, 2],
+    ]);
     expect(missing.base).toBeUndefined();
     expect(missing.ops.map((op) => [op.origin, op.seq])).toEqual([[1, 3]]);
   });

@@ -7,7 +7,13 @@ import { type Op, Replica, RID_TTL_MS } from "../../../lib/replica/replica.ts";
 const NODES = [1, 2];
 const createUser = (user: string, hash = "h"): Change => ({ kind: "create_user", user, hash });
 /** u<i> logs in (with hash "h") as s<i> at p<i>. */
-const login = (user: string): Change => ({ kind: "login", user, hash: "h", session: `s${user.slice(1)}`, peer: `p${user.slice(1)}` });
+const login = (user: string): Change => ({
+  kind: "login",
+  user,
+  hash: "h",
+  session: `s${user.slice(1)}`,
+  peer: `p${user.slice(1)}`,
+});
 const join: Change = { kind: "join_group", user: "u2", session: "s2", group: "g1" };
 const withdraw: Change = { kind: "leave_group", user: "u2", session: "s2", group: "g1" };
 
@@ -15,7 +21,13 @@ const withdraw: Change = { kind: "leave_group", user: "u2", session: "s2", group
 function pair(): [Replica, Replica] {
   const a = new Replica(1, NODES);
   const b = new Replica(2, NODES);
-  const setup: Change[] = [createUser("u1"), createUser("u2"), login("u1"), login("u2"), { kind: "create_group", user: "u1", session: "s1", group: "g1" }];
+  const setup: Change[] = [
+    createUser("u1"),
+    createUser("u2"),
+    login("u1"),
+    login("u2"),
+    { kind: "create_group", user: "u1", session: "s1", group: "g1" },
+  ];
   for (const change of setup) b.apply(a.local(change, 0).op!);
   expect(b.state.groups.has("g1")).toBe(true);
   return [a, b];
@@ -33,7 +45,9 @@ describe("Replica.local", () => {
   test("returns no op for a refused change", () => {
     const r = new Replica(1, NODES);
     r.local(createUser("u1"), 0);
-    expect(r.local(createUser("u1"), 1)).toEqual({ outcome: { ok: false, reason: expect.stringContaining("already exists") } });
+    expect(r.local(createUser("u1"), 1)).toEqual({
+      outcome: { ok: false, reason: expect.stringContaining("already exists") },
+    });
     expect(r.ops.length).toBe(1);
   });
 });
@@ -62,7 +76,12 @@ describe("Replica.apply", () => {
     const [a, b] = pair();
     const setup = [...a.ops];
     const ops: Op[] = [a.local(join, 1).op!, b.local(createUser("u3"), 1).op!, a.local(withdraw, 2).op!];
-    const orders = [[0, 1, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]];
+    const orders = [
+      [0, 1, 2],
+      [2, 1, 0],
+      [1, 2, 0],
+      [2, 0, 1],
+    ];
     const snapshots = orders.map((order) => {
       const r = new Replica(3, [1, 2, 3]);
       r.applyMany(setup);
@@ -102,9 +121,14 @@ describe("Replica with a gap in an origin's ops", () => {
     b.applyMany([ops[0]!, ops[1]!, ops[2]!, ops[4]!, ops[5]!]);
     expect([b.state.sessions.has("s1"), [...b.state.groups.get("g1")!.pending]]).toEqual([false, []]);
     const accept: Change = { kind: "accept_request", user: "u3", session: "s3", group: "g1", member: "u1" };
-    expect(b.local(accept, 0).outcome).toEqual({ ok: false, reason: expect.stringContaining('no pending request from "u1"') });
+    expect(b.local(accept, 0).outcome).toEqual({
+      ok: false,
+      reason: expect.stringContaining('no pending request from "u1"'),
+    });
     expect(brokenInvariants(b.state)).toEqual([]);
-    expect(brokenInvariants(Replica.restore(2, NODES, { base: b.base(), ops: [...b.ops] }).state)).toEqual([]);
+    expect(brokenInvariants(Replica.restore(2, NODES, { base: b.base(), ops: [...b.ops] }).state)).toEqual(
+      [],
+    );
     b.apply(ops[3]!);
     expect([...b.state.groups.get("g1")!.pending]).toEqual(["u1"]);
     expect(b.state.snapshot()).toEqual(a.state.snapshot());
@@ -137,7 +161,11 @@ describe("Replica request ids", () => {
     expect(b.outcomeOf("r7")).toEqual({ ok: true });
     b.apply(a.local(createUser("u3", "theirs"), 1).op!);
     a.apply(mine);
-    for (const r of [a, b]) expect(r.outcomeOf("r7")).toEqual({ ok: false, reason: expect.stringContaining('user "u3" already exists') });
+    for (const r of [a, b])
+      expect(r.outcomeOf("r7")).toEqual({
+        ok: false,
+        reason: expect.stringContaining('user "u3" already exists'),
+      });
   });
 
   test("knows no outcome for a request id it holds no op for", () => {

@@ -6,7 +6,8 @@ import { RidLog } from "../../../lib/replica/rid_log.ts";
 /** `count` ids, id i at wall time i. Spans several chunks for counts past 16,384. */
 function logOf(count: number): RidLog {
   const log = new RidLog();
-  for (let i = 0; i < count; i++) log.add(`r${i}`, i % 7 === 0 ? { ok: false, reason: `no ${i}`, wall: i } : { ok: true, wall: i });
+  for (let i = 0; i < count; i++)
+    log.add(`r${i}`, i % 7 === 0 ? { ok: false, reason: `no ${i}`, wall: i } : { ok: true, wall: i });
   return log;
 }
 
@@ -15,7 +16,10 @@ describe("RidLog", () => {
     const log = logOf(40_000);
     expect(log.size).toBe(40_000);
     for (const i of [0, 1, 16_383, 16_384, 32_768, 39_999]) {
-      expect({ i, o: log.get(`r${i}`) }).toEqual({ i, o: i % 7 === 0 ? { ok: false, reason: `no ${i}`, wall: i } : { ok: true, wall: i } });
+      expect({ i, o: log.get(`r${i}`) }).toEqual({
+        i,
+        o: i % 7 === 0 ? { ok: false, reason: `no ${i}`, wall: i } : { ok: true, wall: i },
+      });
     }
     expect(log.has("r40000")).toBe(false);
     expect(log.get("nope")).toBeUndefined();

@@ -4,7 +4,12 @@ import { AddressLimit } from "../../../lib/wire/address_limit.ts";
 describe("AddressLimit", () => {
   test("admits up to the cap per address, independently for each address", () => {
     const limit = new AddressLimit(2);
-    expect([limit.admit("a"), limit.admit("a"), limit.admit("a"), limit.admit("b")]).toEqual([true, true, false, true]);
+    expect([limit.admit("a"), limit.admit("a"), limit.admit("a"), limit.admit("b")]).toEqual([
+      true,
+      true,
+      false,
+      true,
+    ]);
   });
 
   test("admits again once a connection is released", () => {

@@ -58,7 +58,8 @@ describe("FrameDecoder with a pool", () => {
       at += f.byteLength;
     }
     const bodies: Uint8Array[] = [];
-    for (let i = 0; i < stream.byteLength; i += 7001) bodies.push(...decoder.push(stream.subarray(i, i + 7001)));
+    for (let i = 0; i < stream.byteLength; i += 7001)
+      bodies.push(...decoder.push(stream.subarray(i, i + 7001)));
     expect(bodies.map((b) => b.byteLength)).toEqual([big.byteLength, small.byteLength, huge.byteLength]);
     expect(bodies[0]).toEqual(big);
     expect(bodies[2]).toEqual(huge);

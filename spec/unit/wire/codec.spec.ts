@@ -30,12 +30,26 @@ describe("encodeMessage / decodeMessage", () => {
   });
 
   test("round-trips integers across every CBOR width and sign", () => {
-    const ints = [0, 1, 23, 24, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 40, Number.MAX_SAFE_INTEGER];
+    const ints = [
+      0,
+      1,
+      23,
+      24,
+      255,
+      256,
+      65_535,
+      65_536,
+      2 ** 32 - 1,
+      2 ** 32,
+      2 ** 40,
+      Number.MAX_SAFE_INTEGER,
+    ];
     for (const n of [...ints, ...ints.map((i) => -i - 1)]) expect(roundTrip(n)).toBe(n);
   });
 
   test("round-trips booleans, null and floats", () => {
-    for (const v of [true, false, null, 1.5, -0.1, 1e300, Number.MIN_VALUE]) expect(roundTrip(v)).toBe(v as never);
+    for (const v of [true, false, null, 1.5, -0.1, 1e300, Number.MIN_VALUE])
+      expect(roundTrip(v)).toBe(v as never);
   });
 
   test("round-trips nested maps and arrays", () => {
@@ -86,9 +100,15 @@ describe("encodeMessage / decodeMessage", () => {
   });
 
   test("decodes each frame alone: in any order, and the same before and after others", () => {
-    const values = Array.from({ length: 20 }, (_, i) => ({ type: "op", seq: i, who: `u${i % 3}`, tags: ["a", i] }));
+    const values = Array.from({ length: 20 }, (_, i) => ({
+      type: "op",
+      seq: i,
+      who: `u${i % 3}`,
+      tags: ["a", i],
+    }));
     const frames = values.map(encodeMessage);
-    for (let i = frames.length - 1; i >= 0; i--) expect(decodeMessage(bodyOf(frames[i]!))).toEqual(values[i]!);
+    for (let i = frames.length - 1; i >= 0; i--)
+      expect(decodeMessage(bodyOf(frames[i]!))).toEqual(values[i]!);
   });
 
   test("does not carry a record definition from one frame into the next", () => {
@@ -129,7 +149,9 @@ describe("encodeMessage / decodeMessage", () => {
   });
 
   test("rejects every truncation of a valid body", () => {
-    const body = bodyOf(encodeMessage({ type: "share", name: "f", hashes: [new Uint8Array(20)], size: 2 ** 40 }));
+    const body = bodyOf(
+      encodeMessage({ type: "share", name: "f", hashes: [new Uint8Array(20)], size: 2 ** 40 }),
+    );
     for (let n = 0; n < body.byteLength; n++) protocolErrorOf(body.slice(0, n));
   });
 

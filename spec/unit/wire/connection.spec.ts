@@ -3,7 +3,12 @@ import { afterEach, describe, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
 import { ProtocolError } from "../../../lib/errors.ts";
 import { decodeMessage, encodeMessage } from "../../../lib/wire/codec.ts";
-import { Connection, type ConnectionHandler, type ConnectionOptions, connectionHandlers } from "../../../lib/wire/connection.ts";
+import {
+  Connection,
+  type ConnectionHandler,
+  type ConnectionOptions,
+  connectionHandlers,
+} from "../../../lib/wire/connection.ts";
 import { FrameDecoder } from "../../../lib/wire/frame.ts";
 
 const HOST = "127.0.0.1";
@@ -60,7 +65,9 @@ class Recorder implements ConnectionHandler {
   }
 
   nextMessages(count: number): Promise<unknown[]> {
-    return this.until(() => this.messages.length >= count, `${count} message(s)`).then(() => this.messages.slice(0, count));
+    return this.until(() => this.messages.length >= count, `${count} message(s)`).then(() =>
+      this.messages.slice(0, count),
+    );
   }
 
   #wake(): void {
@@ -142,7 +149,12 @@ describe("Connection", () => {
     const conn = await connectClient(server.port, client);
     const messages = [
       { type: "ping", n: 1 },
-      { type: "data", bytes: new Uint8Array([0, 1, 2, 255]), name: "café ü.txt", list: [1, "two", null, true] },
+      {
+        type: "data",
+        bytes: new Uint8Array([0, 1, 2, 255]),
+        name: "café ü.txt",
+        list: [1, "two", null, true],
+      },
       "bare string",
     ];
     for (const m of messages) expect(conn.send(m)).toBe(true);
@@ -158,7 +170,9 @@ describe("Connection", () => {
     const conn = await connectClient(server.port, client);
     expect(await client.nextMessages(1)).toEqual([{ type: "hello", tracker: 1 }]);
     conn.send({ type: "thanks", hash: new Uint8Array(20).fill(9) });
-    expect(await serverHandler.nextMessages(1)).toEqual([{ type: "thanks", hash: new Uint8Array(20).fill(9) }]);
+    expect(await serverHandler.nextMessages(1)).toEqual([
+      { type: "thanks", hash: new Uint8Array(20).fill(9) },
+    ]);
   });
 
   test("carries a large message through partial writes and drain, and drained() resolves", async () => {

@@ -34,7 +34,8 @@ class FakeSocket implements Writable {
   }
 }
 
-const bytes = (from: number, count: number) => Uint8Array.from({ length: count }, (_, i) => (from + i) & 0xff);
+const bytes = (from: number, count: number) =>
+  Uint8Array.from({ length: count }, (_, i) => (from + i) & 0xff);
 
 /** Flushes until the queue empties, at most `limit` drain events; returns how many it took. */
 function drainAll(outbox: Outbox, limit = 1000): number {
@@ -177,7 +178,11 @@ describe("Outbox", () => {
 
   test("for any write sizes, bytes reach the socket in send order and queuedBytes is exact", () => {
     const step = fc.oneof(
-      fc.record({ kind: fc.constant("send" as const), size: fc.integer({ min: 0, max: 40 }), accept: fc.integer({ min: 0, max: 50 }) }),
+      fc.record({
+        kind: fc.constant("send" as const),
+        size: fc.integer({ min: 0, max: 40 }),
+        accept: fc.integer({ min: 0, max: 50 }),
+      }),
       fc.record({ kind: fc.constant("flush" as const), accept: fc.integer({ min: 0, max: 50 }) }),
     );
     fc.assert(
