@@ -13,7 +13,8 @@ export interface Output {
 
 /** File commands (upload, download, ...), provided by the file-sharing layer. */
 export interface FileCommands {
-  run(command: Command, session: LoggedIn): Promise<string[]>;
+  /** Runs a file command; a listing prints its lines through `out` as they arrive. */
+  run(command: Command, session: LoggedIn, out: (line: string) => void): Promise<string[]>;
   /** Called after login: re-share what this client shared before. Returns lines to print. */
   afterLogin(session: LoggedIn): Promise<string[]>;
   /** Called before logout or exit: stop serving. */
@@ -152,15 +153,28 @@ export class ClientApp {
       }
       case "list_groups": {
         this.#session();
-        const data = await this.#read({ t: "list_groups" });
-        const groups = records(data.groups);
-        for (const g of groups) if (typeof g.id === "string") this.seen.groups.add(g.id);
-        return groups.map((g) => `${g.id} owner=${g.owner} members=${g.members} files=${g.files}`);
+        // Printed as the parts arrive: the first line of 40,000 groups comes at once.
+        await this.#link
+          .request(
+            { t: "list_groups" },
+            {
+              onPart: (groups) => {
+                for (const g of groups) {
+                  if (typeof g.id === "string") this.seen.groups.add(g.id);
+                  this.#io.out(`${g.id} owner=${g.owner} members=${g.members} files=${g.files}`);
+                }
+              },
+            },
+          )
+          .then(({ reply }) => {
+            if (!reply.ok) throw new CommandError(reply.reason);
+          });
+        return [];
       }
       default:
         if (!FILE_COMMANDS.has(command.name) || !this.#files)
           throw new CommandError(`usage: ${usage(command.name)}`);
-        return this.#files.run(command, this.#session());
+        return this.#files.run(command, this.#session(), (line) => this.#io.out(line));
     }
   }
 

@@ -7,7 +7,7 @@ import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { pieceCount } from "../pieces/constants.ts";
 import { nameProblem } from "../wire/fields.ts";
-import { CommandError, type FileCommands, type LoggedIn, records } from "./app.ts";
+import { CommandError, type FileCommands, type LoggedIn } from "./app.ts";
 import type { ClientStore, ShareRecord } from "./client_store.ts";
 import type { Command } from "./commands.ts";
 import { formatBytes, formatDownload } from "./format.ts";
@@ -44,16 +44,22 @@ export class Files implements FileCommands {
     return [...this.#downloads.values()];
   }
 
-  async run(command: Command, session: LoggedIn): Promise<string[]> {
+  /** Runs a file command; a listing's lines go to `out` as they arrive, the others are returned. */
+  async run(command: Command, session: LoggedIn, out: (line: string) => void): Promise<string[]> {
     const [a = "", b = "", c = ""] = command.args;
     switch (command.name) {
       case "upload_file":
         return this.#upload(session, a, b);
       case "list_files": {
-        const { data } = await call(session, { t: "list_files", group: a });
-        const files = records(data.files);
-        for (const f of files) if (typeof f.name === "string") this.seen.add(f.name);
-        return files.map((f) => `${f.name} size=${f.sizeBytes} seeders=${f.seeders}`);
+        const onPart = (files: Record<string, unknown>[]) => {
+          for (const f of files) {
+            if (typeof f.name === "string") this.seen.add(f.name);
+            out(`${f.name} size=${f.sizeBytes} seeders=${f.seeders}`);
+          }
+        };
+        const { reply } = await session.link.request({ t: "list_files", group: a }, { onPart });
+        if (!reply.ok) throw new CommandError(reply.reason);
+        return [];
       }
       case "download_file":
         return this.#download(session, a, b, c);

@@ -5,7 +5,8 @@ import type { Socket } from "bun";
 import type { TrackerAddress, TrackerInfo } from "../config.ts";
 import { HEARTBEAT_MS } from "../tracker/liveness.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
-import { parseReply, type Reply } from "../wire/tracker_protocol.ts";
+import type { Fields } from "../wire/fields.ts";
+import { parseTrackerMessage, type Reply } from "../wire/tracker_protocol.ts";
 
 /** How long one request may take, failovers included, before the user hears it failed. */
 const REQUEST_TIMEOUT_MS = 20_000;
@@ -17,6 +18,9 @@ const MAX_IN_FLIGHT = 32;
 const RESUME_GRACE_MS = 3_000;
 
 type Body = { t: string } & Record<string, unknown>;
+
+/** Takes the entries of one part of a listing, as they arrive. */
+export type OnPart = (items: Fields[]) => void;
 
 /** Settles one request: with its reply, or undefined when the tracker is gone. */
 type Finish = (reply: Reply | undefined) => void;
@@ -35,6 +39,7 @@ export class TrackerLink {
   #connecting?: Promise<Connection>;
   #nextId = 1;
   #pending = new Map<number, Finish>();
+  #parts = new Map<number, OnPart>();
   #token?: Uint8Array;
   #clientId = Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex");
   #ridCounter = 0;
@@ -71,20 +76,31 @@ export class TrackerLink {
     }
   }
 
-  /** Sends a request, failing over between trackers, until a reply or REQUEST_TIMEOUT_MS. */
-  async request(body: Body): Promise<Answer> {
+  /**
+   * Sends a request, failing over between trackers, until a reply or REQUEST_TIMEOUT_MS. A
+   * listing's entries go to `options.onPart` as they arrive; resent after a failover, it asks
+   * only for the entries not yet received.
+   */
+  async request(body: Body, options: { onPart?: OnPart } = {}): Promise<Answer> {
     if (this.#inFlight >= MAX_IN_FLIGHT)
       await new Promise<void>((resolve) => this.#waitingForSlot.push(resolve));
     this.#inFlight++;
     try {
-      return await this.#request(body);
+      return await this.#request(body, options.onPart);
     } finally {
       this.#inFlight--;
       this.#waitingForSlot.shift()?.();
     }
   }
 
-  async #request(body: Body): Promise<Answer> {
+  async #request(body: Body, onPart?: OnPart): Promise<Answer> {
+    let received = 0;
+    const counted: OnPart | undefined =
+      onPart &&
+      ((items) => {
+        received += items.length;
+        onPart(items);
+      });
     const deadline = Date.now() + REQUEST_TIMEOUT_MS;
     let lastError = "no tracker reachable";
     while (!this.#closed && Date.now() < deadline) {
@@ -95,7 +111,7 @@ export class TrackerLink {
         lastError = (err as Error).message;
         break;
       }
-      const reply = await this.#send(conn, body);
+      const reply = await this.#send(conn, received > 0 ? { ...body, skip: received } : body, counted);
       if (reply) return { reply, tracker: this.#current!.no };
       lastError = `tracker ${this.#current?.no} stopped answering`;
       conn.end();
@@ -109,18 +125,27 @@ export class TrackerLink {
     this.#conn?.end();
   }
 
-  #send(conn: Connection, body: Body): Promise<Reply | undefined> {
+  #send(conn: Connection, body: Body, onPart?: OnPart): Promise<Reply | undefined> {
     const id = this.#nextId++;
     const waiters = conn.state.waiters as Set<Finish>;
     return new Promise((resolve) => {
       const finish: Finish = (reply) => {
         clearTimeout(timer);
         this.#pending.delete(id);
+        this.#parts.delete(id);
         waiters.delete(finish);
         resolve(reply);
       };
-      const timer = setTimeout(() => finish(undefined), REPLY_TIMEOUT_MS);
+      let timer = setTimeout(() => finish(undefined), REPLY_TIMEOUT_MS);
       this.#pending.set(id, finish);
+      if (onPart) {
+        // A listing's parts show the tracker is alive: each one restarts the reply timer.
+        this.#parts.set(id, (items) => {
+          clearTimeout(timer);
+          timer = setTimeout(() => finish(undefined), REPLY_TIMEOUT_MS);
+          onPart(items);
+        });
+      }
       waiters.add(finish);
       conn.send({ ...body, id });
       if (conn.isClosed) finish(undefined);
@@ -174,7 +199,9 @@ export class TrackerLink {
     return new Promise((resolve, reject) => {
       const handler = {
         message: (_conn: Connection, value: unknown) => {
-          const reply = parseReply(value);
+          const msg = parseTrackerMessage(value);
+          if (msg.t === "part") return this.#parts.get(msg.id)?.(msg.items);
+          const reply: Reply = msg;
           if (reply.id === 0 && !reply.ok) this.#log(`tracker ${t.no}: ${reply.reason}`); // turned away
           this.#pending.get(reply.id)?.(reply);
         },

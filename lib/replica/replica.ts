@@ -1,7 +1,7 @@
 // One tracker's replica: the union of every tracker's operation log, replayed in stamp order.
 // Pure: no I/O, no clock reads (callers pass `nowMs`). Any delivery order, any duplicates,
 // give the same state: the state is a function of the set of operations held.
-import { type Change, type Outcome } from "./change.ts";
+import type { Change, Outcome } from "./change.ts";
 import { applyChange } from "./rules.ts";
 import { Clock, compareStamps, maxStamp, type Stamp, ZERO_STAMP } from "./stamp.ts";
 import { State, type StateSnapshot } from "./state.ts";
@@ -168,11 +168,21 @@ export class Replica {
     return [...this.#contig].sort((a, b) => a[0] - b[0]);
   }
 
+  /** Whether a replica at `theirs` lacks ops folded into the base (it can only take the base). */
+  needsBase(theirs: VersionVector): boolean {
+    const have = new Map(theirs);
+    return [...this.#base.vv].some(([origin, seq]) => (have.get(origin) ?? 0) < seq);
+  }
+
+  /** The stamp of the last op folded into the base: bases with equal stamps are equal. */
+  get baseStamp(): Stamp {
+    return this.#base.stamp;
+  }
+
   /** What a replica at `theirs` lacks: ops, plus the base when it lacks compacted ones. */
   missingFor(theirs: VersionVector): { base?: Base; ops: Op[] } {
     const have = new Map(theirs);
-    const needsBase = [...this.#base.vv].some(([origin, seq]) => (have.get(origin) ?? 0) < seq);
-    if (needsBase) return { base: this.base(), ops: [...this.#ops] };
+    if (this.needsBase(theirs)) return { base: this.base(), ops: [...this.#ops] };
     return { ops: this.#ops.filter((op) => op.seq > (have.get(op.origin) ?? 0)) };
   }
 

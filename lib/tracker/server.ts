@@ -3,14 +3,14 @@
 import type { Socket, TCPSocketListener } from "bun";
 import { AddressLimit } from "../wire/address_limit.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
-import { readEnvelope } from "../wire/fields.ts";
+import { type Fields, readEnvelope } from "../wire/fields.ts";
 import {
   MAX_CONNECTIONS_PER_ADDRESS,
   MAX_FRAME_BYTES,
   MAX_PENDING_REQUESTS,
   MAX_UNAUTHENTICATED_FRAME_BYTES,
 } from "../wire/limits.ts";
-import { parseRequest, replyMessage } from "../wire/tracker_protocol.ts";
+import { parseRequest, partMessage, replyMessage } from "../wire/tracker_protocol.ts";
 import { type ClientState, handleRequest, type TrackerCore } from "./client_api.ts";
 import type { Sync } from "./sync.ts";
 
@@ -49,12 +49,17 @@ export function listen(options: {
         return;
       }
       conn.state.pending = (conn.state.pending as number) + 1;
-      handleRequest(core, conn.state.client as ClientState, req)
+      const sendPart = (items: Fields[]): Promise<void> => {
+        if (conn.isClosed) return Promise.reject(new Error("connection closed mid-listing"));
+        return conn.send(partMessage({ id: req.id, items })) ? Promise.resolve() : conn.drained();
+      };
+      handleRequest(core, conn.state.client as ClientState, req, sendPart)
         .then((reply) => {
           if ((conn.state.client as ClientState).session !== undefined) conn.maxFrameBytes = MAX_FRAME_BYTES; // shares carry piece hashes
           conn.send(replyMessage(reply));
         })
         .catch((err) => {
+          if (conn.isClosed) return; // a listing's reader went away
           log(`error: request ${req.t} from ${conn.remote} failed: ${(err as Error).stack ?? err}`);
           conn.send(replyMessage({ id: req.id, ok: false, reason: "internal tracker error: try again" }));
         })

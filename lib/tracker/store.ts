@@ -4,7 +4,7 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Base, Op } from "../replica/replica.ts";
+import type { Base, Op, VersionVector } from "../replica/replica.ts";
 import { compareStamps } from "../replica/stamp.ts";
 import { decodeMessage, encodeValue } from "../wire/codec.ts";
 import { parseBase, parseOp } from "../wire/sync_protocol.ts";
@@ -78,9 +78,14 @@ export class Store {
    * covers, atomically. An origin's ops are folded in sequence order, so seq <= vv is folded.
    */
   saveBase(base: Base): void {
+    this.saveEncodedBase(encodeValue(base), base.vv);
+  }
+
+  /** saveBase() of a base already encoded (one received from another tracker, or about to be sent). */
+  saveEncodedBase(body: Uint8Array, vv: VersionVector): void {
     this.#db.transaction(() => {
-      this.#db.query("INSERT OR REPLACE INTO base (id, body) VALUES (1, ?)").run(encodeValue(base));
-      for (const [origin, seq] of base.vv)
+      this.#db.query("INSERT OR REPLACE INTO base (id, body) VALUES (1, ?)").run(body);
+      for (const [origin, seq] of vv)
         this.#db.query("DELETE FROM ops WHERE origin = ? AND seq <= ?").run(origin, seq);
     })();
   }

@@ -9,10 +9,18 @@ import type { Socket } from "bun";
 import type { TrackerAddress, TrackerInfo } from "../config.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Op, Replica } from "../replica/replica.ts";
-import { encodeMessage } from "../wire/codec.ts";
+import { compareStamps, type Stamp } from "../replica/stamp.ts";
+import { decodeMessage, encodeMessage, encodeValue } from "../wire/codec.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
 import { MAX_FRAME_BYTES, MAX_OPS_PER_FRAME } from "../wire/limits.ts";
-import { parseSyncMessage, type SyncMessage } from "../wire/sync_protocol.ts";
+import { ByteAssembler, byteParts, itemParts } from "../wire/parts.ts";
+import {
+  MAX_BASE_BYTES,
+  type PartialBase,
+  parseBase,
+  parseSyncMessage,
+  type SyncMessage,
+} from "../wire/sync_protocol.ts";
 import type { Liveness } from "./liveness.ts";
 import type { Store } from "./store.ts";
 
@@ -31,6 +39,21 @@ const SAVE_BASE_MIN_OPS = 10_000;
 const REDIAL_MS = 1_000;
 /** Bytes of catch-up ops sent per status answer: the peer asks again half a second later. */
 const CATCH_UP_BYTES = 16 * 1024 * 1024;
+/** An encoded base kept for transfers is dropped once no transfer has used it for this long. */
+const BASE_CACHE_MS = 60_000;
+/** A base transfer that got no part for this long gives way to another tracker's. */
+const BASE_STALL_MS = 10_000;
+
+/** A compacted base coming in from another tracker, part by part. */
+interface IncomingBase {
+  from: number;
+  stamp: Stamp;
+  assembler: ByteAssembler;
+  startedMs: number;
+  lastPartMs: number;
+  /** The connection the last part came on: a part on another one resumes a cut transfer. */
+  conn: Connection;
+}
 
 /** What replication needs of the tracker. */
 export interface SyncOptions {
@@ -61,6 +84,13 @@ export class Sync {
   #stopped = false;
   /** Ops folded into the base in memory since the base was last written to the store. */
   #foldedSinceSave = 0;
+  #incoming: IncomingBase | undefined;
+  /** Trackers a base is being sent to now: one transfer each. */
+  #sendingBaseTo = new Set<number>();
+  /** The last base sent whole to each tracker, on which connection: it is not sent again while that one is open. */
+  #sentBase = new Map<number, { stamp: Stamp; conn: Connection; atMs: number }>();
+  /** The base as sent (and as saved), kept while transfers use it. */
+  #encodedBase: { stamp: Stamp; bytes: Uint8Array; usedMs: number } | undefined;
 
   constructor(options: SyncOptions) {
     this.#o = options;
@@ -161,7 +191,7 @@ export class Sync {
       this.#dial(link);
     }
     conn.send({ t: "sync_welcome" });
-    conn.send({ t: "sync_status", status: this.#o.replica.status(this.#o.nowMs()) });
+    conn.send(this.#statusMessage());
   }
 
   #dial(link: Link): void {
@@ -234,17 +264,27 @@ export class Sync {
         if (msg.status.node !== from)
           throw new ProtocolError(`Status of tracker ${msg.status.node} on tracker ${from}'s link`);
         replica.receiveStatus(msg.status);
-        if (conn.queuedBytes > 0) return; // still sending the last answer
-        const missing = replica.missingFor(msg.status.vv);
-        if (missing.base) conn.send({ t: "sync_base", base: missing.base });
-        sendOps(conn, missing.ops, CATCH_UP_BYTES);
+        if (conn.queuedBytes > 0 || this.#sendingBaseTo.has(from)) return; // still sending the last answer
+        if (replica.needsBase(msg.status.vv)) {
+          // Sent whole on a connection still open: it is on its way (or being adopted), not lost.
+          const sent = this.#sentBase.get(from);
+          if (
+            sent &&
+            !sent.conn.isClosed &&
+            compareStamps(sent.stamp, replica.baseStamp) === 0 &&
+            this.#o.nowMs() - sent.atMs < BASE_STALL_MS
+          )
+            return;
+          this.#sendBase(conn, from, msg.partial).catch((err) =>
+            this.#o.log(`sync: sending the base to tracker ${from} failed: ${(err as Error).message}`),
+          );
+          return;
+        }
+        sendOps(conn, replica.missingFor(msg.status.vv).ops, CATCH_UP_BYTES);
         return;
       }
-      case "sync_base":
-        if (replica.adoptBase(msg.base)) {
-          store.saveBase(msg.base);
-          this.#o.log(`sync: adopted compacted base from tracker ${from}`);
-        }
+      case "sync_base_part":
+        this.#receiveBasePart(conn, from, msg);
         return;
       case "sync_live":
         this.#o.liveness.reported(msg.sessions, this.#o.nowMs());
@@ -258,15 +298,131 @@ export class Sync {
     for (const link of this.#links.values()) if (link.authed && link.conn) this.#sendStatus(link.conn);
     // Also on the links the others opened: each side hears the other twice a second, so a quiet
     // link is never taken for a dead one (idle timeout), and a silent one is.
-    const now = this.#o.nowMs();
-    for (const conn of this.#inbound)
-      if (conn.state.authed) conn.send({ t: "sync_status", status: this.#o.replica.status(now) });
+    for (const conn of this.#inbound) if (conn.state.authed) conn.send(this.#statusMessage());
+    const cached = this.#encodedBase;
+    if (cached && this.#sendingBaseTo.size === 0 && this.#o.nowMs() - cached.usedMs > BASE_CACHE_MS)
+      this.#encodedBase = undefined;
   }
 
   #sendStatus(conn: Connection): void {
+    conn.send(this.#statusMessage());
+    conn.send({ t: "sync_live", sessions: this.#o.liveness.heardHere(this.#o.nowMs()) });
+  }
+
+  /** Our status, and how much of a base we hold from a transfer under way (so it resumes there). */
+  #statusMessage(): SyncMessage {
+    const status = this.#o.replica.status(this.#o.nowMs());
+    const incoming = this.#incoming;
+    if (!incoming) return { t: "sync_status", status };
+    return {
+      t: "sync_status",
+      status,
+      partial: { stamp: incoming.stamp, offset: incoming.assembler.offset },
+    };
+  }
+
+  /**
+   * Sends our base to tracker `node`, which lacks ops folded into it: in parts paced by the
+   * connection, from where a cut transfer of the same base stopped. The ops above it follow
+   * once the other side has adopted it and says so in its status.
+   */
+  async #sendBase(conn: Connection, node: number, partial?: PartialBase): Promise<void> {
+    this.#sendingBaseTo.add(node);
+    try {
+      const { stamp, bytes } = this.#baseBytes();
+      const total = bytes.byteLength;
+      const resumeAt =
+        partial && compareStamps(partial.stamp, stamp) === 0 && partial.offset < total ? partial.offset : 0;
+      this.#o.log(
+        resumeAt > 0
+          ? `sync: resuming compacted base for tracker ${node} at ${megabytes(resumeAt)} of ${megabytes(total)}`
+          : `sync: sending compacted base (${megabytes(total)}) to tracker ${node}`,
+      );
+      for (const part of byteParts(bytes, resumeAt)) {
+        if (conn.isClosed || this.#stopped) return;
+        const message = {
+          t: "sync_base_part",
+          stamp,
+          totalBytes: total,
+          offset: part.offset,
+          bytes: part.bytes,
+        };
+        if (!conn.send(message)) await conn.drained();
+        if (this.#encodedBase) this.#encodedBase.usedMs = this.#o.nowMs();
+      }
+      if (!conn.isClosed) this.#sentBase.set(node, { stamp, conn, atMs: this.#o.nowMs() });
+    } finally {
+      this.#sendingBaseTo.delete(node);
+    }
+  }
+
+  /**
+   * The base encoded once for every transfer of it, and saved as it is sent: a restart of this
+   * tracker comes back with the same base, so a transfer cut by it continues where it stopped.
+   */
+  #baseBytes(): { stamp: Stamp; bytes: Uint8Array } {
+    const { replica, store } = this.#o;
+    const cached = this.#encodedBase;
+    if (cached && compareStamps(cached.stamp, replica.baseStamp) === 0) return cached;
+    const base = replica.base();
+    const bytes = encodeValue(base);
+    store.saveEncodedBase(bytes, base.vv);
+    this.#foldedSinceSave = 0;
+    this.#encodedBase = { stamp: base.stamp, bytes, usedMs: this.#o.nowMs() };
+    return this.#encodedBase;
+  }
+
+  /** One part of another tracker's base; the whole one, once here, replaces ours if newer. */
+  #receiveBasePart(conn: Connection, from: number, msg: SyncMessage & { t: "sync_base_part" }): void {
+    const { replica, store } = this.#o;
     const now = this.#o.nowMs();
-    conn.send({ t: "sync_status", status: this.#o.replica.status(now) });
-    conn.send({ t: "sync_live", sessions: this.#o.liveness.heardHere(now) });
+    let incoming = this.#incoming;
+    const same =
+      incoming &&
+      compareStamps(incoming.stamp, msg.stamp) === 0 &&
+      incoming.assembler.totalBytes === msg.totalBytes;
+    if (!same) {
+      if (msg.offset !== 0) return; // the rest of a stream we did not start: wait for a fresh one
+      if (compareStamps(msg.stamp, replica.baseStamp) <= 0) return; // not newer than ours
+      const busy = incoming && now - incoming.lastPartMs < BASE_STALL_MS;
+      if (incoming && busy && compareStamps(msg.stamp, incoming.stamp) <= 0) return;
+      incoming = {
+        from,
+        stamp: msg.stamp,
+        assembler: new ByteAssembler(msg.totalBytes, MAX_BASE_BYTES),
+        startedMs: now,
+        lastPartMs: now,
+        conn,
+      };
+      this.#incoming = incoming;
+      this.#o.log(`sync: receiving compacted base (${megabytes(msg.totalBytes)}) from tracker ${from}`);
+    }
+    if (!incoming) return;
+    if (!incoming.assembler.add(msg.offset, msg.bytes)) return; // a part we hold, or past a gap
+    if (incoming.conn !== conn && msg.offset > 0) {
+      this.#o.log(
+        `sync: resuming compacted base from tracker ${from} at ${megabytes(msg.offset)} of ${megabytes(msg.totalBytes)}`,
+      );
+    }
+    incoming.conn = conn;
+    incoming.from = from;
+    incoming.lastPartMs = now;
+    if (!incoming.assembler.complete) return;
+    this.#incoming = undefined;
+    const bytes = incoming.assembler.take();
+    const value = decodeMessage(bytes);
+    if (typeof value !== "object" || value === null || Array.isArray(value))
+      throw new ProtocolError("Cannot parse base: expected a map");
+    const base = parseBase(value as Record<string, unknown>); // checked field by field by parseBase
+    if (compareStamps(base.stamp, incoming.stamp) !== 0)
+      throw new ProtocolError(`Base parts announced stamp ${JSON.stringify(incoming.stamp)}, not the base's`);
+    if (!replica.adoptBase(base)) return;
+    store.saveEncodedBase(bytes, base.vv);
+    const seconds = (this.#o.nowMs() - incoming.startedMs) / 1000;
+    this.#o.log(
+      `sync: adopted compacted base from tracker ${from} (${megabytes(bytes.byteLength)} in ${seconds.toFixed(2)} s)`,
+    );
+    conn.send(this.#statusMessage()); // the ops above it come at once
   }
 
   #compact(): void {
@@ -282,27 +438,25 @@ export class Sync {
   }
 }
 
-/** Sends ops in frames that stay under the frame limit; stops after `budgetBytes`. */
+/** Sends ops in parts far below the frame limit; stops after `budgetBytes`. */
 function sendOps(conn: Connection, ops: readonly Op[], budgetBytes = Infinity): void {
-  let batch: Op[] = [];
-  let batchBytes = 0;
   let sent = 0;
-  const flush = () => {
-    if (batch.length === 0) return;
+  const batches = itemParts(ops, {
+    maxItems: MAX_OPS_PER_FRAME,
+    maxBytes: MAX_FRAME_BYTES / 8,
+    sizeOf: (op) => 256 + (op.change.kind === "share" ? op.change.file.pieces.byteLength : 0),
+  });
+  for (const batch of batches) {
+    if (sent >= budgetBytes) return;
     const frame = encodeMessage({ t: "sync_ops", ops: batch });
     conn.sendFrame(frame);
     sent += frame.byteLength;
-    batch = [];
-    batchBytes = 0;
-  };
-  for (const op of ops) {
-    const size = 256 + (op.change.kind === "share" ? op.change.file.pieces.byteLength : 0);
-    if (batch.length >= MAX_OPS_PER_FRAME || batchBytes + size > MAX_FRAME_BYTES / 2) flush();
-    if (sent >= budgetBytes) return;
-    batch.push(op);
-    batchBytes += size;
   }
-  flush();
+}
+
+/** `12.1 MB`: transfer sizes in log lines. */
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
 /** HMAC-SHA256(secret, nonce | node): proves a tracker knows the cluster secret. */

@@ -28,7 +28,9 @@ export function decodeMessage(body: Uint8Array): unknown {
 
 /** Encodes one value without a frame header (for storage). */
 export function encodeValue(value: unknown): Uint8Array {
-  return Uint8Array.from(encoder.encode(value));
+  // A copy out of the encoder's reused buffer (a Buffer: its slice() is a view). Uint8Array.from
+  // walks it element by element: 2.3 s for a 10 MB base, 0.01 s this way.
+  return new Uint8Array(encoder.encode(value));
 }
 
 const PIECE_HEAD = [

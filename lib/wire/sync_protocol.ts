@@ -16,6 +16,7 @@ import {
   readString,
 } from "./fields.ts";
 import { MAX_OPS_PER_FRAME } from "./limits.ts";
+import { PART_BYTES } from "./parts.ts";
 import { MAX_PIECE_HASH_BYTES } from "./tracker_protocol.ts";
 
 const MAX_NODE = 1024;
@@ -28,9 +29,21 @@ export type SyncMessage =
   | { t: "sync_prove"; mac: Uint8Array }
   | { t: "sync_welcome" }
   | { t: "sync_ops"; ops: Op[] }
-  | { t: "sync_status"; status: SyncStatus }
-  | { t: "sync_base"; base: Base }
+  | { t: "sync_status"; status: SyncStatus; partial?: PartialBase }
+  | { t: "sync_base_part"; stamp: Stamp; totalBytes: number; offset: number; bytes: Uint8Array }
   | { t: "sync_live"; sessions: [session: string, heardAgoMs: number][] };
+
+/**
+ * Largest compacted base a tracker takes from another, encoded: checked on a transfer's first
+ * part, before any of it is kept. A base is one CBOR value, and the whole state lives in memory.
+ */
+export const MAX_BASE_BYTES = 4 * 1024 * 1024 * 1024;
+
+/** How much of another tracker's base a tracker holds: a cut transfer continues from `offset`. */
+export interface PartialBase {
+  stamp: Stamp;
+  offset: number;
+}
 
 /** Checks a decoded tracker-to-tracker message. */
 export function parseSyncMessage(value: unknown): SyncMessage {
@@ -46,10 +59,25 @@ export function parseSyncMessage(value: unknown): SyncMessage {
       return { t: m.t };
     case "sync_ops":
       return { t: m.t, ops: readArray(m, "ops", MAX_OPS_PER_FRAME).map(parseOp) };
-    case "sync_status":
-      return { t: m.t, status: parseStatus(readMap(m, "status")) };
-    case "sync_base":
-      return { t: m.t, base: parseBase(readMap(m, "base")) };
+    case "sync_status": {
+      const status = parseStatus(readMap(m, "status"));
+      const partial = optional(m, "partial", (f, k) => {
+        const p = readMap(f, k);
+        return {
+          stamp: parseStamp(readMap(p, "stamp")),
+          offset: readInt(p, "offset", 0, MAX_BASE_BYTES),
+        };
+      });
+      return partial ? { t: m.t, status, partial } : { t: m.t, status };
+    }
+    case "sync_base_part":
+      return {
+        t: m.t,
+        stamp: parseStamp(readMap(m, "stamp")),
+        totalBytes: readInt(m, "totalBytes", 1, MAX_BASE_BYTES),
+        offset: readInt(m, "offset", 0, MAX_BASE_BYTES),
+        bytes: readBytes(m, "bytes", 1, PART_BYTES),
+      };
     case "sync_live":
       return {
         t: m.t,

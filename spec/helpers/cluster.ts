@@ -308,6 +308,8 @@ export interface TrackerStartOptions {
   env?: Record<string, string>;
   /** Extra arguments after `--data-dir`, e.g. `["--fsync"]`. */
   args?: string[];
+  /** A tracker_info.txt of its own (same line count, e.g. other trackers behind relays). */
+  infoPath?: string;
 }
 
 /** `clients=2 ops=3 users=1 groups=1 sessions=1 live=1 digest=ab12.. tracker2=up(12ms)`, parsed. */
@@ -368,7 +370,7 @@ export class TrackerProcess {
     if (this.running) throw new Error(`tracker ${this.no} is already running`);
     const args = [
       TRACKER_BIN,
-      this.cluster.infoPath,
+      this.options.infoPath ?? this.cluster.infoPath,
       String(this.no),
       "--data-dir",
       this.slot.dataDir,
