@@ -5,6 +5,7 @@ import { makeLog } from "./lib/cli/log.ts";
 import { readLines } from "./lib/cli/stdin_lines.ts";
 import { parseTrackerInfo } from "./lib/config.ts";
 import { ConfigError } from "./lib/errors.ts";
+import { LIVE_WINDOW_MS } from "./lib/tracker/liveness.ts";
 import { trackerStatus } from "./lib/tracker/status.ts";
 import { startTracker } from "./lib/tracker/tracker.ts";
 
@@ -18,6 +19,11 @@ const argv = yargs(hideBin(process.argv))
   .option("secret-file", {
     type: "string",
     describe: "file holding the cluster's shared sync secret (or set TRACKER_SECRET)",
+  })
+  .option("session-expiry", {
+    type: "number",
+    default: 600,
+    describe: "seconds after which the session of a client unheard by every tracker ends",
   })
   .option("fsync", {
     type: "boolean",
@@ -56,6 +62,7 @@ try {
     dataDir: argv["data-dir"] ?? `./tracker-${no}.data`,
     secret,
     fsync: argv.fsync,
+    sessionExpiryMs: sessionExpirySeconds(argv["session-expiry"]) * 1000,
     log,
   });
   const me = trackers[no - 1]!;
@@ -94,4 +101,12 @@ try {
   }
   console.error(`error: ${e.message ?? String(err)}`);
   process.exit(1);
+}
+
+/** At least 3 heartbeats: a live client is never taken for a vanished one. */
+function sessionExpirySeconds(value: number): number {
+  const min = LIVE_WINDOW_MS / 1000;
+  if (!Number.isFinite(value) || value < min)
+    throw new ConfigError(`--session-expiry must be a number of seconds, at least ${min}: got ${value}`);
+  return value;
 }

@@ -100,7 +100,7 @@ export class ClientApp {
         const token = crypto.getRandomValues(new Uint8Array(32));
         const { tracker } = await this.#write({ t: "login", user: a, pass: b, peer: this.peer, token });
         this.#loggedIn = { user: a, link: this.#link, sessionId: sessionId(token) };
-        this.#link.setSession(token);
+        this.#link.setSession(token, { user: a, pass: b, peer: this.peer });
         const lines = [`logged in as ${a} (tracker ${tracker})`];
         if (this.#files) lines.push(...(await this.#files.afterLogin(this.#loggedIn)));
         return lines;

@@ -14,10 +14,20 @@ const REQUEST_TIMEOUT_MS = 20_000;
 const REPLY_TIMEOUT_MS = 8_000;
 /** Requests in flight at once; the tracker closes a connection with more than 64 outstanding. */
 const MAX_IN_FLIGHT = 32;
+/** A tracker started with nothing stored refuses changes until it caught up (at most 3 s alone). */
+const CATCHING_UP = /^tracker \d+ is catching up with the others/;
+const CATCH_UP_RETRY_MS = 250;
 /** After a failover the login may still be on its way between trackers: retry resume this long. */
 const RESUME_GRACE_MS = 3_000;
 
 type Body = { t: string } & Record<string, unknown>;
+
+/** What a client shows a tracker to carry on the session it logged in with elsewhere. */
+export interface SessionProof {
+  user: string;
+  pass: string;
+  peer: string;
+}
 
 /** Takes the entries of one part of a listing, as they arrive. */
 export type OnPart = (items: Fields[]) => void;
@@ -41,6 +51,7 @@ export class TrackerLink {
   #pending = new Map<number, Finish>();
   #parts = new Map<number, OnPart>();
   #token?: Uint8Array;
+  #proof: SessionProof | undefined;
   #clientId = Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex");
   #ridCounter = 0;
   #heartbeat?: ReturnType<typeof setInterval>;
@@ -65,9 +76,14 @@ export class TrackerLink {
     return `${this.#clientId}-${++this.#ridCounter}`;
   }
 
-  /** Remembers the session token so a failover can resume it; starts heartbeats. */
-  setSession(token: Uint8Array | undefined): void {
+  /**
+   * Remembers the session token so a failover can resume it, and what proves the session (the
+   * login's user and password, in memory only) so a tracker that never heard of the login (the
+   * one that acknowledged it died or was cut off first) can be given it again; starts heartbeats.
+   */
+  setSession(token: Uint8Array | undefined, proof?: SessionProof): void {
     this.#token = token;
+    this.#proof = token ? proof : undefined;
     clearInterval(this.#heartbeat);
     if (token) {
       this.#heartbeat = setInterval(() => {
@@ -112,6 +128,10 @@ export class TrackerLink {
         break;
       }
       const reply = await this.#send(conn, received > 0 ? { ...body, skip: received } : body, counted);
+      if (reply && !reply.ok && CATCHING_UP.test(reply.reason)) {
+        await Bun.sleep(CATCH_UP_RETRY_MS); // a tracker that just started empty: it takes changes in a moment
+        continue;
+      }
       if (reply) return { reply, tracker: this.#current!.no };
       lastError = `tracker ${this.#current?.no} stopped answering`;
       conn.end();
@@ -182,10 +202,24 @@ export class TrackerLink {
   /** Re-attaches the session on a new tracker; false if this tracker could not. */
   async #resume(conn: Connection, deadline: number): Promise<boolean> {
     const graceEnd = Math.min(Date.now() + RESUME_GRACE_MS, deadline);
+    let renewed = false;
     for (;;) {
       const reply = await this.#send(conn, { t: "resume", token: this.#token! });
       if (!reply) return false;
       if (reply.ok) return true;
+      const proof = this.#proof;
+      if (proof && !renewed && this.#token) {
+        // Unknown here: the login has not reached this tracker. The same token makes the same
+        // session, so logging in again with it carries the session on, shares and all.
+        renewed = true;
+        const login = { t: "login", ...proof, token: this.#token, rid: this.newRid() };
+        const again = await this.#send(conn, login);
+        if (!again) return false;
+        if (again.ok) {
+          this.#log(`session carried on at tracker ${this.#current?.no}`);
+          return true;
+        }
+      }
       if (Date.now() >= graceEnd) {
         this.setSession(undefined);
         this.onSessionLost?.(reply.reason);

@@ -39,6 +39,19 @@ export interface SyncStatus {
 /** A total order on stamps; compareStamps is the only correct one. */
 export type StampOrder = (a: Stamp, b: Stamp) => number;
 
+export interface ReplicaOptions {
+  /** The replay order: tests pass a deliberately broken one to prove the fuzzer catches it. */
+  order?: StampOrder;
+  /**
+   * A tracker that starts with nothing stored (new, or its data dir lost) while others exist:
+   * it refuses local changes until a status from another tracker shows it holds every op of its
+   * own number that one holds, and has moved its clock past that tracker's. Otherwise it could
+   * reuse operation numbers it issued before the loss, or stamp ops below what the others have
+   * already compacted, and either would be dropped by them: a silent divergence.
+   */
+  catchingUp?: boolean;
+}
+
 /**
  * A request id is remembered this long after its operation (measured between op stamps, so a
  * partition that heals later still dedupes), for retries across failover: a client gives up on
@@ -60,15 +73,17 @@ export class Replica {
   #promises = new Map<number, Stamp>();
   #frontiers = new Map<number, Stamp>();
   #order: StampOrder;
+  #catchingUp: boolean;
 
   /**
    * `nodes` lists every tracker number in the cluster, this one included. `options.order` is
    * the replay order: tests pass a deliberately broken one to prove the fuzzer catches it.
    */
-  constructor(node: number, nodes: readonly number[], base?: Base, options: { order?: StampOrder } = {}) {
+  constructor(node: number, nodes: readonly number[], base?: Base, options: ReplicaOptions = {}) {
     this.node = node;
     this.nodes = nodes;
     this.#order = options.order ?? compareStamps;
+    this.#catchingUp = options.catchingUp ?? false;
     this.#clock = new Clock(node);
     this.#base = { stamp: ZERO_STAMP, vv: new Map(), state: new State() };
     this.#state = new State();
@@ -80,7 +95,7 @@ export class Replica {
     node: number,
     nodes: readonly number[],
     persisted: { base?: Base; ops: Op[] },
-    options: { order?: StampOrder } = {},
+    options: ReplicaOptions = {},
   ): Replica {
     const replica = new Replica(node, nodes, persisted.base, options);
     const ops = persisted.ops;
@@ -119,12 +134,29 @@ export class Replica {
     return o.ok ? { ok: true } : { ok: false, reason: o.reason ?? "refused" };
   }
 
+  /** Whether local changes wait until another tracker's status shows what this one missed. */
+  get catchingUp(): boolean {
+    return this.#catchingUp;
+  }
+
+  /** No other tracker answered in time: this one starts the cluster's history (see ReplicaOptions). */
+  stopCatchingUp(): void {
+    this.#catchingUp = false;
+  }
+
   /** Records a local change at `nowMs`; returns the op to persist and broadcast when it applies. */
   local(change: Change, nowMs: number, rid?: string): { op?: Op; outcome: Outcome } {
     if (rid !== undefined) {
       const previous = this.outcomeOf(rid);
       if (previous) return { outcome: previous };
     }
+    if (this.#catchingUp)
+      return {
+        outcome: {
+          ok: false,
+          reason: `tracker ${this.node} is catching up with the others: try again in a moment`,
+        },
+      };
     const outcome = this.check(change);
     if (!outcome.ok) return { outcome };
     const seq = (this.#contig.get(this.node) ?? 0) + 1;
@@ -198,6 +230,10 @@ export class Replica {
   /** Takes another tracker's status: its clock promise and its frontier. */
   receiveStatus(status: SyncStatus): void {
     this.#clock.observe(status.clock);
+    // Caught up once we hold every op of ours they do (a wiped tracker must not reuse numbers)
+    // and our clock is past theirs (so no new op lands below what they compacted).
+    const mine = status.vv.find(([origin]) => origin === this.node)?.[1] ?? 0;
+    if (this.#catchingUp && (this.#contig.get(this.node) ?? 0) >= mine) this.#catchingUp = false;
     const theirOwn = status.vv.find(([origin]) => origin === status.node)?.[1] ?? 0;
     if ((this.#contig.get(status.node) ?? 0) >= theirOwn) {
       this.#promises.set(status.node, maxOf(this.#promises.get(status.node), status.clock));

@@ -22,6 +22,10 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       const user = state.users.get(change.user);
       if (!user) return refuse(`no user "${change.user}": run create_user first`);
       if (user.hash !== change.hash) return refuse("wrong user id or password");
+      const current = state.sessions.get(change.session);
+      // The same client logging in again with its token (after a failover to a tracker that had
+      // not heard of its login): its session goes on, with what it shares.
+      if (current?.user === change.user && current.peer === change.peer) return OK;
       if (commit) {
         // One session per client address, one address per session: a new login replaces both.
         const previous = state.peerSessions.get(change.peer);
@@ -35,6 +39,13 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
     case "logout": {
       if (!state.sessions.has(change.session)) return refuse("not logged in: run login <user_id> <passwd>");
       if (commit) endSession(state, change.session);
+      return OK;
+    }
+    case "expire_sessions": {
+      // Whichever sessions still exist at the op's place in the replay end; the others already did.
+      if (!change.sessions.some((id) => state.sessions.has(id)))
+        return refuse("no such session left to expire");
+      if (commit) for (const id of change.sessions) endSession(state, id);
       return OK;
     }
     case "create_group": {

@@ -37,6 +37,8 @@ const COMPACT_SLICE_OPS = 2_000;
  */
 const SAVE_BASE_MIN_OPS = 10_000;
 const REDIAL_MS = 1_000;
+/** A tracker started with nothing stored waits this long for another one before it starts alone. */
+const CATCH_UP_WAIT_MS = 3_000;
 /** Bytes of catch-up ops sent per status answer: the peer asks again half a second later. */
 const CATCH_UP_BYTES = 16 * 1024 * 1024;
 /** An encoded base kept for transfers is dropped once no transfer has used it for this long. */
@@ -85,6 +87,7 @@ export class Sync {
   /** Ops folded into the base in memory since the base was last written to the store. */
   #foldedSinceSave = 0;
   #incoming: IncomingBase | undefined;
+  #heardStatus = false;
   /** Trackers a base is being sent to now: one transfer each. */
   #sendingBaseTo = new Set<number>();
   /** The last base sent whole to each tracker, on which connection: it is not sent again while that one is open. */
@@ -100,6 +103,18 @@ export class Sync {
 
   start(): void {
     for (const link of this.#links.values()) this.#dial(link);
+    const { replica } = this.#o;
+    if (replica.catchingUp) {
+      this.#o.log("sync: nothing stored here: catching up from the other trackers before taking changes");
+      const wait = setTimeout(() => {
+        if (!replica.catchingUp || this.#heardStatus) return;
+        replica.stopCatchingUp();
+        this.#o.log(
+          `sync: no other tracker answered within ${CATCH_UP_WAIT_MS / 1000} s: starting with an empty state`,
+        );
+      }, CATCH_UP_WAIT_MS);
+      this.#timers.push(wait);
+    }
     this.#timers.push(setInterval(() => this.#tick(), SYNC_INTERVAL_MS));
     this.#timers.push(setInterval(() => this.#compact(), COMPACT_SLICE_MS));
   }
@@ -263,7 +278,11 @@ export class Sync {
       case "sync_status": {
         if (msg.status.node !== from)
           throw new ProtocolError(`Status of tracker ${msg.status.node} on tracker ${from}'s link`);
+        const wasCatchingUp = replica.catchingUp;
         replica.receiveStatus(msg.status);
+        this.#heardStatus = true;
+        if (wasCatchingUp && !replica.catchingUp)
+          this.#o.log(`sync: caught up with tracker ${from}: taking changes`);
         if (conn.queuedBytes > 0 || this.#sendingBaseTo.has(from)) return; // still sending the last answer
         if (replica.needsBase(msg.status.vv)) {
           // Sent whole on a connection still open: it is on its way (or being adopted), not lost.

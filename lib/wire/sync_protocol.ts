@@ -1,6 +1,6 @@
 // Tracker <-> tracker messages: hello and proof, operations, status, base and liveness. Shapes only.
 import { ProtocolError } from "../errors.ts";
-import type { Change } from "../replica/change.ts";
+import { type Change, MAX_EXPIRED_PER_OP } from "../replica/change.ts";
 import type { Base, Op, SyncStatus, VersionVector } from "../replica/replica.ts";
 import type { Stamp } from "../replica/stamp.ts";
 import type { StateSnapshot } from "../replica/state.ts";
@@ -125,6 +125,11 @@ function parseChange(m: Fields): Change {
       };
     case "logout":
       return { kind: m.kind, session: session() };
+    case "expire_sessions":
+      return {
+        kind: m.kind,
+        sessions: readArray(m, "sessions", MAX_EXPIRED_PER_OP).map((id) => readString({ id }, "id", 128)),
+      };
     case "create_group":
     case "join_group":
     case "leave_group":

@@ -159,3 +159,75 @@ describe("membership changes", () => {
     );
   }, 60_000);
 });
+
+describe("session expiry", () => {
+  test("a client that vanished without logout loses its session on every tracker; a live one keeps it", async () => {
+    const cluster = await makeCluster({ trackers: 2 });
+    const args = ["--session-expiry", "6"]; // the shortest allowed: 3 heartbeats
+    const t1 = await startTracker(cluster, 1, { args });
+    const t2 = await startTracker(cluster, 2, { args });
+    await waitForLinks(cluster);
+    const live = await startClient(cluster, { order: [2, 1] });
+    await live.ok("create_user live pw-l");
+    await live.ok("login live pw-l");
+    const gone = await startClient(cluster, { order: [1, 2] });
+    await gone.ok("create_user gone pw-g");
+    await gone.ok("login gone pw-g");
+    await gone.ok("create_group gone-group");
+    await settle(cluster);
+    expect((await t2.status()).sessions).toBe(2);
+    await gone.kill("SIGKILL"); // no logout: only its silence tells
+    await waitUntil(
+      async () => (await Promise.all([t1, t2].map((t) => t.status()))).every((s) => s.sessions === 1),
+      {
+        timeoutMs: 15_000,
+        what: "the vanished client's session to expire on both trackers",
+      },
+    );
+    expect(t1.stderr.text()).toMatch(/expired 1 session\(s\) unheard for 6 s/);
+    expect(t2.stderr.text()).not.toMatch(/expired \d+ session/); // tracker 1 decides, once
+    await settle(cluster);
+    // The live client (heard through tracker 2 only) kept its session all along.
+    expect(await live.ok("whoami")).toEqual([`live on ${live.peer} via tracker 1 (${address(cluster, 2)})`]);
+  }, 30_000);
+});
+
+describe("failover keeps the session", () => {
+  test("a login acknowledged by a tracker that died before passing it on goes on through another", async () => {
+    const cluster = await makeCluster({ trackers: 2 });
+    // The trackers talk through relays that can hold what they send without closing anything.
+    relays = new CuttingRelays();
+    const toT1 = relays.relay(cluster.slots[0]!);
+    const toT2 = relays.relay(cluster.slots[1]!);
+    const info1 = await writeInfo(join(cluster.dir, "info-1.txt"), [
+      address(cluster, 1),
+      `127.0.0.1:${toT2}`,
+    ]);
+    const info2 = await writeInfo(join(cluster.dir, "info-2.txt"), [
+      `127.0.0.1:${toT1}`,
+      address(cluster, 2),
+    ]);
+    const t1 = await startTracker(cluster, 1, { infoPath: info1 });
+    const t2 = await startTracker(cluster, 2, { infoPath: info2 });
+    await waitForLinks(cluster);
+    const alice = await startClient(cluster, { order: [1, 2] });
+    await alice.ok("create_user alice pw-a");
+    await settle(cluster);
+    relays.hold(); // from here tracker 2 hears nothing from tracker 1
+    expect(await alice.ok("login alice pw-a")).toEqual(["logged in as alice (tracker 1)"]);
+    await t1.kill("SIGKILL"); // right after the acknowledgement: the login never left tracker 1
+    expect((await t2.status()).sessions).toBe(0);
+    const r = await alice.run("create_group g");
+    expect({ out: r.out, err: r.err }).toEqual({ out: ["group g created; you own it"], err: [] });
+    expect(r.log.join("\n")).toContain("session carried on at tracker 2");
+    expect(await alice.ok("whoami")).toEqual([
+      `alice on ${alice.peer} via tracker 2 (${address(cluster, 2)})`,
+    ]);
+    // Tracker 1 comes back with its own copy of the login: one session, on both, with its group.
+    relays.release();
+    await t1.restart();
+    await settle(cluster);
+    for (const t of [t1, t2]) expect(await t.status()).toMatchObject({ sessions: 1, groups: 1 });
+    expect(await alice.ok("list_groups")).toEqual(["g owner=alice members=1 files=0"]);
+  }, 40_000);
+});

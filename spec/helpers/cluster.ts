@@ -319,6 +319,10 @@ export interface TrackerStatus {
   users: number;
   groups: number;
   sessions: number;
+  /** Users, sessions, groups, files and request ids held. */
+  entries: number;
+  /** Bytes of the replicated state, encoded (as in a base). */
+  stateBytes: number;
   /** Hash of the whole replicated state: equal digests mean converged trackers. */
   digest: string;
   /** Per other tracker: whether the sync link is up. */
@@ -452,6 +456,8 @@ export class TrackerProcess {
       users: Number(field("users")),
       groups: Number(field("groups")),
       sessions: Number(field("sessions")),
+      entries: Number(field("entries")),
+      stateBytes: Number(field("state_bytes")),
       digest: field("digest"),
       links,
     };

@@ -15,9 +15,11 @@ export class CuttingRelays {
   #cutAfter: number;
   /** How many times the relays have cut their connections. */
   cuts = 0;
+  #holding = false;
+  #held: [Socket<End>, Uint8Array][] = [];
 
-  /** Cuts once the relays together have carried `cutAfterBytes` (either direction). */
-  constructor(cutAfterBytes: number) {
+  /** Cuts once the relays together have carried `cutAfterBytes` (either direction; never by default). */
+  constructor(cutAfterBytes = Number.POSITIVE_INFINITY) {
     this.#cutAfter = cutAfterBytes;
   }
 
@@ -63,6 +65,17 @@ export class CuttingRelays {
     return this.#bytes;
   }
 
+  /** From now on, keeps every byte instead of passing it on (the connections stay open). */
+  hold(): void {
+    this.#holding = true;
+  }
+
+  /** Passes on what was held, and everything from now on. */
+  release(): void {
+    this.#holding = false;
+    for (const [to, chunk] of this.#held.splice(0)) write(to, chunk);
+  }
+
   stop(): void {
     for (const s of [...this.#sockets]) s.end();
     for (const l of this.#listeners) l.stop(true);
@@ -71,6 +84,10 @@ export class CuttingRelays {
   #forward(from: Socket<End>, chunk: Uint8Array): void {
     const to = from.data.other;
     if (!to) return;
+    if (this.#holding) {
+      this.#held.push([to, new Uint8Array(chunk)]);
+      return;
+    }
     this.#bytes += chunk.byteLength;
     write(to, chunk);
     if (this.#bytes >= this.#cutAfter) {
