@@ -1,4 +1,4 @@
-// Entry point: ./tracker tracker_info.txt <tracker_no> [--data-dir DIR] [--secret-file FILE] [--fsync]
+// Entry point: ./tracker tracker_info.txt <tracker_no> [--data-dir DIR] [--secret-file FILE] [--fsync] [--session-expiry SECONDS]
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { makeLog } from "./lib/cli/log.ts";
@@ -11,7 +11,9 @@ import { startTracker } from "./lib/tracker/tracker.ts";
 
 const argv = yargs(hideBin(process.argv))
   .scriptName("tracker")
-  .usage("usage: ./tracker tracker_info.txt <tracker_no> [--data-dir DIR] [--secret-file FILE] [--fsync]")
+  .usage(
+    "usage: ./tracker tracker_info.txt <tracker_no> [--data-dir DIR] [--secret-file FILE] [--fsync] [--session-expiry SECONDS]",
+  )
   .command("$0 <info> <no>", "run tracker <no> of the cluster in <info>")
   .positional("info", { type: "string", describe: "tracker_info.txt" })
   .positional("no", { type: "number", describe: "this tracker's line number (from 1)" })

@@ -50,7 +50,7 @@ export class TrackerLink {
   #nextId = 1;
   #pending = new Map<number, Finish>();
   #parts = new Map<number, OnPart>();
-  #token?: Uint8Array;
+  #token: Uint8Array | undefined;
   #proof: SessionProof | undefined;
   #clientId = Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex");
   #ridCounter = 0;

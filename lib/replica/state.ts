@@ -98,8 +98,8 @@ export class State {
         files.set(f.name, {
           name: f.name,
           sizeBytes: f.sizeBytes,
-          sha1: Uint8Array.from(Buffer.from(f.sha1, "hex")),
-          pieces: Uint8Array.from(Buffer.from(f.pieces, "hex")),
+          sha1: new Uint8Array(Buffer.from(f.sha1, "hex")), // not Uint8Array.from: it walks a typed array element by element
+          pieces: new Uint8Array(Buffer.from(f.pieces, "hex")),
           sharers: new Map(f.sharers),
         });
       }

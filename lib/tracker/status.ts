@@ -1,6 +1,6 @@
 // The tracker's `status` command: one line of what it holds and how its links are.
 import { createHash } from "node:crypto";
-import { encodeValue } from "../wire/codec.ts";
+import { encodeJsonValue } from "../wire/codec.ts";
 import type { RunningTracker } from "./tracker.ts";
 
 /** `ops=.. users=.. groups=.. sessions=.. entries=.. state_bytes=.. live=.. digest=.. tracker2=up(120ms)` */
@@ -15,7 +15,7 @@ export function trackerStatus(t: RunningTracker): string {
     `groups=${state.groups.size}`,
     `sessions=${state.sessions.size}`,
     `entries=${state.entryCount()}`,
-    `state_bytes=${encodeValue(state.snapshot()).byteLength}`,
+    `state_bytes=${encodeJsonValue(state.snapshot()).byteLength}`,
     `live=${t.liveness.liveCount(Date.now())}`,
     `digest=${digest}`,
     ...links,

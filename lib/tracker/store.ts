@@ -6,7 +6,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Base, Op, VersionVector } from "../replica/replica.ts";
 import { compareStamps } from "../replica/stamp.ts";
-import { decodeMessage, encodeValue } from "../wire/codec.ts";
+import { decodeJsonOrCbor, decodeMessage, encodeJsonValue, encodeValue } from "../wire/codec.ts";
 import { parseBase, parseOp } from "../wire/sync_protocol.ts";
 
 /** What a tracker persisted: enough to rebuild its replica exactly. */
@@ -50,7 +50,7 @@ export class Store {
   load(node: number): Persisted {
     const baseRow = this.#db.query<{ body: Uint8Array }, []>("SELECT body FROM base WHERE id = 1").get();
     const base = baseRow
-      ? parseBase(decodeStored(baseRow.body, "base") as Record<string, unknown>)
+      ? parseBase(decodeStored(baseRow.body, "base", decodeJsonOrCbor) as Record<string, unknown>)
       : undefined;
     const rows = this.#db
       .query<{ origin: number; seq: number; body: Uint8Array }, []>("SELECT origin, seq, body FROM ops")
@@ -78,7 +78,7 @@ export class Store {
    * covers, atomically. An origin's ops are folded in sequence order, so seq <= vv is folded.
    */
   saveBase(base: Base): void {
-    this.saveEncodedBase(encodeValue(base), base.vv);
+    this.saveEncodedBase(encodeJsonValue(base), base.vv);
   }
 
   /** saveBase() of a base already encoded (one received from another tracker, or about to be sent). */
@@ -95,9 +95,9 @@ export class Store {
   }
 }
 
-function decodeStored(body: Uint8Array, what: string): unknown {
+function decodeStored(body: Uint8Array, what: string, decode = decodeMessage): unknown {
   try {
-    return decodeMessage(body);
+    return decode(body);
   } catch (err) {
     throw new Error(
       `stored ${what} is corrupt (${(err as Error).message}): restore the data dir or remove it to resync from the other trackers`,

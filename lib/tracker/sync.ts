@@ -10,7 +10,7 @@ import type { TrackerAddress, TrackerInfo } from "../config.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Op, Replica } from "../replica/replica.ts";
 import { compareStamps, type Stamp } from "../replica/stamp.ts";
-import { decodeMessage, encodeMessage, encodeValue } from "../wire/codec.ts";
+import { decodeJsonOrCbor, encodeJsonValue, encodeMessage } from "../wire/codec.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
 import { MAX_FRAME_BYTES, MAX_OPS_PER_FRAME } from "../wire/limits.ts";
 import { ByteAssembler, byteParts, itemParts } from "../wire/parts.ts";
@@ -384,7 +384,7 @@ export class Sync {
     const cached = this.#encodedBase;
     if (cached && compareStamps(cached.stamp, replica.baseStamp) === 0) return cached;
     const base = replica.base();
-    const bytes = encodeValue(base);
+    const bytes = encodeJsonValue(base);
     store.saveEncodedBase(bytes, base.vv);
     this.#foldedSinceSave = 0;
     this.#encodedBase = { stamp: base.stamp, bytes, usedMs: this.#o.nowMs() };
@@ -429,7 +429,7 @@ export class Sync {
     if (!incoming.assembler.complete) return;
     this.#incoming = undefined;
     const bytes = incoming.assembler.take();
-    const value = decodeMessage(bytes);
+    const value = decodeJsonOrCbor(bytes);
     if (typeof value !== "object" || value === null || Array.isArray(value))
       throw new ProtocolError("Cannot parse base: expected a map");
     const base = parseBase(value as Record<string, unknown>); // checked field by field by parseBase

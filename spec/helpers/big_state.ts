@@ -2,7 +2,7 @@
 // as its compacted base, as if that tracker had served the operations and compacted them.
 import { Replica } from "../../lib/replica/replica.ts";
 import { Store } from "../../lib/tracker/store.ts";
-import { encodeValue } from "../../lib/wire/codec.ts";
+import { encodeJsonValue } from "../../lib/wire/codec.ts";
 
 /** What writeBigState made. */
 export interface BigState {
@@ -24,7 +24,17 @@ const PASSWORD_HASH = { algorithm: "argon2id", memoryCost: 19_456, timeCost: 2 }
 export async function writeBigState(
   dataDir: string,
   node: number,
-  options: { groups: number; idBytes?: number; user?: string; files?: number },
+  options: {
+    groups: number;
+    idBytes?: number;
+    user?: string;
+    /** Files shared in the first group (from a session left open). */
+    files?: number;
+    /** Piece hashes per file (20 bytes each; default 1). */
+    piecesPerFile?: number;
+    /** Users besides the owner (who never logged in). */
+    users?: number;
+  },
 ): Promise<BigState> {
   const idBytes = options.idBytes ?? 200;
   const user = options.user ?? "owner".padEnd(30, "o");
@@ -45,9 +55,12 @@ export async function writeBigState(
     groups.push(group);
     must({ kind: "create_group", user, session, group });
   }
+  for (let i = 0; i < (options.users ?? 0); i++) must({ kind: "create_user", user: `user-${i}`, hash });
+  const pieces = new Uint8Array(20 * (options.piecesPerFile ?? 1));
   for (let i = 0; i < (options.files ?? 0); i++) {
     const name = `file-${i}.bin`;
-    const file = { name, sizeBytes: 1, sha1: new Uint8Array(20), pieces: new Uint8Array(20) };
+    const sizeBytes = Math.max(1, (pieces.byteLength / 20 - 1) * 512 * 1024 + 1);
+    const file = { name, sizeBytes, sha1: new Uint8Array(20), pieces };
     must({ kind: "share", user, session, group: groups[0]!, file });
   }
   if (!options.files) must({ kind: "logout", session });
@@ -56,5 +69,5 @@ export async function writeBigState(
   const store = new Store(dataDir, node);
   store.saveBase(base);
   store.close();
-  return { user, pass, groups, baseBytes: encodeValue(base).byteLength };
+  return { user, pass, groups, baseBytes: encodeJsonValue(base).byteLength };
 }
