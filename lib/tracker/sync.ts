@@ -8,7 +8,7 @@ import { timingSafeEqual } from "node:crypto";
 import type { Socket } from "bun";
 import type { TrackerAddress, TrackerInfo } from "../config.ts";
 import { ProtocolError } from "../errors.ts";
-import type { Op, Replica } from "../replica/replica.ts";
+import type { Op, Replica, VersionVector } from "../replica/replica.ts";
 import { compareStamps, type Stamp } from "../replica/stamp.ts";
 import { decodeJsonOrCbor, encodeJsonValue, encodeMessage } from "../wire/codec.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
@@ -45,6 +45,14 @@ const CATCH_UP_BYTES = 16 * 1024 * 1024;
 const BASE_CACHE_MS = 60_000;
 /** A base transfer that got no part for this long gives way to another tracker's. */
 const BASE_STALL_MS = 10_000;
+
+/** Our base as sent, kept while transfers use it. */
+interface EncodedBase {
+  stamp: Stamp;
+  vv: VersionVector;
+  bytes: Uint8Array;
+  usedMs: number;
+}
 
 /** A compacted base coming in from another tracker, part by part. */
 interface IncomingBase {
@@ -93,10 +101,13 @@ export class Sync {
   /** The last base sent whole to each tracker, on which connection: it is not sent again while that one is open. */
   #sentBase = new Map<number, { stamp: Stamp; conn: Connection; atMs: number }>();
   /** The base as sent (and as saved), kept while transfers use it. */
-  #encodedBase: { stamp: Stamp; bytes: Uint8Array; usedMs: number } | undefined;
+  #encodedBase: EncodedBase | undefined;
+  /** The stamp of the base in the store: a save never replaces it with an older one. */
+  #savedBaseStamp: Stamp;
 
   constructor(options: SyncOptions) {
     this.#o = options;
+    this.#savedBaseStamp = options.replica.baseStamp; // the replica was restored from the store
     for (const t of options.trackers)
       if (t.no !== options.me.no) this.#links.set(t.no, { node: t.no, authed: false, lastHeardMs: 0 });
   }
@@ -372,22 +383,30 @@ export class Sync {
       if (!conn.isClosed) this.#sentBase.set(node, { stamp, conn, atMs: this.#o.nowMs() });
     } finally {
       this.#sendingBaseTo.delete(node);
+      this.#saveSentBase();
     }
   }
 
   /**
-   * The base encoded once for every transfer of it, and saved as it is sent: a restart of this
-   * tracker comes back with the same base, so a transfer cut by it continues where it stopped.
+   * Saves the base just sent (after sending: its 0.6 s per 100 MB is off the transfer's path),
+   * so that a restart of this tracker comes back with it and a cut transfer continues.
    */
-  #baseBytes(): { stamp: Stamp; bytes: Uint8Array } {
-    const { replica, store } = this.#o;
+  #saveSentBase(): void {
+    const sent = this.#encodedBase;
+    if (!sent || compareStamps(sent.stamp, this.#savedBaseStamp) <= 0) return;
+    this.#o.store.saveEncodedBase(sent.bytes, sent.vv);
+    this.#savedBaseStamp = sent.stamp;
+    if (compareStamps(sent.stamp, this.#o.replica.baseStamp) === 0) this.#foldedSinceSave = 0;
+  }
+
+  /** The base encoded once for every transfer of it (until compaction moves it on). */
+  #baseBytes(): EncodedBase {
+    const { replica } = this.#o;
     const cached = this.#encodedBase;
     if (cached && compareStamps(cached.stamp, replica.baseStamp) === 0) return cached;
     const base = replica.base();
     const bytes = encodeJsonValue(base);
-    store.saveEncodedBase(bytes, base.vv);
-    this.#foldedSinceSave = 0;
-    this.#encodedBase = { stamp: base.stamp, bytes, usedMs: this.#o.nowMs() };
+    this.#encodedBase = { stamp: base.stamp, vv: base.vv, bytes, usedMs: this.#o.nowMs() };
     return this.#encodedBase;
   }
 
@@ -437,6 +456,8 @@ export class Sync {
       throw new ProtocolError(`Base parts announced stamp ${JSON.stringify(incoming.stamp)}, not the base's`);
     if (!replica.adoptBase(base)) return;
     store.saveEncodedBase(bytes, base.vv);
+    this.#savedBaseStamp = base.stamp;
+    this.#foldedSinceSave = 0;
     const seconds = (this.#o.nowMs() - incoming.startedMs) / 1000;
     this.#o.log(
       `sync: adopted compacted base from tracker ${from} (${megabytes(bytes.byteLength)} in ${seconds.toFixed(2)} s)`,
@@ -452,7 +473,9 @@ export class Sync {
 
   #saveBase(): void {
     if (this.#foldedSinceSave === 0) return;
-    this.#o.store.saveBase(this.#o.replica.base());
+    const base = this.#o.replica.base();
+    this.#o.store.saveBase(base);
+    this.#savedBaseStamp = base.stamp;
     this.#foldedSinceSave = 0;
   }
 }
