@@ -41,8 +41,6 @@ const REDIAL_MS = 1_000;
 const CATCH_UP_WAIT_MS = 3_000;
 /** Bytes of catch-up ops sent per status answer: the peer asks again half a second later. */
 const CATCH_UP_BYTES = 16 * 1024 * 1024;
-/** An encoded base kept for transfers is dropped once no transfer has used it for this long. */
-const BASE_CACHE_MS = 60_000;
 /** A base transfer that got no part for this long gives way to another tracker's. */
 const BASE_STALL_MS = 10_000;
 
@@ -51,7 +49,6 @@ interface EncodedBase {
   stamp: Stamp;
   vv: VersionVector;
   bytes: Uint8Array;
-  usedMs: number;
 }
 
 /** A compacted base coming in from another tracker, part by part. */
@@ -329,9 +326,6 @@ export class Sync {
     // Also on the links the others opened: each side hears the other twice a second, so a quiet
     // link is never taken for a dead one (idle timeout), and a silent one is.
     for (const conn of this.#inbound) if (conn.state.authed) conn.send(this.#statusMessage());
-    const cached = this.#encodedBase;
-    if (cached && this.#sendingBaseTo.size === 0 && this.#o.nowMs() - cached.usedMs > BASE_CACHE_MS)
-      this.#encodedBase = undefined;
   }
 
   #sendStatus(conn: Connection): void {
@@ -378,12 +372,13 @@ export class Sync {
           bytes: part.bytes,
         };
         if (!conn.send(message)) await conn.drained();
-        if (this.#encodedBase) this.#encodedBase.usedMs = this.#o.nowMs();
       }
       if (!conn.isClosed) this.#sentBase.set(node, { stamp, conn, atMs: this.#o.nowMs() });
     } finally {
       this.#sendingBaseTo.delete(node);
       this.#saveSentBase();
+      // Kept only while a transfer uses it: at 100 MB of state it is 100 MB of memory.
+      if (this.#sendingBaseTo.size === 0) this.#encodedBase = undefined;
     }
   }
 
@@ -399,14 +394,14 @@ export class Sync {
     if (compareStamps(sent.stamp, this.#o.replica.baseStamp) === 0) this.#foldedSinceSave = 0;
   }
 
-  /** The base encoded once for every transfer of it (until compaction moves it on). */
+  /** The base encoded once for the transfers under way (until compaction moves it on). */
   #baseBytes(): EncodedBase {
     const { replica } = this.#o;
     const cached = this.#encodedBase;
     if (cached && compareStamps(cached.stamp, replica.baseStamp) === 0) return cached;
     const base = replica.base();
     const bytes = encodeJsonValue(base);
-    this.#encodedBase = { stamp: base.stamp, vv: base.vv, bytes, usedMs: this.#o.nowMs() };
+    this.#encodedBase = { stamp: base.stamp, vv: base.vv, bytes };
     return this.#encodedBase;
   }
 
