@@ -152,6 +152,7 @@ function endSession(state: State, sessionId: string): void {
   state.sessions.delete(sessionId);
   if (state.peerSessions.get(session.peer) === sessionId) state.peerSessions.delete(session.peer);
   for (const [id, g] of state.groups) {
+    if (g.files.size === 0) continue; // most groups: no garbage made for them
     const names = [...g.files]
       .filter(([, f]) => f.sharers.get(session.peer) === session.user)
       .map(([n]) => n);
