@@ -34,6 +34,10 @@ export interface SyncStatus {
   clock: Stamp;
   /** The sender holds every operation stamped at or below this. */
   frontier: Stamp;
+  /** The sender's clock now: no promise (a restart may go below it), a floor for a new tracker's clock. */
+  now?: Stamp;
+  /** The sender started with nothing stored and has not caught up yet (see ReplicaOptions). */
+  catchingUp?: boolean;
 }
 
 /** A total order on stamps; compareStamps is the only correct one. */
@@ -74,6 +78,8 @@ export class Replica {
   #frontiers = new Map<number, Stamp>();
   #order: StampOrder;
   #catchingUp: boolean;
+  /** While catching up: the trackers that said they are new and empty too. */
+  #newPeers = new Set<number>();
 
   /**
    * `nodes` lists every tracker number in the cluster, this one included. `options.order` is
@@ -224,16 +230,21 @@ export class Replica {
    * tick, an observed clock) could be broken by the next op, which others may have compacted past.
    */
   status(_nowMs?: number): SyncStatus {
-    return { node: this.node, vv: this.versionVector(), clock: this.#latestHeld, frontier: this.frontier() };
+    const status: SyncStatus = {
+      node: this.node,
+      vv: this.versionVector(),
+      clock: this.#latestHeld,
+      frontier: this.frontier(),
+      now: this.#clock.last,
+    };
+    if (this.#catchingUp) status.catchingUp = true;
+    return status;
   }
 
   /** Takes another tracker's status: its clock promise and its frontier. */
   receiveStatus(status: SyncStatus): void {
     this.#clock.observe(status.clock);
-    // Caught up once we hold every op of ours they do (a wiped tracker must not reuse numbers)
-    // and our clock is past theirs (so no new op lands below what they compacted).
-    const mine = status.vv.find(([origin]) => origin === this.node)?.[1] ?? 0;
-    if (this.#catchingUp && (this.#contig.get(this.node) ?? 0) >= mine) this.#catchingUp = false;
+    if (this.#catchingUp) this.#catchUpWith(status);
     const theirOwn = status.vv.find(([origin]) => origin === status.node)?.[1] ?? 0;
     if ((this.#contig.get(status.node) ?? 0) >= theirOwn) {
       this.#promises.set(status.node, maxOf(this.#promises.get(status.node), status.clock));
@@ -305,6 +316,27 @@ export class Replica {
     this.#latestHeld = maxStamp(this.#latestHeld, base.stamp);
     this.#settled = false;
     return true;
+  }
+
+  /**
+   * Caught up once a tracker that is not catching up itself says we hold every op of ours it
+   * holds (a wiped tracker must not reuse numbers) and our clock has passed its clock (so no new
+   * op lands below what anyone compacted: compacting past a stamp needs every tracker to hold
+   * all ops up to it, and a tracker that caught up has seen such a clock). A brand-new cluster
+   * has no such tracker: then once every other tracker says it is new and empty too.
+   */
+  #catchUpWith(status: SyncStatus): void {
+    if (status.node === this.node || !this.nodes.includes(status.node)) return;
+    if (status.catchingUp) {
+      if (status.vv.length > 0 || this.#contig.size > 0) return;
+      this.#newPeers.add(status.node);
+      if (this.nodes.every((n) => n === this.node || this.#newPeers.has(n))) this.#catchingUp = false;
+      return;
+    }
+    const mine = status.vv.find(([origin]) => origin === this.node)?.[1] ?? 0;
+    if ((this.#contig.get(this.node) ?? 0) < mine) return;
+    if (status.now) this.#clock.observe(status.now);
+    this.#catchingUp = false;
   }
 
   #noteHeld(origin: number, seq: number): void {

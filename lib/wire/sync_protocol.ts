@@ -180,12 +180,17 @@ function parseVersionVector(items: unknown[]): VersionVector {
 }
 
 function parseStatus(m: Fields): SyncStatus {
-  return {
+  const status: SyncStatus = {
     node: readInt(m, "node", 1, MAX_NODE),
     vv: parseVersionVector(readArray(m, "vv", MAX_NODE)),
     clock: parseStamp(readMap(m, "clock")),
     frontier: parseStamp(readMap(m, "frontier")),
   };
+  const now = optional(m, "now", (f, k) => parseStamp(readMap(f, k)));
+  if (now) status.now = now;
+  if (m.catchingUp === true) status.catchingUp = true;
+  else if (m.catchingUp !== undefined) throw new ProtocolError(`Cannot parse "catchingUp": expected true`);
+  return status;
 }
 
 /** Checks a compacted base, deep enough that State.fromSnapshot cannot be fooled by its shape. */
