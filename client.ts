@@ -4,7 +4,7 @@ import { CLIENT_HELP, CLIENT_USAGE, parseClientArgs } from "./lib/cli/client_arg
 import { colour } from "./lib/cli/colour.ts";
 import { makeLog } from "./lib/cli/log.ts";
 import { readLines } from "./lib/cli/stdin_lines.ts";
-import { startClient } from "./lib/client/client.ts";
+import { type RunningClient, startClient } from "./lib/client/client.ts";
 import { parseCommand } from "./lib/client/commands.ts";
 import { parseAddress, parseTrackerInfo } from "./lib/config.ts";
 import { ConfigError } from "./lib/errors.ts";
@@ -21,7 +21,7 @@ if (parsedArgs.args.help) {
 const argv = parsedArgs.args;
 
 const interactive = process.stdin.isTTY === true;
-let client;
+let client: RunningClient;
 try {
   const peer = parseAddress(argv.peer, "peer address");
   const text = await Bun.file(argv.info)

@@ -34,17 +34,18 @@ const argv = yargs(hideBin(process.argv))
 
 const log = makeLog(`tracker-${argv.no}`);
 try {
-  const infoText = await Bun.file(argv.info!)
+  // yargs demands both positionals ("$0 <info> <no>") but types them as optional.
+  const { info, no } = argv;
+  if (info === undefined || no === undefined) throw new ConfigError("missing tracker_info.txt or tracker_no");
+  const infoText = await Bun.file(info)
     .text()
     .catch(() => {
-      throw new ConfigError(`cannot read ${argv.info}: check the path`);
+      throw new ConfigError(`cannot read ${info}: check the path`);
     });
   const trackers = parseTrackerInfo(infoText);
-  const no = argv.no!;
-  if (!Number.isInteger(no) || no < 1 || no > trackers.length) {
-    throw new ConfigError(
-      `tracker_no must be 1..${trackers.length} (the lines of ${argv.info}): got ${argv.no}`,
-    );
+  const me = trackers[no - 1];
+  if (!Number.isInteger(no) || me === undefined) {
+    throw new ConfigError(`tracker_no must be 1..${trackers.length} (the lines of ${info}): got ${no}`);
   }
   const secretText = argv["secret-file"]
     ? await Bun.file(argv["secret-file"]).text()
@@ -58,7 +59,6 @@ try {
     fsync: argv.fsync,
     log,
   });
-  const me = trackers[no - 1]!;
   let stopping = false;
   const stop = () => {
     if (stopping) return;

@@ -30,7 +30,7 @@ export function spawnChild(
   },
 ): Child {
   const proc = Bun.spawn(cmd, {
-    cwd: options.cwd,
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     stdin: options.stdin ?? "ignore",
     stdout: options.stdout ?? "ignore",
     stderr: options.stderr ?? "ignore",

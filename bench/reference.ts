@@ -32,7 +32,7 @@ export interface DownloadRun {
   seconds: number;
   peakRssBytes: number;
   /** What the downloader itself reported (ours only: the `[C]` line's seconds). */
-  reportedSeconds?: number;
+  reportedSeconds?: number | undefined;
   /** The leecher's VmHWM just before the download started (ours only: it was started earlier). */
   baselineRssBytes?: number;
   /** Spawn to exit (aria2c only: it exits about a second after completing). */

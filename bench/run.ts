@@ -18,8 +18,8 @@ import { stopChildren } from "./proc.ts";
 import { timeClientStart, timeTrackerStart } from "./startup.ts";
 import { renderTable } from "./table.ts";
 import { ensureTools, toolVersions } from "./tools.ts";
-import { benchTracker, type TrackerResult } from "./tracker_bench.ts";
-import { benchTransfers, type TransferResult } from "./transfer_bench.ts";
+import { benchTracker } from "./tracker_bench.ts";
+import { benchTransfers } from "./transfer_bench.ts";
 
 const SUITES = ["transfers", "tracker", "startup"] as const;
 type Suite = (typeof SUITES)[number];
@@ -119,9 +119,6 @@ const beforeRun = async (): Promise<void> => {
 };
 try {
   const sizeBytes = sizeMb * 2 ** 20;
-  let transfers: TransferResult | undefined;
-  let tracker: TrackerResult | undefined;
-  let startup: { trackerS: number[]; clientS: number[] } | undefined;
   const failures: string[] = [];
   /** Runs one suite; a failure is reported with the table, and the other suites still run. */
   const suite = async <T>(name: Suite, f: () => Promise<T>): Promise<T | undefined> => {
@@ -136,7 +133,7 @@ try {
       return undefined;
     }
   };
-  transfers = await suite("transfers", async () => {
+  const transfers = await suite("transfers", async () => {
     await ensureTools(log);
     const dataDir = await makeTempDir("p2p-bench-data-");
     const file = join(dataDir, `bench-${sizeMb}MiB.bin`);
@@ -144,8 +141,8 @@ try {
     await makeRandomFile(file, sizeBytes, 600_000);
     return benchTransfers({ file, sizeBytes, runs, log, beforeRun });
   });
-  tracker = await suite("tracker", () => benchTracker({ runs, ...LOAD, log, beforeRun }));
-  startup = await suite("startup", async () => {
+  const tracker = await suite("tracker", () => benchTracker({ runs, ...LOAD, log, beforeRun }));
+  const startup = await suite("startup", async () => {
     const times = { trackerS: [] as number[], clientS: [] as number[] };
     for (let i = 0; i < Math.max(runs, 5); i++) {
       await beforeRun();

@@ -40,7 +40,7 @@ export async function finalChecks(o: {
   for (const a of actors) {
     if (!a.alive) continue;
     const who = await a.client.run("whoami").catch(() => undefined);
-    if (who && who.out.some((l) => l.startsWith("not logged in"))) await a.login();
+    if (who?.out.some((l) => l.startsWith("not logged in"))) await a.login();
   }
   const deadline = Date.now() + UNFINISHED_WAIT_MS;
   while (Date.now() < deadline && ledger.downloads.some((d) => d.state === "D")) {

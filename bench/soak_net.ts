@@ -181,7 +181,7 @@ export class PartitionableCluster {
   /** Tracker numbers grouped by side while partitioned; empty when whole. */
   sides: number[][] = [];
   #netns: string[];
-  #bridge?: string;
+  #bridge: string | undefined;
   #ifaces: string[];
   /** Cut pairs [a, b]: a's namespace drops what goes to b. */
   #cut: [number, number][] = [];

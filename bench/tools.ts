@@ -34,7 +34,7 @@ export async function ensureTools(log: (line: string) => void): Promise<void> {
 export async function toolVersions(): Promise<Record<string, string>> {
   const versions: Record<string, string> = {};
   for (const pkg of Object.values(PACKAGES)) {
-    const ran = await runCommand(["dpkg-query", "-W", "-f", "${Version}", pkg], { timeoutMs: 10_000 });
+    const ran = await runCommand(["dpkg-query", "-W", "-f", "$" + "{Version}", pkg], { timeoutMs: 10_000 });
     versions[pkg] = ran.exitCode === 0 ? ran.stdout.trim() : "unknown (not from dpkg)";
   }
   return versions;

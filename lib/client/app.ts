@@ -45,9 +45,9 @@ export class ClientApp {
   readonly peer: string;
   #link: TrackerLink;
   #io: Output;
-  #files?: FileCommands;
-  #loggedIn?: LoggedIn;
-  #lost?: string;
+  #files: FileCommands | undefined;
+  #loggedIn: LoggedIn | undefined;
+  #lost: string | undefined;
   /** Group ids and file names seen in replies, for tab completion. */
   readonly seen = { groups: new Set<string>(), files: new Set<string>() };
 

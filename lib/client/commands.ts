@@ -64,7 +64,7 @@ export function parseCommand(
     return { ok: false, reason: `usage: ${usage(name as CommandName)}` };
   }
   for (const [i, arg] of args.entries()) {
-    const what = spec.args[i]!;
+    const what = spec.args[i] ?? "argument";
     const problem =
       what.endsWith("_id") || what === "file_name" ? nameProblem(arg) : passwordProblem(what, arg);
     if (problem)

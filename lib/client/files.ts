@@ -1,6 +1,6 @@
 // Shell: the file commands (upload_file, list_files, download_file, show_downloads,
 // stop_share) and what login and logout do to sharing: re-share, resume, stop serving.
-import { existsSync, rmSync, statSync } from "node:fs";
+import { existsSync, rmSync, type Stats, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { Download } from "../download/engine.ts";
 import type { Catalog } from "../peer/catalog.ts";
@@ -20,7 +20,7 @@ export class Files implements FileCommands {
   #log: (line: string) => void;
   #progress: (line: string | undefined) => void;
   #downloads = new Map<string, Download>();
-  #session?: LoggedIn;
+  #session: LoggedIn | undefined;
   /** File names seen in list_files, for tab completion. */
   readonly seen = new Set<string>();
 
@@ -309,8 +309,8 @@ function destinationFor(destination: string, name: string): string {
   return target;
 }
 
-function statOrThrow(path: string) {
-  let st;
+function statOrThrow(path: string): Stats {
+  let st: Stats;
   try {
     st = statSync(path);
   } catch {

@@ -22,7 +22,7 @@ export class Store {
   #insert;
 
   /** Opens (creating if needed) `<dataDir>/tracker.sqlite`; refuses a data dir of another tracker. */
-  constructor(dataDir: string, node: number, options: { fsync?: boolean } = {}) {
+  constructor(dataDir: string, node: number, options: { fsync?: boolean | undefined } = {}) {
     mkdirSync(dataDir, { recursive: true });
     this.#db = new Database(join(dataDir, "tracker.sqlite"), { create: true, strict: true });
     this.#db.exec("PRAGMA journal_mode = WAL");

@@ -14,8 +14,8 @@ export interface TrackerOptions {
   trackers: TrackerInfo;
   no: number;
   dataDir: string;
-  secret?: string;
-  fsync?: boolean;
+  secret?: string | undefined;
+  fsync?: boolean | undefined;
   log: (line: string) => void;
 }
 

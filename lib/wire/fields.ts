@@ -37,6 +37,7 @@ export function nameProblem(name: string): string | undefined {
   if (name.length === 0) return "must not be empty";
   if (Buffer.byteLength(name) > MAX_NAME_BYTES) return `longer than ${MAX_NAME_BYTES} bytes`;
   // Control characters garble terminals and logs; whitespace splits command lines.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
   if (/[\u0000-\u0020\u007f-\u009f\s]/u.test(name)) return "must not contain spaces or control characters";
   if (name.includes("/") || name.includes("\\")) return "must not contain / or \\";
   if (name === "." || name === "..") return "is not a name";

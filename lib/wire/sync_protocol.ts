@@ -170,7 +170,7 @@ export function parseBase(m: Fields): Base {
     ),
     groups: readArray(s, "groups", MAX_BASE_ITEMS).map((v) => {
       const g = asMap(v, "group");
-      const list = (k: string) => readArray(g, k, MAX_BASE_ITEMS).map((x) => strings([x], 1, k)[0]!);
+      const list = (k: string) => readArray(g, k, MAX_BASE_ITEMS).map((x) => strings([x], 1, k)[0] ?? "");
       return {
         id: readString(g, "id"),
         owner: readString(g, "owner"),

@@ -13,7 +13,7 @@ import { peerProof, sessionId } from "../../lib/peer/auth.ts";
 import { PIECE_BYTES } from "../../lib/pieces/constants.ts";
 import { decodeMessage, encodeMessage } from "../../lib/wire/codec.ts";
 import { MAX_FRAME_BYTES } from "../../lib/wire/limits.ts";
-import { MAX_PIECE_INDEX, parsePeerMessage } from "../../lib/wire/peer_protocol.ts";
+import { MAX_PIECE_INDEX, type PeerMessage, parsePeerMessage } from "../../lib/wire/peer_protocol.ts";
 import {
   type ClientProcess,
   makeCluster,
@@ -29,7 +29,6 @@ import { closeRawSockets, RawSocket } from "../helpers/raw_socket.ts";
 const FC_RUNS = Number(process.env.FC_RUNS ?? 100);
 const RUN_MS = 80;
 const ANSWER_MS = 2_000;
-const MiB = 1024 * 1024;
 /** The shared file: two whole pieces and a short last one. */
 const PIECES = 3;
 const FILE_BYTES = 2 * PIECE_BYTES + 1_000;
@@ -233,7 +232,7 @@ type Outcome = "close" | "refuse" | "piece" | "silence";
 
 /** What alice must do with one message from a peer, admitted or not, by the product's own parser. */
 function expectedOutcome(body: Uint8Array, isAdmitted: boolean): Outcome | "skip" {
-  let msg;
+  let msg: PeerMessage;
   try {
     msg = parsePeerMessage(decodeMessage(body));
   } catch (err) {

@@ -305,7 +305,7 @@ function childEnv(extra: Record<string, string> = {}): Record<string, string> {
 /** Options of one tracker start; `restart()` reuses them unless given new ones. */
 export interface TrackerStartOptions {
   /** Extra environment, e.g. `{ TRACKER_SECRET: "s" }` (the parent's secret is never inherited). */
-  env?: Record<string, string>;
+  env?: Record<string, string> | undefined;
   /** Extra arguments after `--data-dir`, e.g. `["--fsync"]`. */
   args?: string[];
 }
@@ -546,14 +546,14 @@ export interface RunResult {
 
 export interface ClientStartOptions {
   /** The order in which this client tries the trackers (see writeClientInfo). */
-  order?: (number | string)[];
+  order?: (number | string)[] | undefined;
   /** A tracker_info.txt path to use as is (overrides `order`). */
   infoPath?: string;
   /** The peer port to serve pieces on (default: a free one). */
   port?: number;
   /** The client's data dir (default: a fresh one in the cluster dir). */
   dataDir?: string;
-  env?: Record<string, string>;
+  env?: Record<string, string> | undefined;
 }
 
 /** A running ./client driven through its stdin, one command at a time. */
@@ -573,7 +573,7 @@ export class ClientProcess {
     dataDir: string;
     infoPath: string;
     cwd: string;
-    env?: Record<string, string>;
+    env?: Record<string, string> | undefined;
   }) {
     this.peer = options.peer;
     this.dataDir = options.dataDir;

@@ -85,17 +85,15 @@ const changeArb: fc.Arbitrary<Change> = fc.oneof(
   },
   {
     weight: 4,
-    arbitrary: fc
-      .tuple(user, session, group, fileName, fc.integer({ min: 0, max: 1 }))
-      .map(
-        ([u, s, g, name, content]): Change => ({
-          kind: "share",
-          user: u,
-          session: s,
-          group: g,
-          file: fileMeta(name, content),
-        }),
-      ),
+    arbitrary: fc.tuple(user, session, group, fileName, fc.integer({ min: 0, max: 1 })).map(
+      ([u, s, g, name, content]): Change => ({
+        kind: "share",
+        user: u,
+        session: s,
+        group: g,
+        file: fileMeta(name, content),
+      }),
+    ),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("unshare"), user, session, group, name: fileName }) },
 );

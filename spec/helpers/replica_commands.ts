@@ -186,15 +186,14 @@ export function makeNet(size: number, preset: Preset, options: NetOptions = {}):
     presetOps.push({ kind: "create_user", user, hash: "h0" });
   if (preset >= 2) {
     // u1 on s1@p1, u2 on s2@p2, u3 on s3@p3; g1 owned by u1, with member u2 and u3 pending.
-    USERS.forEach((user, i) =>
+    for (const [i, user] of USERS.entries())
       presetOps.push({
         kind: "login",
         user,
         hash: "h0",
         session: SESSIONS[i]!,
         peer: PEER_OF_SESSION[SESSIONS[i]!]!,
-      }),
-    );
+      });
     presetOps.push(
       { kind: "create_group", user: "u1", session: "s1", group: "g1" },
       { kind: "join_group", user: "u2", session: "s2", group: "g1" },

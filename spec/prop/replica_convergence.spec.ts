@@ -154,7 +154,7 @@ describe("Replica cluster", () => {
     for (const [acceptMs, withdrawMs] of [
       [1, 2],
       [2, 1],
-    ]) {
+    ] as const) {
       const net = twoTrackers([join("u2")]);
       concurrently(net, [
         [0, accept("u2"), acceptMs],
@@ -184,7 +184,7 @@ describe("Replica cluster", () => {
     for (const [shareMs, leaveMs] of [
       [1, 2],
       [2, 1],
-    ]) {
+    ] as const) {
       const net = twoTrackers([join("u2"), accept("u2")]);
       const share: Change = {
         kind: "share",

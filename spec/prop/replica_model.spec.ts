@@ -100,7 +100,7 @@ class Model {
       }
       case "share": {
         const g = this.groups.get(c.group);
-        if (!g || !g.members.includes(c.user)) return false;
+        if (!g?.members.includes(c.user)) return false;
         const content = contentOf(c.file);
         const f = g.files.get(c.file.name) ?? { content, sharers: new Map<string, string>() };
         if (f.content !== content) return false; // one name, one content per group

@@ -32,7 +32,7 @@ function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> 
 }
 
 /** A ConnectionHandler that records messages and closes and lets a test await them. */
-class Recorder implements ConnectionHandler {
+class Recorder implements ConnectionHandler<undefined> {
   messages: unknown[] = [];
   closes = 0;
   #waiters: (() => void)[] = [];
@@ -83,14 +83,18 @@ interface Server {
 }
 
 /** Listens on 127.0.0.1:0; every accepted socket becomes a Connection driven by `handler`. */
-function startServer(handler: ConnectionHandler, options: ConnectionOptions = {}, greet?: unknown): Server {
+function startServer(
+  handler: ConnectionHandler<undefined>,
+  options: ConnectionOptions = {},
+  greet?: unknown,
+): Server {
   const conns: Connection[] = [];
   const logs: string[] = [];
   const listener = Bun.listen<Connection>({
     hostname: HOST,
     port: 0,
     socket: connectionHandlers((socket) => {
-      const conn = new Connection(socket, handler, { log: (line) => logs.push(line), ...options });
+      const conn = new Connection(socket, handler, undefined, { log: (line) => logs.push(line), ...options });
       conns.push(conn);
       if (greet !== undefined) conn.send(greet);
     }),
@@ -100,14 +104,14 @@ function startServer(handler: ConnectionHandler, options: ConnectionOptions = {}
 }
 
 /** Connects a Connection-driven client to `port`. */
-async function connectClient(port: number, handler: ConnectionHandler): Promise<Connection> {
+async function connectClient(port: number, handler: ConnectionHandler<undefined>): Promise<Connection> {
   let conn: Connection | undefined;
   const opened = Promise.withResolvers<void>();
   const socket = await Bun.connect<Connection>({
     hostname: HOST,
     port,
     socket: connectionHandlers((s) => {
-      conn = new Connection(s, handler, { log: () => {} });
+      conn = new Connection(s, handler, undefined, { log: () => {} });
       opened.resolve();
     }),
   });
