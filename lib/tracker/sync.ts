@@ -186,7 +186,7 @@ export class Sync {
       this.#dial(link);
     }
     conn.send({ t: "sync_welcome" });
-    conn.send({ t: "sync_status", status: this.#o.replica.status(this.#o.nowMs()) });
+    conn.send({ t: "sync_status", status: this.#o.replica.status() });
   }
 
   #dial(link: Link): void {
@@ -284,14 +284,13 @@ export class Sync {
     for (const link of this.#links.values()) if (link.authed && link.conn) this.#sendStatus(link.conn);
     // Also on the links the others opened: each side hears the other twice a second, so a quiet
     // link is never taken for a dead one (idle timeout), and a silent one is.
-    const now = this.#o.nowMs();
     for (const [conn, peer] of this.#inbound)
-      if (peer.authed) conn.send({ t: "sync_status", status: this.#o.replica.status(now) });
+      if (peer.authed) conn.send({ t: "sync_status", status: this.#o.replica.status() });
   }
 
   #sendStatus(conn: AnyConnection): void {
     const now = this.#o.nowMs();
-    conn.send({ t: "sync_status", status: this.#o.replica.status(now) });
+    conn.send({ t: "sync_status", status: this.#o.replica.status() });
     conn.send({ t: "sync_live", sessions: this.#o.liveness.heardHere(now) });
   }
 

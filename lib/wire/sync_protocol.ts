@@ -5,6 +5,7 @@ import type { Base, Op, SyncStatus, VersionVector } from "../replica/replica.ts"
 import type { Stamp } from "../replica/stamp.ts";
 import type { StateSnapshot } from "../replica/state.ts";
 import {
+  asMap,
   type Fields,
   optional,
   readArray,
@@ -209,11 +210,4 @@ export function parseBase(m: Fields): Base {
     vv: parseVersionVector(readArray(m, "vv", MAX_NODE)),
     state,
   };
-}
-
-function asMap(v: unknown, what: string): Fields {
-  if (typeof v !== "object" || v === null || Array.isArray(v) || v instanceof Uint8Array) {
-    throw new ProtocolError(`Cannot parse ${what}: expected a map`);
-  }
-  return v as Fields;
 }

@@ -5,10 +5,12 @@ import { MAX_PASSWORD_BYTES } from "./limits.ts";
 
 /** Largest piece-hash list: 20 bytes per 512 KiB piece of a 200 GiB file. */
 export const MAX_PIECE_HASH_BYTES = 20 * 409_600;
-export const TOKEN_BYTES = 32;
+/** A session token: 256 random bits the client makes at login. */
+const TOKEN_BYTES = 32;
 /** A request id: client id and counter, unique per request, the same on a retry. */
 const MAX_RID_BYTES = 64;
-const MAX_PEER_BYTES = 262;
+/** A peer address, `host:port`, IPv6 hosts included. */
+export const MAX_PEER_BYTES = 262;
 
 /** Every request a client can make; `id` pairs it with its reply on this connection. */
 export type Request = { id: number; rid?: string } & (

@@ -206,8 +206,8 @@ describe("Replica cluster", () => {
     const net = makeNet(2, 0);
     const cmds = [
       new LocalChange(0, { as: "given", change: { kind: "create_user", user: "u1", hash: "h1" } }, 0),
-      new Gossip(1),
-      new Gossip(0),
+      new Gossip(),
+      new Gossip(),
       new Restart(0),
       new LocalChange(
         0,
@@ -233,7 +233,7 @@ describe("Replica cluster", () => {
       local(0, { kind: "create_user", user: "u3", hash: "h1" }),
       local(0, login("u3", "h1")),
       local(0, createGroup("u3", "g1")),
-      new Gossip(0),
+      new Gossip(),
       local(0, { kind: "create_user", user: "u1", hash: "h1" }),
       local(0, login("u1", "h1")),
       local(0, join("u1")),
