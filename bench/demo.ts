@@ -3,14 +3,9 @@
 // everything it started, also on Ctrl-C.
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import {
-  type ClientProcess,
-  makeCluster,
-  makeTempDir,
-  startClient,
-  startTrackers,
-  stopAll,
-} from "../spec/helpers/cluster.ts";
+import { type ClientProcess, startClient } from "../spec/helpers/client_process.ts";
+import { makeCluster, startTrackers } from "../spec/helpers/cluster.ts";
+import { makeTempDir, stopAll } from "../spec/helpers/processes.ts";
 
 const SIZE_MB = Number(process.env.DEMO_MB ?? 200);
 const tty = process.stdout.isTTY === true;

@@ -3,7 +3,7 @@
 // (it was just written), as it is for every download and upload figure.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { LineStream } from "../spec/helpers/cluster.ts";
+import { LineStream } from "../spec/helpers/line_stream.ts";
 import { runOk, spawnChild } from "./proc.ts";
 
 const TCP_COPY_SCRIPT = join(import.meta.dir, "tcp_copy.ts");

@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { cpus, release, totalmem } from "node:os";
 import { join } from "node:path";
-import { CLIENT_BIN, makeTempDir, stopAll, TRACKER_BIN } from "../spec/helpers/cluster.ts";
+import { CLIENT_BIN, makeTempDir, stopAll, TRACKER_BIN } from "../spec/helpers/processes.ts";
 import { ContentionMonitor, waitForQuiet } from "./contention.ts";
 import { buildFigures, TARGETS } from "./figures.ts";
 import { makeRandomFile } from "./machine.ts";

@@ -5,7 +5,9 @@
 // byte-identical to its source. Prints its figures; exits 1 on any divergence, loss or
 // corruption. `soak()` runs it in-process (spec/e2e/soak.spec.ts). Stops everything it started.
 // SOAK_TRACE=FILE appends every client command and its output to FILE (for digging into a finding).
-import { makeTempDir, settle, startClient, stopAll } from "../spec/helpers/cluster.ts";
+import { startClient } from "../spec/helpers/client_process.ts";
+import { settle } from "../spec/helpers/cluster.ts";
+import { makeTempDir, stopAll } from "../spec/helpers/processes.ts";
 import { CONVERGE_TIMEOUT_MS, digestDivergence, finalChecks } from "./soak_checks.ts";
 import { destroyPartitionable, PartitionableCluster, type PartitionMethod } from "./soak_net.ts";
 import { emptyReport, printReport, rssField, type SoakReport } from "./soak_report.ts";

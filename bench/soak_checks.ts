@@ -1,6 +1,7 @@
 // The soak's end checks: downloads finish and match their sources, the trackers agree, and
 // every acknowledged operation is visible through every tracker (bench/soak_audit.ts).
-import { type Cluster, settle, type TrackerProcess } from "../spec/helpers/cluster.ts";
+import { type Cluster, settle } from "../spec/helpers/cluster.ts";
+import type { TrackerProcess } from "../spec/helpers/tracker_process.ts";
 import { audit, pinnedClient } from "./soak_audit.ts";
 import type { SoakReport } from "./soak_report.ts";
 import type { Actor, Ledger } from "./soak_workload.ts";

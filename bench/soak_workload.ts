@@ -4,7 +4,7 @@
 
 import { appendFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import type { ClientProcess, RunResult } from "../spec/helpers/cluster.ts";
+import type { ClientProcess, RunResult } from "../spec/helpers/client_process.ts";
 import { randomFile, sha1File } from "../spec/helpers/files.ts";
 import { type Account, type GroupLine, parseGroupLine } from "./soak_audit.ts";
 import type { Rng } from "./soak_rng.ts";

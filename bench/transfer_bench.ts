@@ -1,7 +1,7 @@
 // The transfer suite: the machine's limits, both download scenarios (reference swarm, then
 // ours, each leecher fresh per run), and upload_file against sha1sum, all on one file.
 import { join } from "node:path";
-import { makeTempDir } from "../spec/helpers/cluster.ts";
+import { makeTempDir } from "../spec/helpers/processes.ts";
 import { flushDirtyPages, timeDiskWrite, timeSha1sum, timeTcpCopy } from "./machine.ts";
 import { startOurSwarm, timeUploads } from "./ours.ts";
 import { type DownloadRun, startReferenceSwarm } from "./reference.ts";

@@ -6,18 +6,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdir, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { helloSeeder, stopBadPeers, TrackerSession } from "../helpers/bad_peer.ts";
-import {
-  type ClientProcess,
-  type Cluster,
-  freePort,
-  makeCluster,
-  makeTempDir,
-  settle,
-  startClient,
-  startTrackers,
-  stopAll,
-  waitUntil,
-} from "../helpers/cluster.ts";
+import { type ClientProcess, startClient } from "../helpers/client_process.ts";
+import { type Cluster, makeCluster, settle, startTrackers } from "../helpers/cluster.ts";
 import { expectError, expectOut } from "../helpers/expect_output.ts";
 import {
   completedFigures,
@@ -31,6 +21,8 @@ import {
   waitForDownload,
   waitForPercent,
 } from "../helpers/files.ts";
+import { makeTempDir, stopAll } from "../helpers/processes.ts";
+import { freePort, waitUntil } from "../helpers/wait.ts";
 
 afterEach(async () => {
   await stopBadPeers();

@@ -14,16 +14,12 @@ import { PIECE_BYTES } from "../../lib/pieces/constants.ts";
 import { decodeMessage, encodeMessage } from "../../lib/wire/codec.ts";
 import { MAX_FRAME_BYTES } from "../../lib/wire/limits.ts";
 import { MAX_PIECE_INDEX, type PeerMessage, parsePeerMessage } from "../../lib/wire/peer_protocol.ts";
-import {
-  type ClientProcess,
-  makeCluster,
-  startClient,
-  startTrackers,
-  stopAll,
-  type TrackerProcess,
-} from "../helpers/cluster.ts";
+import { type ClientProcess, startClient } from "../helpers/client_process.ts";
+import { makeCluster, startTrackers } from "../helpers/cluster.ts";
 import { randomFile, tempPath } from "../helpers/files.ts";
+import { stopAll } from "../helpers/processes.ts";
 import { closeRawSockets, RawSocket } from "../helpers/raw_socket.ts";
+import type { TrackerProcess } from "../helpers/tracker_process.ts";
 
 /** Runs per property; each run opens a fresh connection (and most get admitted: a tracker check). */
 const FC_RUNS = Number(process.env.FC_RUNS ?? 100);

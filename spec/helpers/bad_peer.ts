@@ -28,7 +28,7 @@ import type { Fields } from "../../lib/wire/fields.ts";
 import { HEARTBEAT_MS } from "../../lib/wire/limits.ts";
 import { type PeerMessage, parsePeerMessage } from "../../lib/wire/peer_protocol.ts";
 import { parseReply, type Reply } from "../../lib/wire/tracker_protocol.ts";
-import { freePort } from "./cluster.ts";
+import { freePort } from "./wait.ts";
 
 const HOST = "127.0.0.1";
 const REPLY_TIMEOUT_MS = 10_000;
