@@ -10,6 +10,7 @@
 import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { cpus, release, totalmem } from "node:os";
 import { join } from "node:path";
+import { messageOf, stackOf } from "../lib/errors.ts";
 import { CLIENT_BIN, makeTempDir, stopAll, TRACKER_BIN } from "../spec/helpers/processes.ts";
 import { ContentionMonitor, waitForQuiet } from "./contention.ts";
 import { buildFigures, TARGETS } from "./figures.ts";
@@ -93,9 +94,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     void cleanup().then(() => process.exit(130));
   });
 }
-process.on("unhandledRejection", (err) =>
-  log(`unhandled rejection (ignored): ${(err as Error)?.stack ?? err}`),
-);
+process.on("unhandledRejection", (err) => log(`unhandled rejection (ignored): ${stackOf(err)}`));
 setTimeout(() => {
   log(`still running after ${WATCHDOG_MS / 60_000} min: stopping everything`);
   void cleanup().then(() => process.exit(1));
@@ -127,8 +126,8 @@ try {
     try {
       return await f();
     } catch (err) {
-      log(`${name} failed: ${(err as Error).stack ?? err}`);
-      failures.push(`${name} suite failed: ${(err as Error).message}`);
+      log(`${name} failed: ${stackOf(err)}`);
+      failures.push(`${name} suite failed: ${messageOf(err)}`);
       await stopChildren(); // what it left running; temp dirs go at the end
       return undefined;
     }
@@ -236,7 +235,7 @@ try {
   await cleanup();
   process.exit(failures.length > 0 ? 1 : 0);
 } catch (err) {
-  log(`failed: ${(err as Error).stack ?? err}`);
+  log(`failed: ${stackOf(err)}`);
   await cleanup();
   process.exit(1);
 }

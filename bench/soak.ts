@@ -5,6 +5,8 @@
 // byte-identical to its source. Prints its figures; exits 1 on any divergence, loss or
 // corruption. `soak()` runs it in-process (spec/e2e/soak.spec.ts). Stops everything it started.
 // SOAK_TRACE=FILE appends every client command and its output to FILE (for digging into a finding).
+
+import { messageOf } from "../lib/errors.ts";
 import { startClient } from "../spec/helpers/client_process.ts";
 import { settle } from "../spec/helpers/cluster.ts";
 import { makeTempDir, stopAll } from "../spec/helpers/processes.ts";
@@ -122,7 +124,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
       } catch (err) {
         report.convergeMs.push(-1);
         report.divergences.digests += await digestDivergence(net.trackers);
-        report.details.push(`${label}: ${(err as Error).message}`);
+        report.details.push(`${label}: ${messageOf(err)}`);
       }
       log(
         `soak: ${label} at ${((Date.now() - started) / 1000).toFixed(0)} s: ${ledger.operations} ops, ${report.kills} kills, ${report.partitions} partitions, agreed in ${report.convergeMs.at(-1)} ms`,
@@ -164,9 +166,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
               .restart(victim.no)
               .catch(
                 (err) =>
-                  void report.details.push(
-                    `restart of tracker ${victim.no} failed: ${(err as Error).message}`,
-                  ),
+                  void report.details.push(`restart of tracker ${victim.no} failed: ${messageOf(err)}`),
               )
               .finally(() => restarting.delete(victim.no)),
           );
@@ -256,7 +256,7 @@ if (import.meta.main) {
   try {
     args = parseArgs(process.argv.slice(2));
   } catch (err) {
-    console.error(`error: ${(err as Error).message}`);
+    console.error(`error: ${messageOf(err)}`);
     process.exit(2);
   }
   const stop = () => void Promise.all([destroyPartitionable(), stopAll()]).finally(() => process.exit(130));

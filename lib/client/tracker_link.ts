@@ -3,6 +3,7 @@
 // in flight with the same request id, so a retried write is applied once.
 import type { Socket } from "bun";
 import type { TrackerAddress, TrackerInfo } from "../config.ts";
+import { messageOf } from "../errors.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
 import { HEARTBEAT_MS, MAX_PENDING_REQUESTS } from "../wire/limits.ts";
 import { parseReply, type Reply } from "../wire/tracker_protocol.ts";
@@ -109,7 +110,7 @@ export class TrackerLink {
       try {
         conn = await this.#connection(deadline);
       } catch (err) {
-        lastError = (err as Error).message;
+        lastError = messageOf(err);
         break;
       }
       const reply = await this.#send(conn, body);

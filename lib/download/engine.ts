@@ -204,7 +204,7 @@ export class Download {
 
   async #refreshPeers(): Promise<void> {
     this.#lastRefreshMs = Date.now();
-    const peers = await this.#deps.fetchPeers().catch(() => [] as string[]);
+    const peers = await this.#deps.fetchPeers().catch((): string[] => []);
     const session = this.#deps.session();
     if (this.state !== "downloading" || !session) return;
     const now = Date.now();

@@ -1,6 +1,7 @@
 // Shell: answers one client request from the replica, committing changes through the tracker core.
 import { timingSafeEqual } from "node:crypto";
 import { parseAddress } from "../config.ts";
+import { messageOf } from "../errors.ts";
 import { peerProof, sessionId } from "../peer/auth.ts";
 import type { Change, Outcome } from "../replica/change.ts";
 import type { Replica } from "../replica/replica.ts";
@@ -51,7 +52,7 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
     try {
       parseAddress(req.peer, "peer address");
     } catch (err) {
-      return fail((err as Error).message);
+      return fail(messageOf(err));
     }
     const wait = core.throttle.delayMs(req.user, client.address, core.nowMs());
     if (wait > 0) await Bun.sleep(wait);

@@ -335,7 +335,7 @@ function proof(secret: string, nonce: Uint8Array, node: number): Uint8Array {
   const hmac = new Bun.CryptoHasher("sha256", secret);
   hmac.update(nonce);
   hmac.update(`|${node}`);
-  return hmac.digest() as Uint8Array;
+  return hmac.digest();
 }
 
 function sameHost(listed: string, remote: string): boolean {

@@ -1,6 +1,15 @@
 // Client <-> tracker messages: requests a client sends and the replies it gets. Shapes, not bytes.
 import { ProtocolError } from "../errors.ts";
-import { type Fields, optional, readBytes, readEnvelope, readInt, readName, readString } from "./fields.ts";
+import {
+  type Fields,
+  optional,
+  readBytes,
+  readEnvelope,
+  readInt,
+  readMap,
+  readName,
+  readString,
+} from "./fields.ts";
 import { MAX_PASSWORD_BYTES } from "./limits.ts";
 
 /** Largest piece-hash list: 20 bytes per 512 KiB piece of a 200 GiB file. */
@@ -119,10 +128,7 @@ export function parseReply(value: unknown): Reply {
     throw new ProtocolError(`Unexpected message type ${JSON.stringify(m.t).slice(0, 60)} from tracker`);
   const id = readInt(m, "id", 0, 2 ** 32 - 1);
   if (m.ok === true) {
-    const data = m.data ?? {};
-    if (typeof data !== "object" || data === null || Array.isArray(data))
-      throw new ProtocolError(`Cannot parse "data": expected a map`);
-    return { id, ok: true, data: data as Fields };
+    return { id, ok: true, data: m.data === undefined ? {} : readMap(m, "data") };
   }
   return { id, ok: false, reason: readString(m, "reason", 4096) };
 }

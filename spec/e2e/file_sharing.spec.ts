@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdir, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { messageOf } from "../../lib/errors.ts";
 import { helloSeeder, stopBadPeers, TrackerSession } from "../helpers/bad_peer.ts";
 import { type ClientProcess, startClient } from "../helpers/client_process.ts";
 import { type Cluster, makeCluster, settle, startTrackers } from "../helpers/cluster.ts";
@@ -46,7 +47,7 @@ async function waitForFiles(
       { timeoutMs, intervalMs: 100, what: `list_files ${group} to show ${JSON.stringify(expected)}` },
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}; last: ${JSON.stringify(last)}`);
+    throw new Error(`${messageOf(err)}; last: ${JSON.stringify(last)}`);
   }
 }
 

@@ -14,6 +14,7 @@
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { messageOf } from "../../lib/errors.ts";
 import type { ClientProcess } from "./client_process.ts";
 import { CLIENT_BIN, makeTempDir, TRACKER_BIN } from "./processes.ts";
 import { startTracker, type TrackerProcess, type TrackerStartOptions } from "./tracker_process.ts";
@@ -112,7 +113,7 @@ export async function waitForLinks(cluster: Cluster, options: { timeoutMs?: numb
       { timeoutMs: options.timeoutMs ?? 10_000, what: "the trackers' sync links" },
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}; last status lines:\n${last.join("\n")}`);
+    throw new Error(`${messageOf(err)}; last status lines:\n${last.join("\n")}`);
   }
 }
 
@@ -130,6 +131,6 @@ export async function settle(cluster: Cluster, options: { timeoutMs?: number } =
       { timeoutMs: options.timeoutMs ?? 10_000, what: "the trackers to converge" },
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}; last status lines:\n${last.join("\n")}`);
+    throw new Error(`${messageOf(err)}; last status lines:\n${last.join("\n")}`);
   }
 }

@@ -11,6 +11,7 @@
 // Test helper (never a spec file). Frames are parsed here without the product's limits: the
 // server under test is the one being checked, not this reader.
 import type { Socket } from "bun";
+import { messageOf } from "../../lib/errors.ts";
 import { decodeMessage, encodeMessage } from "../../lib/wire/codec.ts";
 
 const HOST = "127.0.0.1";
@@ -194,7 +195,7 @@ export class RawSocket {
           ? (value as Frame)
           : { undecodable: value };
     } catch (err) {
-      frame = { undecodable: (err as Error).message };
+      frame = { undecodable: messageOf(err) };
     }
     const waiter = this.#waiters.find((w) => w.match(frame));
     if (waiter) waiter.resolve(frame);

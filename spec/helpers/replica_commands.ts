@@ -2,6 +2,7 @@
 // Test helper: never a spec file.
 import { expect } from "bun:test";
 import fc from "fast-check";
+import { messageOf } from "../../lib/errors.ts";
 import type { Change } from "../../lib/replica/change.ts";
 import { brokenInvariants } from "../../lib/replica/invariants.ts";
 import {
@@ -239,7 +240,7 @@ export function convergenceProperty(options: NetOptions = {}, maxCommands = 200)
       expectConverged(net);
     } catch (err) {
       throw new Error(
-        `${(err as Error).message}\nTrace of this run (${size} trackers, preset ${preset}):\n  ${net.trace.join("\n  ")}`,
+        `${messageOf(err)}\nTrace of this run (${size} trackers, preset ${preset}):\n  ${net.trace.join("\n  ")}`,
       );
     }
   });
