@@ -32,7 +32,10 @@ const onlyArg = args.find((a) => a.startsWith("--only="))?.slice("--only=".lengt
 const unknown = args.filter((a) => a !== "--quick" && a !== "--wait-quiet" && !a.startsWith("--only="));
 const sizeMb = Number(process.env.SIZE_MB ?? "1024");
 const runs = Number(process.env.RUNS ?? "3");
-const only = (onlyArg ? onlyArg.split(",") : [...SUITES]) as Suite[];
+const isSuite = (name: string): name is Suite => SUITES.some((s) => s === name);
+const onlyNames = onlyArg ? onlyArg.split(",") : [...SUITES];
+const only = onlyNames.filter(isSuite);
+if (only.length !== onlyNames.length) unknown.push(`--only=${onlyArg}`);
 if (
   unknown.length > 0 ||
   !Number.isInteger(sizeMb) ||
@@ -142,7 +145,7 @@ try {
   });
   const tracker = await suite("tracker", () => benchTracker({ runs, ...LOAD, log, beforeRun }));
   const startup = await suite("startup", async () => {
-    const times = { trackerS: [] as number[], clientS: [] as number[] };
+    const times: { trackerS: number[]; clientS: number[] } = { trackerS: [], clientS: [] };
     for (let i = 0; i < Math.max(runs, 5); i++) {
       await beforeRun();
       times.trackerS.push(await timeTrackerStart());

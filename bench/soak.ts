@@ -237,8 +237,12 @@ function parseArgs(argv: string[]): { minutes: number; seed: number; method: Par
     };
     if (arg === "--minutes") minutes = Number(value());
     else if (arg === "--seed") seed = Number(value());
-    else if (arg === "--method") method = value() as PartitionMethod | "auto";
-    else
+    else if (arg === "--method") {
+      const m = value();
+      if (m !== "auto" && m !== "netns" && m !== "freeze")
+        throw new Error(`--method must be netns or freeze: got ${m}`);
+      method = m;
+    } else
       throw new Error(
         `unknown argument "${arg}": usage: npm run soak -- [--minutes M] [--seed N] [--method netns|freeze]`,
       );

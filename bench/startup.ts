@@ -40,6 +40,7 @@ export async function timeClientStart(): Promise<number> {
     },
   );
   try {
+    // casts: spawned with stdin and stdout "pipe"
     const stdin = child.proc.stdin as import("bun").FileSink;
     stdin.write("help whoami\n");
     stdin.flush();

@@ -60,7 +60,11 @@ export async function benchTransfers(options: TransferOptions): Promise<Transfer
 
   const scenarios: TransferResult["scenarios"] = [];
   for (const seeders of SCENARIOS) {
-    const scenario = { seeders, reference: [] as DownloadRun[], ours: [] as DownloadRun[] };
+    const scenario: { seeders: number; reference: DownloadRun[]; ours: DownloadRun[] } = {
+      seeders,
+      reference: [],
+      ours: [],
+    };
     scenarios.push(scenario);
 
     const refDir = await makeTempDir("p2p-bench-ref-");

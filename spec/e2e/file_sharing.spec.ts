@@ -324,7 +324,7 @@ describe("download_file", () => {
     ).catch(() => {});
     const complete = lines
       .filter((l) => l.startsWith("[C]"))
-      .map((l) => l.split(" ")[2] as keyof typeof sources);
+      .map((l) => l.split(" ")[2] as keyof typeof sources); // cast: checked against sources' keys below
     const landed = complete.length === 1 ? await sha1File(target) : "";
     const intact = complete.length === 1 && landed === (await sha1File(sources[complete[0]!]));
     expect({

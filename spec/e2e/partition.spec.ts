@@ -241,7 +241,7 @@ describe("tracker crashes under load", () => {
           if (r.err.some((e) => e.includes("not logged in"))) await client.run(`login ${me} pw-${me}`);
           continue;
         }
-        const [verb, arg] = line.split(" ") as [string, string];
+        const [verb = "", arg = ""] = line.split(" ");
         if (verb === "create_user") ackedUsers.push({ user: arg, password: `pw-${arg}` });
         else if (verb === "create_group") ackedGroups.set(arg, me);
         else if (verb === "join_group") {

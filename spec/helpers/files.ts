@@ -112,7 +112,7 @@ export async function downloadLine(
   client: ClientProcess,
   download: string,
 ): Promise<DownloadLine | undefined> {
-  const [group, name] = download.split("/") as [string, string];
+  const [group = "", name = ""] = download.split("/");
   const head = (state: string) => `[${state}] [${group}] ${name}`;
   for (const line of await client.ok("show_downloads")) {
     for (const state of ["D", "C", "F"] as const) {

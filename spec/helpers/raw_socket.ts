@@ -192,7 +192,7 @@ export class RawSocket {
       const value = decodeMessage(body);
       frame =
         typeof value === "object" && value !== null && !Array.isArray(value)
-          ? (value as Frame)
+          ? (value as Frame) // any CBOR map: a frame's fields are what tests inspect
           : { undecodable: value };
     } catch (err) {
       frame = { undecodable: messageOf(err) };

@@ -110,8 +110,8 @@ describe("Replica cluster", () => {
         { kind: "create_group", user: "u1", session: `s${n}`, group: `g${n}` },
       ];
       concurrently(net, [
-        ...side(1).map((c) => [0, c, ms1] as [number, Change, number]),
-        ...side(2).map((c) => [1, c, ms2] as [number, Change, number]),
+        ...side(1).map((c): [number, Change, number] => [0, c, ms1]),
+        ...side(2).map((c): [number, Change, number] => [1, c, ms2]),
       ]);
       const n = winner + 1;
       for (const r of net.replicas) {

@@ -120,7 +120,7 @@ describe("Replica cluster after a restart", () => {
     // t1 promised clock 5 to t2 only, restarted, then stamped op s at 1; t3 stamped op o at 2,
     // never having seen the promise; t2 must not fold o until it holds s.
     const nodes = [1, 2, 3];
-    let [a, b, c] = nodes.map((n) => new Replica(n, nodes)) as [Replica, Replica, Replica];
+    let [a, b, c] = nodes.map((n) => new Replica(n, nodes)) as [Replica, Replica, Replica]; // cast: three nodes
     b.receiveStatus(a.status());
     a = restored(a);
     const s = a.local(createUser("u1", "from-t1"), 1).op!;
