@@ -6,7 +6,9 @@
 //   npm run bench -- scale                      10 MB and 100 MB
 //   SCALE_MB=10,100,1000 npm run bench -- scale (1 GB takes several GB of memory per process)
 import { type BigState, writeBigState } from "../spec/helpers/big_state.ts";
-import { makeCluster, settle, startTracker, stopAll, type TrackerProcess } from "../spec/helpers/cluster.ts";
+import { makeCluster, settle } from "../spec/helpers/cluster.ts";
+import { stopAll } from "../spec/helpers/processes.ts";
+import { startTracker, type TrackerProcess } from "../spec/helpers/tracker_process.ts";
 import { rssField } from "./soak_report.ts";
 import { TrackerConn } from "./tracker_conn.ts";
 import { loginClients, runLoad, seedTracker } from "./tracker_load.ts";

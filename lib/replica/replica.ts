@@ -45,7 +45,7 @@ export type StampOrder = (a: Stamp, b: Stamp) => number;
 
 export interface ReplicaOptions {
   /** The replay order: tests pass a deliberately broken one to prove the fuzzer catches it. */
-  order?: StampOrder;
+  order?: StampOrder | undefined;
   /**
    * A tracker that starts with nothing stored (new, or its data dir lost) while others exist:
    * it refuses local changes until a status from another tracker shows it holds every op of its
@@ -229,7 +229,7 @@ export class Replica {
    * a restart rebuilds the clock from the persisted ops alone, so a promise above them (a status
    * tick, an observed clock) could be broken by the next op, which others may have compacted past.
    */
-  status(_nowMs?: number): SyncStatus {
+  status(): SyncStatus {
     const status: SyncStatus = {
       node: this.node,
       vv: this.versionVector(),
@@ -290,7 +290,8 @@ export class Replica {
       replayOne(this.#base.state, op);
       this.#base.vv.set(op.origin, Math.max(this.#base.vv.get(op.origin) ?? 0, op.seq));
     }
-    this.#base.stamp = folded[folded.length - 1]!.stamp;
+    const last = folded.at(-1);
+    if (last) this.#base.stamp = last.stamp;
     this.#ops = this.#ops.slice(count);
     return folded;
   }
@@ -342,10 +343,10 @@ export class Replica {
   #noteHeld(origin: number, seq: number): void {
     let contig = this.#contig.get(origin) ?? 0;
     if (seq <= contig) return;
-    let above = this.#above.get(origin);
+    const above = this.#above.get(origin);
     if (seq !== contig + 1) {
-      if (!above) this.#above.set(origin, (above = new Set()));
-      above.add(seq);
+      if (above) above.add(seq);
+      else this.#above.set(origin, new Set([seq]));
       return;
     }
     contig = seq;
@@ -375,7 +376,8 @@ function insertionIndex(ops: readonly Op[], stamp: Stamp, order: StampOrder): nu
   let hi = ops.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (order(ops[mid]!.stamp, stamp) <= 0) lo = mid + 1;
+    const at = ops[mid];
+    if (at !== undefined && order(at.stamp, stamp) <= 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;

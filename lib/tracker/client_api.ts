@@ -1,6 +1,7 @@
 // Shell: answers one client request from the replica, committing changes through the tracker core.
 import { timingSafeEqual } from "node:crypto";
 import { parseAddress } from "../config.ts";
+import { messageOf } from "../errors.ts";
 import { peerProof, sessionId } from "../peer/auth.ts";
 import type { Change, Outcome } from "../replica/change.ts";
 import type { Replica } from "../replica/replica.ts";
@@ -14,6 +15,7 @@ import {
   type Reply,
   type Request,
 } from "../wire/tracker_protocol.ts";
+import type { FileInfo, FileSummary, GroupSummary } from "../wire/tracker_replies.ts";
 import type { Liveness } from "./liveness.ts";
 import type { LoginThrottle } from "./login_throttle.ts";
 
@@ -45,7 +47,7 @@ export interface ClientState {
  * Sends one part of a listing ahead of its reply; resolves once the connection can take more
  * (a listing of any length is paced by its reader, never queued whole). Rejects if it closed.
  */
-export type SendPart = (items: Fields[]) => Promise<void>;
+export type SendPart = (items: readonly object[]) => Promise<void>;
 
 /** Answers one request; never throws for anything the client did. */
 export async function handleRequest(
@@ -68,7 +70,7 @@ export async function handleRequest(
     try {
       parseAddress(req.peer, "peer address");
     } catch (err) {
-      return fail((err as Error).message);
+      return fail(messageOf(err));
     }
     const wait = core.throttle.delayMs(req.user, client.address, core.nowMs());
     if (wait > 0) await Bun.sleep(wait);
@@ -136,12 +138,10 @@ export async function handleRequest(
         core.commit({ kind: req.t, user, session: sid, group: req.group, member: req.user }, req.rid),
       );
     case "list_groups": {
-      const entries = mapEntries(state.groups, ([id, g]) => ({
-        id,
-        owner: g.owner,
-        members: g.members.size,
-        files: g.files.size,
-      }));
+      const entries = mapEntries(
+        state.groups,
+        ([id, g]): GroupSummary => ({ id, owner: g.owner, members: g.members.size, files: g.files.size }),
+      );
       return ok({ count: await sendListing(entries, req.skip, sendPart) });
     }
     case "list_requests": {
@@ -154,11 +154,14 @@ export async function handleRequest(
     case "list_files": {
       const g = member(req.group);
       if (!("files" in g)) return g;
-      const entries = mapEntries(g.files.values(), (f) => ({
-        name: f.name,
-        sizeBytes: f.sizeBytes,
-        seeders: livePeers(core, f.sharers, core.nowMs()).length,
-      }));
+      const entries = mapEntries(
+        g.files.values(),
+        (f): FileSummary => ({
+          name: f.name,
+          sizeBytes: f.sizeBytes,
+          seeders: livePeers(core, f.sharers, core.nowMs()).length,
+        }),
+      );
       return ok({ count: await sendListing(entries, req.skip, sendPart) });
     }
     case "share":
@@ -184,7 +187,8 @@ export async function handleRequest(
       const f = g.files.get(req.name);
       if (!f) return fail(`no file "${req.name}" in "${req.group}": see list_files ${req.group}`);
       const peers = livePeers(core, f.sharers, core.nowMs()).filter((p) => p !== session.peer);
-      return ok({ name: f.name, sizeBytes: f.sizeBytes, sha1: f.sha1, pieces: f.pieces, peers });
+      const info: FileInfo = { name: f.name, sizeBytes: f.sizeBytes, sha1: f.sha1, pieces: f.pieces, peers };
+      return ok({ ...info });
     }
     case "check_peer": {
       // A downloader proves its session to a seeder without revealing it: HMAC keyed by its
@@ -213,7 +217,7 @@ const LISTING_ENTRY_BYTES = 2 * 255 + 64;
  * after skipping those a resent request already got; returns how many it sent. The entries are
  * read as they are sent: a change made meanwhile may or may not show, as with any listing.
  */
-async function sendListing(entries: Iterable<Fields>, skip: number, sendPart: SendPart): Promise<number> {
+async function sendListing(entries: Iterable<object>, skip: number, sendPart: SendPart): Promise<number> {
   let sent = 0;
   const parts = itemParts(dropFirst(entries, skip), {
     maxItems: LISTING_PART_ITEMS,
@@ -228,7 +232,7 @@ async function sendListing(entries: Iterable<Fields>, skip: number, sendPart: Se
   return sent;
 }
 
-function* mapEntries<T>(items: Iterable<T>, map: (item: T) => Fields): Generator<Fields> {
+function* mapEntries<T, U>(items: Iterable<T>, map: (item: T) => U): Generator<U> {
   for (const item of items) yield map(item);
 }
 

@@ -5,17 +5,12 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeBigState } from "../helpers/big_state.ts";
-import {
-  type Cluster,
-  makeCluster,
-  settle,
-  startClient,
-  startTracker,
-  stopAll,
-  waitForLinks,
-  waitUntil,
-} from "../helpers/cluster.ts";
+import { startClient } from "../helpers/client_process.ts";
+import { type Cluster, makeCluster, settle, waitForLinks } from "../helpers/cluster.ts";
 import { CuttingRelays } from "../helpers/cutting_relay.ts";
+import { stopAll } from "../helpers/processes.ts";
+import { startTracker } from "../helpers/tracker_process.ts";
+import { waitUntil } from "../helpers/wait.ts";
 
 const GROUPS = 40_000;
 let relays: CuttingRelays | undefined;

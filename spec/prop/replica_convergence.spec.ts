@@ -113,8 +113,8 @@ describe("Replica cluster", () => {
         { kind: "create_group", user: "u1", session: `s${n}`, group: `g${n}` },
       ];
       concurrently(net, [
-        ...side(1).map((c) => [0, c, ms1] as [number, Change, number]),
-        ...side(2).map((c) => [1, c, ms2] as [number, Change, number]),
+        ...side(1).map((c): [number, Change, number] => [0, c, ms1]),
+        ...side(2).map((c): [number, Change, number] => [1, c, ms2]),
       ]);
       const n = winner + 1;
       for (const r of net.replicas) {
@@ -157,7 +157,7 @@ describe("Replica cluster", () => {
     for (const [acceptMs, withdrawMs] of [
       [1, 2],
       [2, 1],
-    ]) {
+    ] as const) {
       const net = twoTrackers([join("u2")]);
       concurrently(net, [
         [0, accept("u2"), acceptMs],
@@ -187,7 +187,7 @@ describe("Replica cluster", () => {
     for (const [shareMs, leaveMs] of [
       [1, 2],
       [2, 1],
-    ]) {
+    ] as const) {
       const net = twoTrackers([join("u2"), accept("u2")]);
       const share: Change = {
         kind: "share",
@@ -209,8 +209,8 @@ describe("Replica cluster", () => {
     const net = makeNet(2, 0);
     const cmds = [
       new LocalChange(0, { as: "given", change: { kind: "create_user", user: "u1", hash: "h1" } }, 0),
-      new Gossip(1),
-      new Gossip(0),
+      new Gossip(),
+      new Gossip(),
       new Restart(0),
       new LocalChange(
         0,
@@ -234,12 +234,12 @@ describe("Replica cluster", () => {
     runSound(net, [
       new LocalChange(0, createU1, 1),
       new RemoveNode(0),
-      new Gossip(0),
-      new Gossip(0),
+      new Gossip(),
+      new Gossip(),
       new Compact(0),
       new AddNode(),
       new AddNode(),
-      new SendStatus(3, 0),
+      new SendStatus(3),
       new Deliver(2, 0, false),
     ]);
     expect(net.replicas[2]!.catchingUp).toBe(true);
@@ -247,7 +247,7 @@ describe("Replica cluster", () => {
       ok: false,
       reason: "tracker 4 is catching up with the others: try again in a moment",
     });
-    net.gossip(0); // now it hears trackers 2 and 3
+    net.gossip(); // now it hears trackers 2 and 3
     expect(net.replicas.every((r) => !r.catchingUp)).toBe(true);
     expect(net.local(2, { kind: "create_user", user: "u2", hash: "h1" }, 0)).toEqual({ ok: true });
     net.settle();
@@ -258,7 +258,7 @@ describe("Replica cluster", () => {
     const net = new Net(3);
     for (let i = 0; i < 3; i++) net.restart(i); // as started: nothing stored, others listed
     expect(net.replicas.every((r) => r.catchingUp)).toBe(true);
-    net.gossip(0);
+    net.gossip();
     expect(net.replicas.map((r) => r.catchingUp)).toEqual([false, false, false]);
   });
 
@@ -272,7 +272,7 @@ describe("Replica cluster", () => {
       local(0, { kind: "create_user", user: "u3", hash: "h1" }),
       local(0, login("u3", "h1")),
       local(0, createGroup("u3", "g1")),
-      new Gossip(0),
+      new Gossip(),
       local(0, { kind: "create_user", user: "u1", hash: "h1" }),
       local(0, login("u1", "h1")),
       local(0, join("u1")),
