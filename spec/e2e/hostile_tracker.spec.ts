@@ -21,6 +21,7 @@ import { makeCluster } from "../helpers/cluster.ts";
 import { stopAll } from "../helpers/processes.ts";
 import { closeRawSockets, RawSocket } from "../helpers/raw_socket.ts";
 import { startTracker, type TrackerProcess } from "../helpers/tracker_process.ts";
+import { waitUntil } from "../helpers/wait.ts";
 
 /** Runs per property; each run opens a fresh connection (about 5-30 ms). */
 const FC_RUNS = Number(process.env.FC_RUNS ?? 100);
@@ -55,9 +56,16 @@ async function startTarget(options: { trackers?: number; secret?: string } = {})
   const port = cluster.slots[0]!.port;
   const witness = await RawSocket.connect({ port });
   const token = crypto.getRandomValues(new Uint8Array(32));
-  expect(await witness.request({ t: "create_user", user: "witness", pass: "pw" })).toMatchObject({
-    ok: true,
-  });
+  // Alone in a file of several, a tracker with nothing stored waits up to 3 s for the others
+  // before it takes changes (README, Trackers): retry as the real client does.
+  const created = await waitUntil(
+    async () => {
+      const reply = await witness.request({ t: "create_user", user: "witness", pass: "pw" });
+      return String(reply?.reason).includes("is catching up") ? undefined : reply;
+    },
+    { timeoutMs: 10_000, intervalMs: 250, what: "tracker 1 to take changes" },
+  );
+  expect(created).toMatchObject({ ok: true });
   expect(
     await witness.request({ t: "login", user: "witness", pass: "pw", peer: "127.0.0.1:9", token }),
   ).toMatchObject({ ok: true });
