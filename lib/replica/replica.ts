@@ -298,8 +298,12 @@ export class Replica {
 
   /** The compacted prefix, in its durable and transferable form. */
   base(): Base {
-    const vv: VersionVector = [...this.#base.vv].sort((a, b) => a[0] - b[0]);
-    return { stamp: this.#base.stamp, vv, state: this.#base.state.snapshot() };
+    return { stamp: this.#base.stamp, vv: this.baseVersionVector(), state: this.#base.state.snapshot() };
+  }
+
+  /** The base's version vector alone (base() snapshots the whole state). */
+  baseVersionVector(): VersionVector {
+    return [...this.#base.vv].sort((a, b) => a[0] - b[0]);
   }
 
   /** Takes a newer base from another tracker (one that compacted ops this one lacks). */

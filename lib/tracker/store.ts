@@ -84,6 +84,11 @@ export class Store {
     this.saveEncodedBase(encodeJsonValue(base), base.vv);
   }
 
+  /** The stored base as stored (to send it on as it is), if there is one. */
+  encodedBase(): Uint8Array | undefined {
+    return this.#db.query<{ body: Uint8Array }, []>("SELECT body FROM base WHERE id = 1").get()?.body;
+  }
+
   /** saveBase() of a base already encoded (one received from another tracker, or about to be sent). */
   saveEncodedBase(body: Uint8Array, vv: VersionVector): void {
     this.#db.transaction(() => {

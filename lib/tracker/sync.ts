@@ -422,9 +422,17 @@ export class Sync {
 
   /** The base encoded once for the transfers under way (until compaction moves it on). */
   #baseBytes(): EncodedBase {
-    const { replica } = this.#o;
+    const { replica, store } = this.#o;
     const cached = this.#encodedBase;
     if (cached && compareStamps(cached.stamp, replica.baseStamp) === 0) return cached;
+    // The stored base is the current one (nothing folded since it was saved): send it as stored,
+    // without snapshotting and encoding the state again (0.6 s at 100 MB, 0.2 s to read).
+    const stored =
+      compareStamps(this.#savedBaseStamp, replica.baseStamp) === 0 ? store.encodedBase() : undefined;
+    if (stored) {
+      this.#encodedBase = { stamp: replica.baseStamp, vv: replica.baseVersionVector(), bytes: stored };
+      return this.#encodedBase;
+    }
     const base = replica.base();
     const bytes = encodeJsonValue(base);
     this.#encodedBase = { stamp: base.stamp, vv: base.vv, bytes };
@@ -476,14 +484,16 @@ export class Sync {
     if (compareStamps(base.stamp, incoming.stamp) !== 0)
       throw new ProtocolError(`Base parts announced stamp ${JSON.stringify(incoming.stamp)}, not the base's`);
     if (!replica.adoptBase(base)) return;
-    store.saveEncodedBase(bytes, base.vv);
-    this.#savedBaseStamp = base.stamp;
-    this.#foldedSinceSave = 0;
     const seconds = (this.#o.nowMs() - incoming.startedMs) / 1000;
     this.#o.log(
       `sync: adopted compacted base from tracker ${from} (${megabytes(bytes.byteLength)} in ${seconds.toFixed(2)} s)`,
     );
     conn.send(this.#statusMessage()); // the ops above it come at once
+    // Then to disk (0.65 s at 100 MB): until then a crash only means fetching the base again,
+    // since every op in it is held by the tracker that sent it.
+    store.saveEncodedBase(bytes, base.vv);
+    this.#savedBaseStamp = base.stamp;
+    this.#foldedSinceSave = 0;
   }
 
   #compact(): void {
