@@ -49,6 +49,25 @@ describe("a cluster past the frame limit", () => {
     expect(files[2_999]).toBe("file-2999.bin size=1 seeders=0");
   }, 30_000);
 
+  test("a listing cut halfway by a failover goes on through the next tracker, every line once", async () => {
+    const cluster = await makeCluster({ trackers: 2 });
+    const big = await writeBigState(cluster.slots[0]!.dataDir, 1, { groups: GROUPS });
+    await startTracker(cluster, 1);
+    await startTracker(cluster, 2);
+    await settle(cluster, { timeoutMs: 20_000 }); // tracker 2 holds it all too
+    // The client reaches tracker 1 through a relay that cuts everything once, 3 MB into the listing.
+    relays = new CuttingRelays(3_000_000);
+    const toT1 = relays.relay(cluster.slots[0]!);
+    const client = await startClient(cluster, { order: [`127.0.0.1:${toT1}`, 2] });
+    await client.ok(`login ${big.user} ${big.pass}`);
+    const r = await client.run("list_groups");
+    expect(relays.cuts).toBe(1);
+    expect(r.err).toEqual([]);
+    expect(r.log.join("\n")).toContain("switched to tracker 2");
+    expect(r.out.length).toBe(GROUPS);
+    expect(r.out.map((l) => l.split(" ")[0])).toEqual(big.groups); // in order, none twice
+  }, 40_000);
+
   test("a tracker with an empty data dir catches up the whole state and serves it", async () => {
     const cluster = await makeCluster({ trackers: 2 });
     const big = await writeBigState(cluster.slots[0]!.dataDir, 1, { groups: GROUPS });
