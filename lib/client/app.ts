@@ -69,11 +69,17 @@ export class ClientApp {
 
   /** Runs one command, printing its output or its one error line. */
   async run(command: Command): Promise<void> {
+    const outcome = await this.perform(command);
+    if (outcome.ok) for (const line of outcome.lines) this.#io.out(line);
+    else this.#io.err(`error: ${outcome.error}`);
+  }
+
+  /** Runs one command and returns its output lines or its error (the web page's entry). */
+  async perform(command: Command): Promise<{ ok: true; lines: string[] } | { ok: false; error: string }> {
     try {
-      for (const line of await this.#execute(command)) this.#io.out(line);
+      return { ok: true, lines: await this.#execute(command) };
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      this.#io.err(`error: ${message}`);
+      return { ok: false, error: err instanceof Error ? err.message : String(err) };
     }
   }
 

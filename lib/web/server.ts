@@ -1,0 +1,323 @@
+// Shell: the client's web page over Bun.serve: the token-for-cookie exchange, the embedded page,
+// the event stream of the page's state, and page commands run through the terminal's commands.
+import { readdirSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { PAGE_CSS, PAGE_HTML, PAGE_JS } from "./page/assets.ts";
+import {
+  allowedHosts,
+  COMMON_HEADERS,
+  cookieName,
+  fetchSiteProblem,
+  hostPort,
+  hostProblem,
+  originProblem,
+  readCookie,
+  sameSecret,
+  sessionCookie,
+  TokenThrottle,
+  type WebAddress,
+} from "./security.ts";
+import { FailoverWatch, type PageState, readState, type WebBackend } from "./state.ts";
+
+/** Options of startWebServer; the timings have defaults. */
+export interface WebServerOptions {
+  address: WebAddress;
+  backend: WebBackend;
+  /** How often the state is read and pushed while a page is open (never faster: tracker load). */
+  refreshMs?: number;
+  /** A comment line on idle event streams, so proxies and tunnels keep them open. */
+  keepAliveMs?: number;
+}
+
+/** A running web page server. */
+export interface WebServer {
+  /** The URL to open, with the token. */
+  url: string;
+  stop(): void;
+}
+
+/** Sessions kept (browsers that exchanged the token); the oldest goes first. */
+const MAX_SESSIONS = 32;
+/** A page command is a few names: anything bigger is not from the page. */
+const MAX_BODY_BYTES = 16 * 1024;
+const MAX_COMPLETIONS = 50;
+/** Commands the page may not run: quitting belongs to the terminal. */
+const TERMINAL_ONLY = new Set(["quit", "exit"]);
+/** Commands whose arguments hold a password: never logged. */
+const SECRET_ARGS = new Set(["login", "create_user"]);
+
+interface Stream {
+  send(text: string): void;
+  open: string[];
+  last: string;
+}
+
+function randomHex(bytes: number): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString("hex");
+}
+
+/** Starts serving; throws if the address is taken. */
+export function startWebServer(options: WebServerOptions): WebServer {
+  const { address, backend } = options;
+  const refreshMs = options.refreshMs ?? 1_000;
+  const keepAliveMs = options.keepAliveMs ?? 15_000;
+  const token = randomHex(24);
+  const sessions = new Map<string, string>(); // cookie value -> CSRF token
+  const throttle = new TokenThrottle();
+  const failover = new FailoverWatch();
+  const streams = new Set<Stream>();
+  const cookie = cookieName(address.port);
+  let refreshing = false;
+  let again = false;
+
+  const respond = (
+    body: ConstructorParameters<typeof Response>[0],
+    status: number,
+    headers: Record<string, string> = {},
+  ) => new Response(body, { status, headers: { ...COMMON_HEADERS, ...headers } });
+  const refuse = (status: number, reason: string) =>
+    respond(`refused: ${reason}\n`, status, { "Content-Type": "text/plain; charset=utf-8" });
+  const json = (value: unknown, status = 200) =>
+    respond(JSON.stringify(value), status, { "Content-Type": "application/json" });
+
+  /** Reads and pushes the state to every open stream whose view changed. */
+  const refresh = async (): Promise<void> => {
+    if (refreshing) {
+      again = true;
+      return;
+    }
+    refreshing = true;
+    try {
+      const byOpen = new Map<string, Promise<PageState>>();
+      for (const s of streams) {
+        const key = s.open.join(" ");
+        let state = byOpen.get(key);
+        if (!state) {
+          state = readState(backend, s.open, failover);
+          byOpen.set(key, state);
+        }
+        const text = JSON.stringify(await state);
+        if (text !== s.last) {
+          s.last = text;
+          s.send(`event: state\ndata: ${text}\n\n`);
+        }
+      }
+    } catch (err) {
+      backend.log(`web: cannot read the page's state: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      refreshing = false;
+    }
+    if (again) {
+      again = false;
+      void refresh();
+    }
+  };
+  const timer = setInterval(() => {
+    if (streams.size > 0) void refresh();
+  }, refreshMs);
+  const keepAlive = setInterval(() => {
+    for (const s of streams) s.send(": keep-alive\n\n");
+  }, keepAliveMs);
+
+  const sessionOf = (req: Request): string | undefined => {
+    const value = readCookie(req.headers.get("cookie"), cookie);
+    return value !== undefined && sessions.has(value) ? value : undefined;
+  };
+
+  const page = (csrf: string) =>
+    respond(PAGE_HTML.replace("__CSRF__", csrf), 200, { "Content-Type": "text/html; charset=utf-8" });
+  const locked = (status: number, line: string) =>
+    respond(
+      `<!doctype html><meta charset="utf-8"><title>p2p client</title><link rel="stylesheet" href="/app.css"><main class="locked"><h1>p2p client</h1><p>${line}</p></main>`,
+      status,
+      { "Content-Type": "text/html; charset=utf-8" },
+    );
+
+  const exchange = (given: string): Response => {
+    const wait = throttle.waitMs(Date.now());
+    if (wait > 0)
+      return locked(
+        429,
+        `Too many wrong tokens: wait ${Math.ceil(wait / 1000)} s, then use the link the client printed.`,
+      );
+    if (!sameSecret(given, token)) {
+      throttle.failed(Date.now());
+      return locked(403, "Wrong token: use the link the client printed (web: http://...).");
+    }
+    throttle.succeeded();
+    const value = randomHex(24);
+    sessions.set(value, randomHex(24));
+    const oldest = sessions.keys().next();
+    if (sessions.size > MAX_SESSIONS && !oldest.done) sessions.delete(oldest.value);
+    // Redirect to the bare page: the token leaves the address bar and the history.
+    return respond(null, 303, { Location: "/", "Set-Cookie": sessionCookie(cookie, value) });
+  };
+
+  const command = async (req: Request, csrf: string): Promise<Response> => {
+    if (!sameSecret(req.headers.get("x-csrf-token"), csrf)) return refuse(403, "missing or wrong CSRF token");
+    if (!(req.headers.get("content-type") ?? "").startsWith("application/json"))
+      return refuse(415, "a page command is JSON");
+    const text = await req.text();
+    if (text.length > MAX_BODY_BYTES) return refuse(413, "a page command is at most 16 KiB");
+    const parsed = parseCommandBody(text);
+    if (!parsed.ok) return json({ ok: false, error: parsed.error });
+    const { name, args } = parsed;
+    if (TERMINAL_ONLY.has(name))
+      return json({ ok: false, error: `${name} is a terminal command: type it there` });
+    backend.log(
+      `web: ${name}${SECRET_ARGS.has(name) ? ` ${args[0] ?? ""} ***` : args.map((a) => ` ${a}`).join("")}`,
+    );
+    const outcome = await backend.run([name, ...args].join(" "));
+    void refresh();
+    return json(outcome);
+  };
+
+  const server = Bun.serve({
+    hostname: address.host,
+    port: address.port,
+    idleTimeout: 30,
+    fetch: async (req, srv) => {
+      const url = new URL(req.url);
+      const host = req.headers.get("host");
+      const badHost = hostProblem(host, allowedHosts(address));
+      if (badHost || host === null) return refuse(403, badHost ?? "no Host");
+      const badSite = fetchSiteProblem(req.headers.get("sec-fetch-site"));
+      const post = req.method === "POST";
+      const badOrigin = originProblem(req.headers.get("origin"), host, { required: post });
+      if (badOrigin) return refuse(403, badOrigin);
+      if (badSite) return refuse(403, badSite);
+      if (req.method !== "GET" && !post)
+        return refuse(405, `method ${req.method.slice(0, 10)} is not served`);
+
+      if (url.pathname === "/app.css")
+        return respond(PAGE_CSS, 200, { "Content-Type": "text/css; charset=utf-8" });
+      if (url.pathname === "/app.js")
+        return respond(PAGE_JS, 200, { "Content-Type": "text/javascript; charset=utf-8" });
+      if (url.pathname === "/" && !post && url.searchParams.has("token"))
+        return exchange(url.searchParams.get("token") ?? "");
+
+      const session = sessionOf(req);
+      const csrf = session === undefined ? undefined : sessions.get(session);
+      if (csrf === undefined) {
+        if (url.pathname === "/" && !post)
+          return locked(
+            401,
+            "Use the link the client printed (web: http://...?token=...) to open this page.",
+          );
+        return refuse(401, "no session: open the link the client printed");
+      }
+      if (post) {
+        if (url.pathname === "/api/command") return command(req, csrf);
+        return refuse(404, "no such page command");
+      }
+      switch (url.pathname) {
+        case "/":
+          return page(csrf);
+        case "/api/events": {
+          srv.timeout(req, 0); // an event stream stays open; keep-alives flow through it
+          return eventStream(req, url.searchParams.get("open") ?? "");
+        }
+        case "/api/complete":
+          return json({ entries: completePath(url.searchParams.get("path") ?? "") });
+        default:
+          return refuse(404, "no such page");
+      }
+    },
+  });
+
+  const eventStream = (req: Request, open: string): Response => {
+    let stream: Stream | undefined;
+    const body = new ReadableStream<string>({
+      start(controller) {
+        stream = {
+          open: open
+            .split(",")
+            .filter((g) => g.length > 0)
+            .slice(0, 20),
+          last: "",
+          send: (text) => {
+            try {
+              controller.enqueue(text);
+            } catch {
+              if (stream) streams.delete(stream);
+            }
+          },
+        };
+        streams.add(stream);
+        controller.enqueue("retry: 1000\n\n");
+        void refresh();
+      },
+      cancel() {
+        if (stream) streams.delete(stream);
+      },
+    });
+    req.signal.addEventListener("abort", () => {
+      if (stream) streams.delete(stream);
+    });
+    return respond(body, 200, { "Content-Type": "text/event-stream; charset=utf-8" });
+  };
+
+  const url = `http://${hostPort({ host: address.host, port: server.port ?? address.port })}/?token=${token}`;
+  return {
+    url,
+    stop() {
+      clearInterval(timer);
+      clearInterval(keepAlive);
+      streams.clear();
+      server.stop(true);
+    },
+  };
+}
+
+/** `{"command": "...", "args": ["..."]}`: each argument one word, as on the terminal. */
+function parseCommandBody(
+  text: string,
+): { ok: true; name: string; args: string[] } | { ok: false; error: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, error: "the page command is not JSON" };
+  }
+  if (typeof value !== "object" || value === null)
+    return { ok: false, error: "the page command is not an object" };
+  const { command, args } = value as { command?: unknown; args?: unknown }; // fields checked below
+  if (typeof command !== "string" || !/^[a-z_]{1,40}$/.test(command))
+    return { ok: false, error: "the page command names no command" };
+  if (!Array.isArray(args) || args.length > 8 || !args.every((a): a is string => typeof a === "string"))
+    return { ok: false, error: "the page command's arguments are not a list of strings" };
+  for (const arg of args) {
+    if (arg === "") return { ok: false, error: `${command}: fill in every field` };
+    if (/\s/.test(arg))
+      return {
+        ok: false,
+        error: `"${arg.slice(0, 60)}" contains spaces: commands take one word per argument`,
+      };
+  }
+  return { ok: true, name: command, args };
+}
+
+/** Paths on this machine that start with `partial`: directories end with `/`. */
+function completePath(partial: string): string[] {
+  const full = partial === "" ? `${resolve(".")}/` : partial;
+  const dir = full.endsWith("/") ? full : dirname(full);
+  const prefix = full.endsWith("/") ? "" : basename(full);
+  let names: string[];
+  try {
+    names = readdirSync(resolve(dir));
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const name of names.sort()) {
+    if (!name.startsWith(prefix) || (name.startsWith(".") && !prefix.startsWith("."))) continue;
+    const path = join(dir, name);
+    let isDir = false;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch {}
+    out.push(isDir ? `${path}/` : path);
+    if (out.length >= MAX_COMPLETIONS) break;
+  }
+  return out;
+}
