@@ -290,7 +290,7 @@ export class Download {
     piece: (link: PeerLink, index: number, data: Uint8Array) => this.#onPiece(link, index, data),
     closed: (link: PeerLink, reason: string) => {
       if (this.#links.get(link.peer) === link) this.#links.delete(link.peer);
-      this.#recorder.peerState(link.peer, "gone", reason);
+      this.#recorder.peerState(link.peer, "closed", reason);
       this.#picker?.removePeer(link.peer);
       this.#book.removePeer(link.peer);
       // Our own closes were logged when decided (#drop); say why a peer hung up on us.
@@ -446,6 +446,9 @@ export class Download {
     this.#bytesDone = this.spec.sizeBytes;
     this.state = "complete";
     this.#endedMs = Date.now();
+    const seconds = (this.#endedMs - this.#startedMs) / 1000;
+    const fetched = Math.max(0, this.spec.sizeBytes - this.resumedPieces * PIECE_BYTES); // about: the last piece is shorter
+    this.#recorder.ended(seconds > 0 ? fetched / seconds : 0);
     const counters = this.#book.counters();
     this.refetchedPieces = counters.duplicatesReceived;
     this.badPieces = counters.badPieces;

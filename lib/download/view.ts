@@ -3,7 +3,7 @@
 // events with their time; nothing here does I/O or reads a clock.
 
 /** What one peer is to a download right now. */
-export type PeerState = "connecting" | "connected" | "cooling" | "dropped" | "gone";
+export type PeerState = "connecting" | "connected" | "cooling" | "dropped" | "closed";
 
 /** One peer of a download, as the page shows it. */
 export interface PeerView {
@@ -86,7 +86,7 @@ export class DownloadRecorder {
   peerState(peer: string, state: PeerState, reason = ""): void {
     const p = this.#peer(peer);
     // A peer we dropped or cooled down closes afterwards: keep the reason we gave.
-    if (state === "gone" && (p.state === "cooling" || p.state === "dropped")) return;
+    if (state === "closed" && (p.state === "cooling" || p.state === "dropped")) return;
     p.state = state;
     p.reason = reason;
     if (state !== "connected") p.bytesPerSecond = 0;
@@ -125,6 +125,12 @@ export class DownloadRecorder {
     }
     this.#rates.push(bytesPerSecond);
     if (this.#rates.length > RATE_SAMPLES) this.#rates.splice(0, this.#rates.length - RATE_SAMPLES);
+  }
+
+  /** The download ended: its average rate closes the graph (a fast one may end before a tick). */
+  ended(averageBytesPerSecond: number): void {
+    this.#rates.push(averageBytesPerSecond);
+    if (this.#rates.length > RATE_SAMPLES) this.#rates.shift();
   }
 
   /** The parts of a DownloadView this recorder knows. */

@@ -328,11 +328,12 @@ function drawRates(canvas, rates) {
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   if (rates.length === 0) return;
   const max = Math.max(...rates, 1);
-  const step = canvas.width / Math.max(rates.length - 1, 1);
   ctx.strokeStyle = PALETTE[0];
   ctx.lineWidth = 2;
   ctx.beginPath();
-  rates.forEach((r, i) => {
+  const points = rates.length === 1 ? [rates[0], rates[0]] : rates;
+  const step = canvas.width / (points.length - 1);
+  points.forEach((r, i) => {
     const y = canvas.height - 4 - (r / max) * (canvas.height - 8);
     if (i === 0) ctx.moveTo(0, y);
     else ctx.lineTo(i * step, y);
