@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { copyFileSync } from "node:fs";
 import { join } from "node:path";
+import { startBadSeeder, stopBadPeers } from "../helpers/bad_peer.ts";
 import { closeBrowser, openPage, type Page, SCREENSHOT_DIR, withScreenshot } from "../helpers/browser.ts";
 import {
   type ClientProcess,
@@ -19,6 +20,7 @@ import { startWebClient } from "../helpers/web_client.ts";
 
 afterEach(async () => {
   closeBrowser();
+  await stopBadPeers();
   await stopAll();
 });
 
@@ -123,4 +125,116 @@ describe("the web page", () => {
       },
     );
   }, 120_000);
+
+  test("says why a peer was dropped, marks the pieces that failed their check, then completes from an honest seeder", async () => {
+    const cluster = await makeCluster({ trackers: 1 });
+    await startTrackers(cluster);
+    const { client: alice, url } = await startWebClient(cluster);
+    await alice.ok("create_user alice pw-alice");
+    await alice.ok("login alice pw-alice");
+    await alice.ok("create_group g");
+    const others: ClientProcess[] = [];
+    for (const user of ["bob", "mallory"]) {
+      const c = await startClient(cluster);
+      await c.ok(`create_user ${user} pw-${user}`);
+      await c.ok(`login ${user} pw-${user}`);
+      await c.ok("join_group g");
+      await alice.ok(`accept_request g ${user}`);
+      others.push(c);
+    }
+    const [bob, mallory] = others as [ClientProcess, ClientProcess];
+    expect(await mallory.close()).toBe(0); // her hand-made peer takes over: it corrupts every piece
+    const source = await randomFile(await tempPath("target.bin"), 20 * MiB);
+    const bad = await startBadSeeder({
+      tracker: cluster.slots[0]!,
+      user: "mallory",
+      pass: "pw-mallory",
+      group: "g",
+      path: source,
+    });
+
+    let page: Page | undefined;
+    await withScreenshot(
+      "web-dropped-peer",
+      () => page,
+      async () => {
+        page = await openPage(url);
+        const p = page;
+        await p.waitFor('document.querySelector(\'[data-files="g"] tr[data-file="target.bin"]\')', {
+          what: "target.bin",
+        });
+        await p.click('[data-files="g"] tr[data-file="target.bin"] button');
+        const dest = await makeTempDir("p2p-web-dest-");
+        await p.fill("#download-form input[name=dest]", dest);
+        await p.click("#download-form button[type=submit]");
+        const card = '[data-download="g/target.bin"]';
+        const row = `${card} tr[data-peer="${bad.peer}"]`;
+        await p.waitFor(`document.querySelector('${row} td.state')?.textContent.startsWith('dropped')`, {
+          what: "mallory's peer shown as dropped",
+          timeoutMs: 20_000,
+        });
+        expect(await p.text(`${row} td.state`)).toBe(
+          "dropped: dropped after 3 pieces that failed their SHA-1 check",
+        );
+        expect(await p.text(`${row} td:last-child`)).toBe("3");
+        expect(await p.text(`${card} .legend`)).toMatch(/failed their check \(red ✕\): \d+, \d+, \d+$/);
+        expect(await p.text(`${card} .line`)).toMatch(/^\[D\] \[g\] target\.bin 0% /);
+
+        await bob.ok(`upload_file ${source} g`);
+        await p.waitFor(`document.querySelector('${card}').dataset.state === 'C'`, {
+          what: "the [C] state",
+          timeoutMs: 30_000,
+        });
+        expect(await p.text(`${card} .line`)).toMatch(/, 3 failed their check\)$/);
+        expect(await p.text(`${card} tr[data-peer="${bob.peer}"] td:nth-child(3)`)).toBe("40/40");
+        expect(await sha1File(join(dest, "target.bin"))).toBe(await sha1File(source));
+        const shot = await p.screenshot(join(SCREENSHOT_DIR, "web-dropped-peer.png"));
+        if (process.env.WEB_SCREENSHOT) copyFileSync(shot, process.env.WEB_SCREENSHOT);
+      },
+    );
+  }, 90_000);
+
+  test("works with the keyboard alone, at phone width and in dark mode", async () => {
+    const cluster = await makeCluster({ trackers: 1 });
+    await startTrackers(cluster);
+    const { client: alice, url } = await startWebClient(cluster);
+    await alice.ok("create_user alice pw-alice");
+    let page: Page | undefined;
+    await withScreenshot(
+      "web-keyboard",
+      () => page,
+      async () => {
+        page = await openPage(url, { width: 375, height: 800 });
+        const p = page;
+        await p.waitFor("document.body.dataset.ready === 'true'");
+        // Tab to the user field, type, Tab to the password, type, Enter submits: logged in.
+        await p.view.press("Tab");
+        expect(await p.eval("document.activeElement.name")).toBe("user");
+        await p.view.type("alice");
+        await p.view.press("Tab");
+        expect(await p.eval("document.activeElement.name")).toBe("pass");
+        await p.view.type("pw-alice");
+        await p.view.press("Enter");
+        await p.waitFor("document.getElementById('who').textContent.startsWith('alice on')", {
+          what: "login",
+        });
+        // The group form is reachable by Tab from the logout button, and Enter creates the group.
+        await p.eval("(document.getElementById('logout').focus(), true)");
+        await p.view.press("Tab");
+        expect(await p.eval("document.activeElement.closest('form')?.id")).toBe("create-group-form");
+        await p.view.type("g");
+        await p.view.press("Enter");
+        await p.waitFor("document.querySelector('#groups tr[data-group=\"g\"]')", { what: "group g" });
+        expect(await alice.ok("list_groups")).toEqual(["g owner=alice members=1 files=0"]);
+        // Nothing sticks out sideways at 375 px.
+        expect(await p.eval("document.documentElement.scrollWidth")).toBeLessThanOrEqual(375);
+        const light = await p.eval<string>("getComputedStyle(document.body).backgroundColor");
+        await p.view.cdp("Emulation.setEmulatedMedia", {
+          features: [{ name: "prefers-color-scheme", value: "dark" }],
+        });
+        const dark = await p.eval<string>("getComputedStyle(document.body).backgroundColor");
+        expect({ light, dark }).toEqual({ light: "rgb(250, 250, 250)", dark: "rgb(21, 24, 28)" });
+      },
+    );
+  }, 60_000);
 });

@@ -222,14 +222,16 @@ function prepareDownload(group, name) {
 
 function renderDownloads(s) {
   section("downloads", s.downloads, () => {
-    $("downloads").replaceChildren(...s.downloads.map(downloadCard));
+    const cards = s.downloads.map(downloadCard);
+    $("downloads").replaceChildren(...cards.map((c) => c.card));
+    for (const c of cards) c.draw(); // once in the page: canvases take their laid-out size
   });
 }
 
 function downloadCard(d) {
   const mark = d.state === "downloading" ? "D" : d.state === "complete" ? "C" : "F";
-  const map = h("canvas", { class: "pieces", width: 600, height: 40, role: "img", "aria-label": "piece map" });
-  const graph = h("canvas", { class: "graph", width: 600, height: 60, role: "img", "aria-label": "rate graph" });
+  const map = h("canvas", { class: "pieces", role: "img", "aria-label": "piece map: colour of the peer that delivered each piece" });
+  const graph = h("canvas", { class: "graph", role: "img", "aria-label": "download rate over time" });
   const card = h(
     "article",
     { class: `download ${d.state}`, "data-download": `${d.group}/${d.name}`, "data-state": mark },
@@ -249,9 +251,13 @@ function downloadCard(d) {
     legend(d),
     graph,
   );
-  drawPieces(map, d);
-  drawRates(graph, d.rateHistory);
-  return card;
+  return {
+    card,
+    draw: () => {
+      drawPieces(map, d);
+      drawRates(graph, d.rateHistory);
+    },
+  };
 }
 
 function peersTable(d) {
@@ -298,43 +304,54 @@ function legend(d) {
   );
 }
 
-function drawPieces(canvas, d) {
+/** Sizes a canvas's pixels to its laid-out size (sharp text and lines at any width). */
+function fit(canvas) {
+  const dpr = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth || 600;
+  const height = canvas.clientHeight || 40;
+  canvas.width = Math.round(width * dpr);
+  canvas.height = Math.round(height * dpr);
   const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  return { ctx, width, height };
+}
+
+function drawPieces(canvas, d) {
+  const { ctx, width, height } = fit(canvas);
   const n = Math.max(1, d.pieceCount);
-  const w = canvas.width / n;
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const w = width / n;
   ctx.fillStyle = "rgba(128,128,128,0.15)";
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.fillRect(0, 0, width, height);
   d.pieceSource.forEach((src, i) => {
     if (src === -1) return;
     ctx.fillStyle = src === -2 ? "#999" : PALETTE[src % PALETTE.length];
-    ctx.fillRect(i * w, 0, Math.max(w - (w > 3 ? 1 : 0), 1), canvas.height);
+    ctx.fillRect(i * w, 0, Math.max(w - (w > 3 ? 1 : 0), 1), height);
   });
   ctx.strokeStyle = "#d22";
   ctx.lineWidth = 2;
   for (const i of d.badPieceIndexes) {
     const x = i * w + w / 2;
+    const r = Math.min(5, height / 2 - 2);
     ctx.beginPath();
-    ctx.moveTo(x - 4, 8);
-    ctx.lineTo(x + 4, canvas.height - 8);
-    ctx.moveTo(x + 4, 8);
-    ctx.lineTo(x - 4, canvas.height - 8);
+    ctx.moveTo(x - r, height / 2 - r);
+    ctx.lineTo(x + r, height / 2 + r);
+    ctx.moveTo(x + r, height / 2 - r);
+    ctx.lineTo(x - r, height / 2 + r);
     ctx.stroke();
   }
 }
 
 function drawRates(canvas, rates) {
-  const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const { ctx, width, height } = fit(canvas);
   if (rates.length === 0) return;
   const max = Math.max(...rates, 1);
   ctx.strokeStyle = PALETTE[0];
   ctx.lineWidth = 2;
   ctx.beginPath();
   const points = rates.length === 1 ? [rates[0], rates[0]] : rates;
-  const step = canvas.width / (points.length - 1);
+  const step = width / (points.length - 1);
   points.forEach((r, i) => {
-    const y = canvas.height - 4 - (r / max) * (canvas.height - 8);
+    const y = height - 4 - (r / max) * (height - 20);
     if (i === 0) ctx.moveTo(0, y);
     else ctx.lineTo(i * step, y);
   });
