@@ -41,6 +41,9 @@ const MAX_SESSIONS = 32;
 /** A page command is a few names: anything bigger is not from the page. */
 const MAX_BODY_BYTES = 16 * 1024;
 const MAX_COMPLETIONS = 50;
+/** How old a pushed state may be to be drawn at once by a page that connects. */
+const STATE_CACHE_MS = 10_000;
+const MAX_CACHED_STATES = 16;
 /** Commands the page may not run: quitting belongs to the terminal. */
 const TERMINAL_ONLY = new Set(["quit", "exit"]);
 /** Commands whose arguments hold a password: never logged. */
@@ -66,6 +69,8 @@ export function startWebServer(options: WebServerOptions): WebServer {
   const throttle = new TokenThrottle();
   const failover = new FailoverWatch();
   const streams = new Set<Stream>();
+  /** The last state pushed per set of open groups: a page that (re)connects draws it at once. */
+  const lastState = new Map<string, { text: string; atMs: number }>();
   const cookie = cookieName(address.port);
   let refreshing = false;
   let again = false;
@@ -97,6 +102,10 @@ export function startWebServer(options: WebServerOptions): WebServer {
           byOpen.set(key, state);
         }
         const text = JSON.stringify(await state);
+        lastState.delete(key); // re-inserted last: the map's first key is the oldest
+        lastState.set(key, { text, atMs: Date.now() });
+        const oldest = lastState.keys().next();
+        if (lastState.size > MAX_CACHED_STATES && !oldest.done) lastState.delete(oldest.value);
         if (text !== s.last) {
           s.last = text;
           s.send(`event: state\ndata: ${text}\n\n`);
@@ -128,7 +137,7 @@ export function startWebServer(options: WebServerOptions): WebServer {
     respond(PAGE_HTML.replace("__CSRF__", csrf), 200, { "Content-Type": "text/html; charset=utf-8" });
   const locked = (status: number, line: string) =>
     respond(
-      `<!doctype html><meta charset="utf-8"><title>p2p client</title><link rel="stylesheet" href="/app.css"><main class="locked"><h1>p2p client</h1><p>${line}</p></main>`,
+      `<!doctype html><meta charset="utf-8"><title>p2p client</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/app.css"><main class="locked"><h1>p2p client</h1><p>${line}</p></main>`,
       status,
       { "Content-Type": "text/html; charset=utf-8" },
     );
@@ -245,6 +254,12 @@ export function startWebServer(options: WebServerOptions): WebServer {
         };
         streams.add(stream);
         controller.enqueue("retry: 1000\n\n");
+        // Draw the last state at once if it is recent (a reload, another tab); fresh data follows.
+        const cached = lastState.get(stream.open.join(" "));
+        if (cached && Date.now() - cached.atMs < STATE_CACHE_MS) {
+          stream.last = cached.text;
+          controller.enqueue(`event: state\ndata: ${cached.text}\n\n`);
+        }
         void refresh();
       },
       cancel() {
