@@ -237,4 +237,67 @@ describe("the web page", () => {
       },
     );
   }, 60_000);
+
+  test("shares a path completed by the client, stops sharing it, signals a failover and logs out", async () => {
+    const cluster = await makeCluster({ trackers: 2 });
+    const [t1] = await startTrackers(cluster);
+    const { client: alice, url } = await startWebClient(cluster, { order: [1, 2] });
+    await alice.ok("create_user alice pw-alice");
+    await alice.ok("login alice pw-alice");
+    await alice.ok("create_group g");
+    const dir = await makeTempDir("p2p-web-share-");
+    const source = await randomFile(join(dir, "notes-2026.bin"), 1 * MiB);
+    let page: Page | undefined;
+    await withScreenshot(
+      "web-share",
+      () => page,
+      async () => {
+        page = await openPage(url);
+        const p = page;
+        await p.waitFor("document.getElementById('who').textContent.startsWith('alice on')");
+        // The path field completes from the client's file system.
+        await p.fill("#share-form input[name=path]", `${dir}/no`);
+        await p.waitFor(
+          `[...document.querySelectorAll('#path-options option')].some((o) => o.value === ${JSON.stringify(source)})`,
+          {
+            what: "the path completion",
+          },
+        );
+        await p.fill("#share-form input[name=path]", source);
+        await p.fill("#share-form input[name=group]", "g");
+        await p.click("#share-form button[type=submit]");
+        await p.waitFor(
+          "document.querySelector('#messages li')?.textContent.includes('sharing notes-2026.bin in g')",
+        );
+        await p.waitFor(
+          "document.querySelector('#shares tbody tr')?.textContent.includes('notes-2026.bin')",
+          { what: "the share row" },
+        );
+        expect(await alice.ok("list_files g")).toEqual(["notes-2026.bin size=1048576 seeders=1"]);
+        await p.click("#shares tbody tr button");
+        await p.waitFor(
+          "document.querySelector('#messages li')?.textContent.includes('stopped sharing notes-2026.bin in g')",
+        );
+        expect(await alice.ok("list_files g")).toEqual([]);
+
+        // Tracker 1 dies: the client carries on with tracker 2, and the page says so.
+        expect(await p.text("#who")).toContain("via tracker 1");
+        await t1!.kill("SIGKILL");
+        await p.waitFor("document.getElementById('who').textContent.includes('via tracker 2')", {
+          what: "the page to show tracker 2",
+          timeoutMs: 30_000,
+        });
+        await p.waitFor("!document.getElementById('failover').hidden");
+        expect(await p.text("#failover")).toMatch(
+          /^failed over from tracker 1 to tracker 2 at \d\d:\d\d:\d\d$/,
+        );
+
+        await p.click("#logout");
+        await p.waitFor("document.getElementById('who').textContent.startsWith('not logged in')", {
+          what: "logout",
+        });
+        expect(await alice.ok("whoami")).toEqual([expect.stringMatching(/^not logged in; /)]);
+      },
+    );
+  }, 60_000);
 });

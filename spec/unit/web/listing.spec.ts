@@ -1,6 +1,7 @@
-// spec/unit/web/listing.spec.ts: the terminal's listing lines read back for the page.
+// spec/unit/web/listing.spec.ts: the terminal's listing lines read back for the page, and the failover note.
 import { describe, expect, test } from "bun:test";
 import { parseFiles, parseGroups } from "../../../lib/web/listing.ts";
+import { FailoverWatch } from "../../../lib/web/state.ts";
 
 describe("parseGroups", () => {
   test("reads list_groups lines and skips lines of another shape", () => {
@@ -27,5 +28,17 @@ describe("parseFiles", () => {
       { name: "film.bin", sizeBytes: 67108864, seeders: 2 },
       { name: "a=b", sizeBytes: 0, seeders: 0 },
     ]);
+  });
+});
+
+describe("FailoverWatch", () => {
+  test("notes a change of tracker while logged in, and forgets it at logout", () => {
+    const w = new FailoverWatch();
+    expect(w.see(1, true, "10:00:00")).toBeNull();
+    expect(w.see(undefined, true, "10:00:01")).toBeNull(); // between trackers: no change yet
+    expect(w.see(2, true, "10:00:02")).toBe("failed over from tracker 1 to tracker 2 at 10:00:02");
+    expect(w.see(2, true, "10:00:03")).toBe("failed over from tracker 1 to tracker 2 at 10:00:02");
+    expect(w.see(2, false, "10:00:04")).toBeNull();
+    expect(w.see(1, true, "10:00:05")).toBeNull(); // a new login starts afresh
   });
 });
