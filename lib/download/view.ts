@@ -47,11 +47,13 @@ export interface DownloadView {
   /** Pieces that failed their check at least once (fetched again). */
   badPieceIndexes: number[];
   peers: PeerView[];
-  /** Bytes per second, one sample per tick (one second), oldest first; at most RATE_SAMPLES. */
+  /** Bytes per second over the download's whole life, oldest first; fewer than RATE_SAMPLES. */
   rateHistory: number[];
+  /** Ticks (seconds) each sample of rateHistory averages: doubles as the download goes on. */
+  rateSampleTicks: number;
 }
 
-/** Rate samples kept: ten minutes of one-second ticks (the graph compresses older ones). */
+/** Rate samples kept: at this many, pairs are averaged into one and each sample spans twice the time. */
 export const RATE_SAMPLES = 600;
 
 interface PeerRecord {
@@ -72,6 +74,8 @@ export class DownloadRecorder {
   #source: Int32Array;
   #bad = new Set<number>();
   #rates: number[] = [];
+  #ticksPerSample = 1;
+  #pending = { sum: 0, ticks: 0 };
 
   constructor(pieceCount: number) {
     this.#source = new Int32Array(pieceCount).fill(PIECE_MISSING);
@@ -123,18 +127,30 @@ export class DownloadRecorder {
       p.bytesPerSecond = elapsedSeconds > 0 ? p.bytesThisTick / elapsedSeconds : 0;
       p.bytesThisTick = 0;
     }
-    this.#rates.push(bytesPerSecond);
-    if (this.#rates.length > RATE_SAMPLES) this.#rates.splice(0, this.#rates.length - RATE_SAMPLES);
+    this.#pending.sum += bytesPerSecond;
+    this.#pending.ticks++;
+    if (this.#pending.ticks < this.#ticksPerSample) return;
+    this.#rates.push(this.#pending.sum / this.#pending.ticks);
+    this.#pending = { sum: 0, ticks: 0 };
+    if (this.#rates.length < RATE_SAMPLES) return;
+    // Full: halve the resolution rather than forget the start (the graph covers the whole life).
+    const merged: number[] = [];
+    for (let i = 0; i + 1 < this.#rates.length; i += 2)
+      merged.push(((this.#rates[i] ?? 0) + (this.#rates[i + 1] ?? 0)) / 2);
+    this.#rates = merged;
+    this.#ticksPerSample *= 2;
   }
 
   /** The download ended: its average rate closes the graph (a fast one may end before a tick). */
   ended(averageBytesPerSecond: number): void {
     this.#rates.push(averageBytesPerSecond);
-    if (this.#rates.length > RATE_SAMPLES) this.#rates.shift();
   }
 
   /** The parts of a DownloadView this recorder knows. */
-  snapshot(): Pick<DownloadView, "pieceSource" | "badPieceIndexes" | "peers" | "rateHistory"> {
+  snapshot(): Pick<
+    DownloadView,
+    "pieceSource" | "badPieceIndexes" | "peers" | "rateHistory" | "rateSampleTicks"
+  > {
     return {
       pieceSource: [...this.#source],
       badPieceIndexes: [...this.#bad].sort((a, b) => a - b),
@@ -143,6 +159,7 @@ export class DownloadRecorder {
         return { peer, ...rest };
       }),
       rateHistory: [...this.#rates],
+      rateSampleTicks: this.#ticksPerSample,
     };
   }
 

@@ -1,7 +1,7 @@
 // Shell: the client's web page over Bun.serve: the token-for-cookie exchange, the embedded page,
 // the event stream of the page's state, and page commands run through the terminal's commands.
-import { readdirSync, statSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { commandLine, commandLogLine, parseCommandBody } from "./command_body.ts";
+import { completePath } from "./complete_path.ts";
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from "./page/assets.ts";
 import {
   allowedHosts,
@@ -40,14 +40,9 @@ export interface WebServer {
 const MAX_SESSIONS = 32;
 /** A page command is a few names: anything bigger is not from the page. */
 const MAX_BODY_BYTES = 16 * 1024;
-const MAX_COMPLETIONS = 50;
 /** How old a pushed state may be to be drawn at once by a page that connects. */
 const STATE_CACHE_MS = 10_000;
 const MAX_CACHED_STATES = 16;
-/** Commands the page may not run: quitting belongs to the terminal. */
-const TERMINAL_ONLY = new Set(["quit", "exit"]);
-/** Commands whose arguments hold a password: never logged. */
-const SECRET_ARGS = new Set(["login", "create_user"]);
 
 interface Stream {
   send(text: string): void;
@@ -98,7 +93,7 @@ export function startWebServer(options: WebServerOptions): WebServer {
         const key = s.open.join(" ");
         let state = byOpen.get(key);
         if (!state) {
-          state = readState(backend, s.open, failover);
+          state = readState(backend, { open: s.open, failover });
           byOpen.set(key, state);
         }
         const text = JSON.stringify(await state);
@@ -170,13 +165,8 @@ export function startWebServer(options: WebServerOptions): WebServer {
     if (text.length > MAX_BODY_BYTES) return refuse(413, "a page command is at most 16 KiB");
     const parsed = parseCommandBody(text);
     if (!parsed.ok) return json({ ok: false, error: parsed.error });
-    const { name, args } = parsed;
-    if (TERMINAL_ONLY.has(name))
-      return json({ ok: false, error: `${name} is a terminal command: type it there` });
-    backend.log(
-      `web: ${name}${SECRET_ARGS.has(name) ? ` ${args[0] ?? ""} ***` : args.map((a) => ` ${a}`).join("")}`,
-    );
-    const outcome = await backend.run([name, ...args].join(" "));
+    backend.log(commandLogLine(parsed.command));
+    const outcome = await backend.run(commandLine(parsed.command));
     void refresh();
     return json(outcome);
   };
@@ -282,57 +272,4 @@ export function startWebServer(options: WebServerOptions): WebServer {
       server.stop(true);
     },
   };
-}
-
-/** `{"command": "...", "args": ["..."]}`: each argument one word, as on the terminal. */
-function parseCommandBody(
-  text: string,
-): { ok: true; name: string; args: string[] } | { ok: false; error: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, error: "the page command is not JSON" };
-  }
-  if (typeof value !== "object" || value === null)
-    return { ok: false, error: "the page command is not an object" };
-  const { command, args } = value as { command?: unknown; args?: unknown }; // fields checked below
-  if (typeof command !== "string" || !/^[a-z_]{1,40}$/.test(command))
-    return { ok: false, error: "the page command names no command" };
-  if (!Array.isArray(args) || args.length > 8 || !args.every((a): a is string => typeof a === "string"))
-    return { ok: false, error: "the page command's arguments are not a list of strings" };
-  for (const arg of args) {
-    if (arg === "") return { ok: false, error: `${command}: fill in every field` };
-    if (/\s/.test(arg))
-      return {
-        ok: false,
-        error: `"${arg.slice(0, 60)}" contains spaces: commands take one word per argument`,
-      };
-  }
-  return { ok: true, name: command, args };
-}
-
-/** Paths on this machine that start with `partial`: directories end with `/`. */
-function completePath(partial: string): string[] {
-  const full = partial === "" ? `${resolve(".")}/` : partial;
-  const dir = full.endsWith("/") ? full : dirname(full);
-  const prefix = full.endsWith("/") ? "" : basename(full);
-  let names: string[];
-  try {
-    names = readdirSync(resolve(dir));
-  } catch {
-    return [];
-  }
-  const out: string[] = [];
-  for (const name of names.sort()) {
-    if (!name.startsWith(prefix) || (name.startsWith(".") && !prefix.startsWith("."))) continue;
-    const path = join(dir, name);
-    let isDir = false;
-    try {
-      isDir = statSync(path).isDirectory();
-    } catch {}
-    out.push(isDir ? `${path}/` : path);
-    if (out.length >= MAX_COMPLETIONS) break;
-  }
-  return out;
 }

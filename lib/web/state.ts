@@ -67,12 +67,19 @@ export class FailoverWatch {
   }
 }
 
-/** Reads the page's state; `open` names groups whose files the page shows. */
-export async function readState(
-  backend: WebBackend,
-  open: readonly string[],
-  failover: FailoverWatch,
-): Promise<PageState> {
+/** Groups whose requests and files are read each refresh: each costs a tracker request per second. */
+export const MAX_POLLED_GROUPS = 20;
+
+/** Options of readState. */
+export interface ReadStateOptions {
+  /** Groups whose files the page shows (besides the owned ones). */
+  open: readonly string[];
+  failover: FailoverWatch;
+}
+
+/** Reads the page's state through the terminal's commands and the client's views. */
+export async function readState(backend: WebBackend, options: ReadStateOptions): Promise<PageState> {
+  const { open, failover } = options;
   const user = backend.user();
   const t = backend.tracker();
   const state: PageState = {
@@ -91,9 +98,13 @@ export async function readState(
   const groups = await backend.run("list_groups");
   if (!groups.ok) return { ...state, error: groups.error };
   state.groups = parseGroups(groups.lines);
-  const owned = state.groups.filter((g) => g.owner === user).map((g) => g.id);
   const known = new Set(state.groups.map((g) => g.id));
-  const shown = [...new Set([...owned, ...open.filter((g) => known.has(g))])];
+  const opened = open.filter((g) => known.has(g)).slice(0, MAX_POLLED_GROUPS);
+  const owned = state.groups
+    .filter((g) => g.owner === user)
+    .map((g) => g.id)
+    .slice(0, Math.max(0, MAX_POLLED_GROUPS - opened.length));
+  const shown = [...new Set([...opened, ...owned])];
   await Promise.all([
     ...owned.map(async (g) => {
       const r = await backend.run(`list_requests ${g}`);

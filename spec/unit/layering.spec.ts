@@ -15,6 +15,7 @@ const PURE = [
   "download/view.ts",
   "web/security.ts",
   "web/listing.ts",
+  "web/command_body.ts",
   "client/commands.ts",
   "tracker/liveness.ts",
   "tracker/login_throttle.ts",

@@ -255,7 +255,7 @@ function downloadCard(d) {
     card,
     draw: () => {
       drawPieces(map, d);
-      drawRates(graph, d.rateHistory);
+      drawRates(graph, d.rateHistory, d.rateSampleTicks);
     },
   };
 }
@@ -341,7 +341,7 @@ function drawPieces(canvas, d) {
   }
 }
 
-function drawRates(canvas, rates) {
+function drawRates(canvas, rates, ticksPerSample) {
   const { ctx, width, height } = fit(canvas);
   if (rates.length === 0) return;
   const max = Math.max(...rates, 1);
@@ -358,7 +358,7 @@ function drawRates(canvas, rates) {
   ctx.stroke();
   ctx.fillStyle = getComputedStyle(canvas).color;
   ctx.font = "11px sans-serif";
-  ctx.fillText(`peak ${bytes(max)}/s`, 4, 12);
+  ctx.fillText(`peak ${bytes(max)}/s · ${duration(rates.length * ticksPerSample)} of history`, 4, 12);
 }
 
 function render() {

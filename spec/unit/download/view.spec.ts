@@ -45,7 +45,7 @@ describe("DownloadRecorder", () => {
     expect(s.badPieceIndexes).toEqual([0, 1]);
   });
 
-  test("turns each tick's delivered bytes into per-peer rates and keeps the last RATE_SAMPLES samples", () => {
+  test("turns each tick's delivered bytes into per-peer rates, and keeps the whole life's rates by halving their resolution", () => {
     const r = new DownloadRecorder(3);
     r.peerState("a:1", "connected");
     r.peerHolds("a:1", 2);
@@ -55,10 +55,19 @@ describe("DownloadRecorder", () => {
     expect(r.snapshot().peers[0]).toMatchObject({ bytesPerSecond: 2000, piecesHeld: 3 });
     r.tick(0, 1);
     expect(r.snapshot().peers[0]?.bytesPerSecond).toBe(0);
-    for (let i = 0; i < RATE_SAMPLES + 5; i++) r.tick(i, 1);
-    const rates = r.snapshot().rateHistory;
-    expect(rates.length).toBe(RATE_SAMPLES);
-    expect(rates.at(-1)).toBe(RATE_SAMPLES + 4);
+    // 2 ticks so far; 598 more fill RATE_SAMPLES: pairs are averaged, each sample spans 2 ticks.
+    for (let i = 0; i < RATE_SAMPLES - 2; i++) r.tick(100, 1);
+    let snap = r.snapshot();
+    expect(snap.rateSampleTicks).toBe(2);
+    expect(snap.rateHistory.length).toBe(RATE_SAMPLES / 2);
+    expect(snap.rateHistory[0]).toBe(1000); // (2000 + 0) / 2: the start is kept, averaged
+    expect(snap.rateHistory.at(-1)).toBe(100);
+    r.tick(300, 1);
+    expect(r.snapshot().rateHistory.length).toBe(RATE_SAMPLES / 2); // half a sample pending
+    r.tick(500, 1);
+    snap = r.snapshot();
+    expect(snap.rateHistory.length).toBe(RATE_SAMPLES / 2 + 1);
+    expect(snap.rateHistory.at(-1)).toBe(400);
   });
 });
 
