@@ -8,8 +8,10 @@ import { startBadSeeder, stopBadPeers } from "../helpers/bad_peer.ts";
 import { closeBrowser, openPage, type Page, SCREENSHOT_DIR, withScreenshot } from "../helpers/browser.ts";
 import {
   type ClientProcess,
+  freePort,
   makeCluster,
   makeTempDir,
+  runToExit,
   settle,
   startClient,
   startTrackers,
@@ -300,4 +302,32 @@ describe("the web page", () => {
       },
     );
   }, 60_000);
+
+  test("a taken or malformed --web address is one error line, and the client exits", async () => {
+    const cluster = await makeCluster({ trackers: 1 });
+    const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const peer = `127.0.0.1:${freePort()}`;
+      const busy = await runToExit("client", [peer, cluster.infoPath, "--web", `127.0.0.1:${taken.port}`], {
+        cwd: cluster.dir,
+        stdin: "",
+      });
+      expect(busy.exitCode).toBe(1);
+      expect(busy.stdout).toBe("");
+      expect(busy.stderr.trim().split("\n")).toEqual([
+        expect.stringMatching(
+          new RegExp(`^error: cannot serve the web page on 127\\.0\\.0\\.1:${taken.port}: .*in use`, "i"),
+        ),
+      ]);
+      const bad = await runToExit("client", [peer, cluster.infoPath, "--web", "example.com:80"], {
+        cwd: cluster.dir,
+      });
+      expect(bad.exitCode).toBe(2);
+      expect(bad.stderr.trim()).toBe(
+        `error: --web "example.com:80": "example.com" is not an IP address: usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--web [IP:]PORT]`,
+      );
+    } finally {
+      taken.stop(true);
+    }
+  }, 30_000);
 });

@@ -383,7 +383,11 @@ function connect() {
     $("live").textContent = "live";
   };
   source.onerror = () => {
-    $("live").textContent = "connection lost: reconnecting…";
+    // A refused stream (the client restarted: its sessions are new) is not retried by the browser.
+    $("live").textContent =
+      source.readyState === EventSource.CLOSED
+        ? "disconnected: open the link the client printed again"
+        : "connection lost: reconnecting…";
   };
 }
 
