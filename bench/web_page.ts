@@ -7,7 +7,8 @@
 import { gzipSync } from "bun";
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from "../lib/web/page/assets.ts";
 import { closeBrowser, openPage, type Page } from "../spec/helpers/browser.ts";
-import { makeCluster, startTrackers, stopAll } from "../spec/helpers/cluster.ts";
+import { makeCluster, startTrackers } from "../spec/helpers/cluster.ts";
+import { stopAll } from "../spec/helpers/processes.ts";
 import { startWebClient } from "../spec/helpers/web_client.ts";
 
 const runs = Number(process.argv.find((a) => a.startsWith("--runs="))?.slice(7) ?? 20);

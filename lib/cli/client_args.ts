@@ -49,7 +49,7 @@ export function parseClientArgs(
   let web: WebListen | undefined;
   let optionsOver = false;
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+    const arg = argv[i] ?? "";
     if (optionsOver || !arg.startsWith("-") || arg === "-") {
       positional.push(arg);
     } else if (arg === "--") {
@@ -72,11 +72,12 @@ export function parseClientArgs(
       return { ok: false, reason: `unknown option ${arg}` };
     }
   }
-  if (positional.length < 2)
+  const [peer, info, extra] = positional;
+  if (peer === undefined || info === undefined)
     return {
       ok: false,
-      reason: `missing ${positional.length === 0 ? "<IP>:<PORT> and tracker_info.txt" : "tracker_info.txt"}`,
+      reason: `missing ${peer === undefined ? "<IP>:<PORT> and tracker_info.txt" : "tracker_info.txt"}`,
     };
-  if (positional.length > 2) return { ok: false, reason: `unexpected argument ${positional[2]}` };
-  return { ok: true, args: { help: false, peer: positional[0]!, info: positional[1]!, dataDir, web } };
+  if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
+  return { ok: true, args: { help: false, peer, info, dataDir, web } };
 }

@@ -17,7 +17,7 @@ import { RequestBook } from "./requests.ts";
 import { DownloadRecorder, type DownloadView, secondsLeft } from "./view.ts";
 
 /** Whole pieces in flight per peer: 4 MiB, enough to keep a loopback or LAN link full. */
-export const MAX_REQUESTS_PER_PEER = 8;
+const MAX_REQUESTS_PER_PEER = 8;
 const MAX_PEERS = 32;
 const REQUEST_TIMEOUT_MS = 15_000;
 const TICK_MS = 1_000;
@@ -95,7 +95,7 @@ export class Download {
   #writer!: PieceWriter;
   #whole = new Bun.CryptoHasher("sha1");
   #hashedPieces = 0; // the whole-file SHA-1 covers pieces [0, #hashedPieces)
-  #scratch?: Uint8Array;
+  #scratch: Uint8Array | undefined;
   #backlogBytes = 0;
   #paused = false;
   #have!: Bitfield;
@@ -104,11 +104,11 @@ export class Download {
   #links = new Map<string, PeerLink>();
   #dialing = new Set<string>();
   #cooldown = new Map<string, number>();
-  #timer?: ReturnType<typeof setInterval>;
+  #timer: ReturnType<typeof setInterval> | undefined;
   #lastRefreshMs = 0;
   #lastProgressMs = Date.now();
   #startedMs = Date.now();
-  #endedMs?: number;
+  #endedMs: number | undefined;
   #bytesDone = 0;
   #rate = { atMs: Date.now(), bytes: 0, perSecond: 0 };
   /** What the web page shows (peers, piece sources, rates); read through view(). */
@@ -232,7 +232,7 @@ export class Download {
 
   async #refreshPeers(): Promise<void> {
     this.#lastRefreshMs = Date.now();
-    const peers = await this.#deps.fetchPeers().catch(() => [] as string[]);
+    const peers = await this.#deps.fetchPeers().catch((): string[] => []);
     const session = this.#deps.session();
     if (this.state !== "downloading" || !session) return;
     const now = Date.now();
@@ -304,11 +304,15 @@ export class Download {
   #onPiece(link: PeerLink, index: number, data: Uint8Array): void {
     paceGarbage(data.byteLength); // every piece read, wanted or not (endgame copies, late ones)
     this.#hold(data);
-    if (!this.#fetching() || !this.#book.has(link.peer, index)) return this.#release(data); // cancelled, unasked or stopped
+    if (!this.#fetching() || !this.#book.has(link.peer, index)) {
+      this.#release(data); // cancelled, unasked or stopped
+      return;
+    }
     if (this.#picker.has(index)) {
       this.#release(data);
       this.#book.received(link.peer, index, { duplicate: true });
-      return this.#fill(link);
+      this.#fill(link);
+      return;
     }
     this.#book.received(link.peer, index);
     if (
@@ -325,7 +329,8 @@ export class Download {
           `dropped after ${this.#book.strikes(link.peer)} pieces that failed their SHA-1 check`,
         );
       }
-      return this.#fillAll();
+      this.#fillAll();
+      return;
     }
     for (const other of this.#picker.markVerified(index, link.peer)) {
       this.#book.remove(other, index);
@@ -386,8 +391,10 @@ export class Download {
         const length = pieceLength(this.spec.sizeBytes, i);
         this.#scratch ??= new Uint8Array(PIECE_BYTES);
         piece = this.#scratch.subarray(0, length);
-        if (readSync(this.#fd, piece, 0, length, i * PIECE_BYTES) !== length)
-          return this.#fail("the temporary file shrank while downloading");
+        if (readSync(this.#fd, piece, 0, length, i * PIECE_BYTES) !== length) {
+          this.#fail("the temporary file shrank while downloading");
+          return;
+        }
       }
       this.#whole.update(piece);
       this.#hashedPieces++;
@@ -423,19 +430,25 @@ export class Download {
     // No progress for a while and no connected peer holds a missing piece (no peer at all, or
     // only other downloaders as far behind): give up rather than wait forever.
     const stuck = !this.#picker.canProgress();
-    if (stuck && now - this.#lastProgressMs > GIVE_UP_MS)
-      return this.#fail("no live peer has the missing pieces");
+    if (stuck && now - this.#lastProgressMs > GIVE_UP_MS) {
+      this.#fail("no live peer has the missing pieces");
+      return;
+    }
     if (stuck || now - this.#lastRefreshMs >= REFRESH_PEERS_MS) void this.#refreshPeers();
   }
 
   #finish(): void {
     clearInterval(this.#timer);
     for (const link of this.#links.values()) link.close("download complete");
-    if (this.#hashedPieces !== this.#count)
-      return this.#fail("finished with pieces missing from the whole-file check");
+    if (this.#hashedPieces !== this.#count) {
+      this.#fail("finished with pieces missing from the whole-file check");
+      return;
+    }
     const sha1 = this.#whole.digest();
-    if (!this.spec.sha1.every((b, i) => b === sha1[i]))
-      return this.#fail("the whole file's SHA-1 does not match");
+    if (!this.spec.sha1.every((b, i) => b === sha1[i])) {
+      this.#fail("the whole file's SHA-1 does not match");
+      return;
+    }
     // No fsync: the rename is atomic for every reader, and a killed process loses nothing the
     // kernel holds. Only a power cut could leave a damaged file (the next hash check shows it).
     closeSync(this.#fd);

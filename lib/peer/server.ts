@@ -4,7 +4,7 @@
 
 import { closeSync, openSync, readSync } from "node:fs";
 import type { Socket, TCPSocketListener } from "bun";
-import { ProtocolError } from "../errors.ts";
+import { messageOf, ProtocolError } from "../errors.ts";
 import { PIECE_BYTES, pieceLength } from "../pieces/constants.ts";
 import { AddressLimit } from "../wire/address_limit.ts";
 import { BufferPool } from "../wire/buffer_pool.ts";
@@ -35,14 +35,20 @@ export type VerifyPeer = (
   proof: Uint8Array,
 ) => Promise<{ ok: true } | { ok: false; reason: string }>;
 
+/** One downloader's connection: where its admission stands and what it asked for. */
 interface PeerConn {
+  /** Counted against its address's connection limit (released on close). */
+  admitted: boolean;
   nonce: Uint8Array;
   phase: "challenged" | "checking" | "serving";
-  entry?: Served;
+  /** The file it was admitted to, once serving. */
+  entry: Served | undefined;
   queue: number[];
   pumping: boolean;
-  unwatch?: () => void;
+  unwatch: (() => void) | undefined;
 }
+
+type Downloader = Connection<PeerConn>;
 
 /** Starts the peer server on `host:port`. */
 export function startPeerServer(options: {
@@ -51,15 +57,14 @@ export function startPeerServer(options: {
   catalog: Catalog;
   verify: VerifyPeer;
   log: (line: string) => void;
-}): TCPSocketListener<Connection> {
+}): TCPSocketListener<Downloader> {
   const { catalog, verify, log } = options;
   const fds = new FileCache(catalog);
   let checking = 0; // proofs being checked with our tracker right now
   const perAddress = new AddressLimit(MAX_CONNECTIONS_PER_ADDRESS);
-  const peerOf = (conn: Connection) => conn.state.peer as PeerConn;
 
-  const pump = async (conn: Connection) => {
-    const p = peerOf(conn);
+  const pump = async (conn: Downloader) => {
+    const p = conn.state;
     if (p.pumping) return;
     p.pumping = true;
     try {
@@ -68,8 +73,9 @@ export function startPeerServer(options: {
           await conn.drained();
           continue;
         }
-        const index = p.queue.shift()!;
-        const entry = p.entry!;
+        const index = p.queue.shift();
+        const entry = p.entry;
+        if (index === undefined || entry === undefined) break; // not serving: nothing was queued
         if (catalog.get(entry.group, entry.name) !== entry) {
           // stop_share or logout: say so and hang up, rather than reject piece after piece.
           conn.send({ t: "p_refuse", reason: `"${entry.name}" is no longer shared here` });
@@ -99,9 +105,9 @@ export function startPeerServer(options: {
   };
 
   const handler = {
-    message(conn: Connection, value: unknown): void {
+    message(conn: Downloader, value: unknown): void {
       const msg = parsePeerMessage(value);
-      const p = peerOf(conn);
+      const p = conn.state;
       if (msg.t === "p_hello") {
         if (p.phase !== "challenged") throw new ProtocolError("Second p_hello on one connection");
         const entry = catalog.get(msg.group, msg.name);
@@ -133,17 +139,19 @@ export function startPeerServer(options: {
             p.unwatch = catalog.watch(msg.group, msg.name, (index) => conn.send({ t: "p_have", index }));
           })
           .catch((err) => {
-            conn.send({ t: "p_refuse", reason: `cannot check your session: ${(err as Error).message}` });
+            conn.send({ t: "p_refuse", reason: `cannot check your session: ${messageOf(err)}` });
             conn.end();
           });
         return;
       }
-      if (p.phase !== "serving") throw new ProtocolError(`Peer sent ${msg.t} before being admitted`);
+      const entry = p.entry;
+      if (p.phase !== "serving" || entry === undefined)
+        throw new ProtocolError(`Peer sent ${msg.t} before being admitted`);
       if (msg.t === "p_request") {
         if (p.queue.length >= MAX_QUEUED_REQUESTS)
           throw new ProtocolError(`More than ${MAX_QUEUED_REQUESTS} piece requests queued`);
-        if (msg.index >= p.entry!.have.size)
-          throw new ProtocolError(`Piece ${msg.index} is beyond the file's ${p.entry!.have.size} pieces`);
+        if (msg.index >= entry.have.size)
+          throw new ProtocolError(`Piece ${msg.index} is beyond the file's ${entry.have.size} pieces`);
         p.queue.push(msg.index);
         void pump(conn).catch((err: Error) => conn.failed(err));
       } else if (msg.t === "p_cancel") {
@@ -153,20 +161,31 @@ export function startPeerServer(options: {
         throw new ProtocolError(`Unexpected ${msg.t} from a downloader`);
       }
     },
-    close(conn: Connection): void {
+    close(conn: Downloader): void {
       if (conn.state.admitted) perAddress.release(conn.remoteAddress);
-      peerOf(conn)?.unwatch?.();
+      conn.state.unwatch?.();
     },
   };
 
-  const listener = Bun.listen<Connection>({
+  const listener = Bun.listen<Downloader>({
     hostname: options.host,
     port: options.port,
-    socket: connectionHandlers((socket: Socket<Connection>) => {
-      // Downloaders send only small messages; pieces flow the other way.
-      const conn = new Connection(socket, handler, { log, maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES });
+    socket: connectionHandlers((socket: Socket<Downloader>) => {
       const nonce = crypto.getRandomValues(new Uint8Array(32));
-      conn.state.peer = { nonce, phase: "challenged", queue: [], pumping: false } satisfies PeerConn;
+      const state: PeerConn = {
+        admitted: false,
+        nonce,
+        phase: "challenged",
+        entry: undefined,
+        queue: [],
+        pumping: false,
+        unwatch: undefined,
+      };
+      // Downloaders send only small messages; pieces flow the other way.
+      const conn = new Connection(socket, handler, state, {
+        log,
+        maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES,
+      });
       if (!perAddress.admit(conn.remoteAddress)) {
         conn.send({
           t: "p_refuse",
@@ -175,7 +194,7 @@ export function startPeerServer(options: {
         conn.end();
         return;
       }
-      conn.state.admitted = true;
+      state.admitted = true;
       conn.send({ t: "p_challenge", nonce });
     }),
   });
@@ -200,7 +219,7 @@ function readPiece(
     const read = readSync(fds.open(entry), frame, at, length, position);
     return read === length ? read : "file shorter than when it was shared";
   } catch (err) {
-    return (err as Error).message;
+    return messageOf(err);
   }
 }
 

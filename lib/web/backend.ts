@@ -26,7 +26,11 @@ export function webBackend(parts: BackendParts): WebBackend {
       const parsed = parseCommand(line);
       if (parsed === undefined) return { ok: false, error: "empty command" };
       if (!parsed.ok) return { ok: false, error: parsed.reason };
-      return app.perform(parsed.command);
+      try {
+        return { ok: true, lines: await app.execute(parsed.command) };
+      } catch (err) {
+        return { ok: false, error: err instanceof Error ? err.message : String(err) };
+      }
     },
     user: () => app.user,
     tracker: () => link.tracker,

@@ -6,18 +6,11 @@ import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { startBadSeeder, stopBadPeers } from "../helpers/bad_peer.ts";
 import { closeBrowser, openPage, type Page, SCREENSHOT_DIR, withScreenshot } from "../helpers/browser.ts";
-import {
-  type ClientProcess,
-  freePort,
-  makeCluster,
-  makeTempDir,
-  runToExit,
-  settle,
-  startClient,
-  startTrackers,
-  stopAll,
-} from "../helpers/cluster.ts";
+import { type ClientProcess, startClient } from "../helpers/client_process.ts";
+import { makeCluster, settle, startTrackers } from "../helpers/cluster.ts";
 import { MiB, randomFile, sha1File, tempPath } from "../helpers/files.ts";
+import { makeTempDir, runToExit, stopAll } from "../helpers/processes.ts";
+import { freePort } from "../helpers/wait.ts";
 import { startWebClient } from "../helpers/web_client.ts";
 
 afterEach(async () => {

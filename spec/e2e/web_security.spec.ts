@@ -3,7 +3,9 @@
 // the headers, and names from other people rendered as text in a real browser.
 import { afterEach, describe, expect, test } from "bun:test";
 import { closeBrowser, openPage, type Page, withScreenshot } from "../helpers/browser.ts";
-import { type ClientProcess, makeCluster, startClient, startTrackers, stopAll } from "../helpers/cluster.ts";
+import { type ClientProcess, startClient } from "../helpers/client_process.ts";
+import { makeCluster, startTrackers } from "../helpers/cluster.ts";
+import { stopAll } from "../helpers/processes.ts";
 import { rawRequest, startWebClient, type WebClient } from "../helpers/web_client.ts";
 
 afterEach(async () => {

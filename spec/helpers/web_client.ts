@@ -1,6 +1,8 @@
 // A client started with `--web`, and raw HTTP requests to its page with any headers (a Host or
 // Origin a browser would never send). Test helper (never a spec file).
-import { type ClientProcess, type Cluster, freePort, startClient } from "./cluster.ts";
+import { type ClientProcess, startClient } from "./client_process.ts";
+import type { Cluster } from "./cluster.ts";
+import { freePort } from "./wait.ts";
 
 /** A client serving its web page, with the URL it printed. */
 export interface WebClient {

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startWebServer, type WebServer } from "../../../lib/web/server.ts";
 import type { CommandOutcome, WebBackend } from "../../../lib/web/state.ts";
-import { freePort } from "../../helpers/cluster.ts";
+import { freePort } from "../../helpers/wait.ts";
 
 let server: WebServer | undefined;
 const dirs: string[] = [];
