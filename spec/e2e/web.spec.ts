@@ -229,6 +229,7 @@ describe("the web page", () => {
         });
         const dark = await p.eval<string>("getComputedStyle(document.body).backgroundColor");
         expect({ light, dark }).toEqual({ light: "rgb(250, 250, 250)", dark: "rgb(21, 24, 28)" });
+        await p.screenshot(join(SCREENSHOT_DIR, "web-phone-dark.png"));
       },
     );
   }, 60_000);
