@@ -205,8 +205,16 @@ export class Download {
           : null,
       elapsedMs: p.elapsedMs,
       pieceCount: this.#count,
+      waiting: this.#waiting(),
       ...this.#recorder.snapshot(),
     };
+  }
+
+  /** Why a running download makes no progress, when no connected peer can help. */
+  #waiting(): string | null {
+    if (this.state !== "downloading" || !this.#picker || this.#picker.canProgress()) return null;
+    const leftS = Math.max(0, Math.ceil((GIVE_UP_MS - (Date.now() - this.#lastProgressMs)) / 1000));
+    return `no connected peer has a missing piece: asking the tracker for peers every second; gives up in ${leftS} s without progress`;
   }
 
   #verifyExisting(): Bitfield {

@@ -42,6 +42,8 @@ export interface DownloadView {
   secondsLeft: number | null;
   elapsedMs: number;
   pieceCount: number;
+  /** Why a running download is stuck (no connected peer has a missing piece), or null. */
+  waiting: string | null;
   /** Per piece: index into `peers` of the peer that delivered it, PIECE_MISSING or PIECE_RESUMED. */
   pieceSource: number[];
   /** Pieces that failed their check at least once (fetched again). */

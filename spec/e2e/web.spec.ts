@@ -174,6 +174,11 @@ describe("the web page", () => {
         expect(await p.text(`${row} td:last-child`)).toBe("3");
         expect(await p.text(`${card} .legend`)).toMatch(/failed their check \(red ✕\): \d+, \d+, \d+$/);
         expect(await p.text(`${card} .line`)).toMatch(/^\[D\] \[g\] target\.bin 0% /);
+        // Why it is stuck, and for how long it will wait.
+        await p.waitFor(`document.querySelector('${card} .waiting')`, { what: "the waiting line" });
+        expect(await p.text(`${card} .waiting`)).toMatch(
+          /^no connected peer has a missing piece: asking the tracker for peers every second; gives up in \d+ s without progress$/,
+        );
 
         await bob.ok(`upload_file ${source} g`);
         await p.waitFor(`document.querySelector('${card}').dataset.state === 'C'`, {
@@ -181,6 +186,7 @@ describe("the web page", () => {
           timeoutMs: 30_000,
         });
         expect(await p.text(`${card} .line`)).toMatch(/, 3 failed their check\)$/);
+        expect(await p.eval(`document.querySelector('${card} .waiting')`)).toBeNull();
         expect(await p.text(`${card} tr[data-peer="${bob.peer}"] td:nth-child(3)`)).toBe("40/40");
         expect(await sha1File(join(dest, "target.bin"))).toBe(await sha1File(source));
         const shot = await p.screenshot(join(SCREENSHOT_DIR, "web-dropped-peer.png"));

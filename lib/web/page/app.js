@@ -246,6 +246,7 @@ function downloadCard(d) {
       ` · ${(d.elapsedMs / 1000).toFixed(1)} s`,
     ),
     h("p", { class: "line" }, d.line),
+    d.waiting ? h("p", { class: "warn waiting" }, d.waiting) : null,
     peersTable(d),
     map,
     legend(d),
