@@ -89,6 +89,10 @@ describe("the web page", () => {
         await p.click('[data-files="g"] tr[data-file="film.bin"] button');
         const destDir = await makeTempDir("p2p-web-dest-");
         await p.fill("#download-form input[name=dest]", destDir);
+        // Record every value the bar shows, as the page redraws it (pushed, not reloaded).
+        await p.eval(
+          "(window.__bars = [], setInterval(() => { const e = document.querySelector('[data-download=\"g/film.bin\"] progress'); if (e && e.value !== window.__bars.at(-1)) window.__bars.push(e.value); }, 20), true)",
+        );
         await p.click("#download-form button[type=submit]");
         await p.waitFor("document.querySelector('[data-download=\"g/film.bin\"]')", {
           what: "the download card",
@@ -99,6 +103,10 @@ describe("the web page", () => {
           timeoutMs: 60_000,
         });
         expect(await p.eval(`document.querySelector('${card} progress').value`)).toBe(100);
+        const bars = await p.eval<number[]>("window.__bars");
+        expect(bars.at(-1)).toBe(100);
+        expect(bars).toEqual([...bars].sort((x, y) => x - y)); // never backwards
+        console.log(`the bar showed ${bars.join("% -> ")}%`);
         expect(await p.text(`${card} .percent`)).toBe("100%");
         const line = await p.text(`${card} .line`);
         expect(line).toMatch(
