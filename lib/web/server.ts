@@ -184,7 +184,9 @@ export function startWebServer(options: WebServerOptions): WebServer {
       const post = req.method === "POST";
       const badOrigin = originProblem(req.headers.get("origin"), host, { required: post });
       if (badOrigin) return refuse(403, badOrigin);
-      if (badSite) return refuse(403, badSite);
+      // Navigations may come from anywhere (a link in a terminal or another page): without the
+      // Strict cookie they get the locked page, and frame-ancestors stops framing. Calls may not.
+      if (badSite && (post || url.pathname.startsWith("/api/"))) return refuse(403, badSite);
       if (req.method !== "GET" && !post)
         return refuse(405, `method ${req.method.slice(0, 10)} is not served`);
 

@@ -156,6 +156,15 @@ describe("the web page's defences", () => {
       headers: { Host: host, Cookie: cookie, Origin: "http://evil.example" },
     });
     expect(foreign.status).toBe(403);
+    const crossSite = await rawRequest(web.port, {
+      path: "/api/events",
+      headers: { Host: host, Cookie: cookie, "Sec-Fetch-Site": "cross-site" },
+    });
+    expect(crossSite.status).toBe(403);
+    // A navigation from another site (a link) gets the page only with the cookie, which
+    // SameSite=Strict keeps off such navigations; framing is refused by the CSP.
+    const linked = await rawRequest(web.port, { headers: { Host: host, "Sec-Fetch-Site": "cross-site" } });
+    expect(linked.status).toBe(401);
     const locked = await rawRequest(web.port, { headers: { Host: host } });
     expect(locked.status).toBe(401);
     expect(locked.body).toContain("Use the link the client printed");

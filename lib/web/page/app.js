@@ -100,6 +100,8 @@ function renderHeader(s) {
   });
   $("failover").hidden = !s.failover;
   $("failover").textContent = s.failover || "";
+  $("state-error").hidden = !s.error;
+  $("state-error").textContent = s.error ? `cannot refresh the lists: ${s.error}` : "";
   $("logout").hidden = !s.user;
   $("account").hidden = !!s.user;
   $("groups-panel").hidden = !s.user;
