@@ -198,6 +198,11 @@ function renderGroups(s) {
       ),
     );
   });
+  section("options", [s.groups, s.files], () => {
+    $("group-options").replaceChildren(...s.groups.map((g) => h("option", { value: g.id })));
+    const names = new Set(Object.values(s.files).flatMap((f) => (Array.isArray(f) ? f.map((x) => x.name) : [])));
+    $("file-options").replaceChildren(...[...names].sort().map((n) => h("option", { value: n })));
+  });
   section("shares", s.shares, () => {
     $("shares").tBodies[0].replaceChildren(
       ...s.shares.map((x) =>
