@@ -235,6 +235,10 @@ describe("the web page", () => {
         await p.view.press("Enter");
         await p.waitFor("document.querySelector('#groups tr[data-group=\"g\"]')", { what: "group g" });
         expect(await alice.ok("list_groups")).toEqual(["g owner=alice members=1 files=0"]);
+        // Group fields offer the known groups.
+        expect(
+          await p.eval("[...document.querySelectorAll('#group-options option')].map((o) => o.value)"),
+        ).toEqual(["g"]);
         // Nothing sticks out sideways at 375 px.
         expect(await p.eval("document.documentElement.scrollWidth")).toBeLessThanOrEqual(375);
         const light = await p.eval<string>("getComputedStyle(document.body).backgroundColor");
