@@ -56,8 +56,7 @@ if (argv.web) {
   try {
     console.log(`web: ${client.startWeb(argv.web)}`);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    console.error(`error: cannot serve the web page on ${argv.web.host}:${argv.web.port}: ${message}`);
+    console.error(`error: cannot serve the web page on ${argv.web.host}:${argv.web.port}: ${messageOf(err)}`);
     await client.shutdown();
     process.exit(1);
   }

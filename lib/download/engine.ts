@@ -4,6 +4,7 @@
 // the whole file as its verified prefix grows, and renames the file into place only after the
 // whole file's SHA-1 matches.
 import { closeSync, existsSync, ftruncateSync, openSync, readSync, renameSync } from "node:fs";
+import { messageOf } from "../errors.ts";
 import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../pieces/constants.ts";
@@ -273,9 +274,9 @@ export class Download {
         this.#recorder.peerState(peer, "connected");
         if (this.#paused) link.pause();
       })
-      .catch((err: Error) => {
+      .catch((err: unknown) => {
         this.#cooldown.set(peer, Date.now() + COOLDOWN_MS);
-        this.#recorder.peerState(peer, "cooling", `cannot connect: ${err.message}`);
+        this.#recorder.peerState(peer, "cooling", `cannot connect: ${messageOf(err)}`);
       })
       .finally(() => this.#dialing.delete(peer));
   }

@@ -5,6 +5,7 @@ import { parseCommand } from "../client/commands.ts";
 import type { Files } from "../client/files.ts";
 import { formatDownload } from "../client/format.ts";
 import type { TrackerLink } from "../client/tracker_link.ts";
+import { messageOf } from "../errors.ts";
 import type { Catalog } from "../peer/catalog.ts";
 import type { WebBackend } from "./state.ts";
 
@@ -29,7 +30,7 @@ export function webBackend(parts: BackendParts): WebBackend {
       try {
         return { ok: true, lines: await app.execute(parsed.command) };
       } catch (err) {
-        return { ok: false, error: err instanceof Error ? err.message : String(err) };
+        return { ok: false, error: messageOf(err) };
       }
     },
     user: () => app.user,

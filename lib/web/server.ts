@@ -1,5 +1,6 @@
 // Shell: the client's web page over Bun.serve: the token-for-cookie exchange, the embedded page,
 // the event stream of the page's state, and page commands run through the terminal's commands.
+import { messageOf } from "../errors.ts";
 import { commandLine, commandLogLine, parseCommandBody } from "./command_body.ts";
 import { completePath } from "./complete_path.ts";
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from "./page/assets.ts";
@@ -107,7 +108,7 @@ export function startWebServer(options: WebServerOptions): WebServer {
         }
       }
     } catch (err) {
-      backend.log(`web: cannot read the page's state: ${err instanceof Error ? err.message : String(err)}`);
+      backend.log(`web: cannot read the page's state: ${messageOf(err)}`);
     } finally {
       refreshing = false;
     }
