@@ -202,7 +202,7 @@ export class Download {
       bytesPerSecond: this.state === "downloading" ? p.bytesPerSecond : 0,
       secondsLeft:
         this.state === "downloading"
-          ? secondsLeft(this.spec.sizeBytes, this.#bytesDone, p.bytesPerSecond)
+          ? secondsLeft(this.spec.sizeBytes - this.#bytesDone, p.bytesPerSecond)
           : null,
       elapsedMs: p.elapsedMs,
       pieceCount: this.#count,

@@ -185,8 +185,8 @@ export class DownloadRecorder {
   }
 }
 
-/** Seconds left at `bytesPerSecond`, or null when that is not a useful figure. */
-export function secondsLeft(sizeBytes: number, bytesDone: number, bytesPerSecond: number): number | null {
-  if (bytesPerSecond <= 0 || bytesDone >= sizeBytes) return null;
-  return Math.ceil((sizeBytes - bytesDone) / bytesPerSecond);
+/** Seconds to fetch `bytesLeft` at `bytesPerSecond`, or null when that is not a useful figure. */
+export function secondsLeft(bytesLeft: number, bytesPerSecond: number): number | null {
+  if (bytesPerSecond <= 0 || bytesLeft <= 0) return null;
+  return Math.ceil(bytesLeft / bytesPerSecond);
 }

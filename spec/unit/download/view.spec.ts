@@ -73,8 +73,8 @@ describe("DownloadRecorder", () => {
 
 describe("secondsLeft", () => {
   test("rounds up at the current rate; unknown without a rate or when done", () => {
-    expect(secondsLeft(1000, 250, 100)).toBe(8);
-    expect(secondsLeft(1000, 250, 0)).toBeNull();
-    expect(secondsLeft(1000, 1000, 100)).toBeNull();
+    expect(secondsLeft(750, 100)).toBe(8);
+    expect(secondsLeft(750, 0)).toBeNull();
+    expect(secondsLeft(0, 100)).toBeNull();
   });
 });
