@@ -93,7 +93,7 @@ try {
     `  ratio ours/reference (median) ${(quantile(ours, 0.5) / quantile(ref, 0.5)).toFixed(2)}; p90 = ${((100 * quantile(ours, 0.9)) / RENDER_BOUND_MS).toFixed(0)}% of the 300 ms budget`,
   );
 } finally {
-  closeBrowser();
+  await closeBrowser();
   reference.stop(true);
   await stopAll();
 }

@@ -14,7 +14,7 @@ import { freePort } from "../helpers/wait.ts";
 import { startWebClient } from "../helpers/web_client.ts";
 
 afterEach(async () => {
-  closeBrowser();
+  await closeBrowser();
   await stopBadPeers();
   await stopAll();
 });

@@ -9,7 +9,7 @@ import { stopAll } from "../helpers/processes.ts";
 import { rawRequest, startWebClient, type WebClient } from "../helpers/web_client.ts";
 
 afterEach(async () => {
-  closeBrowser();
+  await closeBrowser();
   await stopAll();
 });
 

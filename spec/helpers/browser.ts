@@ -6,8 +6,9 @@
 //   await page.fill("#login-form input[name=user]", "alice");
 //   await page.waitFor("document.body.dataset.ready === 'true'");
 //   await withScreenshot("web-download", page, async () => { ... });  // on failure: a PNG
-//   afterEach(closeBrowser);
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+//   afterEach(closeBrowser);                           // async: awaits the profile's removal
+import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -112,13 +113,14 @@ export async function openPage(url: string, size = { width: 1100, height: 1400 }
   return new Page(view);
 }
 
-/** Closes every page and the browser, and removes its profile. */
-export function closeBrowser(): void {
+/** Closes every page and the browser, and removes its profile (once Chromium stopped writing it). */
+export async function closeBrowser(): Promise<void> {
   for (const view of views) view.close();
   views.clear();
   Bun.WebView.closeAll();
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  const dir = profile;
   profile = undefined;
+  if (dir) await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 }
 
 /** Runs `body`; if it throws, saves a screenshot of `page` as `<name>.png` and says where. */
