@@ -1,7 +1,6 @@
-// The client's web page. No framework: the DOM API (15 KB, 5 KB gzipped). Everything shown comes from the
-// pushed state and is put in as text (textContent, text nodes): names come from other people.
-"use strict";
-
+// The client's web page, a module script (strict, deferred). No framework: the DOM API (15 KB,
+// 5 KB gzipped). Everything shown comes from the pushed state and is put in as text
+// (textContent, text nodes), never as HTML: names come from other people.
 const csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
 const $ = (id) => document.getElementById(id);
 const memo = new Map();
@@ -171,7 +170,18 @@ function renderGroups(s) {
                   h(
                     "table",
                     {},
-                    h("thead", {}, h("tr", {}, h("th", {}, "File"), h("th", {}, "Size"), h("th", {}, "Seeders"), h("th", {}, ""))),
+                    h(
+                      "thead",
+                      {},
+                      h(
+                        "tr",
+                        {},
+                        h("th", {}, "File"),
+                        h("th", {}, "Size"),
+                        h("th", {}, "Seeders"),
+                        h("th", {}, ""),
+                      ),
+                    ),
                     h(
                       "tbody",
                       {},
@@ -200,7 +210,9 @@ function renderGroups(s) {
   });
   section("options", [s.groups, s.files], () => {
     $("group-options").replaceChildren(...s.groups.map((g) => h("option", { value: g.id })));
-    const names = new Set(Object.values(s.files).flatMap((f) => (Array.isArray(f) ? f.map((x) => x.name) : [])));
+    const names = new Set(
+      Object.values(s.files).flatMap((f) => (Array.isArray(f) ? f.map((x) => x.name) : [])),
+    );
     $("file-options").replaceChildren(...[...names].sort().map((n) => h("option", { value: n })));
   });
   section("shares", s.shares, () => {
@@ -213,7 +225,11 @@ function renderGroups(s) {
           h("td", {}, x.group),
           h("td", { class: "path" }, x.path),
           h("td", { class: "num" }, bytes(x.sizeBytes)),
-          h("td", {}, button("Stop sharing", () => run("stop_share", [x.group, x.name]))),
+          h(
+            "td",
+            {},
+            button("Stop sharing", () => run("stop_share", [x.group, x.name])),
+          ),
         ),
       ),
     );
@@ -237,12 +253,23 @@ function renderDownloads(s) {
 
 function downloadCard(d) {
   const mark = d.state === "downloading" ? "D" : d.state === "complete" ? "C" : "F";
-  const map = h("canvas", { class: "pieces", role: "img", "aria-label": "piece map: colour of the peer that delivered each piece" });
+  const map = h("canvas", {
+    class: "pieces",
+    role: "img",
+    "aria-label": "piece map: colour of the peer that delivered each piece",
+  });
   const graph = h("canvas", { class: "graph", role: "img", "aria-label": "download rate over time" });
   const card = h(
     "article",
     { class: `download ${d.state}`, "data-download": `${d.group}/${d.name}`, "data-state": mark },
-    h("h3", {}, h("span", { class: `mark ${mark}` }, `[${mark}]`), " ", d.name, h("span", { class: "dim" }, " from ", d.group)),
+    h(
+      "h3",
+      {},
+      h("span", { class: `mark ${mark}` }, `[${mark}]`),
+      " ",
+      d.name,
+      h("span", { class: "dim" }, " from ", d.group),
+    ),
     h("progress", { max: 100, value: d.percent, "aria-label": `${d.name} progress` }, `${d.percent}%`),
     h(
       "p",
@@ -279,7 +306,11 @@ function peersTable(d) {
       h(
         "thead",
         {},
-        h("tr", {}, ["Peer", "State", "Has", "Delivered", "Rate", "Bad"].map((t) => h("th", {}, t))),
+        h(
+          "tr",
+          {},
+          ["Peer", "State", "Has", "Delivered", "Rate", "Bad"].map((t) => h("th", {}, t)),
+        ),
       ),
       h(
         "tbody",
@@ -417,8 +448,14 @@ for (const form of document.querySelectorAll("form[data-command]")) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const values = [...form.querySelectorAll("input")].map((i) => i.value.trim());
-    const outcome = await run(form.dataset.command, values, form.dataset.command === "login" ? `login ${values[0]}` : undefined);
-    if (outcome.ok) for (const i of form.querySelectorAll("input")) if (i.type === "password" || form.id !== "login-form") i.value = "";
+    const outcome = await run(
+      form.dataset.command,
+      values,
+      form.dataset.command === "login" ? `login ${values[0]}` : undefined,
+    );
+    if (outcome.ok)
+      for (const i of form.querySelectorAll("input"))
+        if (i.type === "password" || form.id !== "login-form") i.value = "";
   });
 }
 $("create-user").addEventListener("click", () => {
