@@ -145,7 +145,8 @@ describe("the web page", () => {
       await alice.ok(`accept_request g ${user}`);
       others.push(c);
     }
-    const [bob, mallory] = others as [ClientProcess, ClientProcess];
+    const bob = others[0]!;
+    const mallory = others[1]!;
     expect(await mallory.close()).toBe(0); // her hand-made peer takes over: it corrupts every piece
     const source = await randomFile(await tempPath("target.bin"), 20 * MiB);
     const bad = await startBadSeeder({

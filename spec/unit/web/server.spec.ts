@@ -20,8 +20,8 @@ afterEach(() => {
 function fakeClient() {
   const ran: string[] = [];
   const logged: string[] = [];
-  const fake = {
-    user: "alice" as string | undefined,
+  const fake: { user: string | undefined; groups: string[]; ran: string[]; logged: string[] } = {
+    user: "alice",
     groups: ["g1 owner=alice members=1 files=0"],
     ran,
     logged,
@@ -154,15 +154,13 @@ describe("startWebServer", () => {
     mkdirSync(join(dir, "films"));
     writeFileSync(join(dir, "film.bin"), "x");
     writeFileSync(join(dir, ".hidden"), "x");
-    const complete = async (path: string) =>
-      (await (
+    const complete = async (path: string): Promise<unknown> =>
+      (
         await fetch(`${base}/api/complete?path=${encodeURIComponent(path)}`, { headers: { Cookie: cookie } })
-      ).json()) as {
-        entries: string[];
-      };
-    expect((await complete(`${dir}/fil`)).entries).toEqual([`${dir}/film.bin`, `${dir}/films/`]);
-    expect((await complete(`${dir}/`)).entries).toEqual([`${dir}/film.bin`, `${dir}/films/`]);
-    expect((await complete(`${dir}/.h`)).entries).toEqual([`${dir}/.hidden`]);
-    expect((await complete(`${dir}/nothing/x`)).entries).toEqual([]);
+      ).json();
+    expect(await complete(`${dir}/fil`)).toEqual({ entries: [`${dir}/film.bin`, `${dir}/films/`] });
+    expect(await complete(`${dir}/`)).toEqual({ entries: [`${dir}/film.bin`, `${dir}/films/`] });
+    expect(await complete(`${dir}/.h`)).toEqual({ entries: [`${dir}/.hidden`] });
+    expect(await complete(`${dir}/nothing/x`)).toEqual({ entries: [] });
   });
 });
