@@ -162,7 +162,7 @@ describe("the web page", () => {
       "web-dropped-peer",
       () => page,
       async () => {
-        page = await openPage(url);
+        page = await openPage(url, { width: 1000, height: 1190 }); // the README screenshot: the whole page, no margin
         const p = page;
         await p.waitFor('document.querySelector(\'[data-files="g"] tr[data-file="target.bin"]\')', {
           what: "target.bin",
