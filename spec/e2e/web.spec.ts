@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 describe("the web page", () => {
-  test("alice creates a group, accepts bob's live request and downloads his 64 MiB file from the page", async () => {
+  test("alice creates a group, accepts bob's live request, rejects carol's and downloads his 64 MiB file from the page", async () => {
     const cluster = await makeCluster({ trackers: 2 });
     await startTrackers(cluster);
     const { client: alice, url, port } = await startWebClient(cluster, { order: [1, 2] });
@@ -76,6 +76,21 @@ describe("the web page", () => {
         await p.waitFor("!document.querySelector('[data-request=\"g/bob\"]')", {
           what: "the inbox to empty",
         });
+        // Carol asks too; alice rejects her from the page.
+        const carol = await startClient(cluster, { order: [2, 1] });
+        await carol.ok("create_user carol pw-carol");
+        await carol.ok("login carol pw-carol");
+        await carol.ok("join_group g");
+        await p.waitFor("document.querySelector('[data-request=\"g/carol\"]')", {
+          what: "carol's request",
+          timeoutMs: 20_000,
+        });
+        await p.click('[data-request="g/carol"] button:last-of-type'); // Reject
+        await p.waitFor(
+          "document.querySelector('#messages li')?.textContent.includes(\"rejected carol's request to join g\")",
+        );
+        expect(await alice.ok("list_requests g")).toEqual([]);
+        expect(await p.eval("document.getElementById('inbox-count').hidden")).toBe(true);
 
         // Bob shares 64 MiB; it shows in the group's files; alice downloads it from the page.
         await settle(cluster);
@@ -253,7 +268,7 @@ describe("the web page", () => {
     );
   }, 60_000);
 
-  test("shares a path completed by the client, stops sharing it, signals a failover and logs out", async () => {
+  test("shares a path completed by the client, stops sharing it, signals a failover, leaves the group and logs out", async () => {
     const cluster = await makeCluster({ trackers: 2 });
     const [t1] = await startTrackers(cluster);
     const { client: alice, url } = await startWebClient(cluster, { order: [1, 2] });
@@ -306,6 +321,11 @@ describe("the web page", () => {
         expect(await p.text("#failover")).toMatch(
           /^failed over from tracker 1 to tracker 2 at \d\d:\d\d:\d\d$/,
         );
+
+        // Alice leaves her group (its only member): it is gone, on the page and the terminal.
+        await p.click('#groups tr[data-group="g"] button');
+        await p.waitFor("!document.querySelector('#groups tr[data-group=\"g\"]')", { what: "g to go" });
+        expect(await alice.ok("list_groups")).toEqual([]);
 
         await p.click("#logout");
         await p.waitFor("document.getElementById('who').textContent.startsWith('not logged in')", {
