@@ -1,5 +1,5 @@
 // Reads the terminal's listing lines (list_groups, list_files) back into records for the page,
-// so the page shows exactly what the commands print. Pure.
+// so the page shows exactly what the commands print, and paces re-reading a long group list. Pure.
 
 /** One `list_groups` line: `<id> owner=<user> members=<n> files=<n>`. */
 export interface GroupRow {
@@ -59,4 +59,44 @@ export function parseFiles(lines: readonly string[]): FileRow[] {
     if (f) rows.push({ name: f.head, sizeBytes: count(f.values[0]), seeders: count(f.values[1]) });
   }
   return rows;
+}
+
+/** Options of GroupListCache. */
+export interface GroupListCacheOptions {
+  /** How long a list may be kept, per group in it: 1,000 groups are re-read every second. */
+  msPerGroup?: number;
+  /** The longest a list is kept, however long. */
+  maxAgeMs?: number;
+}
+
+/**
+ * The last `list_groups` of the page's user, kept longer the longer it is: the page refreshes
+ * every second, and a state of 40,000 groups is a megabyte-sized reply each time. A page
+ * command clears it, so the page's own changes show at once.
+ */
+export class GroupListCache {
+  #msPerGroup: number;
+  #maxAgeMs: number;
+  #entry: { user: string; rows: GroupRow[]; atMs: number } | undefined;
+
+  constructor(options: GroupListCacheOptions = {}) {
+    this.#msPerGroup = options.msPerGroup ?? 1;
+    this.#maxAgeMs = options.maxAgeMs ?? 30_000;
+  }
+
+  /** The kept list of `user` if it is still young enough at `nowMs`. */
+  get(user: string, nowMs: number): GroupRow[] | undefined {
+    const e = this.#entry;
+    if (e === undefined || e.user !== user) return undefined;
+    const keepMs = Math.min(this.#maxAgeMs, e.rows.length * this.#msPerGroup);
+    return nowMs - e.atMs < keepMs ? e.rows : undefined;
+  }
+
+  set(user: string, rows: GroupRow[], nowMs: number): void {
+    this.#entry = { user, rows, atMs: nowMs };
+  }
+
+  clear(): void {
+    this.#entry = undefined;
+  }
 }

@@ -3,6 +3,7 @@
 import { messageOf } from "../errors.ts";
 import { commandLine, commandLogLine, parseCommandBody } from "./command_body.ts";
 import { completePath } from "./complete_path.ts";
+import { GroupListCache } from "./listing.ts";
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from "./page/assets.ts";
 import {
   allowedHosts,
@@ -64,6 +65,7 @@ export function startWebServer(options: WebServerOptions): WebServer {
   const sessions = new Map<string, string>(); // cookie value -> CSRF token
   const throttle = new TokenThrottle();
   const failover = new FailoverWatch();
+  const groups = new GroupListCache();
   const streams = new Set<Stream>();
   /** The last state pushed per set of open groups: a page that (re)connects draws it at once. */
   const lastState = new Map<string, { text: string; atMs: number }>();
@@ -94,7 +96,7 @@ export function startWebServer(options: WebServerOptions): WebServer {
         const key = s.open.join(" ");
         let state = byOpen.get(key);
         if (!state) {
-          state = readState(backend, { open: s.open, failover });
+          state = readState(backend, { open: s.open, failover, groups });
           byOpen.set(key, state);
         }
         const text = JSON.stringify(await state);
@@ -168,6 +170,7 @@ export function startWebServer(options: WebServerOptions): WebServer {
     if (!parsed.ok) return json({ ok: false, error: parsed.error });
     backend.log(commandLogLine(parsed.command));
     const outcome = await backend.run(commandLine(parsed.command));
+    groups.clear(); // the page's own change shows at once
     void refresh();
     return json(outcome);
   };

@@ -1,7 +1,7 @@
 // Shell: what the page shows, read through the same commands the terminal runs (list_groups,
 // list_requests, list_files) plus the client's read-only download views.
 import type { DownloadView } from "../download/view.ts";
-import { type FileRow, type GroupRow, parseFiles, parseGroups } from "./listing.ts";
+import { type FileRow, type GroupListCache, type GroupRow, parseFiles, parseGroups } from "./listing.ts";
 
 /** A command's result as the terminal would print it: its lines, or its one error. */
 export type CommandOutcome = { ok: true; lines: string[] } | { ok: false; error: string };
@@ -75,11 +75,13 @@ export interface ReadStateOptions {
   /** Groups whose files the page shows (besides the owned ones). */
   open: readonly string[];
   failover: FailoverWatch;
+  /** The user's group list, kept between refreshes when it is long. */
+  groups: GroupListCache;
 }
 
 /** Reads the page's state through the terminal's commands and the client's views. */
 export async function readState(backend: WebBackend, options: ReadStateOptions): Promise<PageState> {
-  const { open, failover } = options;
+  const { open, failover, groups: groupCache } = options;
   const user = backend.user();
   const t = backend.tracker();
   const state: PageState = {
@@ -95,9 +97,14 @@ export async function readState(backend: WebBackend, options: ReadStateOptions):
     error: null,
   };
   if (user === undefined) return state;
-  const groups = await backend.run("list_groups");
-  if (!groups.ok) return { ...state, error: groups.error };
-  state.groups = parseGroups(groups.lines);
+  const kept = groupCache.get(user, Date.now());
+  if (kept) state.groups = kept;
+  else {
+    const groups = await backend.run("list_groups");
+    if (!groups.ok) return { ...state, error: groups.error };
+    state.groups = parseGroups(groups.lines);
+    groupCache.set(user, state.groups, Date.now());
+  }
   const known = new Set(state.groups.map((g) => g.id));
   const opened = open.filter((g) => known.has(g)).slice(0, MAX_POLLED_GROUPS);
   const owned = state.groups

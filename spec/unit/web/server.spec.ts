@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startWebServer, type WebServer } from "../../../lib/web/server.ts";
 import type { CommandOutcome, WebBackend } from "../../../lib/web/state.ts";
-import { freePort } from "../../helpers/wait.ts";
+import { freePort, waitUntil } from "../../helpers/wait.ts";
 
 let server: WebServer | undefined;
 const dirs: string[] = [];
@@ -20,16 +20,26 @@ afterEach(() => {
 function fakeClient() {
   const ran: string[] = [];
   const logged: string[] = [];
-  const fake: { user: string | undefined; groups: string[]; ran: string[]; logged: string[] } = {
+  const fake: {
+    user: string | undefined;
+    groups: string[];
+    ran: string[];
+    logged: string[];
+    listings: number;
+  } = {
     user: "alice",
     groups: ["g1 owner=alice members=1 files=0"],
     ran,
     logged,
+    listings: 0,
   };
   const backend: WebBackend = {
     peer: "127.0.0.1:5000",
     run: async (line): Promise<CommandOutcome> => {
-      if (line === "list_groups") return { ok: true, lines: fake.groups };
+      if (line === "list_groups") {
+        fake.listings++;
+        return { ok: true, lines: fake.groups };
+      }
       if (line.startsWith("list_requests ")) return { ok: true, lines: ["bob"] };
       if (line.startsWith("list_files ")) return { ok: true, lines: ["film.bin size=10 seeders=1"] };
       ran.push(line);
@@ -162,5 +172,22 @@ describe("startWebServer", () => {
     expect(await complete(`${dir}/`)).toEqual({ entries: [`${dir}/film.bin`, `${dir}/films/`] });
     expect(await complete(`${dir}/.h`)).toEqual({ entries: [`${dir}/.hidden`] });
     expect(await complete(`${dir}/nothing/x`)).toEqual({ entries: [] });
+  });
+
+  test("re-reads a long group list less often than it pushes, and at once after a page command", async () => {
+    const { fake, backend } = fakeClient();
+    fake.groups = Array.from({ length: 5_000 }, (_, i) => `g${i} owner=bob members=1 files=0`); // kept 5 s
+    const { base, cookie, post } = await start(backend);
+    const abort = new AbortController();
+    const res = await fetch(`${base}/api/events`, { headers: { Cookie: cookie }, signal: abort.signal });
+    const stream = events(res.body!);
+    expect((await stream.next()).value).toMatchObject({
+      groups: expect.arrayContaining([{ id: "g0", owner: "bob", members: 1, files: 0 }]),
+    });
+    await Bun.sleep(300); // six refreshes at 50 ms
+    expect(fake.listings).toBe(1);
+    await post({ command: "create_group", args: ["mine"] });
+    await waitUntil(() => fake.listings === 2, { what: "the list re-read after the command" });
+    abort.abort();
   });
 });
