@@ -86,6 +86,10 @@ export function startTracker(options: TrackerOptions): RunningTracker {
   };
   const { listener, clients } = listen({ host: me.host, port: me.port, core, sync, log: options.log });
   sync.start();
+  // Loading left garbage as big as the state (the base's bytes, its JSON text, the snapshot it
+  // was parsed into): collect it right after `listening` rather than whenever the collector
+  // gets to it (105 MB of state: 500 -> 214 MiB of RSS, one pause of a few hundred ms).
+  setTimeout(() => Bun.gc(true), 0);
   const stopExpiry = startExpiry({
     me: me.no,
     trackerCount: nodes.length,
