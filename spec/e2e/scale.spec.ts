@@ -87,8 +87,8 @@ describe("a cluster past the frame limit", () => {
   test("a base transfer cut halfway continues where it stopped", async () => {
     const cluster = await makeCluster({ trackers: 2 });
     const big = await writeBigState(cluster.slots[0]!.dataDir, 1, { groups: GROUPS });
-    // Every byte between the trackers goes through relays that cut everything once at 5 MB.
-    relays = new CuttingRelays(5_000_000);
+    // Every byte between the trackers goes through relays that cut everything once at 8 MB (of 12.8).
+    relays = new CuttingRelays(8_000_000);
     const toT1 = relays.relay(cluster.slots[0]!);
     const toT2 = relays.relay(cluster.slots[1]!);
     const info1 = await writeInfo(join(cluster.dir, "info-1.txt"), [
