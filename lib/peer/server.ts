@@ -13,13 +13,12 @@ import { Connection, connectionHandlers } from "../wire/connection.ts";
 import { MAX_CONNECTIONS_PER_ADDRESS, MAX_UNAUTHENTICATED_FRAME_BYTES } from "../wire/limits.ts";
 import { parsePeerMessage } from "../wire/peer_protocol.ts";
 import type { Catalog, Served } from "./catalog.ts";
+import { ServeQueue } from "./serve_queue.ts";
 
 /** Requests a downloader may queue at one seeder (it pipelines fewer; this is the hard cap). */
 const MAX_QUEUED_REQUESTS = 64;
 /** Proofs checked with our tracker at once; more hellos are turned away (a flood of strangers). */
 const MAX_CONCURRENT_CHECKS = 16;
-/** Stop producing pieces for a connection while this many bytes wait in its outbox. */
-const OUTBOX_HIGH_BYTES = 4 * 1024 * 1024;
 
 /**
  * Frames of pieces being sent, reused once the kernel has taken them: serving at GB/s with a
@@ -39,8 +38,6 @@ interface PeerConn {
   nonce: Uint8Array;
   phase: "challenged" | "checking" | "serving";
   entry?: Served;
-  queue: number[];
-  pumping: boolean;
   unwatch?: () => void;
 }
 
@@ -58,44 +55,55 @@ export function startPeerServer(options: {
   const perAddress = new AddressLimit(MAX_CONNECTIONS_PER_ADDRESS);
   const peerOf = (conn: Connection) => conn.state.peer as PeerConn;
 
-  const pump = async (conn: Connection) => {
-    const p = peerOf(conn);
-    if (p.pumping) return;
-    p.pumping = true;
+  const queue = new ServeQueue<Connection>({ maxQueuedPerConnection: MAX_QUEUED_REQUESTS });
+  /** Connections with a piece still in their outbox: the next piece waits for the kernel to take it. */
+  const sending = new Set<Connection>();
+  let pumping = false;
+  /** Serves queued requests in the order ServeQueue decides, a piece per connection at a time. */
+  const pump = () => {
+    if (pumping) return;
+    pumping = true;
     try {
-      while (p.queue.length > 0 && !conn.isClosed) {
-        if (conn.queuedBytes > OUTBOX_HIGH_BYTES) {
-          await conn.drained();
-          continue;
-        }
-        const index = p.queue.shift()!;
-        const entry = p.entry!;
-        if (catalog.get(entry.group, entry.name) !== entry) {
-          // stop_share or logout: say so and hang up, rather than reject piece after piece.
-          conn.send({ t: "p_refuse", reason: `"${entry.name}" is no longer shared here` });
-          conn.end();
-          return;
-        }
-        if (!entry.have.has(index)) {
-          conn.send({ t: "p_reject", index });
-          continue;
-        }
-        const length = pieceLength(entry.sizeBytes, index);
-        const { frame, dataOffset } = pieceFrame(index, length, (bytes) => pieceFrames.take(bytes));
-        const read = readPiece(fds, entry, frame, dataOffset, length, index * PIECE_BYTES);
-        if (read !== length) {
-          pieceFrames.give(frame);
-          log(`cannot read piece ${index} of ${entry.path}: ${read}; rejecting`);
-          conn.send({ t: "p_reject", index });
-          continue;
-        }
-        // The frame is free once the kernel has all of it: at once, or when the outbox drains.
-        if (!conn.sendFrame(frame)) await conn.drained();
-        pieceFrames.give(frame);
+      for (;;) {
+        const next = queue.next((c) => !c.isClosed && !sending.has(c));
+        if (!next) return;
+        serve(next.conn, next.index);
       }
     } finally {
-      p.pumping = false;
+      pumping = false;
     }
+  };
+  const serve = (conn: Connection, index: number) => {
+    const entry = peerOf(conn).entry;
+    if (!entry) return;
+    if (catalog.get(entry.group, entry.name) !== entry) {
+      // stop_share or logout: say so and hang up, rather than reject piece after piece.
+      conn.send({ t: "p_refuse", reason: `"${entry.name}" is no longer shared here` });
+      conn.end();
+      queue.close(conn);
+      return;
+    }
+    if (!entry.have.has(index)) {
+      conn.send({ t: "p_reject", index });
+      return;
+    }
+    const length = pieceLength(entry.sizeBytes, index);
+    const { frame, dataOffset } = pieceFrame(index, length, (bytes) => pieceFrames.take(bytes));
+    const read = readPiece(fds, entry, frame, dataOffset, length, index * PIECE_BYTES);
+    if (read !== length) {
+      pieceFrames.give(frame);
+      log(`cannot read piece ${index} of ${entry.path}: ${read}; rejecting`);
+      conn.send({ t: "p_reject", index });
+      return;
+    }
+    if (conn.sendFrame(frame)) return pieceFrames.give(frame);
+    // The frame is free once the kernel has all of it; until then this connection waits.
+    sending.add(conn);
+    void conn.drained().then(() => {
+      sending.delete(conn);
+      pieceFrames.give(frame);
+      pump();
+    });
   };
 
   const handler = {
@@ -129,6 +137,8 @@ export function startPeerServer(options: {
             }
             p.phase = "serving";
             p.entry = entry;
+            queue.open(conn, `${entry.group}\u0000${entry.name}`);
+            catalog.introduce(msg.group, msg.name, msg.peer); // a downloader of this file: we may fetch from it too
             conn.send({ t: "p_bitfield", bits: entry.have.toBytes() });
             p.unwatch = catalog.watch(msg.group, msg.name, (index) => conn.send({ t: "p_have", index }));
           })
@@ -140,15 +150,14 @@ export function startPeerServer(options: {
       }
       if (p.phase !== "serving") throw new ProtocolError(`Peer sent ${msg.t} before being admitted`);
       if (msg.t === "p_request") {
-        if (p.queue.length >= MAX_QUEUED_REQUESTS)
+        const size = p.entry?.have.size ?? 0;
+        if (msg.index >= size)
+          throw new ProtocolError(`Piece ${msg.index} is beyond the file's ${size} pieces`);
+        if (!queue.request(conn, msg.index))
           throw new ProtocolError(`More than ${MAX_QUEUED_REQUESTS} piece requests queued`);
-        if (msg.index >= p.entry!.have.size)
-          throw new ProtocolError(`Piece ${msg.index} is beyond the file's ${p.entry!.have.size} pieces`);
-        p.queue.push(msg.index);
-        void pump(conn).catch((err: Error) => conn.failed(err));
+        pump();
       } else if (msg.t === "p_cancel") {
-        const at = p.queue.indexOf(msg.index);
-        if (at >= 0) p.queue.splice(at, 1);
+        queue.cancel(conn, msg.index);
       } else {
         throw new ProtocolError(`Unexpected ${msg.t} from a downloader`);
       }
@@ -156,6 +165,8 @@ export function startPeerServer(options: {
     close(conn: Connection): void {
       if (conn.state.admitted) perAddress.release(conn.remoteAddress);
       peerOf(conn)?.unwatch?.();
+      queue.close(conn);
+      sending.delete(conn);
     },
   };
 
@@ -166,7 +177,7 @@ export function startPeerServer(options: {
       // Downloaders send only small messages; pieces flow the other way.
       const conn = new Connection(socket, handler, { log, maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES });
       const nonce = crypto.getRandomValues(new Uint8Array(32));
-      conn.state.peer = { nonce, phase: "challenged", queue: [], pumping: false } satisfies PeerConn;
+      conn.state.peer = { nonce, phase: "challenged" } satisfies PeerConn;
       if (!perAddress.admit(conn.remoteAddress)) {
         conn.send({
           t: "p_refuse",
