@@ -3,6 +3,7 @@
 //   SIZE_MB=1024 npm run bench                 full run (default 1 GiB file)
 //   SIZE_MB=64 npm run bench -- --quick        short tracker runs, fewer logins and samples
 //   npm run bench -- --only=tracker,startup    any of transfers, tracker, startup
+//   npm run bench -- swarm-sim                 simulated flash crowds of 10, 100, 1000 peers vs the bound
 //   npm run bench -- --wait-quiet              before each timed run, wait (up to 30 s) until
 //                                              other processes leave the machine nearly idle
 // Needs ./tracker and ./client (npm run build); installs aria2, opentracker and mktorrent with
@@ -25,6 +26,11 @@ const SUITES = ["transfers", "tracker", "startup"] as const;
 type Suite = (typeof SUITES)[number];
 
 const args = process.argv.slice(2);
+if (args[0] === "swarm-sim") {
+  // The swarm simulator needs no binaries, no network and no tools: its own entry point.
+  const { runSwarmSimBench } = await import("./swarm_sim_bench.ts");
+  process.exit(runSwarmSimBench(args.slice(1)));
+}
 const quick = args.includes("--quick");
 const waitQuiet = args.includes("--wait-quiet");
 const onlyArg = args.find((a) => a.startsWith("--only="))?.slice("--only=".length);

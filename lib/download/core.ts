@@ -16,6 +16,11 @@ export interface CoreOptions {
   minRequestsPerPeer: number;
   /** Requests in flight to a peer at most (a whole loopback link's worth). */
   maxRequestsPerPeer: number;
+  /**
+   * Requests in flight over all peers at most: enough to fill our downlink, few enough that
+   * the pieces not yet asked for can go to whichever peer is free first.
+   */
+  maxRequestsTotal: number;
   /** Beyond one round trip, how long each peer's queue of our requests should last (covers our own delays). */
   queueAheadMs: number;
   /** A request unanswered this long drops its peer (for `cooldownMs`). */
@@ -37,6 +42,7 @@ export const DEFAULT_CORE_OPTIONS: CoreOptions = {
   initialRequestsPerPeer: 2,
   minRequestsPerPeer: 2,
   maxRequestsPerPeer: 8,
+  maxRequestsTotal: 32,
   queueAheadMs: 20,
   requestTimeoutMs: 15_000,
   cooldownMs: 30_000,
@@ -105,6 +111,7 @@ const RATE_WEIGHT = 0.3;
 export class DownloadCore {
   readonly options: CoreOptions;
   #size: number;
+  #rng: () => number;
   #count: number;
   #self: string;
   #picker: PiecePicker;
@@ -128,6 +135,7 @@ export class DownloadCore {
       throw new RangeError(
         `Invalid request limits: need 1 <= minRequestsPerPeer <= maxRequestsPerPeer: got ${o.minRequestsPerPeer}, ${o.maxRequestsPerPeer}`,
       );
+    this.#rng = rng;
     this.#size = spec.sizeBytes;
     this.#count = pieceCount(spec.sizeBytes);
     this.#self = spec.selfPeer;
@@ -349,7 +357,8 @@ export class DownloadCore {
     if (!this.#ready(peer)) return [];
     const out: Effect[] = [];
     const window = this.window(peer);
-    while (this.#book.outstanding(peer) < window) {
+    const total = this.options.maxRequestsTotal;
+    while (this.#book.outstanding(peer) < window && this.#book.totalOutstanding() < total) {
       const index = this.#picker.pick(peer);
       if (index === undefined) break;
       this.#picker.markRequested(peer, index);
@@ -359,9 +368,13 @@ export class DownloadCore {
     return out;
   }
 
+  /** Fills every peer's window, starting from a different peer each time (none is favoured). */
   #fillAll(nowMs: number): Effect[] {
     const out: Effect[] = [];
-    for (const peer of this.#peers.keys()) out.push(...this.#fill(peer, nowMs));
+    const peers = [...this.#peers.keys()];
+    const from = Math.floor(this.#rng() * peers.length);
+    for (let k = 0; k < peers.length; k++)
+      out.push(...this.#fill(peers[(from + k) % peers.length] ?? "", nowMs));
     return out;
   }
 

@@ -13,7 +13,7 @@ import { Connection, connectionHandlers } from "../wire/connection.ts";
 import { MAX_CONNECTIONS_PER_ADDRESS, MAX_UNAUTHENTICATED_FRAME_BYTES } from "../wire/limits.ts";
 import { parsePeerMessage } from "../wire/peer_protocol.ts";
 import type { Catalog, Served } from "./catalog.ts";
-import { ServeQueue } from "./serve_queue.ts";
+import { DEFAULT_SEND_SLOTS, ServeQueue } from "./serve_queue.ts";
 
 /** Requests a downloader may queue at one seeder (it pipelines fewer; this is the hard cap). */
 const MAX_QUEUED_REQUESTS = 64;
@@ -59,12 +59,16 @@ export function startPeerServer(options: {
   /** Connections with a piece still in their outbox: the next piece waits for the kernel to take it. */
   const sending = new Set<Connection>();
   let pumping = false;
-  /** Serves queued requests in the order ServeQueue decides, a piece per connection at a time. */
+  /**
+   * Serves queued requests in the order ServeQueue decides: a piece per connection at a time,
+   * and at most DEFAULT_SEND_SLOTS pieces not yet taken by the kernel over all connections.
+   */
   const pump = () => {
     if (pumping) return;
     pumping = true;
     try {
       for (;;) {
+        if (sending.size >= DEFAULT_SEND_SLOTS) return; // a few pieces at a time finish sooner
         const next = queue.next((c) => !c.isClosed && !sending.has(c));
         if (!next) return;
         serve(next.conn, next.index);
