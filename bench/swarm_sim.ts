@@ -2,9 +2,10 @@
 // peers and a source, with per-peer upload and download rates and latencies, driven by one
 // event loop (no sockets, no clock, no Math.random), reproducible from a seed.
 //
-// Link model: a fluid one. Each connection carries one piece at a time; a transfer from A to B
-// runs at min(up_A / uploads of A, down_B / downloads into B), recomputed whenever either
-// end starts or ends a transfer. A message (request, cancel, have, bitfield, dial) takes the
+// Link model: a fluid one. Each connection carries one piece at a time; every uplink and
+// downlink is shared max-min fairly among the transfers crossing it (as TCP roughly does),
+// recomputed at most every 5 simulated ms ("min" sharing instead gives each transfer
+// min(up_A / uploads of A, down_B / downloads into B), exact at every change but wasteful). A message (request, cancel, have, bitfield, dial) takes the
 // sum of both ends' one-way latencies. The tracker answers a peer list in one round trip to
 // the source's latency. Up to `sendSlots` pieces leave a node at once, as in lib/peer/server.ts.
 import { type CoreOptions, DownloadCore, type Effect } from "../lib/download/core.ts";
@@ -30,8 +31,16 @@ export interface SimOptions {
   seed: number;
   core?: Partial<CoreOptions>;
   sendSlots?: number;
+  /** The same for a host holding the whole file (default: sendSlots). */
+  seedSendSlots?: number;
   /** Downloaders start at a uniform moment in [0, startSpreadMs). */
   startSpreadMs?: number;
+  /**
+   * How links are shared: "max-min" (default: every uplink and downlink shared max-min fairly
+   * over all transfers, recomputed at most every RECOMPUTE_MS, as TCP roughly does) or "min"
+   * (each transfer gets min(up / uploads, down / downloads), exact at every change but wasteful).
+   */
+  sharing?: "max-min" | "min";
   /** Sample the share of all uplink capacity in use every this many ms (into `uplinkUse`). */
   sampleMs?: number;
   /** Simulated time after which the run stops, finished or not. */
@@ -84,6 +93,39 @@ export function kumarRossBoundMs(sizeBytes: number, hosts: readonly SimHost[]): 
     (leechers.length * sizeBytes) / sumUp,
   );
   return seconds * 1000;
+}
+
+/** Simulated ms between global rate recomputations (max-min sharing). */
+const RECOMPUTE_MS = 5;
+
+function heapPush(h: [number, number][], e: [number, number]): void {
+  h.push(e);
+  let i = h.length - 1;
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if ((h[p]?.[0] ?? 0) <= e[0]) break;
+    h[i] = h[p] ?? e;
+    i = p;
+  }
+  h[i] = e;
+}
+
+function heapPop(h: [number, number][]): [number, number] | undefined {
+  const top = h[0];
+  const last = h.pop();
+  if (top === undefined || last === undefined || h.length === 0) return top;
+  let i = 0;
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= h.length) break;
+    const r = l + 1;
+    const c = r < h.length && (h[r]?.[0] ?? 0) < (h[l]?.[0] ?? 0) ? r : l;
+    if ((h[c]?.[0] ?? 0) >= last[0]) break;
+    h[i] = h[c] ?? last;
+    i = c;
+  }
+  h[i] = last;
+  return top;
 }
 
 interface Ev {
@@ -232,7 +274,65 @@ export function simulateSwarm(options: SimOptions): SimResult {
       if (t.version === version) endTransfer(t);
     });
   };
+  const active = new Set<Transfer>();
+  const maxMin = (options.sharing ?? "max-min") === "max-min";
+  let recomputeAt = -1; // a pending global recompute, or -1
+  let lastRecompute = -Infinity;
+  /** Max-min fair rates over every uplink and downlink at once (progressive filling). */
+  const recompute = () => {
+    recomputeAt = -1;
+    lastRecompute = now;
+    const cap = new Float64Array(2 * nodes.length);
+    const users = new Int32Array(2 * nodes.length);
+    const byRes: Transfer[][] = Array.from({ length: 2 * nodes.length }, () => []);
+    for (const t of active) {
+      t.left -= t.rate * (now - t.atMs);
+      t.atMs = now;
+      t.rate = -1; // not yet fixed
+      byRes[2 * t.conn.to]?.push(t);
+      byRes[2 * t.conn.from + 1]?.push(t);
+    }
+    const heapRes: [number, number][] = [];
+    const pushRes = (r: number) => {
+      if (users[r]! > 0) heapPush(heapRes, [cap[r]! / users[r]!, r]);
+    };
+    for (let i = 0; i < nodes.length; i++) {
+      cap[2 * i] = nodeOf(i).host.upBps / 1000;
+      cap[2 * i + 1] = nodeOf(i).host.downBps / 1000;
+    }
+    for (let r = 0; r < byRes.length; r++) {
+      users[r] = byRes[r]?.length ?? 0;
+      pushRes(r);
+    }
+    for (let top = heapPop(heapRes); top; top = heapPop(heapRes)) {
+      const [share, r] = top;
+      if (users[r] === 0 || Math.abs(share - cap[r]! / users[r]!) > 1e-12) continue; // stale
+      for (const t of byRes[r] ?? []) {
+        if (t.rate >= 0) continue;
+        t.rate = share;
+        const other = r % 2 === 0 ? 2 * t.conn.from + 1 : 2 * t.conn.to;
+        cap[other] = Math.max(0, cap[other]! - share);
+        users[other]! -= 1;
+        pushRes(other);
+      }
+      users[r] = 0;
+    }
+    for (const t of active) {
+      if (t.rate <= 0) t.rate = 1e-9;
+      const version = ++t.version;
+      at(Math.max(0, t.left) / t.rate, () => {
+        if (t.version === version) endTransfer(t);
+      });
+    }
+  };
+  /** Rates changed at node `n`: locally at once (min model), or in the next global recompute. */
   const touch = (n: Node) => {
+    if (maxMin) {
+      if (recomputeAt >= 0) return;
+      recomputeAt = Math.max(now, lastRecompute + RECOMPUTE_MS);
+      heap.push(recomputeAt, recompute);
+      return;
+    }
     for (const t of n.ups) reschedule(t);
     for (const t of n.downs) reschedule(t);
   };
@@ -251,6 +351,8 @@ export function simulateSwarm(options: SimOptions): SimResult {
     conn.busy = true;
     up.ups.add(t);
     down.downs.add(t);
+    active.add(t);
+    if (maxMin) reschedule(t); // a provisional rate until the next recompute
     result.totalUploads++;
     if (up.host.have === "all") result.sourceUploads++;
     touch(up);
@@ -261,6 +363,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
     const down = nodeOf(t.conn.from);
     up.ups.delete(t);
     down.downs.delete(t);
+    active.delete(t);
     t.conn.busy = false;
     touch(up);
     touch(down);
@@ -287,7 +390,8 @@ export function simulateSwarm(options: SimOptions): SimResult {
   };
   const pump = (i: number) => {
     const n = nodeOf(i);
-    while (n.ups.size < sendSlots) {
+    const slots = n.have.isComplete() ? (options.seedSendSlots ?? sendSlots) : sendSlots;
+    while (n.ups.size < slots) {
       const next = n.serve.next((c) => !c.closed && !c.busy);
       if (!next) return;
       if (!n.have.has(next.index) && !n.host.liar) continue; // would be rejected; our cores never ask so
@@ -394,6 +498,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
       if (t.conn === conn) {
         s.ups.delete(t);
         nodeOf(conn.from).downs.delete(t);
+        active.delete(t);
         t.version++;
         touch(s);
         touch(nodeOf(conn.from));

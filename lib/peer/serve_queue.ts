@@ -7,9 +7,12 @@
 
 /**
  * Pieces a seeder sends at once, over all its connections: few, so that each piece finishes
- * soon and its receiver can pass it on, rather than every piece crawling in parallel.
+ * soon and its receiver can pass it on, rather than every piece crawling in parallel; not one,
+ * so that a receiver whose downlink is shared does not leave our uplink idle. In the swarm
+ * simulator (64 MiB, 100 Mbit/s) 6 did best over 8 to 64 peers: 1 gave 2.5x the bound at 64
+ * peers, 4 gave 1.7x, 6 1.6x, 16 1.8x, unlimited 2.7x.
  */
-export const DEFAULT_SEND_SLOTS = 4;
+export const DEFAULT_SEND_SLOTS = 6;
 
 /** Options for `ServeQueue`. */
 export interface ServeQueueOptions {
