@@ -4,10 +4,10 @@ import { CLIENT_HELP, CLIENT_USAGE, parseClientArgs } from "./lib/cli/client_arg
 import { colour } from "./lib/cli/colour.ts";
 import { makeLog } from "./lib/cli/log.ts";
 import { readLines } from "./lib/cli/stdin_lines.ts";
-import { startClient } from "./lib/client/client.ts";
+import { type RunningClient, startClient } from "./lib/client/client.ts";
 import { parseCommand } from "./lib/client/commands.ts";
 import { parseAddress, parseTrackerInfo } from "./lib/config.ts";
-import { ConfigError } from "./lib/errors.ts";
+import { ConfigError, messageOf } from "./lib/errors.ts";
 
 const parsedArgs = parseClientArgs(process.argv.slice(2));
 if (!parsedArgs.ok) {
@@ -21,7 +21,7 @@ if (parsedArgs.args.help) {
 const argv = parsedArgs.args;
 
 const interactive = process.stdin.isTTY === true;
-let client;
+let client: RunningClient;
 try {
   const peer = parseAddress(argv.peer, "peer address");
   const text = await Bun.file(argv.info)
@@ -38,15 +38,16 @@ try {
     log: makeLog("client"),
   });
 } catch (err) {
-  const e = err as { code?: string; message?: string };
+  const code = typeof err === "object" && err !== null && "code" in err ? err.code : undefined;
+  const message = messageOf(err);
   if (err instanceof ConfigError) {
-    console.error(`error: ${e.message}`);
+    console.error(`error: ${message}`);
     process.exit(2);
   }
-  if (e.code === "EADDRINUSE" || /in use/i.test(e.message ?? "")) {
+  if (code === "EADDRINUSE" || /in use/i.test(message)) {
     console.error(`error: ${argv.peer} is in use: pick another <IP>:<PORT> for this client`);
   } else {
-    console.error(`error: ${e.message ?? String(err)}`);
+    console.error(`error: ${message}`);
   }
   process.exit(1);
 }

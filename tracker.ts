@@ -4,7 +4,7 @@ import { hideBin } from "yargs/helpers";
 import { makeLog } from "./lib/cli/log.ts";
 import { readLines } from "./lib/cli/stdin_lines.ts";
 import { parseTrackerInfo } from "./lib/config.ts";
-import { ConfigError } from "./lib/errors.ts";
+import { ConfigError, messageOf } from "./lib/errors.ts";
 import { trackerStatus } from "./lib/tracker/status.ts";
 import { startTracker } from "./lib/tracker/tracker.ts";
 
@@ -34,17 +34,18 @@ const argv = yargs(hideBin(process.argv))
 
 const log = makeLog(`tracker-${argv.no}`);
 try {
-  const infoText = await Bun.file(argv.info!)
+  // yargs demands both positionals ("$0 <info> <no>") but types them as optional.
+  const { info, no } = argv;
+  if (info === undefined || no === undefined) throw new ConfigError("missing tracker_info.txt or tracker_no");
+  const infoText = await Bun.file(info)
     .text()
     .catch(() => {
-      throw new ConfigError(`cannot read ${argv.info}: check the path`);
+      throw new ConfigError(`cannot read ${info}: check the path`);
     });
   const trackers = parseTrackerInfo(infoText);
-  const no = argv.no!;
-  if (!Number.isInteger(no) || no < 1 || no > trackers.length) {
-    throw new ConfigError(
-      `tracker_no must be 1..${trackers.length} (the lines of ${argv.info}): got ${argv.no}`,
-    );
+  const me = trackers[no - 1];
+  if (!Number.isInteger(no) || me === undefined) {
+    throw new ConfigError(`tracker_no must be 1..${trackers.length} (the lines of ${info}): got ${no}`);
   }
   const secretText = argv["secret-file"]
     ? await Bun.file(argv["secret-file"]).text()
@@ -58,7 +59,6 @@ try {
     fsync: argv.fsync,
     log,
   });
-  const me = trackers[no - 1]!;
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -85,13 +85,14 @@ try {
     console.error(`error: ${err.message}`);
     process.exit(2);
   }
-  const e = err as { code?: string; message?: string };
-  if (e.code === "EADDRINUSE" || /address.*in use/i.test(e.message ?? "")) {
+  const code = typeof err === "object" && err !== null && "code" in err ? err.code : undefined;
+  const message = messageOf(err);
+  if (code === "EADDRINUSE" || /address.*in use/i.test(message)) {
     console.error(
       `error: port in use: another process listens on this tracker's address; stop it or edit tracker_info.txt`,
     );
     process.exit(1);
   }
-  console.error(`error: ${e.message ?? String(err)}`);
+  console.error(`error: ${message}`);
   process.exit(1);
 }

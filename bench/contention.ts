@@ -19,7 +19,7 @@ export class ContentionMonitor {
   #last = read();
   #phases: Contention[] = [];
   #current: { phase: string; startedMs: number; otherTicks: number; max: number; pausedMs: number };
-  #pausedAt?: number;
+  #pausedAt: number | undefined;
 
   constructor(phase: string) {
     this.#current = { phase, startedMs: performance.now(), otherTicks: 0, max: 0, pausedMs: 0 };

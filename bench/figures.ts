@@ -36,9 +36,9 @@ export interface Figure {
 
 export interface FigureInput {
   sizeBytes: number;
-  transfers?: TransferResult;
-  tracker?: TrackerResult;
-  startup?: { trackerS: number[]; clientS: number[] };
+  transfers?: TransferResult | undefined;
+  tracker?: TrackerResult | undefined;
+  startup?: { trackerS: number[]; clientS: number[] } | undefined;
   clients: number;
   logins: number;
 }

@@ -79,9 +79,9 @@ export async function measureLag(
   while ((options.count === undefined || lags.length < options.count) && !(options.stop?.() ?? false)) {
     const group = `${pair.user}-g${++pair.next}`;
     let ackAt = 0;
-    const write = pair.writer
-      .ok({ t: "create_group", group, rid: `${group}-c` })
-      .then(() => void (ackAt = performance.now()));
+    const write = pair.writer.ok({ t: "create_group", group, rid: `${group}-c` }).then(() => {
+      ackAt = performance.now();
+    });
     const deadline = performance.now() + SAMPLE_TIMEOUT_MS;
     let seenAt = 0;
     while (seenAt === 0) {

@@ -1,6 +1,9 @@
 // The soak's end checks: downloads finish and match their sources, the trackers agree, and
 // every acknowledged operation is visible through every tracker (bench/soak_audit.ts).
-import { type Cluster, settle, type TrackerProcess } from "../spec/helpers/cluster.ts";
+
+import { messageOf } from "../lib/errors.ts";
+import { type Cluster, settle } from "../spec/helpers/cluster.ts";
+import type { TrackerProcess } from "../spec/helpers/tracker_process.ts";
 import { audit, pinnedClient } from "./soak_audit.ts";
 import type { SoakReport } from "./soak_report.ts";
 import type { Actor, Ledger } from "./soak_workload.ts";
@@ -40,7 +43,7 @@ export async function finalChecks(o: {
   for (const a of actors) {
     if (!a.alive) continue;
     const who = await a.client.run("whoami").catch(() => undefined);
-    if (who && who.out.some((l) => l.startsWith("not logged in"))) await a.login();
+    if (who?.out.some((l) => l.startsWith("not logged in"))) await a.login();
   }
   const deadline = Date.now() + UNFINISHED_WAIT_MS;
   while (Date.now() < deadline && ledger.downloads.some((d) => d.state === "D")) {
@@ -73,7 +76,7 @@ export async function finalChecks(o: {
   }
   await settle(cluster, { timeoutMs: CONVERGE_TIMEOUT_MS }).catch(async (err) => {
     report.divergences.digests += await digestDivergence(o.trackers);
-    report.details.push(`after the downloads: ${(err as Error).message}`);
+    report.details.push(`after the downloads: ${messageOf(err)}`);
   });
 
   const result = await audit(cluster, ledger.accounts, { everyMemberAudited: true });

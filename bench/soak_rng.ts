@@ -52,9 +52,12 @@ export class Rng {
 
   /** A key chosen with probability proportional to its weight. */
   weighted<K extends string>(weights: Record<K, number>): K {
-    const entries = Object.entries(weights) as [K, number][];
+    const entries = Object.entries(weights) as [K, number][]; // cast: Object.entries widens K to string
     let r = this.next() * entries.reduce((sum, [, w]) => sum + w, 0);
-    for (const [k, w] of entries) if ((r -= w) < 0) return k;
+    for (const [k, w] of entries) {
+      r -= w;
+      if (r < 0) return k;
+    }
     return entries[entries.length - 1]![0];
   }
 

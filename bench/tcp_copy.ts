@@ -21,8 +21,12 @@ if (mode === "sink") {
     socket: {
       binaryType: "uint8array",
       // Timed from the accept to the sender's close: the bytes on the wire, not process start-up.
-      open: () => void (startedMs = performance.now()),
-      data: (_socket, chunk) => void (bytes += chunk.byteLength),
+      open: () => {
+        startedMs = performance.now();
+      },
+      data: (_socket, chunk) => {
+        bytes += chunk.byteLength;
+      },
       close: () => {
         console.log(`done ${bytes} ${(performance.now() - startedMs).toFixed(3)}`);
         listener.stop(true);

@@ -46,7 +46,7 @@ export class TrackerConn {
         port,
         socket: connectionHandlers((socket: Socket<Connection>) => {
           // No idle timeout: a simulated client may sit between phases.
-          tc.#conn = new Connection(socket, handler, { idleTimeoutS: 0 });
+          tc.#conn = new Connection(socket, handler, undefined, { idleTimeoutS: 0 });
           resolve();
         }),
       }).catch((err) => {

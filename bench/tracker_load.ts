@@ -41,7 +41,7 @@ export interface SteadyRun {
   all: OpFigures;
   byKind: Record<string, OpFigures>;
   failures: number;
-  firstFailure?: string;
+  firstFailure?: string | undefined;
   windowS: number;
   /** Paced runs: the share of sends that went out over 1 ms late (the previous reply was late). */
   behindSchedule: number;

@@ -13,7 +13,9 @@ Runs a client that serves file pieces on <IP>:<PORT> and reads commands from sta
   --data-dir DIR    where shares and downloads are remembered (default ./client-<PORT>.data)
   -h, --help        show this help`;
 
-export type ClientArgs = { help: true } | { help: false; peer: string; info: string; dataDir?: string };
+export type ClientArgs =
+  | { help: true }
+  | { help: false; peer: string; info: string; dataDir?: string | undefined };
 
 /** Parses the arguments after the program name; `reason` is one line for `error: `. */
 export function parseClientArgs(
@@ -23,7 +25,7 @@ export function parseClientArgs(
   let dataDir: string | undefined;
   let optionsOver = false;
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+    const arg = argv[i] ?? "";
     if (optionsOver || !arg.startsWith("-") || arg === "-") {
       positional.push(arg);
     } else if (arg === "--") {
@@ -39,11 +41,12 @@ export function parseClientArgs(
       return { ok: false, reason: `unknown option ${arg}` };
     }
   }
-  if (positional.length < 2)
+  const [peer, info, extra] = positional;
+  if (peer === undefined || info === undefined)
     return {
       ok: false,
-      reason: `missing ${positional.length === 0 ? "<IP>:<PORT> and tracker_info.txt" : "tracker_info.txt"}`,
+      reason: `missing ${peer === undefined ? "<IP>:<PORT> and tracker_info.txt" : "tracker_info.txt"}`,
     };
-  if (positional.length > 2) return { ok: false, reason: `unexpected argument ${positional[2]}` };
-  return { ok: true, args: { help: false, peer: positional[0]!, info: positional[1]!, dataDir } };
+  if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
+  return { ok: true, args: { help: false, peer, info, dataDir } };
 }

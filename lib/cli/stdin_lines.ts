@@ -9,8 +9,7 @@ export async function readLines(
   let pending = "";
   for await (const chunk of Bun.stdin.stream()) {
     pending += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = pending.indexOf("\n")) >= 0) {
+    for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
       const line = pending.slice(0, nl).replace(/\r$/, "");
       pending = pending.slice(nl + 1);
       await onLine(line);

@@ -20,16 +20,15 @@ export async function hashFile(path: string, onProgress?: (bytesDone: number) =>
     const pieces: Promise<ArrayBuffer>[] = [];
     // Two buffers: the kernel fills one while we hash the other. WebCrypto copies what it is
     // given when called, so a buffer is free again as soon as its pieces are handed over.
-    const buffers = [new Uint8Array(READ_BYTES), new Uint8Array(READ_BYTES)];
+    let [reading, spare] = [new Uint8Array(READ_BYTES), new Uint8Array(READ_BYTES)];
     let sizeBytes = 0;
-    let which = 0;
-    let next = readFull(file, buffers[which]!);
+    let next = readFull(file, reading);
     for (;;) {
       const bytesRead = await next;
       if (bytesRead === 0) break;
-      const chunk = buffers[which]!.subarray(0, bytesRead);
-      which ^= 1;
-      next = readFull(file, buffers[which]!);
+      const chunk = reading.subarray(0, bytesRead);
+      [reading, spare] = [spare, reading];
+      next = readFull(file, reading);
       for (let at = 0; at < bytesRead; at += PIECE_BYTES) {
         pieces.push(crypto.subtle.digest("SHA-1", chunk.subarray(at, Math.min(at + PIECE_BYTES, bytesRead))));
       }
@@ -39,7 +38,8 @@ export async function hashFile(path: string, onProgress?: (bytesDone: number) =>
       if (pieces.length > MAX_PENDING_DIGESTS) await pieces[pieces.length - MAX_PENDING_DIGESTS - 1];
     }
     const table = new Uint8Array(pieces.length * SHA1_BYTES);
-    (await Promise.all(pieces)).forEach((digest, i) => table.set(new Uint8Array(digest), i * SHA1_BYTES));
+    for (const [i, digest] of (await Promise.all(pieces)).entries())
+      table.set(new Uint8Array(digest), i * SHA1_BYTES);
     return { sizeBytes, sha1: new Uint8Array(whole.digest()), pieces: table };
   } finally {
     await file.close();

@@ -3,23 +3,39 @@
 // in flight with the same request id, so a retried write is applied once.
 import type { Socket } from "bun";
 import type { TrackerAddress, TrackerInfo } from "../config.ts";
-import { HEARTBEAT_MS } from "../tracker/liveness.ts";
+import { messageOf } from "../errors.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
+import { HEARTBEAT_MS, MAX_PENDING_REQUESTS } from "../wire/limits.ts";
 import { parseReply, type Reply } from "../wire/tracker_protocol.ts";
 
-/** How long one request may take, failovers included, before the user hears it failed. */
-const REQUEST_TIMEOUT_MS = 20_000;
-/** How long to wait for one tracker's reply before judging it dead. */
-const REPLY_TIMEOUT_MS = 8_000;
-/** Requests in flight at once; the tracker closes a connection with more than 64 outstanding. */
-const MAX_IN_FLIGHT = 32;
-/** After a failover the login may still be on its way between trackers: retry resume this long. */
-const RESUME_GRACE_MS = 3_000;
+/** The link's timings and limits; tests shorten them. */
+export interface TrackerLinkOptions {
+  /** How long one request may take, failovers included, before the user hears it failed. */
+  requestTimeoutMs: number;
+  /** How long to wait for one tracker's reply before judging it dead. */
+  replyTimeoutMs: number;
+  /** Requests in flight at once: below the MAX_PENDING_REQUESTS a tracker answers before refusing more. */
+  maxInFlight: number;
+  /** After a failover the login may still be on its way between trackers: retry resume this long. */
+  resumeGraceMs: number;
+  heartbeatMs: number;
+}
+
+export const TRACKER_LINK_DEFAULTS: TrackerLinkOptions = {
+  requestTimeoutMs: 20_000,
+  replyTimeoutMs: 8_000,
+  maxInFlight: MAX_PENDING_REQUESTS / 2,
+  resumeGraceMs: 3_000,
+  heartbeatMs: HEARTBEAT_MS,
+};
 
 type Body = { t: string } & Record<string, unknown>;
 
 /** Settles one request: with its reply, or undefined when the tracker is gone. */
 type Finish = (reply: Reply | undefined) => void;
+
+/** A connection to one tracker; its state is the requests waiting on it, settled when it closes. */
+type Link = Connection<Set<Finish>>;
 
 /** Where a request went: the reply and the tracker that answered it. */
 export interface Answer {
@@ -30,24 +46,26 @@ export interface Answer {
 export class TrackerLink {
   readonly trackers: TrackerInfo;
   #log: (line: string) => void;
-  #conn?: Connection;
-  #current?: TrackerAddress;
-  #connecting?: Promise<Connection>;
+  #o: TrackerLinkOptions;
+  #conn: Link | undefined;
+  #current: TrackerAddress | undefined;
+  #connecting: Promise<Link> | undefined;
   #nextId = 1;
   #pending = new Map<number, Finish>();
-  #token?: Uint8Array;
+  #token: Uint8Array | undefined;
   #clientId = Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex");
   #ridCounter = 0;
-  #heartbeat?: ReturnType<typeof setInterval>;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
   #inFlight = 0;
   #waitingForSlot: (() => void)[] = [];
   #closed = false;
   /** Called when the session is gone for good (no tracker knows it any more). */
-  onSessionLost?: (reason: string) => void;
+  onSessionLost: ((reason: string) => void) | undefined;
 
-  constructor(trackers: TrackerInfo, log: (line: string) => void) {
+  constructor(trackers: TrackerInfo, log: (line: string) => void, options: Partial<TrackerLinkOptions> = {}) {
     this.trackers = trackers;
     this.#log = log;
+    this.#o = { ...TRACKER_LINK_DEFAULTS, ...options };
   }
 
   /** The tracker in use, if connected. */
@@ -67,13 +85,13 @@ export class TrackerLink {
     if (token) {
       this.#heartbeat = setInterval(() => {
         void this.request({ t: "heartbeat" }).catch(() => {});
-      }, HEARTBEAT_MS);
+      }, this.#o.heartbeatMs);
     }
   }
 
-  /** Sends a request, failing over between trackers, until a reply or REQUEST_TIMEOUT_MS. */
+  /** Sends a request, failing over between trackers, until a reply or `requestTimeoutMs`. */
   async request(body: Body): Promise<Answer> {
-    if (this.#inFlight >= MAX_IN_FLIGHT)
+    if (this.#inFlight >= this.#o.maxInFlight)
       await new Promise<void>((resolve) => this.#waitingForSlot.push(resolve));
     this.#inFlight++;
     try {
@@ -85,18 +103,19 @@ export class TrackerLink {
   }
 
   async #request(body: Body): Promise<Answer> {
-    const deadline = Date.now() + REQUEST_TIMEOUT_MS;
+    const deadline = Date.now() + this.#o.requestTimeoutMs;
     let lastError = "no tracker reachable";
     while (!this.#closed && Date.now() < deadline) {
-      let conn: Connection;
+      let conn: Link;
       try {
         conn = await this.#connection(deadline);
       } catch (err) {
-        lastError = (err as Error).message;
+        lastError = messageOf(err);
         break;
       }
       const reply = await this.#send(conn, body);
-      if (reply) return { reply, tracker: this.#current!.no };
+      const answeredBy = this.#current;
+      if (reply && answeredBy) return { reply, tracker: answeredBy.no };
       lastError = `tracker ${this.#current?.no} stopped answering`;
       conn.end();
     }
@@ -109,9 +128,9 @@ export class TrackerLink {
     this.#conn?.end();
   }
 
-  #send(conn: Connection, body: Body): Promise<Reply | undefined> {
+  #send(conn: Link, body: Body): Promise<Reply | undefined> {
     const id = this.#nextId++;
-    const waiters = conn.state.waiters as Set<Finish>;
+    const waiters = conn.state;
     return new Promise((resolve) => {
       const finish: Finish = (reply) => {
         clearTimeout(timer);
@@ -119,7 +138,7 @@ export class TrackerLink {
         waiters.delete(finish);
         resolve(reply);
       };
-      const timer = setTimeout(() => finish(undefined), REPLY_TIMEOUT_MS);
+      const timer = setTimeout(() => finish(undefined), this.#o.replyTimeoutMs);
       this.#pending.set(id, finish);
       waiters.add(finish);
       conn.send({ ...body, id });
@@ -128,24 +147,25 @@ export class TrackerLink {
   }
 
   /** The live connection, or a new one to the first tracker that accepts, resuming the session. */
-  #connection(deadline: number): Promise<Connection> {
+  #connection(deadline: number): Promise<Link> {
     if (this.#conn && !this.#conn.isClosed) return Promise.resolve(this.#conn);
     this.#connecting ??= this.#connect(deadline).finally(() => (this.#connecting = undefined));
     return this.#connecting;
   }
 
-  async #connect(deadline: number): Promise<Connection> {
+  async #connect(deadline: number): Promise<Link> {
     const start = this.#current ? this.trackers.indexOf(this.#current) + 1 : 0;
     let round = 0;
     while (!this.#closed && Date.now() < deadline) {
       for (let i = 0; i < this.trackers.length; i++) {
-        const t = this.trackers[(start + i) % this.trackers.length]!;
+        const t = this.trackers[(start + i) % this.trackers.length];
+        if (!t) continue;
         const conn = await this.#dial(t).catch(() => undefined);
         if (!conn) continue;
         this.#conn = conn;
         const previous = this.#current;
         this.#current = t;
-        if (this.#token && !(await this.#resume(conn, deadline))) continue;
+        if (this.#token && !(await this.#resume(conn, this.#token, deadline))) continue;
         if (previous && previous !== t) this.#log(`switched to tracker ${t.no} (${t.host}:${t.port})`);
         return conn;
       }
@@ -155,10 +175,10 @@ export class TrackerLink {
   }
 
   /** Re-attaches the session on a new tracker; false if this tracker could not. */
-  async #resume(conn: Connection, deadline: number): Promise<boolean> {
-    const graceEnd = Math.min(Date.now() + RESUME_GRACE_MS, deadline);
+  async #resume(conn: Link, token: Uint8Array, deadline: number): Promise<boolean> {
+    const graceEnd = Math.min(Date.now() + this.#o.resumeGraceMs, deadline);
     for (;;) {
-      const reply = await this.#send(conn, { t: "resume", token: this.#token! });
+      const reply = await this.#send(conn, { t: "resume", token });
       if (!reply) return false;
       if (reply.ok) return true;
       if (Date.now() >= graceEnd) {
@@ -170,25 +190,23 @@ export class TrackerLink {
     }
   }
 
-  #dial(t: TrackerAddress): Promise<Connection> {
+  #dial(t: TrackerAddress): Promise<Link> {
     return new Promise((resolve, reject) => {
       const handler = {
-        message: (_conn: Connection, value: unknown) => {
+        message: (_conn: Link, value: unknown) => {
           const reply = parseReply(value);
           if (reply.id === 0 && !reply.ok) this.#log(`tracker ${t.no}: ${reply.reason}`); // turned away
           this.#pending.get(reply.id)?.(reply);
         },
-        close: (conn: Connection) => {
-          for (const finish of conn.state.waiters as Set<Finish>) finish(undefined);
+        close: (conn: Link) => {
+          for (const finish of conn.state) finish(undefined);
         },
       };
-      Bun.connect<Connection>({
+      Bun.connect<Link>({
         hostname: t.host,
         port: t.port,
-        socket: connectionHandlers((socket: Socket<Connection>) => {
-          const conn = new Connection(socket, handler, { log: this.#log, idleTimeoutS: 0 });
-          conn.state.waiters = new Set<Finish>();
-          resolve(conn);
+        socket: connectionHandlers((socket: Socket<Link>) => {
+          resolve(new Connection(socket, handler, new Set<Finish>(), { log: this.#log, idleTimeoutS: 0 }));
         }),
       }).catch(reject);
     });

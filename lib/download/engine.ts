@@ -82,20 +82,20 @@ export class Download {
   #deps: DownloadDeps;
   #count: number;
   #fd = -1;
-  #writer?: PieceWriter;
+  #writer: PieceWriter | undefined;
   #whole = new Bun.CryptoHasher("sha1");
   #hashedPieces = 0; // the whole-file SHA-1 covers pieces [0, #hashedPieces)
-  #scratch?: Uint8Array;
+  #scratch: Uint8Array | undefined;
   #backlogBytes = 0;
   #paused = false;
   /** Pieces on disk: the catalog serves them (the core keeps its own record of what is verified). */
   #onDisk: Bitfield;
-  #core?: DownloadCore;
+  #core: DownloadCore | undefined;
   #links = new Map<string, PeerLink>();
-  #timer?: ReturnType<typeof setInterval>;
-  #unwatchPeers?: () => void;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #unwatchPeers: (() => void) | undefined;
   #startedMs = Date.now();
-  #endedMs?: number;
+  #endedMs: number | undefined;
   #finalBytes = 0;
 
   constructor(spec: DownloadSpec, deps: DownloadDeps) {
@@ -346,8 +346,10 @@ export class Download {
         const length = pieceLength(this.spec.sizeBytes, i);
         this.#scratch ??= new Uint8Array(PIECE_BYTES);
         piece = this.#scratch.subarray(0, length);
-        if (readSync(this.#fd, piece, 0, length, i * PIECE_BYTES) !== length)
-          return this.#fail("the temporary file shrank while downloading");
+        if (readSync(this.#fd, piece, 0, length, i * PIECE_BYTES) !== length) {
+          this.#fail("the temporary file shrank while downloading");
+          return;
+        }
       }
       this.#whole.update(piece);
       this.#hashedPieces++;
@@ -365,8 +367,10 @@ export class Download {
     if (this.#hashedPieces !== this.#count)
       return this.#fail("finished with pieces missing from the whole-file check");
     const sha1 = this.#whole.digest();
-    if (!this.spec.sha1.every((b, i) => b === sha1[i]))
-      return this.#fail("the whole file's SHA-1 does not match");
+    if (!this.spec.sha1.every((b, i) => b === sha1[i])) {
+      this.#fail("the whole file's SHA-1 does not match");
+      return;
+    }
     // No fsync: the rename is atomic for every reader, and a killed process loses nothing the
     // kernel holds. Only a power cut could leave a damaged file (the next hash check shows it).
     closeSync(this.#fd);

@@ -29,7 +29,7 @@ export interface LinkIdentity {
 
 export class PeerLink {
   readonly peer: string;
-  #conn?: Connection;
+  #conn: Connection | undefined;
   #ready = false;
   #closeReason = "connection closed";
   #closedByUs = false;
@@ -91,7 +91,7 @@ export class PeerLink {
       hostname: peer.slice(0, at),
       port: Number(peer.slice(at + 1)),
       socket: connectionHandlers((socket: Socket<Connection>) => {
-        link.#conn = new Connection(socket, handler, options);
+        link.#conn = new Connection(socket, handler, undefined, options);
       }),
     });
     return link;

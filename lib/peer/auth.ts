@@ -15,5 +15,5 @@ export function peerProof(session: string, seederPeer: string, nonce: Uint8Array
   hmac.update(seederPeer);
   hmac.update("|");
   hmac.update(nonce);
-  return hmac.digest() as Uint8Array;
+  return hmac.digest();
 }

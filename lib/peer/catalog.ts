@@ -43,7 +43,7 @@ export class Catalog {
   /** A piece was verified: record it and tell every peer connected for this file. */
   announce(group: string, name: string, index: number): void {
     const entry = this.get(group, name);
-    if (!entry || !entry.have.set(index)) return;
+    if (!entry?.have.set(index)) return;
     for (const listener of this.#watchers.get(key(group, name)) ?? []) listener(index);
   }
 
@@ -67,8 +67,8 @@ export class Catalog {
   /** Subscribes to "have" announcements; returns the unsubscribe function. */
   watch(group: string, name: string, listener: HaveListener): () => void {
     const k = key(group, name);
-    let set = this.#watchers.get(k);
-    if (!set) this.#watchers.set(k, (set = new Set()));
+    const set = this.#watchers.get(k) ?? new Set();
+    this.#watchers.set(k, set);
     set.add(listener);
     return () => {
       set.delete(listener);

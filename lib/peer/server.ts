@@ -4,7 +4,7 @@
 
 import { closeSync, openSync, readSync } from "node:fs";
 import type { Socket, TCPSocketListener } from "bun";
-import { ProtocolError } from "../errors.ts";
+import { messageOf, ProtocolError } from "../errors.ts";
 import { PIECE_BYTES, pieceLength } from "../pieces/constants.ts";
 import { AddressLimit } from "../wire/address_limit.ts";
 import { BufferPool } from "../wire/buffer_pool.ts";
@@ -34,12 +34,18 @@ export type VerifyPeer = (
   proof: Uint8Array,
 ) => Promise<{ ok: true } | { ok: false; reason: string }>;
 
+/** One downloader's connection: where its admission stands and what it asked for. */
 interface PeerConn {
+  /** Counted against its address's connection limit (released on close). */
+  admitted: boolean;
   nonce: Uint8Array;
   phase: "challenged" | "checking" | "serving";
-  entry?: Served;
-  unwatch?: () => void;
+  /** The file it was admitted to, once serving. */
+  entry: Served | undefined;
+  unwatch: (() => void) | undefined;
 }
+
+type Downloader = Connection<PeerConn>;
 
 /** Starts the peer server on `host:port`. */
 export function startPeerServer(options: {
@@ -48,16 +54,15 @@ export function startPeerServer(options: {
   catalog: Catalog;
   verify: VerifyPeer;
   log: (line: string) => void;
-}): TCPSocketListener<Connection> {
+}): TCPSocketListener<Downloader> {
   const { catalog, verify, log } = options;
   const fds = new FileCache(catalog);
   let checking = 0; // proofs being checked with our tracker right now
   const perAddress = new AddressLimit(MAX_CONNECTIONS_PER_ADDRESS);
-  const peerOf = (conn: Connection) => conn.state.peer as PeerConn;
 
-  const queue = new ServeQueue<Connection>({ maxQueuedPerConnection: MAX_QUEUED_REQUESTS });
+  const queue = new ServeQueue<Downloader>({ maxQueuedPerConnection: MAX_QUEUED_REQUESTS });
   /** Connections with a piece still in their outbox: the next piece waits for the kernel to take it. */
-  const sending = new Set<Connection>();
+  const sending = new Set<Downloader>();
   let pumping = false;
   /**
    * Serves queued requests in the order ServeQueue decides: a piece per connection at a time,
@@ -77,8 +82,8 @@ export function startPeerServer(options: {
       pumping = false;
     }
   };
-  const serve = (conn: Connection, index: number) => {
-    const entry = peerOf(conn).entry;
+  const serve = (conn: Downloader, index: number) => {
+    const entry = conn.state.entry;
     if (!entry) return;
     if (catalog.get(entry.group, entry.name) !== entry) {
       // stop_share or logout: say so and hang up, rather than reject piece after piece.
@@ -111,9 +116,9 @@ export function startPeerServer(options: {
   };
 
   const handler = {
-    message(conn: Connection, value: unknown): void {
+    message(conn: Downloader, value: unknown): void {
       const msg = parsePeerMessage(value);
-      const p = peerOf(conn);
+      const p = conn.state;
       if (msg.t === "p_hello") {
         if (p.phase !== "challenged") throw new ProtocolError("Second p_hello on one connection");
         const entry = catalog.get(msg.group, msg.name);
@@ -147,16 +152,17 @@ export function startPeerServer(options: {
             p.unwatch = catalog.watch(msg.group, msg.name, (index) => conn.send({ t: "p_have", index }));
           })
           .catch((err) => {
-            conn.send({ t: "p_refuse", reason: `cannot check your session: ${(err as Error).message}` });
+            conn.send({ t: "p_refuse", reason: `cannot check your session: ${messageOf(err)}` });
             conn.end();
           });
         return;
       }
-      if (p.phase !== "serving") throw new ProtocolError(`Peer sent ${msg.t} before being admitted`);
+      const entry = p.entry;
+      if (p.phase !== "serving" || entry === undefined)
+        throw new ProtocolError(`Peer sent ${msg.t} before being admitted`);
       if (msg.t === "p_request") {
-        const size = p.entry?.have.size ?? 0;
-        if (msg.index >= size)
-          throw new ProtocolError(`Piece ${msg.index} is beyond the file's ${size} pieces`);
+        if (msg.index >= entry.have.size)
+          throw new ProtocolError(`Piece ${msg.index} is beyond the file's ${entry.have.size} pieces`);
         if (!queue.request(conn, msg.index))
           throw new ProtocolError(`More than ${MAX_QUEUED_REQUESTS} piece requests queued`);
         pump();
@@ -166,22 +172,31 @@ export function startPeerServer(options: {
         throw new ProtocolError(`Unexpected ${msg.t} from a downloader`);
       }
     },
-    close(conn: Connection): void {
+    close(conn: Downloader): void {
       if (conn.state.admitted) perAddress.release(conn.remoteAddress);
-      peerOf(conn)?.unwatch?.();
+      conn.state.unwatch?.();
       queue.close(conn);
       sending.delete(conn);
     },
   };
 
-  const listener = Bun.listen<Connection>({
+  const listener = Bun.listen<Downloader>({
     hostname: options.host,
     port: options.port,
-    socket: connectionHandlers((socket: Socket<Connection>) => {
-      // Downloaders send only small messages; pieces flow the other way.
-      const conn = new Connection(socket, handler, { log, maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES });
+    socket: connectionHandlers((socket: Socket<Downloader>) => {
       const nonce = crypto.getRandomValues(new Uint8Array(32));
-      conn.state.peer = { nonce, phase: "challenged" } satisfies PeerConn;
+      const state: PeerConn = {
+        admitted: false,
+        nonce,
+        phase: "challenged",
+        entry: undefined,
+        unwatch: undefined,
+      };
+      // Downloaders send only small messages; pieces flow the other way.
+      const conn = new Connection(socket, handler, state, {
+        log,
+        maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES,
+      });
       if (!perAddress.admit(conn.remoteAddress)) {
         conn.send({
           t: "p_refuse",
@@ -190,7 +205,7 @@ export function startPeerServer(options: {
         conn.end();
         return;
       }
-      conn.state.admitted = true;
+      state.admitted = true;
       conn.send({ t: "p_challenge", nonce });
     }),
   });
@@ -215,7 +230,7 @@ function readPiece(
     const read = readSync(fds.open(entry), frame, at, length, position);
     return read === length ? read : "file shorter than when it was shared";
   } catch (err) {
-    return (err as Error).message;
+    return messageOf(err);
   }
 }
 

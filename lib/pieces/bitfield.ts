@@ -31,7 +31,7 @@ export class Bitfield {
       );
     }
     const spareBits = expected * 8 - size;
-    if (spareBits > 0 && (bytes[expected - 1]! & ((1 << spareBits) - 1)) !== 0) {
+    if (spareBits > 0 && ((bytes[expected - 1] ?? 0) & ((1 << spareBits) - 1)) !== 0) {
       throw new ProtocolError(`Cannot parse bitfield: spare bits after piece ${size - 1} are set`);
     }
     field.#bytes.set(bytes);
@@ -49,13 +49,13 @@ export class Bitfield {
   /** True when piece `index` is present. */
   has(index: number): boolean {
     this.#check(index);
-    return (this.#bytes[index >> 3]! & (0x80 >> (index & 7))) !== 0;
+    return ((this.#bytes[index >> 3] ?? 0) & (0x80 >> (index & 7))) !== 0;
   }
 
   /** Marks piece `index` present; false if it already was. */
   set(index: number): boolean {
     if (this.has(index)) return false;
-    this.#bytes[index >> 3]! |= 0x80 >> (index & 7);
+    this.#bytes[index >> 3] = (this.#bytes[index >> 3] ?? 0) | (0x80 >> (index & 7));
     this.#count += 1;
     return true;
   }
@@ -63,7 +63,7 @@ export class Bitfield {
   /** Marks piece `index` absent; false if it already was. */
   clear(index: number): boolean {
     if (!this.has(index)) return false;
-    this.#bytes[index >> 3]! &= ~(0x80 >> (index & 7));
+    this.#bytes[index >> 3] = (this.#bytes[index >> 3] ?? 0) & ~(0x80 >> (index & 7));
     this.#count -= 1;
     return true;
   }

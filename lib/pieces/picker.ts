@@ -44,7 +44,8 @@ export class PiecePicker {
     }
     const own = bitfield.clone();
     this.#peers.set(peerId, own);
-    for (let i = 0; i < this.#size; i++) if (own.has(i)) this.#availability[i]! += 1;
+    for (let i = 0; i < this.#size; i++)
+      if (own.has(i)) this.#availability[i] = (this.#availability[i] ?? 0) + 1;
   }
 
   /** Forgets a peer; returns the pieces whose requests to it were released, ascending. */
@@ -52,7 +53,8 @@ export class PiecePicker {
     const peer = this.#peers.get(peerId);
     if (peer === undefined) return [];
     this.#peers.delete(peerId);
-    for (let i = 0; i < this.#size; i++) if (peer.has(i)) this.#availability[i]! -= 1;
+    for (let i = 0; i < this.#size; i++)
+      if (peer.has(i)) this.#availability[i] = (this.#availability[i] ?? 0) - 1;
     const released: number[] = [];
     for (const [pieceIndex, askers] of this.#requesters) {
       if (askers.has(peerId)) released.push(pieceIndex);
@@ -68,7 +70,7 @@ export class PiecePicker {
       throw new ProtocolError(`Invalid "have": expected a piece in 0..${this.#size - 1}: got ${pieceIndex}`);
     }
     if (!peer.set(pieceIndex)) return false;
-    this.#availability[pieceIndex]! += 1;
+    this.#availability[pieceIndex] = (this.#availability[pieceIndex] ?? 0) + 1;
     return true;
   }
 
@@ -110,7 +112,7 @@ export class PiecePicker {
     let ties = 0;
     for (let i = 0; i < this.#size; i++) {
       if (this.#requesters.has(i) || this.#have.has(i) || !peer.has(i)) continue;
-      const available = this.#availability[i]!;
+      const available = this.#availability[i] ?? 0;
       if (available < rarest) {
         rarest = available;
         ties = 0;
@@ -145,7 +147,8 @@ export class PiecePicker {
 
   /** True while some connected peer has a piece still missing here: waiting can still pay. */
   canProgress(): boolean {
-    for (let i = 0; i < this.#size; i++) if (!this.#have.has(i) && this.#availability[i]! > 0) return true;
+    for (let i = 0; i < this.#size; i++)
+      if (!this.#have.has(i) && (this.#availability[i] ?? 0) > 0) return true;
     return false;
   }
 
@@ -161,7 +164,7 @@ export class PiecePicker {
         `Invalid piece index: expected an integer in 0..${this.#size - 1}: got ${pieceIndex}`,
       );
     }
-    return this.#availability[pieceIndex]!;
+    return this.#availability[pieceIndex] ?? 0;
   }
 
   /** How many requests for piece `pieceIndex` are outstanding. */

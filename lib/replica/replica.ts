@@ -1,7 +1,7 @@
 // One tracker's replica: the union of every tracker's operation log, replayed in stamp order.
 // Pure: no I/O, no clock reads (callers pass `nowMs`). Any delivery order, any duplicates,
 // give the same state: the state is a function of the set of operations held.
-import { type Change, type Outcome } from "./change.ts";
+import type { Change, Outcome } from "./change.ts";
 import { applyChange } from "./rules.ts";
 import { Clock, compareStamps, maxStamp, type Stamp, ZERO_STAMP } from "./stamp.ts";
 import { State, type StateSnapshot } from "./state.ts";
@@ -65,7 +65,12 @@ export class Replica {
    * `nodes` lists every tracker number in the cluster, this one included. `options.order` is
    * the replay order: tests pass a deliberately broken one to prove the fuzzer catches it.
    */
-  constructor(node: number, nodes: readonly number[], base?: Base, options: { order?: StampOrder } = {}) {
+  constructor(
+    node: number,
+    nodes: readonly number[],
+    base?: Base,
+    options: { order?: StampOrder | undefined } = {},
+  ) {
     this.node = node;
     this.nodes = nodes;
     this.#order = options.order ?? compareStamps;
@@ -80,7 +85,7 @@ export class Replica {
     node: number,
     nodes: readonly number[],
     persisted: { base?: Base; ops: Op[] },
-    options: { order?: StampOrder } = {},
+    options: { order?: StampOrder | undefined } = {},
   ): Replica {
     const replica = new Replica(node, nodes, persisted.base, options);
     const ops = persisted.ops;
@@ -181,7 +186,7 @@ export class Replica {
    * a restart rebuilds the clock from the persisted ops alone, so a promise above them (a status
    * tick, an observed clock) could be broken by the next op, which others may have compacted past.
    */
-  status(_nowMs?: number): SyncStatus {
+  status(): SyncStatus {
     return { node: this.node, vv: this.versionVector(), clock: this.#latestHeld, frontier: this.frontier() };
   }
 
@@ -233,7 +238,8 @@ export class Replica {
       replayOne(this.#base.state, op);
       this.#base.vv.set(op.origin, Math.max(this.#base.vv.get(op.origin) ?? 0, op.seq));
     }
-    this.#base.stamp = folded[folded.length - 1]!.stamp;
+    const last = folded.at(-1);
+    if (last) this.#base.stamp = last.stamp;
     this.#ops = this.#ops.slice(count);
     return folded;
   }
@@ -264,10 +270,10 @@ export class Replica {
   #noteHeld(origin: number, seq: number): void {
     let contig = this.#contig.get(origin) ?? 0;
     if (seq <= contig) return;
-    let above = this.#above.get(origin);
+    const above = this.#above.get(origin);
     if (seq !== contig + 1) {
-      if (!above) this.#above.set(origin, (above = new Set()));
-      above.add(seq);
+      if (above) above.add(seq);
+      else this.#above.set(origin, new Set([seq]));
       return;
     }
     contig = seq;
@@ -297,7 +303,8 @@ function insertionIndex(ops: readonly Op[], stamp: Stamp, order: StampOrder): nu
   let hi = ops.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (order(ops[mid]!.stamp, stamp) <= 0) lo = mid + 1;
+    const at = ops[mid];
+    if (at !== undefined && order(at.stamp, stamp) <= 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;

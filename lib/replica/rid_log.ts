@@ -24,7 +24,7 @@ export class RidLog {
 
   get(rid: string): RememberedOutcome | undefined {
     for (let i = this.#chunks.length - 1; i >= 0; i--) {
-      const found = this.#chunks[i]!.get(rid);
+      const found = this.#chunks[i]?.get(rid);
       if (found) return found;
     }
     return undefined;
@@ -37,15 +37,17 @@ export class RidLog {
   /** Remembers a new id (the caller checks it is not held) after every id held. */
   add(rid: string, outcome: RememberedOutcome): void {
     let last = this.#chunks[this.#chunks.length - 1];
-    if (!last || last.size >= CHUNK_IDS) this.#chunks.push((last = new Map()));
+    if (!last || last.size >= CHUNK_IDS) {
+      last = new Map();
+      this.#chunks.push(last);
+    }
     last.set(rid, outcome);
     this.#size++;
   }
 
   /** Forgets the oldest ids, in order, while their wall time is before `wall`. */
   expireBefore(wall: number): void {
-    while (this.#chunks.length > 0) {
-      const first = this.#chunks[0]!;
+    for (let first = this.#chunks[0]; first !== undefined; first = this.#chunks[0]) {
       for (const [rid, o] of first) {
         if (o.wall >= wall) return;
         first.delete(rid);

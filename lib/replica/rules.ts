@@ -8,8 +8,7 @@ import type { Group, State } from "./state.ts";
 export function applyChange(state: State, change: Change, commit: boolean): Outcome {
   if ("session" in change && change.kind !== "login" && change.kind !== "logout") {
     const session = state.sessions.get(change.session);
-    if (!session || session.user !== change.user)
-      return refuse("not logged in: run login <user_id> <passwd>");
+    if (!session || session.user !== change.user) return refuse(NOT_LOGGED_IN);
   }
   switch (change.kind) {
     case "create_user": {
@@ -33,7 +32,7 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       return OK;
     }
     case "logout": {
-      if (!state.sessions.has(change.session)) return refuse("not logged in: run login <user_id> <passwd>");
+      if (!state.sessions.has(change.session)) return refuse(NOT_LOGGED_IN);
       if (commit) endSession(state, change.session);
       return OK;
     }
@@ -89,7 +88,8 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       return OK;
     }
     case "share": {
-      const session = state.sessions.get(change.session)!;
+      const session = state.sessions.get(change.session);
+      if (!session) return refuse(NOT_LOGGED_IN); // checked above; narrows the type
       const g = state.groups.get(change.group);
       if (!g) return refuse(noGroup(change.group));
       if (!g.members.has(change.user)) return refuse(notMember(change.group));
@@ -108,7 +108,8 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       return OK;
     }
     case "unshare": {
-      const session = state.sessions.get(change.session)!;
+      const session = state.sessions.get(change.session);
+      if (!session) return refuse(NOT_LOGGED_IN); // checked above; narrows the type
       const g = state.groups.get(change.group);
       if (!g) return refuse(noGroup(change.group));
       const file = g.files.get(change.name);
@@ -119,6 +120,8 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
     }
   }
 }
+
+const NOT_LOGGED_IN = "not logged in: run login <user_id> <passwd>";
 
 function noGroup(group: string): string {
   return `no group "${group}": see list_groups`;
@@ -156,7 +159,8 @@ function leaveGroup(state: State, groupId: string, g: Group, user: string): void
     return;
   }
   // Sets iterate in insertion order: the first member left is the longest-standing one.
-  if (g.owner === user) g.owner = g.members.values().next().value!;
+  const longest = g.members.values().next();
+  if (g.owner === user && !longest.done) g.owner = longest.value;
 }
 
 function removeSharer(g: Group, name: string, peer: string): void {

@@ -1,8 +1,7 @@
 // Which sessions are alive: soft state, not replicated as operations. A session is live while
 // some tracker heard its client's heartbeat recently. Pure: callers pass `nowMs`.
 
-/** Clients heartbeat every HEARTBEAT_MS; a session unheard for LIVE_WINDOW_MS is not offered as a peer. */
-export const HEARTBEAT_MS = 2_000;
+/** Clients heartbeat every HEARTBEAT_MS (lib/wire/limits.ts); a session unheard this long is not offered as a peer. */
 export const LIVE_WINDOW_MS = 6_000;
 
 export class Liveness {

@@ -36,6 +36,10 @@ export class LoginThrottle {
 
   #prune(nowMs: number): void {
     for (const [key, f] of this.#failures) if (nowMs - f.lastMs >= WINDOW_MS) this.#failures.delete(key);
-    while (this.#failures.size > MAX_KEYS) this.#failures.delete(this.#failures.keys().next().value!);
+    // Maps iterate in insertion order: the oldest failures go first.
+    for (const key of this.#failures.keys()) {
+      if (this.#failures.size <= MAX_KEYS) break;
+      this.#failures.delete(key);
+    }
   }
 }

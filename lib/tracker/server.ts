@@ -1,6 +1,7 @@
 // Shell: the tracker's listener. A connection whose first message is a sync hello is a
 // tracker (handed to Sync); any other is a client whose requests go to handleRequest.
 import type { Socket, TCPSocketListener } from "bun";
+import { stackOf } from "../errors.ts";
 import { AddressLimit } from "../wire/address_limit.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
 import { readEnvelope } from "../wire/fields.ts";
@@ -12,9 +13,21 @@ import {
 } from "../wire/limits.ts";
 import { parseRequest, replyMessage } from "../wire/tracker_protocol.ts";
 import { type ClientState, handleRequest, type TrackerCore } from "./client_api.ts";
-import type { Sync } from "./sync.ts";
+import type { Sync, SyncPeer } from "./sync.ts";
 
-type Role = "new" | "client" | "sync";
+/** What an inbound connection is, once its first message has said. */
+type Role =
+  | { is: "new" }
+  | { is: "client"; client: ClientState; pending: number }
+  | { is: "sync"; peer: SyncPeer };
+
+interface InboundState {
+  /** Counted against its address's connection limit (released on close). */
+  admitted: boolean;
+  role: Role;
+}
+
+type Inbound = Connection<InboundState>;
 
 /** Starts listening; `clients` holds the client connections open now. */
 export function listen(options: {
@@ -23,57 +36,64 @@ export function listen(options: {
   core: TrackerCore;
   sync: Sync;
   log: (line: string) => void;
-}): { listener: TCPSocketListener<Connection>; clients: ReadonlySet<Connection> } {
+}): { listener: TCPSocketListener<Inbound>; clients: ReadonlySet<Inbound> } {
   const { core, sync, log } = options;
-  const clients = new Set<Connection>();
+  const clients = new Set<Inbound>();
   const perAddress = new AddressLimit(MAX_CONNECTIONS_PER_ADDRESS);
   const handler = {
-    message(conn: Connection, value: unknown): void {
-      const role = (conn.state.role as Role | undefined) ?? "new";
-      if (role === "sync") return sync.inboundMessage(conn, value);
-      if (role === "new") {
+    message(conn: Inbound, value: unknown): void {
+      let role = conn.state.role;
+      if (role.is === "sync") {
+        sync.inboundMessage(conn, role.peer, value);
+        return;
+      }
+      if (role.is === "new") {
         const first = readEnvelope(value);
         if (first.t.startsWith("sync_")) {
-          conn.state.role = "sync";
-          return sync.acceptInbound(conn, value);
+          conn.state.role = { is: "sync", peer: sync.acceptInbound(conn, value) };
+          return;
         }
-        conn.state.role = "client";
-        conn.state.client = { address: conn.remoteAddress } satisfies ClientState;
-        conn.state.pending = 0;
+        role = { is: "client", client: { address: conn.remoteAddress }, pending: 0 };
+        conn.state.role = role;
         clients.add(conn);
       }
       const req = parseRequest(value);
-      if ((conn.state.pending as number) >= MAX_PENDING_REQUESTS) {
+      if (role.pending >= MAX_PENDING_REQUESTS) {
         const reason = `more than ${MAX_PENDING_REQUESTS} requests in flight on one connection: wait for replies`;
         conn.send(replyMessage({ id: req.id, ok: false, reason }));
         return;
       }
-      conn.state.pending = (conn.state.pending as number) + 1;
-      handleRequest(core, conn.state.client as ClientState, req)
+      role.pending++;
+      const { client } = role;
+      handleRequest(core, client, req)
         .then((reply) => {
-          if ((conn.state.client as ClientState).session !== undefined) conn.maxFrameBytes = MAX_FRAME_BYTES; // shares carry piece hashes
+          if (client.session !== undefined) conn.maxFrameBytes = MAX_FRAME_BYTES; // shares carry piece hashes
           conn.send(replyMessage(reply));
         })
         .catch((err) => {
-          log(`error: request ${req.t} from ${conn.remote} failed: ${(err as Error).stack ?? err}`);
+          log(`error: request ${req.t} from ${conn.remote} failed: ${stackOf(err)}`);
           conn.send(replyMessage({ id: req.id, ok: false, reason: "internal tracker error: try again" }));
         })
         .finally(() => {
-          conn.state.pending = (conn.state.pending as number) - 1;
+          role.pending--;
         });
     },
-    close(conn: Connection): void {
+    close(conn: Inbound): void {
       if (conn.state.admitted) perAddress.release(conn.remoteAddress);
       clients.delete(conn);
-      if (conn.state.role === "sync") sync.inboundClosed(conn);
+      if (conn.state.role.is === "sync") sync.inboundClosed(conn);
     },
   };
-  const listener = Bun.listen<Connection>({
+  const listener = Bun.listen<Inbound>({
     hostname: options.host,
     port: options.port,
-    socket: connectionHandlers((socket: Socket<Connection>) => {
-      const conn = new Connection(socket, handler, { log, maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES });
-      if (perAddress.admit(conn.remoteAddress)) conn.state.admitted = true;
+    socket: connectionHandlers((socket: Socket<Inbound>) => {
+      const state: InboundState = { admitted: false, role: { is: "new" } };
+      const conn = new Connection(socket, handler, state, {
+        log,
+        maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES,
+      });
+      if (perAddress.admit(conn.remoteAddress)) state.admitted = true;
       else {
         const reason = `too many connections from ${conn.remoteAddress} (${MAX_CONNECTIONS_PER_ADDRESS}): close some and retry`;
         conn.send(replyMessage({ id: 0, ok: false, reason }));

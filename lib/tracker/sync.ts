@@ -36,7 +36,7 @@ const CATCH_UP_BYTES = 16 * 1024 * 1024;
 export interface SyncOptions {
   me: TrackerAddress;
   trackers: TrackerInfo;
-  secret?: string;
+  secret?: string | undefined;
   replica: Replica;
   store: Store;
   liveness: Liveness;
@@ -44,19 +44,30 @@ export interface SyncOptions {
   log: (line: string) => void;
 }
 
+/** An inbound sync connection's state: which tracker it claims to be, and whether it proved it. */
+export interface SyncPeer {
+  node: number;
+  /** The challenge it must answer, when there is a secret. */
+  nonce: Uint8Array | undefined;
+  authed: boolean;
+}
+
+/** Any connection sync writes to, whatever its owner keeps in its state. */
+type AnyConnection = Connection<unknown>;
+
 interface Link {
   node: number;
-  conn?: Connection;
+  conn: Connection | undefined;
   authed: boolean;
   lastHeardMs: number;
-  redial?: ReturnType<typeof setTimeout>;
+  redial: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** Replication with every other tracker in the file. */
 export class Sync {
   #o: SyncOptions;
   #links = new Map<number, Link>();
-  #inbound = new Set<Connection>();
+  #inbound = new Map<AnyConnection, SyncPeer>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #stopped = false;
   /** Ops folded into the base in memory since the base was last written to the store. */
@@ -65,7 +76,14 @@ export class Sync {
   constructor(options: SyncOptions) {
     this.#o = options;
     for (const t of options.trackers)
-      if (t.no !== options.me.no) this.#links.set(t.no, { node: t.no, authed: false, lastHeardMs: 0 });
+      if (t.no !== options.me.no)
+        this.#links.set(t.no, {
+          node: t.no,
+          conn: undefined,
+          authed: false,
+          lastHeardMs: 0,
+          redial: undefined,
+        });
   }
 
   start(): void {
@@ -80,7 +98,7 @@ export class Sync {
     this.#saveBase(); // a clean stop leaves a compact log behind
     for (const link of this.#links.values()) clearTimeout(link.redial);
     for (const link of this.#links.values()) link.conn?.end();
-    for (const conn of this.#inbound) conn.end();
+    for (const conn of this.#inbound.keys()) conn.end();
   }
 
   /** Pushes freshly committed operations to every connected tracker, over one connection each. */
@@ -93,11 +111,10 @@ export class Sync {
       }
     }
     // A tracker that just (re)started dials us before we redial it: use its connection meanwhile.
-    for (const conn of this.#inbound) {
-      const node = conn.state.node as number;
-      if (conn.state.authed && !reached.has(node)) {
+    for (const [conn, peer] of this.#inbound) {
+      if (peer.authed && !reached.has(peer.node)) {
         sendOps(conn, ops);
-        reached.add(node);
+        reached.add(peer.node);
       }
     }
   }
@@ -112,62 +129,71 @@ export class Sync {
     }));
   }
 
-  /** The first message of an inbound connection was a sync message: authenticate it. */
-  acceptInbound(conn: Connection, value: unknown): void {
+  /** The first message of an inbound connection was a sync message: authenticate it; its state for later messages. */
+  acceptInbound(conn: AnyConnection, value: unknown): SyncPeer {
     const msg = parseSyncMessage(value);
     if (msg.t !== "sync_hello") throw new ProtocolError(`Expected sync_hello first: got ${msg.t}`);
-    const peer = this.#o.trackers.find((t) => t.no === msg.node);
-    if (!peer || peer.no === this.#o.me.no)
+    const listed = this.#o.trackers.find((t) => t.no === msg.node);
+    if (!listed || listed.no === this.#o.me.no)
       throw new ProtocolError(`Sync hello from unknown tracker ${msg.node}`);
-    if (!sameHost(peer.host, conn.remoteAddress)) {
+    if (!sameHost(listed.host, conn.remoteAddress)) {
       throw new ProtocolError(
-        `Sync hello as tracker ${msg.node} from ${conn.remoteAddress}, not its listed address ${peer.host}`,
+        `Sync hello as tracker ${msg.node} from ${conn.remoteAddress}, not its listed address ${listed.host}`,
       );
     }
-    conn.state.node = msg.node;
-    this.#inbound.add(conn);
-    if (this.#o.secret === undefined) return this.#welcome(conn);
-    const nonce = crypto.getRandomValues(new Uint8Array(32));
-    conn.state.nonce = nonce;
-    conn.send({ t: "sync_challenge", nonce, mac: proof(this.#o.secret, msg.nonce, this.#o.me.no) });
+    const peer: SyncPeer = { node: msg.node, nonce: undefined, authed: false };
+    this.#inbound.set(conn, peer);
+    if (this.#o.secret === undefined) {
+      this.#welcome(conn, peer);
+      return peer;
+    }
+    peer.nonce = crypto.getRandomValues(new Uint8Array(32));
+    conn.send({
+      t: "sync_challenge",
+      nonce: peer.nonce,
+      mac: proof(this.#o.secret, msg.nonce, this.#o.me.no),
+    });
+    return peer;
   }
 
   /** Any later message on an inbound sync connection. */
-  inboundMessage(conn: Connection, value: unknown): void {
+  inboundMessage(conn: AnyConnection, peer: SyncPeer, value: unknown): void {
     const msg = parseSyncMessage(value);
-    if (!conn.state.authed) {
-      if (msg.t !== "sync_prove" || !(conn.state.nonce instanceof Uint8Array))
+    if (!peer.authed) {
+      if (msg.t !== "sync_prove" || peer.nonce === undefined)
         throw new ProtocolError(`Expected sync_prove: got ${msg.t}`);
-      const expected = proof(this.#o.secret ?? "", conn.state.nonce, conn.state.node as number);
+      const expected = proof(this.#o.secret ?? "", peer.nonce, peer.node);
       if (!timingSafeEqual(expected, msg.mac))
-        throw new ProtocolError(`Tracker ${conn.state.node} failed the secret check`);
-      return this.#welcome(conn);
+        throw new ProtocolError(`Tracker ${peer.node} failed the secret check`);
+      this.#welcome(conn, peer);
+      return;
     }
-    this.#handle(conn, msg, conn.state.node as number);
+    this.#handle(conn, msg, peer.node);
   }
 
-  inboundClosed(conn: Connection): void {
+  inboundClosed(conn: AnyConnection): void {
     this.#inbound.delete(conn);
   }
 
-  #welcome(conn: Connection): void {
-    conn.state.authed = true;
+  #welcome(conn: AnyConnection, peer: SyncPeer): void {
+    peer.authed = true;
     conn.maxFrameBytes = MAX_FRAME_BYTES; // a proven tracker: op batches and bases are large
-    this.#o.log(`sync: tracker ${conn.state.node} connected to us`);
+    this.#o.log(`sync: tracker ${peer.node} connected to us`);
     // It is back: redial it now rather than at the next retry.
-    const link = this.#links.get(conn.state.node as number);
+    const link = this.#links.get(peer.node);
     if (link?.redial) {
       clearTimeout(link.redial);
       this.#dial(link);
     }
     conn.send({ t: "sync_welcome" });
-    conn.send({ t: "sync_status", status: this.#o.replica.status(this.#o.nowMs()) });
+    conn.send({ t: "sync_status", status: this.#o.replica.status() });
   }
 
   #dial(link: Link): void {
     link.redial = undefined;
     if (this.#stopped) return;
-    const peer = this.#o.trackers.find((t) => t.no === link.node)!;
+    const peer = this.#o.trackers.find((t) => t.no === link.node);
+    if (!peer) throw new Error(`Tracker ${link.node} has a link but no line in tracker_info.txt`);
     const nonce = crypto.getRandomValues(new Uint8Array(32));
     let acceptorProved = false;
     const handler = {
@@ -207,7 +233,7 @@ export class Sync {
       hostname: peer.host,
       port: peer.port,
       socket: connectionHandlers((socket: Socket<Connection>) => {
-        link.conn = new Connection(socket, handler, { log: this.#o.log });
+        link.conn = new Connection(socket, handler, undefined, { log: this.#o.log });
         link.conn.send({ t: "sync_hello", node: this.#o.me.no, nonce });
       }),
     }).catch(() => {
@@ -215,7 +241,7 @@ export class Sync {
     });
   }
 
-  #handle(conn: Connection, msg: SyncMessage, from: number): void {
+  #handle(conn: AnyConnection, msg: SyncMessage, from: number): void {
     const { replica, store } = this.#o;
     const link = this.#links.get(from);
     if (link) link.lastHeardMs = this.#o.nowMs();
@@ -258,14 +284,13 @@ export class Sync {
     for (const link of this.#links.values()) if (link.authed && link.conn) this.#sendStatus(link.conn);
     // Also on the links the others opened: each side hears the other twice a second, so a quiet
     // link is never taken for a dead one (idle timeout), and a silent one is.
-    const now = this.#o.nowMs();
-    for (const conn of this.#inbound)
-      if (conn.state.authed) conn.send({ t: "sync_status", status: this.#o.replica.status(now) });
+    for (const [conn, peer] of this.#inbound)
+      if (peer.authed) conn.send({ t: "sync_status", status: this.#o.replica.status() });
   }
 
-  #sendStatus(conn: Connection): void {
+  #sendStatus(conn: AnyConnection): void {
     const now = this.#o.nowMs();
-    conn.send({ t: "sync_status", status: this.#o.replica.status(now) });
+    conn.send({ t: "sync_status", status: this.#o.replica.status() });
     conn.send({ t: "sync_live", sessions: this.#o.liveness.heardHere(now) });
   }
 
@@ -283,7 +308,7 @@ export class Sync {
 }
 
 /** Sends ops in frames that stay under the frame limit; stops after `budgetBytes`. */
-function sendOps(conn: Connection, ops: readonly Op[], budgetBytes = Infinity): void {
+function sendOps(conn: AnyConnection, ops: readonly Op[], budgetBytes = Infinity): void {
   let batch: Op[] = [];
   let batchBytes = 0;
   let sent = 0;
@@ -310,7 +335,7 @@ function proof(secret: string, nonce: Uint8Array, node: number): Uint8Array {
   const hmac = new Bun.CryptoHasher("sha256", secret);
   hmac.update(nonce);
   hmac.update(`|${node}`);
-  return hmac.digest() as Uint8Array;
+  return hmac.digest();
 }
 
 function sameHost(listed: string, remote: string): boolean {

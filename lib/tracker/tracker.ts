@@ -1,5 +1,6 @@
 // Shell: one running tracker: its store, replica, client listener and replication, wired together.
 import type { TrackerInfo } from "../config.ts";
+import { messageOf } from "../errors.ts";
 import type { Change, Outcome } from "../replica/change.ts";
 import { brokenInvariants } from "../replica/invariants.ts";
 import { Replica } from "../replica/replica.ts";
@@ -14,8 +15,8 @@ export interface TrackerOptions {
   trackers: TrackerInfo;
   no: number;
   dataDir: string;
-  secret?: string;
-  fsync?: boolean;
+  secret?: string | undefined;
+  fsync?: boolean | undefined;
   log: (line: string) => void;
 }
 
@@ -42,7 +43,7 @@ export function startTracker(options: TrackerOptions): RunningTracker {
     replica = Replica.restore(me.no, nodes, store.load(me.no));
   } catch (err) {
     // Never serve a state we cannot read back whole: say what to do instead.
-    const reason = (err as Error).message;
+    const reason = messageOf(err);
     if (reason.includes("belongs to tracker")) throw err;
     throw new Error(
       `cannot load ${options.dataDir} (${reason}): it is damaged; move it aside and start again to resync everything from the other trackers`,

@@ -8,9 +8,9 @@ import { IDLE_TIMEOUT_S } from "./limits.ts";
 import { Outbox } from "./outbox.ts";
 
 /** What a protocol does with a connection's messages; `message` may throw ProtocolError. */
-export interface ConnectionHandler {
-  message(conn: Connection, value: unknown): void;
-  close?(conn: Connection): void;
+export interface ConnectionHandler<S> {
+  message(conn: Connection<S>, value: unknown): void;
+  close?(conn: Connection<S>): void;
 }
 
 /** Options for one connection. */
@@ -25,13 +25,12 @@ export interface ConnectionOptions {
   log?: (line: string) => void;
 }
 
-/** A framed, bounded, message-level view of one socket. */
-export class Connection {
+/** A framed, bounded, message-level view of one socket; `state` is its protocol's own per-connection state. */
+export class Connection<S = undefined> {
   readonly remote: string;
-  /** Free for the protocol's per-connection state (session, peer id, ...). */
-  state: Record<string, unknown> = {};
-  #socket: Socket<Connection>;
-  #handler: ConnectionHandler;
+  state: S;
+  #socket: Socket<Connection<S>>;
+  #handler: ConnectionHandler<S>;
   #decoder: FrameDecoder;
   #outbox: Outbox;
   #idleTimeoutS: number;
@@ -39,9 +38,15 @@ export class Connection {
   #closed = false;
   #drainWaiters: (() => void)[] = [];
 
-  constructor(socket: Socket<Connection>, handler: ConnectionHandler, options: ConnectionOptions = {}) {
+  constructor(
+    socket: Socket<Connection<S>>,
+    handler: ConnectionHandler<S>,
+    state: S,
+    options: ConnectionOptions = {},
+  ) {
     this.#socket = socket;
     this.#handler = handler;
+    this.state = state;
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.#decoder = new FrameDecoder(options);
     this.#outbox = new Outbox(socket, options);
@@ -153,14 +158,18 @@ export class Connection {
   }
 }
 
-/** Bun socket handlers that forward every event to the socket's Connection. */
-export function connectionHandlers(
-  onOpen: (socket: Socket<Connection>) => void,
-): SocketHandler<Connection, "uint8array"> {
+/**
+ * Bun socket handlers that forward every event to the socket's Connection. The handler type says
+ * "buffer" because bun-types' listen/connect options accept no other; at run time chunks are plain
+ * Uint8Arrays (`binaryType`), and `data` takes any Uint8Array, so both are right.
+ */
+export function connectionHandlers<S>(
+  onOpen: (socket: Socket<Connection<S>>) => void,
+): SocketHandler<Connection<S>> {
   return {
     binaryType: "uint8array",
     open: onOpen,
-    data: (socket, chunk) => socket.data?.receive(chunk),
+    data: (socket, chunk: Uint8Array) => socket.data?.receive(chunk),
     drain: (socket) => socket.data?.drain(),
     close: (socket) => socket.data?.closed(),
     error: (socket, error) => socket.data?.failed(error),

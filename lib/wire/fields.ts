@@ -7,12 +7,22 @@ export type Fields = Record<string, unknown>;
 
 /** Checks that `v` is a CBOR map with a string `t`. */
 export function readEnvelope(v: unknown): Fields & { t: string } {
+  const m = asMap(v, "message");
+  if (!hasType(m)) throw new ProtocolError(`Cannot parse message: "t" is not a string`);
+  return m;
+}
+
+function hasType(m: Fields): m is Fields & { t: string } {
+  return typeof m.t === "string";
+}
+
+/** Checks that `v`, a decoded value named `what` in errors, is a CBOR map. */
+export function asMap(v: unknown, what: string): Fields {
   if (typeof v !== "object" || v === null || Array.isArray(v) || v instanceof Uint8Array) {
-    throw new ProtocolError(`Cannot parse message: expected a map: got ${describe(v)}`);
+    throw new ProtocolError(`Cannot parse ${what}: expected a map: got ${describe(v)}`);
   }
-  const t = (v as Fields).t;
-  if (typeof t !== "string") throw new ProtocolError(`Cannot parse message: "t" is not a string`);
-  return v as Fields & { t: string };
+  // A decoded CBOR map (mapsAsObjects) is a plain object: every key is a string, every value unknown.
+  return v as Fields;
 }
 
 export function readString(m: Fields, key: string, maxBytes = 65_536): string {
@@ -37,6 +47,7 @@ export function nameProblem(name: string): string | undefined {
   if (name.length === 0) return "must not be empty";
   if (Buffer.byteLength(name) > MAX_NAME_BYTES) return `longer than ${MAX_NAME_BYTES} bytes`;
   // Control characters garble terminals and logs; whitespace splits command lines.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
   if (/[\u0000-\u0020\u007f-\u009f\s]/u.test(name)) return "must not contain spaces or control characters";
   if (name.includes("/") || name.includes("\\")) return "must not contain / or \\";
   if (name === "." || name === "..") return "is not a name";
@@ -50,13 +61,6 @@ export function readInt(m: Fields, key: string, min: number, max: number): numbe
       `Cannot parse "${key}": expected an integer in ${min}..${max}: got ${describe(v)}`,
     );
   }
-  return v;
-}
-
-export function readBool(m: Fields, key: string): boolean {
-  const v = m[key];
-  if (typeof v !== "boolean")
-    throw new ProtocolError(`Cannot parse "${key}": expected a boolean: got ${describe(v)}`);
   return v;
 }
 
@@ -81,11 +85,7 @@ export function readArray(m: Fields, key: string, maxItems: number): unknown[] {
 }
 
 export function readMap(m: Fields, key: string): Fields {
-  const v = m[key];
-  if (typeof v !== "object" || v === null || Array.isArray(v) || v instanceof Uint8Array) {
-    throw new ProtocolError(`Cannot parse "${key}": expected a map: got ${describe(v)}`);
-  }
-  return v as Fields;
+  return asMap(m[key], `"${key}"`);
 }
 
 /** Reads `key` with `read` when present, else undefined. */

@@ -28,13 +28,13 @@ const POOLED_BODY_BYTES = 64 * 1024;
 export class FrameDecoder {
   /** May be raised once a peer has proven who it is (small frames before that). */
   maxFrameBytes: number;
-  #pool?: BufferPool;
+  #pool: BufferPool | undefined;
   #header = new Uint8Array(HEADER_BYTES);
   #headerFill = 0;
   #bodyBytes = -1; // -1 while reading a header
   #parts: Uint8Array[] = [];
   #partsBytes = 0;
-  #eager?: Uint8Array; // the whole body's buffer, for bodies up to EAGER_BODY_BYTES
+  #eager: Uint8Array | undefined; // the whole body's buffer, for bodies up to EAGER_BODY_BYTES
 
   constructor(options: { maxFrameBytes?: number; pool?: BufferPool } = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
@@ -91,7 +91,7 @@ export class FrameDecoder {
     const parts = this.#parts;
     let body: Uint8Array;
     if (this.#bodyBytes <= EAGER_BODY_BYTES) body = this.#eager ?? new Uint8Array(0);
-    else if (parts.length === 1) body = parts[0]!;
+    else if (parts.length === 1 && parts[0]) body = parts[0];
     else {
       body = new Uint8Array(this.#bodyBytes);
       let at = 0;

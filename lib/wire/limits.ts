@@ -32,3 +32,6 @@ export const MAX_PASSWORD_BYTES = 1024;
 
 /** Operations in one sync frame, so that a batch stays far below MAX_FRAME_BYTES. */
 export const MAX_OPS_PER_FRAME = 256;
+
+/** Clients heartbeat their tracker this often while logged in; trackers judge liveness by it. */
+export const HEARTBEAT_MS = 2_000;

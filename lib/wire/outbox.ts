@@ -40,8 +40,7 @@ export class Outbox {
 
   /** Writes queued bytes until the socket pushes back; true once the queue is empty. */
   flush(): boolean {
-    while (this.#queue.length > 0) {
-      const head = this.#queue[0]!;
+    for (let head = this.#queue[0]; head !== undefined; head = this.#queue[0]) {
       const written = this.socket.write(head);
       if (written < 0) return false;
       this.#queuedBytes -= Math.max(written, 0);

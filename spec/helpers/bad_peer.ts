@@ -23,12 +23,12 @@ import { peerProof, sessionId } from "../../lib/peer/auth.ts";
 import { Bitfield } from "../../lib/pieces/bitfield.ts";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../../lib/pieces/constants.ts";
 import type { FileDigest } from "../../lib/pieces/hash.ts";
-import { HEARTBEAT_MS } from "../../lib/tracker/liveness.ts";
 import { Connection, connectionHandlers } from "../../lib/wire/connection.ts";
-import { type Fields } from "../../lib/wire/fields.ts";
+import type { Fields } from "../../lib/wire/fields.ts";
+import { HEARTBEAT_MS } from "../../lib/wire/limits.ts";
 import { type PeerMessage, parsePeerMessage } from "../../lib/wire/peer_protocol.ts";
 import { parseReply, type Reply } from "../../lib/wire/tracker_protocol.ts";
-import { freePort } from "./cluster.ts";
+import { freePort } from "./wait.ts";
 
 const HOST = "127.0.0.1";
 const REPLY_TIMEOUT_MS = 10_000;
@@ -49,7 +49,7 @@ export class TrackerSession {
   #conn: Connection;
   #nextId = 1;
   #pending = new Map<number, (reply: Reply) => void>();
-  #heartbeat?: ReturnType<typeof setInterval>;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
 
   private constructor(conn: Connection) {
     this.#conn = conn;
@@ -69,7 +69,9 @@ export class TrackerSession {
         hostname: tracker.host,
         port: tracker.port,
         socket: connectionHandlers((socket: Socket<Connection>) => {
-          session = new TrackerSession(new Connection(socket, handler, { idleTimeoutS: 0, log: () => {} }));
+          session = new TrackerSession(
+            new Connection(socket, handler, undefined, { idleTimeoutS: 0, log: () => {} }),
+          );
           resolve();
         }),
       }).catch(reject);
@@ -213,7 +215,7 @@ export async function startRawSeeder(
     socket: connectionHandlers((socket: Socket<Connection>) => {
       stats.connections++;
       stats.live++;
-      const conn = new Connection(socket, handler, { log: () => {} });
+      const conn = new Connection(socket, handler, undefined, { log: () => {} });
       conn.send({ t: "p_challenge", nonce: crypto.getRandomValues(new Uint8Array(32)) });
     }),
   });
@@ -247,7 +249,7 @@ export interface HelloOptions {
   group: string;
   name: string;
   /** The seeder address the proof is made for (default `seeder`; another one makes a replay). */
-  proofFor?: string;
+  proofFor?: string | undefined;
 }
 
 /**
@@ -275,7 +277,7 @@ export async function helloSeeder(options: HelloOptions): Promise<PeerMessage> {
       hostname: options.seeder.slice(0, at),
       port: Number(options.seeder.slice(at + 1)),
       socket: connectionHandlers((socket: Socket<Connection>) => {
-        conn = new Connection(socket, handler, { log: () => {} });
+        conn = new Connection(socket, handler, undefined, { log: () => {} });
       }),
     }).catch(reject);
   });

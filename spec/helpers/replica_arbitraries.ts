@@ -85,17 +85,15 @@ const changeArb: fc.Arbitrary<Change> = fc.oneof(
   },
   {
     weight: 4,
-    arbitrary: fc
-      .tuple(user, session, group, fileName, fc.integer({ min: 0, max: 1 }))
-      .map(
-        ([u, s, g, name, content]): Change => ({
-          kind: "share",
-          user: u,
-          session: s,
-          group: g,
-          file: fileMeta(name, content),
-        }),
-      ),
+    arbitrary: fc.tuple(user, session, group, fileName, fc.integer({ min: 0, max: 1 })).map(
+      ([u, s, g, name, content]): Change => ({
+        kind: "share",
+        user: u,
+        session: s,
+        group: g,
+        file: fileMeta(name, content),
+      }),
+    ),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("unshare"), user, session, group, name: fileName }) },
 );
@@ -154,7 +152,7 @@ export function resolveIntent(intent: Intent, state: State): Change {
   const orGiven = <T>(v: T | undefined, given: T) => v ?? given;
   if (!stale && actors.length === 0 && c.kind !== "login" && c.kind !== "logout") {
     // Nobody is logged in here, so nobody can act: the client first creates its user, or logs in.
-    const hash = HASHES[SESSIONS.indexOf(c.session as (typeof SESSIONS)[number]) % 2]!;
+    const hash = HASHES[SESSIONS.findIndex((s) => s === c.session) % 2]!;
     if (users.length === 0) return { kind: "create_user", user: c.user, hash };
     return resolveIntent(
       {

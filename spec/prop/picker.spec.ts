@@ -191,7 +191,7 @@ function pickerBehaves(make: MakePicker) {
     (size, seed, start, cmds) => {
       const model: Model = { size, peers: new Map(), have: new Set(), inFlight: new Map() };
       const real = make(size, seededRng(seed));
-      start.forEach((bits, i) => new AddPeer(PEERS[i]!, bits).run(model, real));
+      for (const [i, bits] of start.entries()) new AddPeer(PEERS[i]!, bits).run(model, real);
       fc.modelRun(() => ({ model, real }), cmds);
     },
   );

@@ -1,7 +1,7 @@
 // spec/unit/config.spec.ts: tracker_info.txt parsing, accepted forms and every refusal naming its line.
 import { describe, expect, test } from "bun:test";
 import { formatAddress, parseAddress, parseTrackerInfo } from "../../lib/config.ts";
-import { ConfigError } from "../../lib/errors.ts";
+import { ConfigError, messageOf } from "../../lib/errors.ts";
 
 /** Runs `fn`, expects a ConfigError and returns its message. */
 function configErrorOf(fn: () => unknown): string {
@@ -9,7 +9,7 @@ function configErrorOf(fn: () => unknown): string {
     fn();
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
+    return messageOf(err);
   }
   throw new Error("expected a ConfigError, but nothing was thrown");
 }

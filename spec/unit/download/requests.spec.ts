@@ -86,9 +86,8 @@ describe("RequestBook", () => {
         for (const r of expected) {
           expect(late).toContainEqual({ peerId: r.peer, pieceIndex: r.piece, requestedAtMs: r.atMs });
         }
-        late
-          .slice(1)
-          .forEach((r, i) => expect(r.requestedAtMs).toBeGreaterThanOrEqual(late[i]!.requestedAtMs));
+        for (const [i, r] of late.slice(1).entries())
+          expect(r.requestedAtMs).toBeGreaterThanOrEqual(late[i]!.requestedAtMs);
       }),
       { numRuns: FC_RUNS },
     );

@@ -8,7 +8,7 @@ const FC_RUNS = Number(process.env.FC_RUNS ?? 1000);
 
 function fieldOf(bits: boolean[]): Bitfield {
   const field = new Bitfield(bits.length);
-  bits.forEach((bit, i) => bit && field.set(i));
+  for (const [i, bit] of bits.entries()) if (bit) field.set(i);
   return field;
 }
 
@@ -43,7 +43,7 @@ describe("Bitfield", () => {
 
   test("is complete once every piece is set", () => {
     const field = new Bitfield(3);
-    [0, 1, 2].forEach((i) => field.set(i));
+    for (const i of [0, 1, 2]) field.set(i);
     expect(field.isComplete()).toBe(true);
     expect(new Bitfield(0).isComplete()).toBe(true);
   });
@@ -62,7 +62,7 @@ describe("Bitfield", () => {
         const back = Bitfield.fromBytes(field.toBytes(), bits.length);
         expect(back.toBytes()).toEqual(field.toBytes());
         expect(back.count()).toBe(bits.filter(Boolean).length);
-        bits.forEach((bit, i) => expect(back.has(i)).toBe(bit));
+        for (const [i, bit] of bits.entries()) expect(back.has(i)).toBe(bit);
       }),
       { numRuns: FC_RUNS },
     );

@@ -32,7 +32,7 @@ function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> 
 }
 
 /** A ConnectionHandler that records messages and closes and lets a test await them. */
-class Recorder implements ConnectionHandler {
+class Recorder implements ConnectionHandler<undefined> {
   messages: unknown[] = [];
   closes = 0;
   #waiters: (() => void)[] = [];
@@ -83,14 +83,18 @@ interface Server {
 }
 
 /** Listens on 127.0.0.1:0; every accepted socket becomes a Connection driven by `handler`. */
-function startServer(handler: ConnectionHandler, options: ConnectionOptions = {}, greet?: unknown): Server {
+function startServer(
+  handler: ConnectionHandler<undefined>,
+  options: ConnectionOptions = {},
+  greet?: unknown,
+): Server {
   const conns: Connection[] = [];
   const logs: string[] = [];
   const listener = Bun.listen<Connection>({
     hostname: HOST,
     port: 0,
     socket: connectionHandlers((socket) => {
-      const conn = new Connection(socket, handler, { log: (line) => logs.push(line), ...options });
+      const conn = new Connection(socket, handler, undefined, { log: (line) => logs.push(line), ...options });
       conns.push(conn);
       if (greet !== undefined) conn.send(greet);
     }),
@@ -100,18 +104,18 @@ function startServer(handler: ConnectionHandler, options: ConnectionOptions = {}
 }
 
 /** Connects a Connection-driven client to `port`. */
-async function connectClient(port: number, handler: ConnectionHandler): Promise<Connection> {
+async function connectClient(port: number, handler: ConnectionHandler<undefined>): Promise<Connection> {
   let conn: Connection | undefined;
   const opened = Promise.withResolvers<void>();
   const socket = await Bun.connect<Connection>({
     hostname: HOST,
     port,
     socket: connectionHandlers((s) => {
-      conn = new Connection(s, handler, { log: () => {} });
+      conn = new Connection(s, handler, undefined, { log: () => {} });
       opened.resolve();
     }),
   });
-  sockets.push(socket as Socket<unknown>);
+  sockets.push(socket as Socket<unknown>); // cast: the list only closes them, whatever their data
   await within(opened.promise, "client open");
   return conn!;
 }
@@ -130,14 +134,14 @@ async function connectRaw(port: number) {
       error: () => closed.resolve(),
     },
   });
-  sockets.push(socket as Socket<unknown>);
+  sockets.push(socket as Socket<unknown>); // cast: the list only closes them, whatever their data
   return { socket, received, closed: closed.promise };
 }
 
 /** An echo server: replies `{ echo: value }`; a message `{ type: "bad" }` is a ProtocolError. */
 function echoHandler(): Recorder {
   return new Recorder((conn, value) => {
-    if ((value as { type?: unknown }).type === "bad") throw new ProtocolError(`Unknown message type "bad"`);
+    if (Reflect.get(Object(value), "type") === "bad") throw new ProtocolError(`Unknown message type "bad"`);
     conn.send({ echo: value });
   });
 }
@@ -160,7 +164,7 @@ describe("Connection", () => {
     for (const m of messages) expect(conn.send(m)).toBe(true);
     const replies = await client.nextMessages(3);
     expect(replies).toEqual(messages.map((m) => ({ echo: m })));
-    expect((replies[1] as { echo: { bytes: unknown } }).echo.bytes).toBeInstanceOf(Uint8Array);
+    expect(replies[1]).toMatchObject({ echo: { bytes: expect.any(Uint8Array) } });
   });
 
   test("delivers server-initiated messages to the client and replies back to the server", async () => {
@@ -183,6 +187,7 @@ describe("Connection", () => {
     conn.send({ type: "blob", big });
     conn.send({ type: "after" }); // on loopback, ~2 MiB of the blob is still queued here: drain does the rest
     await within(conn.drained(), "the client outbox to drain");
+    // cast: the echoes of the two messages just sent; the expectations check their shape
     const replies = (await client.nextMessages(2)) as { echo: { type: string; big?: Uint8Array } }[];
     expect(replies[0]!.echo.big!.byteLength).toBe(big.byteLength);
     expect(Buffer.compare(replies[0]!.echo.big!, big)).toBe(0);
