@@ -121,6 +121,7 @@ export class DownloadCore {
   #written: number;
   #state: "downloading" | "finished" | "given_up" = "downloading";
   #lastProgressMs: number;
+  #startMs: number;
   #lastRefreshMs: number;
   #bytesVerified: number;
   #arrivals: { atMs: number; bytes: number }[] = [];
@@ -149,6 +150,7 @@ export class DownloadCore {
     for (let i = 0; i < this.#count; i++)
       if (this.#picker.has(i)) this.#bytesVerified += pieceLength(this.#size, i);
     this.#lastProgressMs = spec.nowMs;
+    this.#startMs = spec.nowMs;
     this.#lastRefreshMs = -Infinity;
   }
 
@@ -217,7 +219,9 @@ export class DownloadCore {
     for (const p of this.#peers.values()) if (p.phase === "ready") peers++;
     return {
       bytesVerified: this.#bytesVerified,
-      bytesPerSecond: (bytes * 1000) / this.options.rateWindowMs,
+      // Over the window, or over the time since the start while that is shorter.
+      bytesPerSecond:
+        (bytes * 1000) / Math.max(Math.min(this.options.rateWindowMs, nowMs - this.#startMs), 100),
       peers,
       duplicates: c.duplicatesReceived,
       badPieces: c.badPieces,

@@ -202,12 +202,14 @@ describe("DownloadCore", () => {
     expect(c.handle({ t: "tick", nowMs: 5_000 })).toEqual([{ t: "refresh_peers" }]);
   });
 
-  test("the current rate is the bytes verified over the last rateWindowMs", () => {
+  test("the current rate is the bytes verified over the last rateWindowMs (or since the start, if shorter)", () => {
     const { c } = core(64, { initialRequestsPerPeer: 4, rateWindowMs: 2_000 });
     const reqs = of(connect(c, "a:1", full(64)), "request");
     c.handle(piece("a:1", reqs[0]!.index, 100));
+    expect(c.progress(500).bytesPerSecond).toBe(2 * PIECE_BYTES); // 1 piece in the first 0.5 s
     c.handle(piece("a:1", reqs[1]!.index, 1_100));
-    expect(c.progress(1_500).bytesPerSecond).toBe(PIECE_BYTES); // 2 pieces in 2 s
+    expect(c.progress(1_500).bytesPerSecond).toBe((2 * PIECE_BYTES) / 1.5);
+    expect(c.progress(2_000).bytesPerSecond).toBe(PIECE_BYTES); // 2 pieces in the last 2 s
     expect(c.progress(2_500).bytesPerSecond).toBe(PIECE_BYTES / 2);
     expect(c.progress(3_200).bytesPerSecond).toBe(0);
   });
