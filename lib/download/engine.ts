@@ -364,8 +364,10 @@ export class Download {
     const p = this.#core?.progress(Date.now());
     this.refetchedPieces = p?.duplicates ?? 0;
     this.badPieces = p?.badPieces ?? 0;
-    if (this.#hashedPieces !== this.#count)
-      return this.#fail("finished with pieces missing from the whole-file check");
+    if (this.#hashedPieces !== this.#count) {
+      this.#fail("finished with pieces missing from the whole-file check");
+      return;
+    }
     const sha1 = this.#whole.digest();
     if (!this.spec.sha1.every((b, i) => b === sha1[i])) {
       this.#fail("the whole file's SHA-1 does not match");
