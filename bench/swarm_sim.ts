@@ -445,12 +445,8 @@ export function simulateSwarm(options: SimOptions): SimResult {
           break;
         case "refresh_peers":
           at(2 * nodeOf(0).host.latencyMs + 2 * n.host.latencyMs, () => {
+            // The tracker lists every live sharer, in the same order to everyone.
             const listed = nodes.filter((m, j) => j !== i && m.started).map((m) => m.id);
-            // The tracker lists every live sharer; ours lists them in random order.
-            for (let k = listed.length - 1; k > 0; k--) {
-              const j = Math.floor(rng() * (k + 1));
-              [listed[k], listed[j]] = [listed[j]!, listed[k]!];
-            }
             apply(i, n.core?.handle({ t: "peers", nowMs: now, peers: listed }) ?? []);
           });
           break;
