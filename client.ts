@@ -1,4 +1,4 @@
-// Entry point: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR]
+// Entry point: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--web [IP:]PORT]
 
 import { CLIENT_HELP, CLIENT_USAGE, parseClientArgs } from "./lib/cli/client_args.ts";
 import { colour } from "./lib/cli/colour.ts";
@@ -50,6 +50,16 @@ try {
     console.error(`error: ${message}`);
   }
   process.exit(1);
+}
+
+if (argv.web) {
+  try {
+    console.log(`web: ${client.startWeb(argv.web)}`);
+  } catch (err) {
+    console.error(`error: cannot serve the web page on ${argv.web.host}:${argv.web.port}: ${messageOf(err)}`);
+    await client.shutdown();
+    process.exit(1);
+  }
 }
 
 let exiting = false;

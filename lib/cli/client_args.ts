@@ -1,8 +1,8 @@
-// The client's command line: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR].
+// The client's command line: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--web [IP:]PORT].
 // Read by hand rather than with yargs (as the tracker's is): loading yargs costs ~12 MiB of
 // resident memory, a fifth of the client's 64 MiB budget while it downloads, for one option.
 
-export const CLIENT_USAGE = "usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR]";
+export const CLIENT_USAGE = "usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--web [IP:]PORT]";
 
 export const CLIENT_HELP = `${CLIENT_USAGE}
 
@@ -11,11 +11,34 @@ Runs a client that serves file pieces on <IP>:<PORT> and reads commands from sta
   <IP>:<PORT>       where this client serves file pieces to other peers
   tracker_info.txt  the trackers, one "IP PORT" per line
   --data-dir DIR    where shares and downloads are remembered (default ./client-<PORT>.data)
+  --web [IP:]PORT   also serve a web page on IP:PORT (default IP 127.0.0.1); prints its URL
   -h, --help        show this help`;
+
+/** Where the web page is served. */
+export interface WebListen {
+  host: string;
+  port: number;
+}
 
 export type ClientArgs =
   | { help: true }
-  | { help: false; peer: string; info: string; dataDir?: string | undefined };
+  | { help: false; peer: string; info: string; dataDir?: string | undefined; web?: WebListen | undefined };
+
+/** Parses `--web`'s value: `PORT`, `IP:PORT` or `[IPv6]:PORT`; the address defaults to loopback. */
+export function parseWebListen(value: string): { ok: true; web: WebListen } | { ok: false; reason: string } {
+  const at = value.lastIndexOf(":");
+  const host = at < 0 ? "127.0.0.1" : value.slice(0, at);
+  const portText = at < 0 ? value : value.slice(at + 1);
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
+  if (!(port >= 1 && port <= 65535))
+    return { ok: false, reason: `--web "${value.slice(0, 60)}": expected [IP:]PORT with PORT in 1..65535` };
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  const v6 = /^\[([0-9a-fA-F:.]+)\]$/.exec(host);
+  if (v4?.slice(1).every((n) => Number(n) <= 255)) return { ok: true, web: { host, port } };
+  if (v6?.[1]) return { ok: true, web: { host: v6[1], port } };
+  if (host === "localhost") return { ok: true, web: { host: "127.0.0.1", port } };
+  return { ok: false, reason: `--web "${value.slice(0, 60)}": "${host.slice(0, 40)}" is not an IP address` };
+}
 
 /** Parses the arguments after the program name; `reason` is one line for `error: `. */
 export function parseClientArgs(
@@ -23,6 +46,7 @@ export function parseClientArgs(
 ): { ok: true; args: ClientArgs } | { ok: false; reason: string } {
   const positional: string[] = [];
   let dataDir: string | undefined;
+  let web: WebListen | undefined;
   let optionsOver = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
@@ -37,6 +61,13 @@ export function parseClientArgs(
       if (value === undefined || value === "") return { ok: false, reason: "--data-dir needs a directory" };
       if (dataDir !== undefined) return { ok: false, reason: "--data-dir given twice" };
       dataDir = value;
+    } else if (arg === "--web" || arg.startsWith("--web=")) {
+      const value = arg === "--web" ? argv[++i] : arg.slice("--web=".length);
+      if (value === undefined || value === "") return { ok: false, reason: "--web needs [IP:]PORT" };
+      if (web !== undefined) return { ok: false, reason: "--web given twice" };
+      const parsed = parseWebListen(value);
+      if (!parsed.ok) return parsed;
+      web = parsed.web;
     } else {
       return { ok: false, reason: `unknown option ${arg}` };
     }
@@ -48,5 +79,5 @@ export function parseClientArgs(
       reason: `missing ${peer === undefined ? "<IP>:<PORT> and tracker_info.txt" : "tracker_info.txt"}`,
     };
   if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
-  return { ok: true, args: { help: false, peer, info, dataDir } };
+  return { ok: true, args: { help: false, peer, info, dataDir, web } };
 }

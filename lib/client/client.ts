@@ -4,6 +4,8 @@ import { colour } from "../cli/colour.ts";
 import type { TrackerInfo } from "../config.ts";
 import { Catalog } from "../peer/catalog.ts";
 import { startPeerServer } from "../peer/server.ts";
+import { webBackend } from "../web/backend.ts";
+import { startWebServer, type WebServer } from "../web/server.ts";
 import { ClientApp } from "./app.ts";
 import { ClientStore } from "./client_store.ts";
 import { COMMANDS, isCommandName } from "./commands.ts";
@@ -26,6 +28,8 @@ export interface RunningClient {
   promptText(): string;
   /** Tab completion: commands, then group ids and file names seen so far. */
   complete(words: string[], partial: string): string[];
+  /** Serves the web page on `address` (throws if it is taken); returns the URL to open. */
+  startWeb(address: { host: string; port: number }): string;
   shutdown(): Promise<void>;
 }
 
@@ -58,9 +62,15 @@ export function startClient(options: ClientOptions): RunningClient {
       err: (line) => console.error(colour("red", line, process.stderr)),
     },
   });
+  let web: WebServer | undefined;
   return {
     app,
     files,
+    startWeb(address) {
+      const backend = webBackend({ peer: selfPeer, app, link, files, catalog, log: options.log });
+      web = startWebServer({ address, backend });
+      return web.url;
+    },
     promptText() {
       const t = link.tracker;
       const active = files.downloads().filter((d) => d.state === "downloading");
@@ -75,6 +85,7 @@ export function startClient(options: ClientOptions): RunningClient {
       return candidates.filter((c) => c.startsWith(partial)).sort();
     },
     async shutdown() {
+      web?.stop();
       await app.shutdown();
       server.stop(true);
       store.close();

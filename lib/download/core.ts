@@ -86,8 +86,11 @@ export type Effect =
   | { t: "dial"; peer: string }
   | { t: "request"; peer: string; index: number }
   | { t: "cancel"; peer: string; index: number }
-  /** Close the link to `peer`; `quiet` when the download itself is over (nothing to log). */
-  | { t: "drop"; peer: string; why: string; quiet?: boolean }
+  /**
+   * Close the link to `peer`; `quiet` when the download itself is over (nothing to log),
+   * `forGood` when it is never dialled again (caught lying).
+   */
+  | { t: "drop"; peer: string; why: string; quiet?: boolean; forGood?: boolean }
   /** Write the piece that just arrived (only ever in answer to its `piece` event). */
   | { t: "write"; index: number }
   /** The piece is on disk: serve it and tell our peers. */
@@ -232,6 +235,11 @@ export class DownloadCore {
     };
   }
 
+  /** Milliseconds since the last verified piece (or the start). */
+  stalledForMs(nowMs: number): number {
+    return nowMs - this.#lastProgressMs;
+  }
+
   /** True while some connected peer has a piece still missing here. */
   canProgress(): boolean {
     return this.#picker.canProgress();
@@ -296,6 +304,7 @@ export class DownloadCore {
           ...this.#drop(
             e.peer,
             `dropped after ${this.#book.strikes(e.peer)} pieces that failed their SHA-1 check`,
+            true,
           ),
         );
       }
@@ -353,13 +362,13 @@ export class DownloadCore {
   }
 
   /** Stops using a peer now; its requests go back to the others. */
-  #drop(peer: string, why: string): Effect[] {
+  #drop(peer: string, why: string, forGood = false): Effect[] {
     const p = this.#peers.get(peer);
     if (!p || p.phase === "closing") return [];
     this.#picker.removePeer(peer);
     this.#book.removePeer(peer);
     p.phase = "closing";
-    return [{ t: "drop", peer, why }];
+    return [forGood ? { t: "drop", peer, why, forGood } : { t: "drop", peer, why }];
   }
 
   #forget(peer: string): void {

@@ -4,6 +4,7 @@
 // the whole file as its verified prefix grows, and renames the file into place only after the
 // whole file's SHA-1 matches.
 import { closeSync, existsSync, ftruncateSync, openSync, readSync, renameSync } from "node:fs";
+import { messageOf } from "../errors.ts";
 import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../pieces/constants.ts";
@@ -13,6 +14,7 @@ import { PIECE_FRAME_OVERHEAD_BYTES } from "../wire/codec.ts";
 import { DownloadCore, type Effect } from "./core.ts";
 import { PeerLink } from "./peer_link.ts";
 import { PieceWriter } from "./piece_writer.ts";
+import { DownloadRecorder, type DownloadView, secondsLeft } from "./view.ts";
 
 const TICK_MS = 1_000;
 /**
@@ -97,12 +99,16 @@ export class Download {
   #startedMs = Date.now();
   #endedMs: number | undefined;
   #finalBytes = 0;
+  /** What the web page shows (peers, piece sources, rates); read through view(). */
+  #recorder: DownloadRecorder;
+  #lastTickMs = Date.now();
 
   constructor(spec: DownloadSpec, deps: DownloadDeps) {
     this.spec = spec;
     this.#deps = deps;
     this.#count = pieceCount(spec.sizeBytes);
     this.#onDisk = new Bitfield(this.#count);
+    this.#recorder = new DownloadRecorder(this.#count);
   }
 
   /** Opens or resumes the temporary file, verifies what it holds, starts serving and fetching. */
@@ -129,6 +135,7 @@ export class Download {
     });
     this.#hashPrefix();
     this.resumedPieces = this.#onDisk.count();
+    for (let i = 0; i < this.#count; i++) if (this.#onDisk.has(i)) this.#recorder.resumed(i);
     const now = Date.now();
     this.#core = new DownloadCore(
       { sizeBytes: spec.sizeBytes, selfPeer: this.#deps.selfPeer, have: this.#onDisk, nowMs: now },
@@ -147,10 +154,7 @@ export class Download {
     );
     const first = this.#core.start(now);
     if (this.#core.progress(now).bytesVerified < spec.sizeBytes)
-      this.#timer = setInterval(
-        () => this.#run(this.#core?.handle({ t: "tick", nowMs: Date.now() }) ?? []),
-        TICK_MS,
-      );
+      this.#timer = setInterval(() => this.#tick(), TICK_MS);
     this.#run(first);
   }
 
@@ -192,6 +196,50 @@ export class Download {
     };
   }
 
+  /** A read-only snapshot for the web page. */
+  view(): DownloadView {
+    const p = this.progress();
+    const done = this.#bytesDone();
+    return {
+      group: this.spec.group,
+      name: this.spec.name,
+      dest: this.spec.dest,
+      sizeBytes: this.spec.sizeBytes,
+      state: this.state,
+      reason: this.reason,
+      percent: p.percent,
+      bytesDone: done,
+      bytesPerSecond: this.state === "downloading" ? p.bytesPerSecond : 0,
+      secondsLeft:
+        this.state === "downloading" ? secondsLeft(this.spec.sizeBytes - done, p.bytesPerSecond) : null,
+      elapsedMs: p.elapsedMs,
+      pieceCount: this.#count,
+      waiting: this.#waiting(),
+      ...this.#recorder.snapshot(),
+    };
+  }
+
+  #bytesDone(): number {
+    if (this.state === "complete") return this.spec.sizeBytes;
+    return this.#core?.progress(Date.now()).bytesVerified ?? this.#finalBytes;
+  }
+
+  /** Why a running download makes no progress, when no connected peer can help. */
+  #waiting(): string | null {
+    const core = this.#core;
+    if (this.state !== "downloading" || !core || core.canProgress()) return null;
+    const leftS = Math.max(0, Math.ceil((core.options.giveUpMs - core.stalledForMs(Date.now())) / 1000));
+    return `no connected peer has a missing piece: asking the tracker for peers every second; gives up in ${leftS} s without progress`;
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    const seconds = (now - this.#lastTickMs) / 1000;
+    this.#lastTickMs = now;
+    this.#recorder.tick(this.#core?.progress(now).bytesPerSecond ?? 0, seconds);
+    this.#run(this.#core?.handle({ t: "tick", nowMs: now }) ?? []);
+  }
+
   /** Carries out the core's effects, in order. */
   #run(effects: Effect[]): void {
     for (const e of effects) {
@@ -207,7 +255,10 @@ export class Download {
           break;
         case "drop": {
           const link = this.#links.get(e.peer);
-          if (!e.quiet) this.#deps.log(`peer ${e.peer}: ${e.why}`);
+          if (!e.quiet) {
+            this.#deps.log(`peer ${e.peer}: ${e.why}`);
+            this.#recorder.peerState(e.peer, e.forGood ? "dropped" : "cooling", e.why);
+          }
           link?.close(e.why);
           break;
         }
@@ -263,20 +314,28 @@ export class Download {
       session,
       pieceCount: this.#count,
     };
+    this.#recorder.peerState(peer, "connecting");
     PeerLink.open(peer, id, this.#events, { pool: pieceBodies, log: this.#deps.log })
       .then((link) => {
         if (!this.#fetching()) return link.close("download over");
         this.#links.set(peer, link);
+        this.#recorder.peerState(peer, "connected");
+        this.#recorder.peerState(peer, "connected");
         if (this.#paused) link.pause();
       })
-      .catch(() => this.#run(this.#core?.handle({ t: "dial_failed", nowMs: Date.now(), peer }) ?? []));
+      .catch((err: unknown) => {
+        this.#recorder.peerState(peer, "cooling", `cannot connect: ${messageOf(err)}`);
+        this.#run(this.#core?.handle({ t: "dial_failed", nowMs: Date.now(), peer }) ?? []);
+      });
   }
 
   #events = {
     ready: (link: PeerLink, have: Bitfield) => {
+      this.#recorder.peerHolds(link.peer, have.count());
       this.#run(this.#core?.handle({ t: "peer_ready", nowMs: Date.now(), peer: link.peer, have }) ?? []);
     },
     have: (link: PeerLink, index: number) => {
+      this.#recorder.peerGained(link.peer);
       this.#run(this.#core?.handle({ t: "have", nowMs: Date.now(), peer: link.peer, index }) ?? []);
     },
     reject: (link: PeerLink, index: number) => {
@@ -285,6 +344,7 @@ export class Download {
     piece: (link: PeerLink, index: number, data: Uint8Array) => this.#onPiece(link, index, data),
     closed: (link: PeerLink, reason: string) => {
       if (this.#links.get(link.peer) === link) this.#links.delete(link.peer);
+      this.#recorder.peerState(link.peer, "closed", reason);
       // Our own closes were logged when decided (drop effects); say why a peer hung up on us.
       if (!link.closedByUs && reason !== "connection closed" && this.state === "downloading")
         this.#deps.log(`peer ${link.peer}: ${reason}`);
@@ -300,17 +360,25 @@ export class Download {
       this.#release(data);
       return;
     }
+    let checked: boolean | undefined;
     const effects = this.#core.handle({
       t: "piece",
       nowMs: Date.now(),
       peer: link.peer,
       index,
       bytes: data.byteLength,
-      check: () => verifyPiece(this.spec.pieces, index, data),
+      check: () => {
+        checked = verifyPiece(this.spec.pieces, index, data);
+        return checked;
+      },
     });
-    const write = effects.some((e) => e.t === "write");
-    if (write) this.#writer.write(index, data);
-    else this.#release(data);
+    if (effects.some((e) => e.t === "write")) {
+      this.#recorder.verified(index, link.peer, data.byteLength);
+      this.#writer.write(index, data);
+    } else {
+      if (checked === false) this.#recorder.failedCheck(index, link.peer);
+      this.#release(data);
+    }
     this.#run(effects);
   }
 
@@ -382,6 +450,9 @@ export class Download {
     if (served?.path === this.spec.partPath) served.path = this.spec.dest;
     this.state = "complete";
     this.#endedMs = Date.now();
+    const seconds = (this.#endedMs - this.#startedMs) / 1000;
+    const fetched = Math.max(0, this.spec.sizeBytes - this.resumedPieces * PIECE_BYTES); // about: the last piece is shorter
+    this.#recorder.ended(seconds > 0 ? fetched / seconds : 0);
     this.#deps.onComplete(this);
   }
 

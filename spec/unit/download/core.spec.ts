@@ -114,7 +114,12 @@ describe("DownloadCore", () => {
       if (strike < 3) expect(reqs.map((r) => r.peer)).toContain("liar:1"); // asked again (the piece went back)
     }
     expect(drops).toEqual([
-      { t: "drop", peer: "liar:1", why: "dropped after 3 pieces that failed their SHA-1 check" },
+      {
+        t: "drop",
+        peer: "liar:1",
+        why: "dropped after 3 pieces that failed their SHA-1 check",
+        forGood: true,
+      },
     ]);
     c.handle({ t: "peer_closed", nowMs: now, peer: "liar:1" });
     // Even when stuck (nobody else can serve) and long after, the liar is not dialled again.
