@@ -1,16 +1,19 @@
-// Entry point: ./tracker tracker_info.txt <tracker_no> [--data-dir DIR] [--secret-file FILE] [--fsync]
+// Entry point: ./tracker tracker_info.txt <tracker_no> [--data-dir DIR] [--secret-file FILE] [--fsync] [--session-expiry SECONDS]
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { makeLog } from "./lib/cli/log.ts";
 import { readLines } from "./lib/cli/stdin_lines.ts";
 import { parseTrackerInfo } from "./lib/config.ts";
 import { ConfigError, messageOf } from "./lib/errors.ts";
+import { LIVE_WINDOW_MS } from "./lib/tracker/liveness.ts";
 import { trackerStatus } from "./lib/tracker/status.ts";
 import { startTracker } from "./lib/tracker/tracker.ts";
 
 const argv = yargs(hideBin(process.argv))
   .scriptName("tracker")
-  .usage("usage: ./tracker tracker_info.txt <tracker_no> [--data-dir DIR] [--secret-file FILE] [--fsync]")
+  .usage(
+    "usage: ./tracker tracker_info.txt <tracker_no> [--data-dir DIR] [--secret-file FILE] [--fsync] [--session-expiry SECONDS]",
+  )
   .command("$0 <info> <no>", "run tracker <no> of the cluster in <info>")
   .positional("info", { type: "string", describe: "tracker_info.txt" })
   .positional("no", { type: "number", describe: "this tracker's line number (from 1)" })
@@ -18,6 +21,11 @@ const argv = yargs(hideBin(process.argv))
   .option("secret-file", {
     type: "string",
     describe: "file holding the cluster's shared sync secret (or set TRACKER_SECRET)",
+  })
+  .option("session-expiry", {
+    type: "number",
+    default: 600,
+    describe: "seconds after which the session of a client unheard by every tracker ends",
   })
   .option("fsync", {
     type: "boolean",
@@ -57,6 +65,7 @@ try {
     dataDir: argv["data-dir"] ?? `./tracker-${no}.data`,
     secret,
     fsync: argv.fsync,
+    sessionExpiryMs: sessionExpirySeconds(argv["session-expiry"]) * 1000,
     log,
   });
   let stopping = false;
@@ -95,4 +104,12 @@ try {
   }
   console.error(`error: ${message}`);
   process.exit(1);
+}
+
+/** At least 3 heartbeats: a live client is never taken for a vanished one. */
+function sessionExpirySeconds(value: number): number {
+  const min = LIVE_WINDOW_MS / 1000;
+  if (!Number.isFinite(value) || value < min)
+    throw new ConfigError(`--session-expiry must be a number of seconds, at least ${min}: got ${value}`);
+  return value;
 }

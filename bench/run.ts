@@ -8,6 +8,7 @@
 //                                              ours and aria2c (root; --peers=4,8 for fewer)
 //   npm run bench -- --wait-quiet              before each timed run, wait (up to 30 s) until
 //                                              other processes leave the machine nearly idle
+//   npm run bench -- scale                     the tracker cluster at 10 MB and 100 MB of state
 // Needs ./tracker and ./client (npm run build); installs aria2, opentracker and mktorrent with
 // apt-get if they are missing. Binds 127.0.0.1 only.
 import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
@@ -38,6 +39,17 @@ if (args[0] === "swarm") {
   // The real-lab swarm (network namespaces, tbf links): its own entry point and cleanup.
   const { runSwarmLab } = await import("./swarm_lab.ts");
   process.exit(await runSwarmLab(args.slice(1)));
+}
+if (args[0] === "scale") {
+  // `npm run bench -- scale`: the cluster at 10 MB and 100 MB of state (bench/scale.ts).
+  const { benchScale } = await import("./scale.ts");
+  const sizes = (process.env.SCALE_MB ?? "10,100").split(",").map(Number);
+  if (args.length > 1 || sizes.some((mb) => !Number.isInteger(mb) || mb < 1)) {
+    console.error("error: usage: [SCALE_MB=10,100,...] bun bench/run.ts scale");
+    process.exit(2);
+  }
+  await benchScale(sizes, (line) => console.error(`[bench scale] ${line}`));
+  process.exit(0);
 }
 const quick = args.includes("--quick");
 const waitQuiet = args.includes("--wait-quiet");

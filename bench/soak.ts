@@ -29,6 +29,8 @@ export interface SoakOptions {
 }
 
 const RSS_SAMPLE_MS = 1_000;
+/** How often the replicated state's size is read from a tracker's status. */
+const STATE_SAMPLE_MS = 10_000;
 
 /** Runs the soak; resolves with its report (it never throws for a finding, only for a harness failure). */
 export async function soak(options: SoakOptions): Promise<SoakReport> {
@@ -133,9 +135,20 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
       resume();
     };
 
+    let nextStateSample = 0;
+    /** Reads the state's size from a running tracker (sequential with checkpoints: one status reader at a time). */
+    const sampleState = async () => {
+      const t = net.trackers.find((x) => x.ready);
+      if (!t) return;
+      const s = await t.status().catch(() => undefined);
+      if (s) report.stateSize.push([Math.round((Date.now() - started) / 1000), s.stateBytes, s.entries]);
+      nextStateSample = Date.now() + STATE_SAMPLE_MS;
+    };
+
     const chaosLoop = async () => {
       let tick = 0;
       for (;;) {
+        if (Date.now() >= nextStateSample) await sampleState();
         const waitMs = chaos.int(800, 3_000);
         const drawn = chaos.weighted({ kill: 4, partition: 3, nothing: 1 });
         // Every run, however short, has at least one partition and one kill.
@@ -187,6 +200,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
     report.workloadMs = Date.now() - started;
     const checksStart = Date.now();
     await checkpoint("final check");
+    await sampleState();
     await finalChecks({ cluster, actors, ledger, report, trackers: net.trackers });
     sampleAll();
     report.checksMs = Date.now() - checksStart;

@@ -31,6 +31,8 @@ export interface SoakReport {
   corruptedFiles: number;
   downloads: { started: number; completed: number; failed: number; cancelled: number; unfinished: number };
   sessionsLost: number;
+  /** The replicated state's size over the run: [seconds into it, encoded bytes, entries]. */
+  stateSize: [number, number, number][];
   stuck: string[];
   crashed: string[];
   /** Peak resident set (VmHWM, KiB) per process, the largest over its restarts. */
@@ -62,6 +64,7 @@ export function emptyReport(seed: number, method: PartitionMethod): SoakReport {
     corruptedFiles: 0,
     downloads: { started: 0, completed: 0, failed: 0, cancelled: 0, unfinished: 0 },
     sessionsLost: 0,
+    stateSize: [],
     stuck: [],
     crashed: [],
     peakRssKiB: {},
@@ -110,6 +113,9 @@ export function printReport(r: SoakReport, log: (line: string) => void = (l) => 
   log(`  corrupted files   ${r.corruptedFiles}`);
   log(`  could progress    ${r.couldProgress.length} unfinished with a complete copy live (must be 0)`);
   log(`  sessions lost     ${r.sessionsLost} (re-logged in)`);
+  log(
+    `  state size        ${r.stateSize.map(([s, bytes, entries]) => `${s} s ${(bytes / 1024).toFixed(1)} KiB/${entries}`).join(", ")} (seconds in, encoded size/entries)`,
+  );
   log(`  stuck commands    ${r.stuck.length}; client crashes ${r.crashed.length}`);
   log(
     `  peak RSS (VmHWM)  ${Object.entries(r.peakRssKiB)

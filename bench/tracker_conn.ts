@@ -2,7 +2,8 @@
 // (lib/wire), requests matched to replies by id, and none of the real client's failover.
 import type { Socket } from "bun";
 import { Connection, connectionHandlers } from "../lib/wire/connection.ts";
-import { parseReply, type Reply } from "../lib/wire/tracker_protocol.ts";
+import type { Fields } from "../lib/wire/fields.ts";
+import { parseTrackerMessage, type Reply } from "../lib/wire/tracker_protocol.ts";
 
 type Body = { t: string } & Record<string, unknown>;
 
@@ -17,6 +18,7 @@ export class TrackerConn {
   #conn!: Connection;
   #nextId = 1;
   #pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  #parts = new Map<number, (items: Fields[]) => void>();
   #lastSentMs = performance.now();
   #keepalive = setInterval(() => {
     if (this.#conn && !this.#conn.isClosed && performance.now() - this.#lastSentMs >= KEEPALIVE_MS)
@@ -28,9 +30,12 @@ export class TrackerConn {
     const tc = new TrackerConn();
     const handler = {
       message: (_conn: Connection, value: unknown) => {
-        const reply = parseReply(value);
+        const msg = parseTrackerMessage(value);
+        if (msg.t === "part") return tc.#parts.get(msg.id)?.(msg.items);
+        const reply: Reply = msg;
         const waiter = tc.#pending.get(reply.id);
         tc.#pending.delete(reply.id);
+        tc.#parts.delete(reply.id);
         waiter?.resolve(reply);
       },
       close: () => {
@@ -57,12 +62,13 @@ export class TrackerConn {
     return tc;
   }
 
-  /** Sends one request and resolves with the tracker's reply (ok or not). */
-  request(body: Body): Promise<Reply> {
+  /** Sends one request and resolves with the tracker's reply (ok or not); a listing's parts go to `onPart`. */
+  request(body: Body, onPart?: (items: Fields[]) => void): Promise<Reply> {
     const id = this.#nextId++;
     this.#lastSentMs = performance.now();
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
+      if (onPart) this.#parts.set(id, onPart);
       this.#conn.send({ ...body, id });
       if (this.#conn.isClosed) {
         this.#pending.delete(id);

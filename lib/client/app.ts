@@ -22,8 +22,11 @@ export interface Output {
 
 /** What runs each command: the lines it prints, or a CommandError. Keyed by the COMMANDS table. */
 export type Handlers = {
-  [N in LoginCommand]: (args: readonly string[], session: LoggedIn) => Promise<string[]>;
+  [N in LoginCommand]: (args: readonly string[], session: LoggedIn, emit: Emit) => Promise<string[]>;
 } & { [N in OpenCommand]: (args: readonly string[]) => Promise<string[]> };
+
+/** Takes a line as soon as it is known (a listing's entries as their parts arrive). */
+export type Emit = (line: string) => void;
 
 /** The commands the file-sharing layer runs. */
 export type FileCommand = "upload_file" | "download_file" | "show_downloads" | "stop_share" | "list_files";
@@ -81,18 +84,25 @@ export class ClientApp {
   /** Runs one command, printing its output or its one error line. */
   async run(command: Command): Promise<void> {
     try {
-      for (const line of await this.execute(command)) this.#io.out(line);
+      const out = (line: string) => this.#io.out(line);
+      for (const line of await this.execute(command, out)) out(line);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.#io.err(`error: ${message}`);
     }
   }
 
-  /** Runs one command: the lines it prints, or it throws with the reason (a CommandError, usually). */
-  execute(command: Command): Promise<string[]> {
+  /**
+   * Runs one command: the lines it prints, or it throws with the reason (a CommandError,
+   * usually). A listing gives its lines to `emit` as they arrive, when given one.
+   */
+  async execute(command: Command, emit?: Emit): Promise<string[]> {
     const { name, args } = command;
-    if (needsLogin(name)) return this.#handlers[name](args, this.#session());
-    return this.#handlers[name](args);
+    if (!needsLogin(name)) return this.#handlers[name](args);
+    // Without `emit`, lines that a command gives as they come are returned with the others.
+    const early: string[] = [];
+    const lines = await this.#handlers[name](args, this.#session(), emit ?? ((line) => early.push(line)));
+    return [...early, ...lines];
   }
 
   /** Logs out if logged in and closes the tracker link. */
@@ -116,7 +126,7 @@ export class ClientApp {
         const { tracker } = await this.#write({ t: "login", user, pass, peer: this.peer, token });
         const session: LoggedIn = { user, link: this.#link, sessionId: sessionId(token) };
         this.#loggedIn = session;
-        this.#link.setSession(token);
+        this.#link.setSession(token, { user, pass, peer: this.peer });
         return [`logged in as ${user} (tracker ${tracker})`, ...(await this.#files.afterLogin(session))];
       },
       logout: async () => {
@@ -151,10 +161,15 @@ export class ClientApp {
         return [`rejected ${user}'s request to join ${group}`];
       },
       list_requests: async ([group = ""]) => parseUserList(await this.#read({ t: "list_requests", group })),
-      list_groups: async () => {
-        const groups = parseGroupList(await this.#read({ t: "list_groups" }));
-        for (const g of groups) this.seen.groups.add(g.id);
-        return groups.map((g) => `${g.id} owner=${g.owner} members=${g.members} files=${g.files}`);
+      list_groups: async (_args, session, emit) => {
+        // Printed as the parts arrive: the first line of 40,000 groups comes at once.
+        await listing(session, { t: "list_groups" }, (items) => {
+          for (const g of parseGroupList({ groups: items })) {
+            this.seen.groups.add(g.id);
+            emit(`${g.id} owner=${g.owner} members=${g.members} files=${g.files}`);
+          }
+        });
+        return [];
       },
     };
   }
@@ -203,4 +218,14 @@ function help(name: string): string[] {
   return Object.keys(COMMANDS)
     .filter(isCommandName)
     .map((n) => `${usage(n).padEnd(58)} ${COMMANDS[n].help}`);
+}
+
+/** Sends a listing request; its entries go to `onPart` part by part, as they arrive. */
+export async function listing(
+  session: LoggedIn,
+  body: { t: string } & Fields,
+  onPart: (items: Fields[]) => void,
+): Promise<void> {
+  const { reply } = await session.link.request(body, { onPart });
+  if (!reply.ok) throw new CommandError(reply.reason);
 }

@@ -8,7 +8,14 @@ import { Bitfield } from "../pieces/bitfield.ts";
 import { pieceCount } from "../pieces/constants.ts";
 import { type Fields, nameProblem } from "../wire/fields.ts";
 import { parseFileInfo, parseFileList } from "../wire/tracker_replies.ts";
-import { CommandError, type FileCommand, type FileCommands, type Handlers, type LoggedIn } from "./app.ts";
+import {
+  CommandError,
+  type FileCommand,
+  type FileCommands,
+  type Handlers,
+  type LoggedIn,
+  listing,
+} from "./app.ts";
 import type { ClientStore, ShareRecord } from "./client_store.ts";
 import { formatBytes, formatDownload } from "./format.ts";
 import { hashFile } from "./hash_file.ts";
@@ -46,10 +53,15 @@ export class Files implements FileCommands {
 
   readonly handlers: Pick<Handlers, FileCommand> = {
     upload_file: ([path = "", group = ""], session) => this.#upload(session, path, group),
-    list_files: async ([group = ""], session) => {
-      const files = parseFileList(await call(session, { t: "list_files", group }));
-      for (const f of files) this.seen.add(f.name);
-      return files.map((f) => `${f.name} size=${f.sizeBytes} seeders=${f.seeders}`);
+    list_files: async ([group = ""], session, emit) => {
+      // Printed as the parts arrive, like list_groups.
+      await listing(session, { t: "list_files", group }, (items) => {
+        for (const f of parseFileList({ files: items })) {
+          this.seen.add(f.name);
+          emit(`${f.name} size=${f.sizeBytes} seeders=${f.seeders}`);
+        }
+      });
+      return [];
     },
     download_file: ([group = "", name = "", destination = ""], session) =>
       this.#download(session, group, name, destination),

@@ -5,8 +5,9 @@ import type { Socket } from "bun";
 import type { TrackerAddress, TrackerInfo } from "../config.ts";
 import { messageOf } from "../errors.ts";
 import { Connection, connectionHandlers } from "../wire/connection.ts";
+import type { Fields } from "../wire/fields.ts";
 import { HEARTBEAT_MS, MAX_PENDING_REQUESTS } from "../wire/limits.ts";
-import { parseReply, type Reply } from "../wire/tracker_protocol.ts";
+import { parseTrackerMessage, type Reply } from "../wire/tracker_protocol.ts";
 
 /** The link's timings and limits; tests shorten them. */
 export interface TrackerLinkOptions {
@@ -29,7 +30,21 @@ export const TRACKER_LINK_DEFAULTS: TrackerLinkOptions = {
   heartbeatMs: HEARTBEAT_MS,
 };
 
+/** A tracker started with nothing stored refuses changes until it caught up (at most 3 s alone). */
+const CATCHING_UP = /^tracker \d+ is catching up with the others/;
+const CATCH_UP_RETRY_MS = 250;
+
 type Body = { t: string } & Record<string, unknown>;
+
+/** What a client shows a tracker to carry on the session it logged in with elsewhere. */
+export interface SessionProof {
+  user: string;
+  pass: string;
+  peer: string;
+}
+
+/** Takes the entries of one part of a listing, as they arrive. */
+export type OnPart = (items: Fields[]) => void;
 
 /** Settles one request: with its reply, or undefined when the tracker is gone. */
 type Finish = (reply: Reply | undefined) => void;
@@ -52,7 +67,9 @@ export class TrackerLink {
   #connecting: Promise<Link> | undefined;
   #nextId = 1;
   #pending = new Map<number, Finish>();
+  #parts = new Map<number, OnPart>();
   #token: Uint8Array | undefined;
+  #proof: SessionProof | undefined;
   #clientId = Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex");
   #ridCounter = 0;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -78,9 +95,14 @@ export class TrackerLink {
     return `${this.#clientId}-${++this.#ridCounter}`;
   }
 
-  /** Remembers the session token so a failover can resume it; starts heartbeats. */
-  setSession(token: Uint8Array | undefined): void {
+  /**
+   * Remembers the session token so a failover can resume it, and what proves the session (the
+   * login's user and password, in memory only) so a tracker that never heard of the login (the
+   * one that acknowledged it died or was cut off first) can be given it again; starts heartbeats.
+   */
+  setSession(token: Uint8Array | undefined, proof?: SessionProof): void {
     this.#token = token;
+    this.#proof = token ? proof : undefined;
     clearInterval(this.#heartbeat);
     if (token) {
       this.#heartbeat = setInterval(() => {
@@ -89,20 +111,31 @@ export class TrackerLink {
     }
   }
 
-  /** Sends a request, failing over between trackers, until a reply or `requestTimeoutMs`. */
-  async request(body: Body): Promise<Answer> {
+  /**
+   * Sends a request, failing over between trackers, until a reply or `requestTimeoutMs`. A
+   * listing's entries go to `options.onPart` as they arrive; resent after a failover, it asks
+   * only for the entries not yet received.
+   */
+  async request(body: Body, options: { onPart?: OnPart } = {}): Promise<Answer> {
     if (this.#inFlight >= this.#o.maxInFlight)
       await new Promise<void>((resolve) => this.#waitingForSlot.push(resolve));
     this.#inFlight++;
     try {
-      return await this.#request(body);
+      return await this.#request(body, options.onPart);
     } finally {
       this.#inFlight--;
       this.#waitingForSlot.shift()?.();
     }
   }
 
-  async #request(body: Body): Promise<Answer> {
+  async #request(body: Body, onPart?: OnPart): Promise<Answer> {
+    let received = 0;
+    const counted: OnPart | undefined =
+      onPart &&
+      ((items) => {
+        received += items.length;
+        onPart(items);
+      });
     const deadline = Date.now() + this.#o.requestTimeoutMs;
     let lastError = "no tracker reachable";
     while (!this.#closed && Date.now() < deadline) {
@@ -113,7 +146,11 @@ export class TrackerLink {
         lastError = messageOf(err);
         break;
       }
-      const reply = await this.#send(conn, body);
+      const reply = await this.#send(conn, received > 0 ? { ...body, skip: received } : body, counted);
+      if (reply && !reply.ok && CATCHING_UP.test(reply.reason)) {
+        await Bun.sleep(CATCH_UP_RETRY_MS); // a tracker that just started empty: it takes changes in a moment
+        continue;
+      }
       const answeredBy = this.#current;
       if (reply && answeredBy) return { reply, tracker: answeredBy.no };
       lastError = `tracker ${this.#current?.no} stopped answering`;
@@ -128,18 +165,27 @@ export class TrackerLink {
     this.#conn?.end();
   }
 
-  #send(conn: Link, body: Body): Promise<Reply | undefined> {
+  #send(conn: Link, body: Body, onPart?: OnPart): Promise<Reply | undefined> {
     const id = this.#nextId++;
     const waiters = conn.state;
     return new Promise((resolve) => {
       const finish: Finish = (reply) => {
         clearTimeout(timer);
         this.#pending.delete(id);
+        this.#parts.delete(id);
         waiters.delete(finish);
         resolve(reply);
       };
-      const timer = setTimeout(() => finish(undefined), this.#o.replyTimeoutMs);
+      let timer = setTimeout(() => finish(undefined), this.#o.replyTimeoutMs);
       this.#pending.set(id, finish);
+      if (onPart) {
+        // A listing's parts show the tracker is alive: each one restarts the reply timer.
+        this.#parts.set(id, (items) => {
+          clearTimeout(timer);
+          timer = setTimeout(() => finish(undefined), this.#o.replyTimeoutMs);
+          onPart(items);
+        });
+      }
       waiters.add(finish);
       conn.send({ ...body, id });
       if (conn.isClosed) finish(undefined);
@@ -177,10 +223,24 @@ export class TrackerLink {
   /** Re-attaches the session on a new tracker; false if this tracker could not. */
   async #resume(conn: Link, token: Uint8Array, deadline: number): Promise<boolean> {
     const graceEnd = Math.min(Date.now() + this.#o.resumeGraceMs, deadline);
+    let renewed = false;
     for (;;) {
       const reply = await this.#send(conn, { t: "resume", token });
       if (!reply) return false;
       if (reply.ok) return true;
+      const proof = this.#proof;
+      if (proof && !renewed) {
+        // Unknown here: the login has not reached this tracker. The same token makes the same
+        // session, so logging in again with it carries the session on, shares and all.
+        renewed = true;
+        const login = { t: "login", ...proof, token, rid: this.newRid() };
+        const again = await this.#send(conn, login);
+        if (!again) return false;
+        if (again.ok) {
+          this.#log(`session carried on at tracker ${this.#current?.no}`);
+          return true;
+        }
+      }
       if (Date.now() >= graceEnd) {
         this.setSession(undefined);
         this.onSessionLost?.(reply.reason);
@@ -194,7 +254,9 @@ export class TrackerLink {
     return new Promise((resolve, reject) => {
       const handler = {
         message: (_conn: Link, value: unknown) => {
-          const reply = parseReply(value);
+          const msg = parseTrackerMessage(value);
+          if (msg.t === "part") return this.#parts.get(msg.id)?.(msg.items);
+          const reply: Reply = msg;
           if (reply.id === 0 && !reply.ok) this.#log(`tracker ${t.no}: ${reply.reason}`); // turned away
           this.#pending.get(reply.id)?.(reply);
         },

@@ -19,6 +19,8 @@ export type Change =
   | { kind: "create_user"; user: string; hash: string }
   | { kind: "login"; user: string; hash: string; session: string; peer: string }
   | { kind: "logout"; session: string }
+  /** Ends sessions whose clients vanished without logout (unheard by every tracker for a while). */
+  | { kind: "expire_sessions"; sessions: string[] }
   | { kind: "create_group" | "join_group" | "leave_group"; user: string; session: string; group: string }
   | {
       kind: "accept_request" | "reject_request";
@@ -31,6 +33,9 @@ export type Change =
   | { kind: "unshare"; user: string; session: string; group: string; name: string };
 
 export type ChangeKind = Change["kind"];
+
+/** Sessions one expire_sessions op may end: a constant bound on what one op carries. */
+export const MAX_EXPIRED_PER_OP = 1_000;
 
 /** What a change did: applied, or why it changed nothing. */
 export type Outcome = { ok: true } | { ok: false; reason: string };

@@ -34,10 +34,27 @@ export interface SyncStatus {
   clock: Stamp;
   /** The sender holds every operation stamped at or below this. */
   frontier: Stamp;
+  /** The sender's clock now: no promise (a restart may go below it), a floor for a new tracker's clock. */
+  now?: Stamp;
+  /** The sender started with nothing stored and has not caught up yet (see ReplicaOptions). */
+  catchingUp?: boolean;
 }
 
 /** A total order on stamps; compareStamps is the only correct one. */
 export type StampOrder = (a: Stamp, b: Stamp) => number;
+
+export interface ReplicaOptions {
+  /** The replay order: tests pass a deliberately broken one to prove the fuzzer catches it. */
+  order?: StampOrder | undefined;
+  /**
+   * A tracker that starts with nothing stored (new, or its data dir lost) while others exist:
+   * it refuses local changes until a status from another tracker shows it holds every op of its
+   * own number that one holds, and has moved its clock past that tracker's. Otherwise it could
+   * reuse operation numbers it issued before the loss, or stamp ops below what the others have
+   * already compacted, and either would be dropped by them: a silent divergence.
+   */
+  catchingUp?: boolean;
+}
 
 /**
  * A request id is remembered this long after its operation (measured between op stamps, so a
@@ -60,20 +77,19 @@ export class Replica {
   #promises = new Map<number, Stamp>();
   #frontiers = new Map<number, Stamp>();
   #order: StampOrder;
+  #catchingUp: boolean;
+  /** While catching up: the trackers that said they are new and empty too. */
+  #newPeers = new Set<number>();
 
   /**
    * `nodes` lists every tracker number in the cluster, this one included. `options.order` is
    * the replay order: tests pass a deliberately broken one to prove the fuzzer catches it.
    */
-  constructor(
-    node: number,
-    nodes: readonly number[],
-    base?: Base,
-    options: { order?: StampOrder | undefined } = {},
-  ) {
+  constructor(node: number, nodes: readonly number[], base?: Base, options: ReplicaOptions = {}) {
     this.node = node;
     this.nodes = nodes;
     this.#order = options.order ?? compareStamps;
+    this.#catchingUp = options.catchingUp ?? false;
     this.#clock = new Clock(node);
     this.#base = { stamp: ZERO_STAMP, vv: new Map(), state: new State() };
     this.#state = new State();
@@ -85,7 +101,7 @@ export class Replica {
     node: number,
     nodes: readonly number[],
     persisted: { base?: Base; ops: Op[] },
-    options: { order?: StampOrder | undefined } = {},
+    options: ReplicaOptions = {},
   ): Replica {
     const replica = new Replica(node, nodes, persisted.base, options);
     const ops = persisted.ops;
@@ -124,12 +140,29 @@ export class Replica {
     return o.ok ? { ok: true } : { ok: false, reason: o.reason ?? "refused" };
   }
 
+  /** Whether local changes wait until another tracker's status shows what this one missed. */
+  get catchingUp(): boolean {
+    return this.#catchingUp;
+  }
+
+  /** No other tracker answered in time: this one starts the cluster's history (see ReplicaOptions). */
+  stopCatchingUp(): void {
+    this.#catchingUp = false;
+  }
+
   /** Records a local change at `nowMs`; returns the op to persist and broadcast when it applies. */
   local(change: Change, nowMs: number, rid?: string): { op?: Op; outcome: Outcome } {
     if (rid !== undefined) {
       const previous = this.outcomeOf(rid);
       if (previous) return { outcome: previous };
     }
+    if (this.#catchingUp)
+      return {
+        outcome: {
+          ok: false,
+          reason: `tracker ${this.node} is catching up with the others: try again in a moment`,
+        },
+      };
     const outcome = this.check(change);
     if (!outcome.ok) return { outcome };
     const seq = (this.#contig.get(this.node) ?? 0) + 1;
@@ -173,11 +206,21 @@ export class Replica {
     return [...this.#contig].sort((a, b) => a[0] - b[0]);
   }
 
+  /** Whether a replica at `theirs` lacks ops folded into the base (it can only take the base). */
+  needsBase(theirs: VersionVector): boolean {
+    const have = new Map(theirs);
+    return [...this.#base.vv].some(([origin, seq]) => (have.get(origin) ?? 0) < seq);
+  }
+
+  /** The stamp of the last op folded into the base: bases with equal stamps are equal. */
+  get baseStamp(): Stamp {
+    return this.#base.stamp;
+  }
+
   /** What a replica at `theirs` lacks: ops, plus the base when it lacks compacted ones. */
   missingFor(theirs: VersionVector): { base?: Base; ops: Op[] } {
     const have = new Map(theirs);
-    const needsBase = [...this.#base.vv].some(([origin, seq]) => (have.get(origin) ?? 0) < seq);
-    if (needsBase) return { base: this.base(), ops: [...this.#ops] };
+    if (this.needsBase(theirs)) return { base: this.base(), ops: [...this.#ops] };
     return { ops: this.#ops.filter((op) => op.seq > (have.get(op.origin) ?? 0)) };
   }
 
@@ -187,12 +230,21 @@ export class Replica {
    * tick, an observed clock) could be broken by the next op, which others may have compacted past.
    */
   status(): SyncStatus {
-    return { node: this.node, vv: this.versionVector(), clock: this.#latestHeld, frontier: this.frontier() };
+    const status: SyncStatus = {
+      node: this.node,
+      vv: this.versionVector(),
+      clock: this.#latestHeld,
+      frontier: this.frontier(),
+      now: this.#clock.last,
+    };
+    if (this.#catchingUp) status.catchingUp = true;
+    return status;
   }
 
   /** Takes another tracker's status: its clock promise and its frontier. */
   receiveStatus(status: SyncStatus): void {
     this.#clock.observe(status.clock);
+    if (this.#catchingUp) this.#catchUpWith(status);
     const theirOwn = status.vv.find(([origin]) => origin === status.node)?.[1] ?? 0;
     if ((this.#contig.get(status.node) ?? 0) >= theirOwn) {
       this.#promises.set(status.node, maxOf(this.#promises.get(status.node), status.clock));
@@ -246,8 +298,12 @@ export class Replica {
 
   /** The compacted prefix, in its durable and transferable form. */
   base(): Base {
-    const vv: VersionVector = [...this.#base.vv].sort((a, b) => a[0] - b[0]);
-    return { stamp: this.#base.stamp, vv, state: this.#base.state.snapshot() };
+    return { stamp: this.#base.stamp, vv: this.baseVersionVector(), state: this.#base.state.snapshot() };
+  }
+
+  /** The base's version vector alone (base() snapshots the whole state). */
+  baseVersionVector(): VersionVector {
+    return [...this.#base.vv].sort((a, b) => a[0] - b[0]);
   }
 
   /** Takes a newer base from another tracker (one that compacted ops this one lacks). */
@@ -265,6 +321,27 @@ export class Replica {
     this.#latestHeld = maxStamp(this.#latestHeld, base.stamp);
     this.#settled = false;
     return true;
+  }
+
+  /**
+   * Caught up once a tracker that is not catching up itself says we hold every op of ours it
+   * holds (a wiped tracker must not reuse numbers) and our clock has passed its clock (so no new
+   * op lands below what anyone compacted: compacting past a stamp needs every tracker to hold
+   * all ops up to it, and a tracker that caught up has seen such a clock). A brand-new cluster
+   * has no such tracker: then once every other tracker says it is new and empty too.
+   */
+  #catchUpWith(status: SyncStatus): void {
+    if (status.node === this.node || !this.nodes.includes(status.node)) return;
+    if (status.catchingUp) {
+      if (status.vv.length > 0 || this.#contig.size > 0) return;
+      this.#newPeers.add(status.node);
+      if (this.nodes.every((n) => n === this.node || this.#newPeers.has(n))) this.#catchingUp = false;
+      return;
+    }
+    const mine = status.vv.find(([origin]) => origin === this.node)?.[1] ?? 0;
+    if ((this.#contig.get(this.node) ?? 0) < mine) return;
+    if (status.now) this.#clock.observe(status.now);
+    this.#catchingUp = false;
   }
 
   #noteHeld(origin: number, seq: number): void {

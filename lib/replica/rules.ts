@@ -21,6 +21,10 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       const user = state.users.get(change.user);
       if (!user) return refuse(`no user "${change.user}": run create_user first`);
       if (user.hash !== change.hash) return refuse("wrong user id or password");
+      const current = state.sessions.get(change.session);
+      // The same client logging in again with its token (after a failover to a tracker that had
+      // not heard of its login): its session goes on, with what it shares.
+      if (current?.user === change.user && current.peer === change.peer) return OK;
       if (commit) {
         // One session per client address, one address per session: a new login replaces both.
         const previous = state.peerSessions.get(change.peer);
@@ -36,11 +40,18 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       if (commit) endSession(state, change.session);
       return OK;
     }
+    case "expire_sessions": {
+      // Whichever sessions still exist at the op's place in the replay end; the others already did.
+      if (!change.sessions.some((id) => state.sessions.has(id)))
+        return refuse("no such session left to expire");
+      if (commit) for (const id of change.sessions) endSession(state, id);
+      return OK;
+    }
     case "create_group": {
       if (state.groups.has(change.group))
         return refuse(`group "${change.group}" already exists: pick another group id`);
       if (commit) {
-        state.groups.set(change.group, {
+        state.addGroup(change.group, {
           owner: change.user,
           members: new Set([change.user]),
           pending: new Set(),
@@ -57,18 +68,18 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
         return refuse(
           `your request to join "${change.group}" is already pending: ask its owner ${g.owner} to accept`,
         );
-      if (commit) g.pending.add(change.user);
+      if (commit) state.writableGroup(change.group).pending.add(change.user);
       return OK;
     }
     case "leave_group": {
       const g = state.groups.get(change.group);
       if (!g) return refuse(noGroup(change.group));
       if (g.pending.has(change.user)) {
-        if (commit) g.pending.delete(change.user); // withdraws the pending request
+        if (commit) state.writableGroup(change.group).pending.delete(change.user); // withdraws the pending request
         return OK;
       }
       if (!g.members.has(change.user)) return refuse(notMember(change.group));
-      if (commit) leaveGroup(state, change.group, g, change.user);
+      if (commit) leaveGroup(state, change.group, change.user);
       return OK;
     }
     case "accept_request":
@@ -82,8 +93,9 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
           `no pending request from "${change.member}" in "${change.group}": see list_requests ${change.group}`,
         );
       if (commit) {
-        g.pending.delete(change.member);
-        if (change.kind === "accept_request") g.members.add(change.member);
+        const w = state.writableGroup(change.group);
+        w.pending.delete(change.member);
+        if (change.kind === "accept_request") w.members.add(change.member);
       }
       return OK;
     }
@@ -101,9 +113,10 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
         );
       }
       if (commit) {
-        const file = existing ?? { ...f, sharers: new Map<string, string>() };
+        const w = state.writableGroup(change.group);
+        const file = w.files.get(f.name) ?? { ...f, sharers: new Map<string, string>() };
         file.sharers.set(session.peer, change.user);
-        g.files.set(f.name, file);
+        w.files.set(f.name, file);
       }
       return OK;
     }
@@ -115,7 +128,7 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       const file = g.files.get(change.name);
       if (!file?.sharers.has(session.peer))
         return refuse(`you do not share "${change.name}" in "${change.group}" from this client`);
-      if (commit) removeSharer(g, change.name, session.peer);
+      if (commit) removeSharer(state.writableGroup(change.group), change.name, session.peer);
       return OK;
     }
   }
@@ -141,15 +154,20 @@ function endSession(state: State, sessionId: string): void {
   if (!session) return;
   state.sessions.delete(sessionId);
   if (state.peerSessions.get(session.peer) === sessionId) state.peerSessions.delete(session.peer);
-  for (const g of state.groups.values()) {
-    for (const [name, file] of g.files) {
-      if (file.sharers.get(session.peer) === session.user) removeSharer(g, name, session.peer);
-    }
+  for (const [id, g] of state.groups) {
+    if (g.files.size === 0) continue; // most groups: no garbage made for them
+    const names = [...g.files]
+      .filter(([, f]) => f.sharers.get(session.peer) === session.user)
+      .map(([n]) => n);
+    if (names.length === 0) continue;
+    const w = state.writableGroup(id); // replaces the entry in place: iteration goes on
+    for (const name of names) removeSharer(w, name, session.peer);
   }
 }
 
 /** Removes a member, their shares in the group, hands ownership on, and drops an empty group. */
-function leaveGroup(state: State, groupId: string, g: Group, user: string): void {
+function leaveGroup(state: State, groupId: string, user: string): void {
+  const g = state.writableGroup(groupId);
   g.members.delete(user);
   for (const [name, file] of g.files) {
     for (const [peer, sharer] of file.sharers) if (sharer === user) removeSharer(g, name, peer);

@@ -42,23 +42,41 @@ export class State {
     return this.users.size + this.sessions.size + this.groups.size + files + this.rids.size;
   }
 
-  /** A deep copy, so a replay can start from a base without changing it. */
+  /**
+   * Groups this state may change in place. Groups are shared between a state and its clones
+   * until one of them changes one: writableGroup() copies it first (copy on write), so a clone
+   * costs a copy of the top-level maps, and a base and the live state replayed from it hold
+   * one copy of every group neither has changed since.
+   */
+  #owned = new WeakSet<Group>();
+
+  /** A copy that shares every group with this state until either changes it, for a replay from a base. */
   clone(): State {
     const copy = new State();
     copy.users = new Map(this.users);
     copy.sessions = new Map(this.sessions);
     copy.peerSessions = new Map(this.peerSessions);
     copy.rids = this.rids.clone();
-    for (const [id, g] of this.groups) {
-      const files = new Map<string, SharedFile>();
-      for (const [name, f] of g.files) files.set(name, { ...f, sharers: new Map(f.sharers) });
-      copy.groups.set(id, {
-        owner: g.owner,
-        members: new Set(g.members),
-        pending: new Set(g.pending),
-        files,
-      });
-    }
+    copy.groups = new Map(this.groups);
+    this.#owned = new WeakSet(); // shared now: neither may change a group in place
+    return copy;
+  }
+
+  /** Adds a group made by this state. */
+  addGroup(id: string, g: Group): void {
+    this.groups.set(id, g);
+    this.#owned.add(g);
+  }
+
+  /** Group `id`, copied first if a clone shares it: the only way to change a group. */
+  writableGroup(id: string): Group {
+    const g = this.groups.get(id);
+    if (!g) throw new Error(`no group ${id} to change`);
+    if (this.#owned.has(g)) return g;
+    const files = new Map<string, SharedFile>();
+    for (const [name, f] of g.files) files.set(name, { ...f, sharers: new Map(f.sharers) });
+    const copy: Group = { owner: g.owner, members: new Set(g.members), pending: new Set(g.pending), files };
+    this.addGroup(id, copy);
     return copy;
   }
 
@@ -98,12 +116,12 @@ export class State {
         files.set(f.name, {
           name: f.name,
           sizeBytes: f.sizeBytes,
-          sha1: Uint8Array.from(Buffer.from(f.sha1, "hex")),
-          pieces: Uint8Array.from(Buffer.from(f.pieces, "hex")),
+          sha1: new Uint8Array(Buffer.from(f.sha1, "hex")), // not Uint8Array.from: it walks a typed array element by element
+          pieces: new Uint8Array(Buffer.from(f.pieces, "hex")),
           sharers: new Map(f.sharers),
         });
       }
-      state.groups.set(g.id, {
+      state.addGroup(g.id, {
         owner: g.owner,
         members: new Set(g.members),
         pending: new Set(g.pending),

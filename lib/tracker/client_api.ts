@@ -7,7 +7,14 @@ import type { Change, Outcome } from "../replica/change.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { Group } from "../replica/state.ts";
 import type { Fields } from "../wire/fields.ts";
-import type { Reply, Request } from "../wire/tracker_protocol.ts";
+import { itemParts } from "../wire/parts.ts";
+import {
+  LISTING_FIRST_ITEMS,
+  LISTING_PART_BYTES,
+  LISTING_PART_ITEMS,
+  type Reply,
+  type Request,
+} from "../wire/tracker_protocol.ts";
 import type { FileInfo, FileSummary, GroupSummary } from "../wire/tracker_replies.ts";
 import type { Liveness } from "./liveness.ts";
 import type { LoginThrottle } from "./login_throttle.ts";
@@ -36,8 +43,19 @@ export interface ClientState {
   session?: string;
 }
 
+/**
+ * Sends one part of a listing ahead of its reply; resolves once the connection can take more
+ * (a listing of any length is paced by its reader, never queued whole). Rejects if it closed.
+ */
+export type SendPart = (items: readonly object[]) => Promise<void>;
+
 /** Answers one request; never throws for anything the client did. */
-export async function handleRequest(core: TrackerCore, client: ClientState, req: Request): Promise<Reply> {
+export async function handleRequest(
+  core: TrackerCore,
+  client: ClientState,
+  req: Request,
+  sendPart: SendPart,
+): Promise<Reply> {
   const ok = (data: Fields = {}): Reply => ({ id: req.id, ok: true, data });
   const fail = (reason: string): Reply => ({ id: req.id, ok: false, reason });
   const done = (outcome: Outcome, data: Fields = {}): Reply => (outcome.ok ? ok(data) : fail(outcome.reason));
@@ -119,12 +137,13 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
       return done(
         core.commit({ kind: req.t, user, session: sid, group: req.group, member: req.user }, req.rid),
       );
-    case "list_groups":
-      return ok({
-        groups: [...state.groups].map(
-          ([id, g]): GroupSummary => ({ id, owner: g.owner, members: g.members.size, files: g.files.size }),
-        ),
-      });
+    case "list_groups": {
+      const entries = mapEntries(
+        state.groups,
+        ([id, g]): GroupSummary => ({ id, owner: g.owner, members: g.members.size, files: g.files.size }),
+      );
+      return ok({ count: await sendListing(entries, req.skip, sendPart) });
+    }
     case "list_requests": {
       const g = state.groups.get(req.group);
       if (!g) return fail(`no group "${req.group}": see list_groups`);
@@ -135,16 +154,15 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
     case "list_files": {
       const g = member(req.group);
       if (!("files" in g)) return g;
-      const now = core.nowMs();
-      return ok({
-        files: [...g.files.values()].map(
-          (f): FileSummary => ({
-            name: f.name,
-            sizeBytes: f.sizeBytes,
-            seeders: livePeers(core, f.sharers, now).length,
-          }),
-        ),
-      });
+      const entries = mapEntries(
+        g.files.values(),
+        (f): FileSummary => ({
+          name: f.name,
+          sizeBytes: f.sizeBytes,
+          seeders: livePeers(core, f.sharers, core.nowMs()).length,
+        }),
+      );
+      return ok({ count: await sendListing(entries, req.skip, sendPart) });
     }
     case "share":
       return done(
@@ -188,6 +206,41 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
         return fail(`${them.user} is not a member of "${req.group}"`);
       return ok({ user: them.user });
     }
+  }
+}
+
+/** Entry bytes at most: up to two 255-byte names and a few numbers, CBOR-encoded. */
+const LISTING_ENTRY_BYTES = 2 * 255 + 64;
+
+/**
+ * Sends a listing's entries as parts (the first one small, so its first line comes at once),
+ * after skipping those a resent request already got; returns how many it sent. The entries are
+ * read as they are sent: a change made meanwhile may or may not show, as with any listing.
+ */
+async function sendListing(entries: Iterable<object>, skip: number, sendPart: SendPart): Promise<number> {
+  let sent = 0;
+  const parts = itemParts(dropFirst(entries, skip), {
+    maxItems: LISTING_PART_ITEMS,
+    maxBytes: LISTING_PART_BYTES,
+    sizeOf: () => LISTING_ENTRY_BYTES,
+    firstItems: LISTING_FIRST_ITEMS,
+  });
+  for (const items of parts) {
+    await sendPart(items);
+    sent += items.length;
+  }
+  return sent;
+}
+
+function* mapEntries<T, U>(items: Iterable<T>, map: (item: T) => U): Generator<U> {
+  for (const item of items) yield map(item);
+}
+
+function* dropFirst<T>(items: Iterable<T>, count: number): Generator<T> {
+  let left = count;
+  for (const item of items) {
+    if (left > 0) left--;
+    else yield item;
   }
 }
 

@@ -11,8 +11,8 @@ import {
   MAX_PENDING_REQUESTS,
   MAX_UNAUTHENTICATED_FRAME_BYTES,
 } from "../wire/limits.ts";
-import { parseRequest, replyMessage } from "../wire/tracker_protocol.ts";
-import { type ClientState, handleRequest, type TrackerCore } from "./client_api.ts";
+import { parseRequest, partMessage, replyMessage } from "../wire/tracker_protocol.ts";
+import { type ClientState, handleRequest, type SendPart, type TrackerCore } from "./client_api.ts";
 import type { Sync, SyncPeer } from "./sync.ts";
 
 /** What an inbound connection is, once its first message has said. */
@@ -65,12 +65,17 @@ export function listen(options: {
       }
       role.pending++;
       const { client } = role;
-      handleRequest(core, client, req)
+      const sendPart: SendPart = (items) => {
+        if (conn.isClosed) return Promise.reject(new Error("connection closed mid-listing"));
+        return conn.send(partMessage({ id: req.id, items })) ? Promise.resolve() : conn.drained();
+      };
+      handleRequest(core, client, req, sendPart)
         .then((reply) => {
           if (client.session !== undefined) conn.maxFrameBytes = MAX_FRAME_BYTES; // shares carry piece hashes
           conn.send(replyMessage(reply));
         })
         .catch((err) => {
+          if (conn.isClosed) return; // a listing's reader went away
           log(`error: request ${req.t} from ${conn.remote} failed: ${stackOf(err)}`);
           conn.send(replyMessage({ id: req.id, ok: false, reason: "internal tracker error: try again" }));
         })

@@ -1,8 +1,9 @@
 // The tracker's `status` command: one line of what it holds and how its links are.
 import { createHash } from "node:crypto";
+import { encodeJsonValue } from "../wire/codec.ts";
 import type { RunningTracker } from "./tracker.ts";
 
-/** `ops=.. users=.. groups=.. live=.. digest=.. tracker2=up(120ms)` */
+/** `ops=.. users=.. groups=.. sessions=.. entries=.. state_bytes=.. live=.. digest=.. tracker2=up(120ms)` */
 export function trackerStatus(t: RunningTracker): string {
   const state = t.replica.state;
   const digest = createHash("sha1").update(JSON.stringify(state.snapshot())).digest("hex").slice(0, 12);
@@ -13,6 +14,8 @@ export function trackerStatus(t: RunningTracker): string {
     `users=${state.users.size}`,
     `groups=${state.groups.size}`,
     `sessions=${state.sessions.size}`,
+    `entries=${state.entryCount()}`,
+    `state_bytes=${encodeJsonValue(state.snapshot()).byteLength}`,
     `live=${t.liveness.liveCount(Date.now())}`,
     `digest=${digest}`,
     ...links,

@@ -5,10 +5,11 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { messageOf } from "../errors.ts";
-import type { Base, Op } from "../replica/replica.ts";
+import type { Base, Op, VersionVector } from "../replica/replica.ts";
 import { compareStamps } from "../replica/stamp.ts";
-import { decodeMessage, encodeValue } from "../wire/codec.ts";
+import { decodeJsonOrCbor, decodeMessage, encodeJsonValue, encodeValue } from "../wire/codec.ts";
 import { asMap } from "../wire/fields.ts";
+
 import { parseBase, parseOp } from "../wire/sync_protocol.ts";
 
 /** What a tracker persisted: enough to rebuild its replica exactly. */
@@ -51,7 +52,9 @@ export class Store {
   /** Everything persisted; a corrupt row is an error naming it (never a silently wrong state). */
   load(node: number): Persisted {
     const baseRow = this.#db.query<{ body: Uint8Array }, []>("SELECT body FROM base WHERE id = 1").get();
-    const base = baseRow ? parseBase(asMap(decodeStored(baseRow.body, "base"), "stored base")) : undefined;
+    const base = baseRow
+      ? parseBase(asMap(decodeStored(baseRow.body, "base", decodeJsonOrCbor), "stored base"))
+      : undefined;
     const rows = this.#db
       .query<{ origin: number; seq: number; body: Uint8Array }, []>("SELECT origin, seq, body FROM ops")
       .all();
@@ -78,9 +81,19 @@ export class Store {
    * covers, atomically. An origin's ops are folded in sequence order, so seq <= vv is folded.
    */
   saveBase(base: Base): void {
+    this.saveEncodedBase(encodeJsonValue(base), base.vv);
+  }
+
+  /** The stored base as stored (to send it on as it is), if there is one. */
+  encodedBase(): Uint8Array | undefined {
+    return this.#db.query<{ body: Uint8Array }, []>("SELECT body FROM base WHERE id = 1").get()?.body;
+  }
+
+  /** saveBase() of a base already encoded (one received from another tracker, or about to be sent). */
+  saveEncodedBase(body: Uint8Array, vv: VersionVector): void {
     this.#db.transaction(() => {
-      this.#db.query("INSERT OR REPLACE INTO base (id, body) VALUES (1, ?)").run(encodeValue(base));
-      for (const [origin, seq] of base.vv)
+      this.#db.query("INSERT OR REPLACE INTO base (id, body) VALUES (1, ?)").run(body);
+      for (const [origin, seq] of vv)
         this.#db.query("DELETE FROM ops WHERE origin = ? AND seq <= ?").run(origin, seq);
     })();
   }
@@ -90,9 +103,9 @@ export class Store {
   }
 }
 
-function decodeStored(body: Uint8Array, what: string): unknown {
+function decodeStored(body: Uint8Array, what: string, decode = decodeMessage): unknown {
   try {
-    return decodeMessage(body);
+    return decode(body);
   } catch (err) {
     throw new Error(
       `stored ${what} is corrupt (${messageOf(err)}): restore the data dir or remove it to resync from the other trackers`,

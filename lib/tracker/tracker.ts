@@ -5,7 +5,8 @@ import type { Change, Outcome } from "../replica/change.ts";
 import { brokenInvariants } from "../replica/invariants.ts";
 import { Replica } from "../replica/replica.ts";
 import type { TrackerCore } from "./client_api.ts";
-import { Liveness } from "./liveness.ts";
+import { startExpiry } from "./expiry.ts";
+import { Liveness, SESSION_EXPIRY_MS } from "./liveness.ts";
 import { LoginThrottle } from "./login_throttle.ts";
 import { listen } from "./server.ts";
 import { Store } from "./store.ts";
@@ -17,6 +18,8 @@ export interface TrackerOptions {
   dataDir: string;
   secret?: string | undefined;
   fsync?: boolean | undefined;
+  /** Sessions unheard this long expire (default SESSION_EXPIRY_MS). */
+  sessionExpiryMs?: number | undefined;
   log: (line: string) => void;
 }
 
@@ -40,7 +43,10 @@ export function startTracker(options: TrackerOptions): RunningTracker {
   let replica: Replica;
   try {
     store = new Store(options.dataDir, me.no, { fsync: options.fsync });
-    replica = Replica.restore(me.no, nodes, store.load(me.no));
+    const persisted = store.load(me.no);
+    // Nothing stored while others exist: a new tracker, or one whose data dir was lost.
+    const catchingUp = !persisted.base && persisted.ops.length === 0 && nodes.length > 1;
+    replica = Replica.restore(me.no, nodes, persisted, { catchingUp });
   } catch (err) {
     // Never serve a state we cannot read back whole: say what to do instead.
     const reason = messageOf(err);
@@ -80,6 +86,21 @@ export function startTracker(options: TrackerOptions): RunningTracker {
   };
   const { listener, clients } = listen({ host: me.host, port: me.port, core, sync, log: options.log });
   sync.start();
+  // Loading left garbage as big as the state (the base's bytes, its JSON text, the snapshot it
+  // was parsed into): collect it right after `listening` rather than whenever the collector
+  // gets to it (105 MB of state: 500 -> 214 MiB of RSS, one pause of a few hundred ms).
+  setTimeout(() => Bun.gc(true), 0);
+  const stopExpiry = startExpiry({
+    me: me.no,
+    trackerCount: nodes.length,
+    replica,
+    liveness,
+    sync,
+    commit: (change) => core.commit(change),
+    expiryMs: options.sessionExpiryMs ?? SESSION_EXPIRY_MS,
+    nowMs,
+    log: options.log,
+  });
   return {
     port: listener.port,
     replica,
@@ -87,6 +108,7 @@ export function startTracker(options: TrackerOptions): RunningTracker {
     liveness,
     clientCount: () => clients.size,
     stop() {
+      stopExpiry();
       sync.stop();
       listener.stop(true);
       store.close();

@@ -1,6 +1,6 @@
 // Tracker <-> tracker messages: hello and proof, operations, status, base and liveness. Shapes only.
 import { ProtocolError } from "../errors.ts";
-import type { Change } from "../replica/change.ts";
+import { type Change, MAX_EXPIRED_PER_OP } from "../replica/change.ts";
 import type { Base, Op, SyncStatus, VersionVector } from "../replica/replica.ts";
 import type { Stamp } from "../replica/stamp.ts";
 import type { StateSnapshot } from "../replica/state.ts";
@@ -17,6 +17,7 @@ import {
   readString,
 } from "./fields.ts";
 import { MAX_OPS_PER_FRAME } from "./limits.ts";
+import { PART_BYTES } from "./parts.ts";
 import { MAX_PIECE_HASH_BYTES } from "./tracker_protocol.ts";
 
 const MAX_NODE = 1024;
@@ -29,9 +30,21 @@ export type SyncMessage =
   | { t: "sync_prove"; mac: Uint8Array }
   | { t: "sync_welcome" }
   | { t: "sync_ops"; ops: Op[] }
-  | { t: "sync_status"; status: SyncStatus }
-  | { t: "sync_base"; base: Base }
+  | { t: "sync_status"; status: SyncStatus; partial?: PartialBase }
+  | { t: "sync_base_part"; stamp: Stamp; totalBytes: number; offset: number; bytes: Uint8Array }
   | { t: "sync_live"; sessions: [session: string, heardAgoMs: number][] };
+
+/**
+ * Largest compacted base a tracker takes from another, encoded: checked on a transfer's first
+ * part, before any of it is kept. A base is one CBOR value, and the whole state lives in memory.
+ */
+export const MAX_BASE_BYTES = 4 * 1024 * 1024 * 1024;
+
+/** How much of another tracker's base a tracker holds: a cut transfer continues from `offset`. */
+export interface PartialBase {
+  stamp: Stamp;
+  offset: number;
+}
 
 /** Checks a decoded tracker-to-tracker message. */
 export function parseSyncMessage(value: unknown): SyncMessage {
@@ -47,10 +60,25 @@ export function parseSyncMessage(value: unknown): SyncMessage {
       return { t: m.t };
     case "sync_ops":
       return { t: m.t, ops: readArray(m, "ops", MAX_OPS_PER_FRAME).map(parseOp) };
-    case "sync_status":
-      return { t: m.t, status: parseStatus(readMap(m, "status")) };
-    case "sync_base":
-      return { t: m.t, base: parseBase(readMap(m, "base")) };
+    case "sync_status": {
+      const status = parseStatus(readMap(m, "status"));
+      const partial = optional(m, "partial", (f, k) => {
+        const p = readMap(f, k);
+        return {
+          stamp: parseStamp(readMap(p, "stamp")),
+          offset: readInt(p, "offset", 0, MAX_BASE_BYTES),
+        };
+      });
+      return partial ? { t: m.t, status, partial } : { t: m.t, status };
+    }
+    case "sync_base_part":
+      return {
+        t: m.t,
+        stamp: parseStamp(readMap(m, "stamp")),
+        totalBytes: readInt(m, "totalBytes", 1, MAX_BASE_BYTES),
+        offset: readInt(m, "offset", 0, MAX_BASE_BYTES),
+        bytes: readBytes(m, "bytes", 1, PART_BYTES),
+      };
     case "sync_live":
       return {
         t: m.t,
@@ -98,6 +126,11 @@ function parseChange(m: Fields): Change {
       };
     case "logout":
       return { kind: m.kind, session: session() };
+    case "expire_sessions":
+      return {
+        kind: m.kind,
+        sessions: readArray(m, "sessions", MAX_EXPIRED_PER_OP).map((id) => readString({ id }, "id", 128)),
+      };
     case "create_group":
     case "join_group":
     case "leave_group":
@@ -148,12 +181,17 @@ function parseVersionVector(items: unknown[]): VersionVector {
 }
 
 function parseStatus(m: Fields): SyncStatus {
-  return {
+  const status: SyncStatus = {
     node: readInt(m, "node", 1, MAX_NODE),
     vv: parseVersionVector(readArray(m, "vv", MAX_NODE)),
     clock: parseStamp(readMap(m, "clock")),
     frontier: parseStamp(readMap(m, "frontier")),
   };
+  const now = optional(m, "now", (f, k) => parseStamp(readMap(f, k)));
+  if (now) status.now = now;
+  if (m.catchingUp === true) status.catchingUp = true;
+  else if (m.catchingUp !== undefined) throw new ProtocolError(`Cannot parse "catchingUp": expected true`);
+  return status;
 }
 
 /** Checks a compacted base, deep enough that State.fromSnapshot cannot be fooled by its shape. */

@@ -3,6 +3,7 @@ import { ProtocolError } from "../errors.ts";
 import {
   type Fields,
   optional,
+  readArray,
   readBytes,
   readEnvelope,
   readInt,
@@ -29,9 +30,10 @@ export type Request = { id: number; rid?: string } & (
   | { t: "heartbeat" }
   | { t: "logout" }
   | { t: "whoami" }
-  | { t: "create_group" | "join_group" | "leave_group" | "list_requests" | "list_files"; group: string }
+  | { t: "create_group" | "join_group" | "leave_group" | "list_requests"; group: string }
+  | { t: "list_files"; group: string; skip: number }
   | { t: "accept_request" | "reject_request"; group: string; user: string }
-  | { t: "list_groups" }
+  | { t: "list_groups"; skip: number }
   | { t: "share"; group: string; name: string; sizeBytes: number; sha1: Uint8Array; pieces: Uint8Array }
   | { t: "unshare" | "file_info"; group: string; name: string }
   | { t: "check_peer"; group: string; peer: string; nonce: Uint8Array; proof: Uint8Array }
@@ -62,14 +64,16 @@ export function parseRequest(value: unknown): Request {
     case "heartbeat":
     case "logout":
     case "whoami":
-    case "list_groups":
       return { ...base, t: m.t };
+    case "list_groups":
+      return { ...base, t: m.t, skip: readSkip(m) };
     case "create_group":
     case "join_group":
     case "leave_group":
     case "list_requests":
-    case "list_files":
       return { ...base, t: m.t, group: readName(m, "group") };
+    case "list_files":
+      return { ...base, t: m.t, group: readName(m, "group"), skip: readSkip(m) };
     case "accept_request":
     case "reject_request":
       return { ...base, t: m.t, group: readName(m, "group"), user: readName(m, "user") };
@@ -105,6 +109,11 @@ export function parseRequest(value: unknown): Request {
   }
 }
 
+/** Entries a resent listing request already got (after a failover mid-listing). */
+function readSkip(m: Fields): number {
+  return optional(m, "skip", (f, k) => readInt(f, k, 0, Number.MAX_SAFE_INTEGER)) ?? 0;
+}
+
 function readPassword(m: Fields): string {
   const pass = readString(m, "pass", MAX_PASSWORD_BYTES);
   if (pass.length === 0) throw new ProtocolError(`Cannot parse "pass": must not be empty`);
@@ -119,6 +128,42 @@ export function replyMessage(reply: Reply): Fields {
   return reply.ok
     ? { t: "reply", id: reply.id, ok: true, data: reply.data }
     : { t: "reply", id: reply.id, ok: false, reason: reply.reason };
+}
+
+/**
+ * Entries of a listing per part: a listing is any number of `part` frames, then its reply with
+ * the count sent. LISTING_FIRST_ITEMS makes the first line quick whatever the listing's length.
+ */
+export const LISTING_PART_ITEMS = 1_000;
+export const LISTING_FIRST_ITEMS = 50;
+/** Bytes of one part at most (entries hold up to three 255-byte names): far below the frame limit. */
+export const LISTING_PART_BYTES = 512 * 1024;
+
+/** A slice of a listing's entries, ahead of the listing's reply. */
+export interface ListingPart {
+  id: number;
+  items: Fields[];
+}
+
+/** The frame of a listing part (entries as the tracker builds them: GroupSummary, FileSummary). */
+export function partMessage(part: { id: number; items: readonly object[] }): Fields {
+  return { t: "part", id: part.id, items: part.items };
+}
+
+/** Checks a decoded tracker message: a reply, or a part of a listing still under way. */
+export function parseTrackerMessage(
+  value: unknown,
+): ({ t: "reply" } & Reply) | ({ t: "part" } & ListingPart) {
+  const m = readEnvelope(value);
+  if (m.t === "part") {
+    const id = readInt(m, "id", 0, 2 ** 32 - 1);
+    const items = readArray(m, "items", LISTING_PART_ITEMS).filter(
+      (x): x is Fields =>
+        typeof x === "object" && x !== null && !Array.isArray(x) && !(x instanceof Uint8Array),
+    );
+    return { t: "part", id, items };
+  }
+  return { t: "reply", ...parseReply(value) };
 }
 
 /** Checks a decoded tracker reply. */

@@ -32,6 +32,9 @@ describe("soak", () => {
     expect({ seed, corrupted: report.corruptedFiles }).toEqual({ seed, corrupted: 0 });
     expect({ seed, couldProgress: report.couldProgress }).toEqual({ seed, couldProgress: [] });
     expect({ seed, crashed: report.crashed }).toEqual({ seed, crashed: [] });
+    // A client that fails over keeps its session, also when its login never left the tracker.
+    expect({ seed, sessionsLost: report.sessionsLost }).toEqual({ seed, sessionsLost: 0 });
+    expect(report.stateSize.length).toBeGreaterThan(1);
   }, 80_000);
 });
 

@@ -70,6 +70,13 @@ const changeArb: fc.Arbitrary<Change> = fc.oneof(
       ),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("logout"), session }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("expire_sessions"),
+      sessions: fc.uniqueArray(session, { minLength: 1, maxLength: 3 }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("create_group"), user, session, group }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("join_group"), user, session, group }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("leave_group"), user, session, group }) },
@@ -150,6 +157,15 @@ export function resolveIntent(intent: Intent, state: State): Change {
         )
       : choose(sessionsOf(u), hint, SESSIONS)) ?? hint;
   const orGiven = <T>(v: T | undefined, given: T) => v ?? given;
+  if (c.kind === "expire_sessions") {
+    // Fitted: sessions this tracker holds (a tracker expires only those); stale: ones it does not.
+    const pool = SESSIONS.filter((id) => state.sessions.has(id) !== stale);
+    const picked = c.sessions.flatMap((hint) => {
+      const id = choose(pool, hint, SESSIONS);
+      return id === undefined ? [] : [id];
+    });
+    return { ...c, sessions: picked.length > 0 ? [...new Set(picked)] : c.sessions };
+  }
   if (!stale && actors.length === 0 && c.kind !== "login" && c.kind !== "logout") {
     // Nobody is logged in here, so nobody can act: the client first creates its user, or logs in.
     const hash = HASHES[SESSIONS.findIndex((s) => s === c.session) % 2]!;
@@ -264,6 +280,8 @@ export function describeChange(c: Change): string {
       return `login(${c.user},${c.hash},${c.session}@${c.peer})`;
     case "logout":
       return `logout(${c.session})`;
+    case "expire_sessions":
+      return `expire(${c.sessions.join(",")})`;
     case "create_group":
     case "join_group":
     case "leave_group":

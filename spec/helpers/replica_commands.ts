@@ -29,7 +29,7 @@ export class LocalChange implements Cmd {
   ) {}
   check = () => true;
   run(_: object, net: Net): void {
-    const change = resolveIntent(this.intent, net.replicas[this.at]!.state);
+    const change = resolveIntent(this.intent, net.replicas[this.at % net.size]!.state);
     const outcome = net.local(this.at, change, this.nowMs, `r${net.trace.length}`);
     const op = net.created.at(-1)!;
     const done = outcome.ok ? `op ${op.origin}:${op.seq}@${op.stamp.wall}.${op.stamp.count}` : "refused";
@@ -139,11 +139,33 @@ export class Restart implements Cmd {
   toString = () => `${t(this.at)}.restart()`;
 }
 
+/** A tracker added as a new line of the file (at most 6 in all). */
+export class AddNode implements Cmd {
+  check = () => true;
+  run(_: object, net: Net): void {
+    if (net.size >= 6) return void net.trace.push(`${this}: already 6 trackers`);
+    net.trace.push(`${this}: tracker ${net.addNode()} joins, the others restart`);
+  }
+  toString = () => "addNode()";
+}
+
+/** The tracker at index `at` (modulo the size) removed from the file (2 stay at least). */
+export class RemoveNode implements Cmd {
+  constructor(readonly at: number) {}
+  check = () => true;
+  run(_: object, net: Net): void {
+    if (net.size <= 2) return void net.trace.push(`${this}: only 2 trackers`);
+    net.trace.push(`${this}: tracker ${net.removeNode(this.at % net.size)} leaves, the others restart`);
+  }
+  toString = () => `removeNode(#${this.at})`;
+}
+
 const clock = fc.integer({ min: 0, max: 3 });
 
 /** Every command for a cluster of `size` trackers; restarts, gossip and compaction are common, as bugs hide there. */
 export function commandArb(size: number): fc.Arbitrary<Cmd> {
-  const at = fc.integer({ min: 0, max: size - 1 });
+  // Up to 6 trackers once some are added; an index names tracker `at % size` (see Net).
+  const at = fc.integer({ min: 0, max: Math.max(size - 1, 5) });
   const pick = fc.nat({ max: 7 });
   return fc.oneof(
     { weight: 6, arbitrary: fc.tuple(at, intentArb, clock).map(([a, i, now]) => new LocalChange(a, i, now)) },
@@ -155,6 +177,8 @@ export function commandArb(size: number): fc.Arbitrary<Cmd> {
     { weight: 3, arbitrary: at.map((a) => new Compact(a)) },
     { weight: 2, arbitrary: fc.tuple(at, fc.integer({ min: 1, max: 3 })).map(([a, n]) => new Compact(a, n)) },
     { weight: 3, arbitrary: at.map((a) => new Restart(a)) },
+    { weight: 1, arbitrary: fc.constant(new AddNode()) },
+    { weight: 1, arbitrary: at.map((a) => new RemoveNode(a)) },
   );
 }
 

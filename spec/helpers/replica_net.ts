@@ -23,7 +23,8 @@ export interface NetOptions {
 
 /** N trackers numbered 1..N (replica index i is tracker i + 1) and their inboxes. */
 export class Net {
-  readonly nodes: number[];
+  /** The trackers in the file now, in line order; membership changes add and remove some. */
+  nodes: number[];
   readonly replicas: Replica[];
   /** queues[i]: messages in flight to replica i, in no particular order */
   readonly queues: Msg[][];
@@ -33,7 +34,10 @@ export class Net {
   progress = 0;
   /** what each command did, for counterexamples: toString() cannot know, as shrinking reruns commands */
   readonly trace: string[] = [];
+  /** Trackers removed from the file. */
+  readonly removed = new Set<number>();
   readonly #options: NetOptions;
+  #nextNode: number;
 
   constructor(size: number, options: NetOptions = {}) {
     this.nodes = Array.from({ length: size }, (_, i) => i + 1);
@@ -42,6 +46,37 @@ export class Net {
       (node) => new Replica(node, this.nodes, undefined, { order: options.order }),
     );
     this.queues = this.nodes.map(() => []);
+    this.#nextNode = size + 1;
+  }
+
+  /**
+   * A tracker added as a new line: the running ones restart on the new file, one at a time
+   * (losing their soft state), and the new one starts empty. Returns its number.
+   */
+  addNode(): number {
+    const node = this.#nextNode++;
+    this.nodes = [...this.nodes, node];
+    for (let at = 0; at < this.replicas.length; at++) this.restart(at);
+    this.replicas.push(
+      new Replica(node, this.nodes, undefined, { order: this.#options.order, catchingUp: true }),
+    );
+    this.queues.push([]);
+    return node;
+  }
+
+  /**
+   * The tracker at index `at` removed from the file, by the README's procedure: once the cluster
+   * is in sync, it stops for good and the others restart on the new file.
+   */
+  removeNode(at: number): number {
+    this.settle();
+    const node = this.replicas[at]!.node;
+    this.nodes = this.nodes.filter((n) => n !== node);
+    this.replicas.splice(at, 1);
+    this.queues.splice(at, 1);
+    this.removed.add(node);
+    for (let i = 0; i < this.replicas.length; i++) this.restart(i);
+    return node;
   }
 
   get size(): number {
@@ -49,7 +84,8 @@ export class Net {
   }
 
   /** Commits a change on replica `at`, as its tracker would, and sends the op to every other one. */
-  local(at: number, change: Change, nowMs: number, rid?: string): Outcome {
+  local(index: number, change: Change, nowMs: number, rid?: string): Outcome {
+    const at = index % this.size; // commands name trackers by index, also after membership changes
     const { op, outcome } = this.replicas[at]!.local(change, nowMs, rid);
     if (op) {
       this.created.push(op);
@@ -59,12 +95,14 @@ export class Net {
   }
 
   /** Replica `at` tells every other one its status (each answers later with what `at` lacks). */
-  sendStatus(at: number): void {
+  sendStatus(index: number): void {
+    const at = index % this.size;
     this.#broadcast(at, { kind: "status", status: this.replicas[at]!.status() });
   }
 
   /** Delivers message `pick` (modulo the queue length) to replica `to`; `dup` leaves it in flight. */
-  deliver(to: number, pick: number, dup = false): Msg | undefined {
+  deliver(index: number, pick: number, dup = false): Msg | undefined {
+    const to = index % this.size;
     const queue = this.queues[to]!;
     if (queue.length === 0) return undefined;
     const i = pick % queue.length;
@@ -75,21 +113,28 @@ export class Net {
   }
 
   /** Loses message `pick` (modulo the queue length) on its way to replica `to`. */
-  drop(to: number, pick: number): Msg | undefined {
-    const queue = this.queues[to]!;
+  drop(index: number, pick: number): Msg | undefined {
+    const queue = this.queues[index % this.size]!;
     if (queue.length === 0) return undefined;
     return queue.splice(pick % queue.length, 1)[0];
   }
 
-  compact(at: number, maxOps?: number): Op[] {
-    return this.replicas[at]!.compact(maxOps);
+  compact(index: number, maxOps?: number): Op[] {
+    return this.replicas[index % this.size]!.compact(maxOps);
   }
 
   /** Kills and restarts replica `at`: it keeps exactly its base and ops, and loses all soft state. */
-  restart(at: number): void {
+  restart(index: number): void {
+    const at = index % this.size;
     const old = this.replicas[at]!;
     const persisted = { base: old.base(), ops: old.ops.map((op) => structuredClone(op)) };
-    this.replicas[at] = Replica.restore(old.node, this.nodes, persisted, { order: this.#options.order });
+    // As the tracker does: nothing stored while others exist, it waits to hear one (the tracker
+    // also gives up waiting after 3 s alone, and then stamps by its wall clock, not modelled here).
+    const catchingUp = persisted.ops.length === 0 && persisted.base.vv.length === 0 && this.size > 1;
+    this.replicas[at] = Replica.restore(old.node, this.nodes, persisted, {
+      order: this.#options.order,
+      catchingUp,
+    });
   }
 
   /** Delivers every message in flight, oldest first, until all queues are empty. */
@@ -145,7 +190,8 @@ export class Net {
       // The answer travels as a base and batches of ops, like the tracker's sync_base and
       // sync_ops frames; each can be lost, duplicated or overtaken on its own.
       const answer = r.missingFor(msg.status.vv);
-      const back = this.queues[msg.status.node - 1]!;
+      const back = this.queues[this.nodes.indexOf(msg.status.node)];
+      if (!back) return; // from a tracker removed since
       if (answer.base) back.push({ kind: "base", from: r.node, base: answer.base });
       for (let i = 0; i < answer.ops.length; i += OPS_PER_BATCH) {
         back.push({ kind: "ops", from: r.node, ops: answer.ops.slice(i, i + OPS_PER_BATCH) });

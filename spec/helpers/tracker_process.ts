@@ -19,6 +19,8 @@ export interface TrackerStartOptions {
   args?: string[];
   /** A command that runs the tracker, e.g. `["ip", "netns", "exec", "ns1"]` (it must exec it: same pid). */
   wrap?: string[];
+  /** A tracker_info.txt of its own (same line count, e.g. other trackers behind relays). */
+  infoPath?: string;
 }
 
 /** `clients=2 ops=3 users=1 groups=1 sessions=1 live=1 digest=ab12.. tracker2=up(12ms)`, parsed. */
@@ -28,6 +30,10 @@ export interface TrackerStatus {
   users: number;
   groups: number;
   sessions: number;
+  /** Users, sessions, groups, files and request ids held. */
+  entries: number;
+  /** Bytes of the replicated state, encoded (as in a base). */
+  stateBytes: number;
   /** Hash of the whole replicated state: equal digests mean converged trackers. */
   digest: string;
   /** Per other tracker: whether the sync link is up. */
@@ -80,7 +86,7 @@ export class TrackerProcess {
     const args = [
       ...(this.options.wrap ?? []),
       TRACKER_BIN,
-      this.cluster.infoPath,
+      this.options.infoPath ?? this.cluster.infoPath,
       String(this.no),
       "--data-dir",
       this.slot.dataDir,
@@ -162,6 +168,8 @@ export class TrackerProcess {
       users: Number(field("users")),
       groups: Number(field("groups")),
       sessions: Number(field("sessions")),
+      entries: Number(field("entries")),
+      stateBytes: Number(field("state_bytes")),
       digest: field("digest"),
       links,
     };

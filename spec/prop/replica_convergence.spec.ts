@@ -6,16 +6,19 @@ import { brokenInvariants } from "../../lib/replica/invariants.ts";
 import type { StampOrder } from "../../lib/replica/replica.ts";
 import { fileMeta } from "../helpers/replica_arbitraries.ts";
 import {
+  AddNode,
   Compact,
   convergenceProperty,
   Deliver,
   Gossip,
   LocalChange,
   makeNet,
+  RemoveNode,
   Restart,
   runSound,
+  SendStatus,
 } from "../helpers/replica_commands.ts";
-import { expectConverged, type Net } from "../helpers/replica_net.ts";
+import { expectConverged, Net } from "../helpers/replica_net.ts";
 
 const FC_RUNS = Number(process.env.FC_RUNS ?? 1000);
 
@@ -221,6 +224,42 @@ describe("Replica cluster", () => {
     runSound(net, cmds);
     net.settle();
     expectConverged(net);
+  });
+
+  test("a tracker added to the file takes no change until one with history has answered", () => {
+    // Shrunk by the property above: t2 compacts 1:1 after t1 left; t4 and t5 join; t4 hears only
+    // t5 (as new as itself) and must not stamp a change below t2's compacted base.
+    const net = makeNet(3, 0);
+    const createU1 = { as: "given", change: { kind: "create_user", user: "u1", hash: "h1" } } as const;
+    runSound(net, [
+      new LocalChange(0, createU1, 1),
+      new RemoveNode(0),
+      new Gossip(),
+      new Gossip(),
+      new Compact(0),
+      new AddNode(),
+      new AddNode(),
+      new SendStatus(3),
+      new Deliver(2, 0, false),
+    ]);
+    expect(net.replicas[2]!.catchingUp).toBe(true);
+    expect(net.local(2, { kind: "create_group", user: "u1", session: "s1", group: "g" }, 0)).toEqual({
+      ok: false,
+      reason: "tracker 4 is catching up with the others: try again in a moment",
+    });
+    net.gossip(); // now it hears trackers 2 and 3
+    expect(net.replicas.every((r) => !r.catchingUp)).toBe(true);
+    expect(net.local(2, { kind: "create_user", user: "u2", hash: "h1" }, 0)).toEqual({ ok: true });
+    net.settle();
+    expectConverged(net);
+  });
+
+  test("a new cluster takes changes once every tracker has said it is new too", () => {
+    const net = new Net(3);
+    for (let i = 0; i < 3; i++) net.restart(i); // as started: nothing stored, others listed
+    expect(net.replicas.every((r) => r.catchingUp)).toBe(true);
+    net.gossip();
+    expect(net.replicas.map((r) => r.catchingUp)).toEqual([false, false, false]);
   });
 
   test("stays sound while a tracker holds a login and a join but not the creation of the joining user", () => {

@@ -40,6 +40,9 @@ class Model {
       case "login": {
         if (!this.users.has(c.user)) return "refused";
         if (this.users.get(c.user) !== c.hash) return "wrong password";
+        // The same client (token, so session id, and address) logging in again keeps its session.
+        const current = this.sessions.get(c.session);
+        if (current?.user === c.user && current.peer === c.peer) return "ok";
         // A client address has one session: logging in there again ends the one before.
         for (const [sid, s] of this.sessions)
           if (s.peer === c.peer || sid === c.session) this.#endSession(sid);
@@ -50,6 +53,13 @@ class Model {
         if (!this.sessions.has(c.session)) return "not logged in";
         this.#endSession(c.session);
         return "ok";
+      case "expire_sessions": {
+        // A vanished client's session ends as a logout would; refused if none of them is left.
+        const live = c.sessions.filter((id) => this.sessions.has(id));
+        if (live.length === 0) return "refused";
+        for (const id of live) this.#endSession(id);
+        return "ok";
+      }
       default: {
         // Every other request comes from a logged-in client: it acts through a live session of
         // its own user, or is refused for that before anything else is looked at.
@@ -61,7 +71,10 @@ class Model {
   }
 
   /** A request by `c.user`, logged in at client address `peer`. */
-  #act(c: Exclude<Change, { kind: "create_user" | "login" | "logout" }>, peer: string): boolean {
+  #act(
+    c: Exclude<Change, { kind: "create_user" | "login" | "logout" | "expire_sessions" }>,
+    peer: string,
+  ): boolean {
     switch (c.kind) {
       case "create_group":
         if (this.groups.has(c.group)) return false;

@@ -29,6 +29,7 @@ const PURE = [
   "wire/tracker_protocol.ts",
   "wire/sync_protocol.ts",
   "wire/peer_protocol.ts",
+  "wire/parts.ts",
 ];
 
 const FORBIDDEN: [RegExp, string][] = [

@@ -31,4 +31,27 @@ describe("Liveness", () => {
     expect(l.isLive("s1", 1)).toBe(false);
     expect(l.liveCount(1)).toBe(0);
   });
+
+  test("names the sessions unheard for the expiry time, here or anywhere, counting from its start for the unheard", () => {
+    const l = new Liveness();
+    const sessions = new Map([
+      ["here", {}],
+      ["there", {}],
+      ["never", {}],
+      ["recent", {}],
+    ]);
+    l.touch("here", 1_000);
+    l.reported([["there", 500]], 2_000); // heard by another tracker at 1,500
+    l.touch("recent", 9_000);
+    l.touch("gone", 0); // not in the state any more: forgotten, never named
+    const at = (nowMs: number, max = 10) => l.silent(sessions, { nowMs, afterMs: 10_000, sinceMs: 100, max });
+    expect(at(10_099)).toEqual([]);
+    expect(at(10_100)).toEqual(["never"]); // unheard since the tracker started at 100
+    expect(at(11_000)).toEqual(["here", "never"]);
+    expect(at(11_500)).toEqual(["here", "there", "never"]);
+    expect(at(11_500, 2)).toEqual(["here", "there"]);
+    l.touch("here", 11_600); // heard again: no longer silent
+    expect(at(18_999)).toEqual(["there", "never"]);
+    expect(at(19_000)).toEqual(["there", "never", "recent"]);
+  });
 });

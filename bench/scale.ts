@@ -1,0 +1,221 @@
+// `npm run bench -- scale`: the tracker cluster at a given size of replicated state (users,
+// groups with 200-byte ids, shared files with many piece hashes), built through the pure replica
+// and written to tracker 1's store. Per size: restart to `listening`, a wiped tracker's catch-up
+// time and rate, each tracker's RSS against the state's size, `list_groups` to its first and
+// last line, and tracker ops/s and p99 latency, next to an empty tracker measured the same way.
+//   npm run bench -- scale                      10 MB and 100 MB
+//   SCALE_MB=10,100,1000 npm run bench -- scale (1 GB takes several GB of memory per process)
+import { type BigState, writeBigState } from "../spec/helpers/big_state.ts";
+import { makeCluster, settle } from "../spec/helpers/cluster.ts";
+import { stopAll } from "../spec/helpers/processes.ts";
+import { startTracker, type TrackerProcess } from "../spec/helpers/tracker_process.ts";
+import { rssField } from "./soak_report.ts";
+import { TrackerConn } from "./tracker_conn.ts";
+import { loginClients, runLoad, seedTracker } from "./tracker_load.ts";
+
+/** The issue's targets. */
+export const SCALE_TARGETS = {
+  catchUpMBps: 50,
+  /** RSS at most this times the state's size, plus RSS_EXTRA_MB. */
+  rssOverState: 3,
+  rssExtraMB: 100,
+  /** p99 at 100 MB of state within this factor of the empty tracker's. */
+  p99OverEmpty: 2,
+};
+
+const RESTARTS = 3;
+const LOAD = { users: 40, clients: 100, warmupMs: 1_000, durationMs: 5_000, pacedRate: 2_000 };
+/** Writes and small listings only: a list_groups of 100 MB of state is its own figure. */
+const LOAD_MIX = { listGroups: 0, listFiles: 0.5 };
+
+/** The figures at one size. */
+export interface ScaleResult {
+  targetMB: number;
+  stateBytes: number;
+  groups: number;
+  buildS: number;
+  restartS: number[];
+  /** From tracker 2's spawn to its base adopted. */
+  catchUpS: number;
+  /** From the first part received to the base adopted, as tracker 2 logs it. */
+  transferS: number;
+  catchUpMBps: number;
+  /** VmRSS at the end of the size's run. */
+  rssMB: { tracker1: number; tracker2: number };
+  /** VmRSS after the catch-up and the listing, before the load. */
+  settledMB: { tracker1: number; tracker2: number };
+  /** VmHWM of either tracker right after the catch-up. */
+  peakMB: number;
+  listFirstMs: number;
+  listLastMs: number;
+  listed: number;
+  closedOpsPerSecond: number;
+  pacedP99Ms: number;
+  pacedP50Ms: number;
+}
+
+/** Users, groups and files in a state of about `mb` megabytes: a third each, by their encoded size. */
+function shape(mb: number): Parameters<typeof writeBigState>[2] {
+  const bytes = mb * 1e6;
+  return {
+    groups: Math.round(bytes / 3 / 290), // a group with a 200-byte id and its owner: ~290 bytes
+    users: Math.round(bytes / 3 / 130), // an id and an argon2id hash: ~130 bytes
+    files: Math.max(1, Math.round(bytes / 3 / 328_000)), // 8,192 pieces (a 4 GiB file): 328 KB hex
+    piecesPerFile: 8_192,
+  };
+}
+
+/** Runs every size in `sizesMb` (0: an empty tracker, the reference) and prints the table. */
+export async function benchScale(sizesMb: number[], log: (line: string) => void): Promise<ScaleResult[]> {
+  const results: ScaleResult[] = [];
+  for (const mb of [0, ...sizesMb]) {
+    try {
+      results.push(await atSize(mb, log));
+    } finally {
+      await stopAll();
+    }
+  }
+  printScale(results);
+  return results;
+}
+
+async function atSize(mb: number, log: (line: string) => void): Promise<ScaleResult> {
+  const cluster = await makeCluster({ trackers: 2 });
+  const built = performance.now();
+  let big: BigState | undefined;
+  if (mb > 0) big = await writeBigState(cluster.slots[0]!.dataDir, 1, shape(mb));
+  const buildS = (performance.now() - built) / 1000;
+  log(
+    `scale ${mb} MB: state of ${((big?.baseBytes ?? 0) / 1e6).toFixed(1)} MB built in ${buildS.toFixed(1)} s`,
+  );
+
+  // Restart: a SIGKILLed tracker on this data dir, to its `listening` line.
+  const restartS: number[] = [];
+  let t1: TrackerProcess | undefined;
+  for (let i = 0; i < RESTARTS; i++) {
+    const t0 = performance.now();
+    t1 = t1 ? await t1.restart() : await startTracker(cluster, 1);
+    restartS.push((performance.now() - t0) / 1000);
+  }
+  if (!t1) throw new Error("tracker 1 did not start");
+
+  // Catch-up: tracker 2 starts with an empty data dir; timed from its spawn to its log line of
+  // the base adopted (the ops above it follow in one more round trip).
+  const t0 = performance.now();
+  const t2 = await startTracker(cluster, 2);
+  let catchUpS = 0;
+  let transferS = 0;
+  if (big) {
+    const adopted = await t2.stderr.next((l) => l.includes("adopted compacted base"), 600_000);
+    catchUpS = (performance.now() - t0) / 1000;
+    transferS = Number(adopted.lines.at(-1)?.match(/in ([\d.]+) s\)/)?.[1] ?? Number.NaN);
+  }
+  // The base holds every op (the state was built compacted): adopted is caught up. An empty
+  // cluster settles at once. (`status` digests the whole state: seconds at 100 MB.)
+  if (!big) await settle(cluster);
+  const stateBytes = big?.baseBytes ?? 0;
+  const peakMB = Math.max(rssField(t1.proc.pid, "VmHWM"), rssField(t2.proc.pid, "VmHWM")) / 1024;
+  log(
+    `scale ${mb} MB: tracker 2 caught up in ${catchUpS.toFixed(2)} s; peak RSS so far ${peakMB.toFixed(0)} MiB`,
+  );
+
+  // list_groups through tracker 1, timed to its first and its last entry.
+  const conn = await TrackerConn.open("127.0.0.1", cluster.slots[0]!.port);
+  let listFirstMs = 0;
+  let listLastMs = 0;
+  let listed = 0;
+  if (big) {
+    const token = crypto.getRandomValues(new Uint8Array(32));
+    await conn.ok({ t: "login", user: big.user, pass: big.pass, peer: "127.0.0.1:9", token });
+  } else {
+    await conn.ok({ t: "create_user", user: "lister", pass: "pw" });
+    const token = crypto.getRandomValues(new Uint8Array(32));
+    await conn.ok({ t: "login", user: "lister", pass: "pw", peer: "127.0.0.1:9", token });
+  }
+  const listStart = performance.now();
+  const reply = await conn.request({ t: "list_groups" }, (items) => {
+    if (listed === 0) listFirstMs = performance.now() - listStart;
+    listed += items.length;
+  });
+  listLastMs = performance.now() - listStart;
+  if (!reply.ok) throw new Error(`list_groups failed: ${reply.reason}`);
+  conn.close();
+
+  // Settled, before the load adds its own users, sessions and garbage (about 45 MiB on its own).
+  await Bun.sleep(2_000);
+  const settledMB = {
+    tracker1: rssField(t1.proc.pid, "VmRSS") / 1024,
+    tracker2: rssField(t2.proc.pid, "VmRSS") / 1024,
+  };
+  // Load: simulated clients on tracker 1 (writes replicate to tracker 2), closed loop then paced.
+  await seedTracker(cluster.slots[0]!.port, LOAD.users);
+  const { clients } = await loginClients(cluster.slots[0]!.port, { count: LOAD.clients, users: LOAD.users });
+  const closed = await runLoad(clients, {
+    warmupMs: LOAD.warmupMs,
+    durationMs: LOAD.durationMs,
+    mix: LOAD_MIX,
+  });
+  const paced = await runLoad(clients, {
+    warmupMs: LOAD.warmupMs,
+    durationMs: LOAD.durationMs,
+    ratePerSecond: LOAD.pacedRate,
+    mix: LOAD_MIX,
+  });
+  for (const c of clients) c.conn.close();
+  // Steady state, after the catch-up, the listing and the load (the collector has had time).
+  const rssMB = {
+    tracker1: rssField(t1.proc.pid, "VmRSS") / 1024,
+    tracker2: rssField(t2.proc.pid, "VmRSS") / 1024,
+  };
+  return {
+    targetMB: mb,
+    stateBytes,
+    groups: big?.groups.length ?? 0,
+    buildS,
+    restartS,
+    catchUpS,
+    transferS,
+    catchUpMBps: stateBytes / 1e6 / catchUpS,
+    rssMB,
+    settledMB,
+    peakMB,
+    listFirstMs,
+    listLastMs,
+    listed,
+    closedOpsPerSecond: closed.opsPerSecond,
+    pacedP99Ms: paced.all.p99Ms,
+    pacedP50Ms: paced.all.p50Ms,
+  };
+}
+
+/** One block of figures per size, each with its target. */
+export function printScale(results: ScaleResult[]): void {
+  const empty = results.find((r) => r.targetMB === 0);
+  const out = (line: string) => console.log(line);
+  out("scale figures (2 trackers on 127.0.0.1, this machine):");
+  for (const r of results) {
+    const stateMB = r.stateBytes / 1e6;
+    const rssLimit = SCALE_TARGETS.rssOverState * (r.stateBytes / 1024 / 1024) + SCALE_TARGETS.rssExtraMB;
+    const rss = Math.max(r.settledMB.tracker1, r.settledMB.tracker2);
+    const p99Ratio = empty ? r.pacedP99Ms / empty.pacedP99Ms : Number.NaN;
+    const restart = [...r.restartS].sort((a, b) => a - b);
+    out(`  state ${stateMB.toFixed(1)} MB (${r.groups} groups with 200-byte ids, users, 4 GiB files):`);
+    out(
+      `    restart to listening   ${restart[1]?.toFixed(2)} s median (${restart.map((s) => s.toFixed(2)).join(", ")})`,
+    );
+    if (r.targetMB > 0) {
+      out(
+        `    wiped-tracker catch-up ${r.catchUpS.toFixed(2)} s from its start (${r.transferS.toFixed(2)} s from the first byte), ${r.catchUpMBps.toFixed(1)} MB/s (target >= ${SCALE_TARGETS.catchUpMBps} MB/s: ${r.catchUpMBps >= SCALE_TARGETS.catchUpMBps ? "met" : "missed"})`,
+      );
+    }
+    out(
+      `    RSS settled            tracker 1 ${r.settledMB.tracker1.toFixed(0)} MiB, tracker 2 ${r.settledMB.tracker2.toFixed(0)} MiB (target <= 3x the state + 100 MiB = ${rssLimit.toFixed(0)} MiB: ${rss <= rssLimit ? "met" : "missed"}); peak ${r.peakMB.toFixed(0)} MiB during the catch-up; after the load ${r.rssMB.tracker1.toFixed(0)} / ${r.rssMB.tracker2.toFixed(0)} MiB`,
+    );
+    out(
+      `    list_groups            first line ${r.listFirstMs.toFixed(0)} ms, last ${r.listLastMs.toFixed(0)} ms, ${r.listed} lines`,
+    );
+    out(
+      `    tracker ops            ${r.closedOpsPerSecond.toFixed(0)} ops/s closed loop; paced ${LOAD.pacedRate}/s p50 ${r.pacedP50Ms.toFixed(2)} ms, p99 ${r.pacedP99Ms.toFixed(2)} ms${empty && r !== empty ? ` = ${p99Ratio.toFixed(2)}x the empty tracker's${r.targetMB >= 100 ? ` (target <= ${SCALE_TARGETS.p99OverEmpty}x: ${p99Ratio <= SCALE_TARGETS.p99OverEmpty ? "met" : "missed"})` : ""}` : ""}`,
+    );
+  }
+}
