@@ -17,7 +17,7 @@ export interface FileMeta {
  */
 export type Change =
   | { kind: "create_user"; user: string; hash: string }
-  | { kind: "login"; user: string; hash: string; session: string; peer: string }
+  | { kind: "login"; user: string; hash: string; session: string; peer: string; key: string }
   | { kind: "logout"; session: string }
   | { kind: "create_group" | "join_group" | "leave_group"; user: string; session: string; group: string }
   | {

@@ -26,7 +26,7 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
         const previous = state.peerSessions.get(change.peer);
         if (previous !== undefined) endSession(state, previous);
         endSession(state, change.session);
-        state.sessions.set(change.session, { user: change.user, peer: change.peer });
+        state.sessions.set(change.session, { user: change.user, peer: change.peer, key: change.key });
         state.peerSessions.set(change.peer, change.session);
       }
       return OK;

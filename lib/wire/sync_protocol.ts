@@ -94,6 +94,7 @@ function parseChange(m: Fields): Change {
         hash: readString(m, "hash", 1024),
         session: session(),
         peer: readString(m, "peer", 262),
+        key: m.key === undefined ? "" : readString(m, "key", 64), // ops logged before keys have none
       };
     case "logout":
       return { kind: m.kind, session: session() };
@@ -166,7 +167,14 @@ export function parseBase(m: Fields): Base {
   const state: StateSnapshot = {
     users: readArray(s, "users", MAX_BASE_ITEMS).map((u) => strings(u, 2, "user") as [string, string]),
     sessions: readArray(s, "sessions", MAX_BASE_ITEMS).map(
-      (x) => strings(x, 3, "session") as [string, string, string],
+      // A session tuple is [id, user, peer, key]; bases saved before keys lack the key.
+      (x) =>
+        strings(x, Array.isArray(x) && x.length === 3 ? 3 : 4, "session") as [
+          string,
+          string,
+          string,
+          string?,
+        ], // strings() checked the length and types
     ),
     groups: readArray(s, "groups", MAX_BASE_ITEMS).map((v) => {
       const g = asMap(v, "group");
