@@ -1,7 +1,11 @@
 // A bare client<->tracker connection for the load generator: our framing and messages
 // (lib/wire), requests matched to replies by id, and none of the real client's failover.
+
+import { generateKeyPairSync } from "node:crypto";
 import type { Socket } from "bun";
-import { Connection, connectionHandlers } from "../lib/wire/connection.ts";
+import { identityOf } from "../lib/identity/key_file.ts";
+import { Connection } from "../lib/wire/connection.ts";
+import { connectTls, secureHandlers } from "../lib/wire/tls.ts";
 import { parseReply, type Reply } from "../lib/wire/tracker_protocol.ts";
 
 type Body = { t: string } & Record<string, unknown>;
@@ -12,6 +16,8 @@ type Body = { t: string } & Record<string, unknown>;
  * lag observer may wait that long between two phases of the bench.
  */
 const KEEPALIVE_MS = 5_000;
+/** One key for every simulated client of a run (the tracker accepts any client key). */
+const BENCH_IDENTITY = identityOf(generateKeyPairSync("ed25519").privateKey);
 
 export class TrackerConn {
   #conn!: Connection;
@@ -44,11 +50,15 @@ export class TrackerConn {
       Bun.connect<Connection>({
         hostname: host,
         port,
-        socket: connectionHandlers((socket: Socket<Connection>) => {
-          // No idle timeout: a simulated client may sit between phases.
-          tc.#conn = new Connection(socket, handler, undefined, { idleTimeoutS: 0 });
-          resolve();
-        }),
+        tls: connectTls(BENCH_IDENTITY),
+        socket: secureHandlers(
+          (socket: Socket<Connection>) => {
+            // No idle timeout: a simulated client may sit between phases.
+            tc.#conn = new Connection(socket, handler, undefined, { idleTimeoutS: 0 });
+            resolve();
+          },
+          { failed: (reason) => reject(new Error(reason)) },
+        ),
       }).catch((err) => {
         clearInterval(tc.#keepalive);
         reject(err);

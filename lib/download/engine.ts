@@ -11,7 +11,7 @@ import { verifyPiece } from "../pieces/hash.ts";
 import { PiecePicker } from "../pieces/picker.ts";
 import { BufferPool } from "../wire/buffer_pool.ts";
 import { PIECE_FRAME_OVERHEAD_BYTES } from "../wire/codec.ts";
-import { PeerLink } from "./peer_link.ts";
+import { PeerLink, type SeederTrust } from "./peer_link.ts";
 import { PieceWriter } from "./piece_writer.ts";
 import { RequestBook } from "./requests.ts";
 
@@ -48,6 +48,8 @@ export interface DownloadDeps {
   catalog: Catalog;
   selfPeer: string;
   session: () => string | undefined;
+  /** Our key, and the key each seeder must present. */
+  trust: SeederTrust;
   /** Live peers sharing the file, from the tracker. */
   fetchPeers: () => Promise<string[]>;
   onComplete: (d: Download) => void;
@@ -228,6 +230,7 @@ export class Download {
       selfPeer: this.#deps.selfPeer,
       session,
       pieceCount: this.#count,
+      trust: this.#deps.trust,
     };
     PeerLink.open(peer, id, this.#events, { pool: pieceBodies, log: this.#deps.log })
       .then((link) => {

@@ -1,5 +1,7 @@
 // Shell: one running tracker: its store, replica, client listener and replication, wired together.
 import type { TrackerInfo } from "../config.ts";
+import type { TlsIdentity } from "../identity/key_file.ts";
+import { TrackerTrust } from "../identity/tracker_trust.ts";
 import type { Change, Outcome } from "../replica/change.ts";
 import { brokenInvariants } from "../replica/invariants.ts";
 import { Replica } from "../replica/replica.ts";
@@ -15,6 +17,7 @@ export interface TrackerOptions {
   no: number;
   dataDir: string;
   secret?: string | undefined;
+  identity: TlsIdentity;
   fsync?: boolean | undefined;
   log: (line: string) => void;
 }
@@ -45,7 +48,7 @@ export function startTracker(options: TrackerOptions): RunningTracker {
     const reason = (err as Error).message;
     if (reason.includes("belongs to tracker")) throw err;
     throw new Error(
-      `cannot load ${options.dataDir} (${reason}): it is damaged; move it aside and start again to resync everything from the other trackers`,
+      `cannot load ${options.dataDir} (${reason}): it is damaged; move its tracker.sqlite files aside and start again to resync everything from the other trackers (keep its identity.key: they know this tracker by it)`,
     );
   }
   const broken = brokenInvariants(replica.state);
@@ -57,6 +60,8 @@ export function startTracker(options: TrackerOptions): RunningTracker {
     me,
     trackers: options.trackers,
     secret: options.secret,
+    identity: options.identity,
+    trust: new TrackerTrust(options.dataDir),
     replica,
     store,
     liveness,
@@ -77,7 +82,14 @@ export function startTracker(options: TrackerOptions): RunningTracker {
       return outcome;
     },
   };
-  const { listener, clients } = listen({ host: me.host, port: me.port, core, sync, log: options.log });
+  const { listener, clients } = listen({
+    host: me.host,
+    port: me.port,
+    core,
+    sync,
+    identity: options.identity,
+    log: options.log,
+  });
   sync.start();
   return {
     port: listener.port,
