@@ -14,12 +14,20 @@ export class TrackerTrust {
 
   constructor(dataDir: string) {
     this.path = join(dataDir, KNOWN_TRACKERS_FILE);
-    this.#known = existsSync(this.path) ? parseKnown(readFileSync(this.path, "utf8")) : new Map();
+    this.#known = this.#read();
+  }
+
+  #read(): Map<string, string> {
+    return existsSync(this.path) ? parseKnown(readFileSync(this.path, "utf8")) : new Map();
   }
 
   /** Undefined if `seen` is the key `tracker` may present (remembering it on first use), else the reason to refuse it. */
   check(tracker: TrackerAddress, seen: string): string | undefined {
     const address = formatAddress(tracker);
+    const remembered = this.#known.get(address);
+    // The refusal says to delete the line: read the file again, so that doing so works at once.
+    if (remembered !== undefined && remembered !== seen && tracker.id === undefined)
+      this.#known = this.#read();
     const verdict = checkPin(
       {
         label: trackerLabel(tracker),
