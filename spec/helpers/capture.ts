@@ -73,8 +73,8 @@ function reassemble(bytes: Uint8Array): Map<string, Uint8Array> {
     const length = view.getUint32(at + 8);
     const payload = bytes.subarray(at + 12, at + 12 + length);
     at += 12 + length;
-    let f = segments.get(flow);
-    if (!f) segments.set(flow, (f = { first: seq, bySeq: new Map() }));
+    const f = segments.get(flow) ?? { first: seq, bySeq: new Map<number, Uint8Array>() };
+    segments.set(flow, f);
     f.bySeq.set((seq - f.first) >>> 0, payload); // relative, so a wrap of the u32 is harmless
   }
   const flows = new Map<string, Uint8Array>();

@@ -62,8 +62,8 @@ export function startMitm(options: { port: number; target: { host: string; port:
               for (const chunk of victim.data.early.splice(0)) upstream.write(chunk);
             },
             data: (_upstream, chunk) => void victim.write(chunk),
-            close: () => victim.end(),
-            error: () => victim.end(),
+            close: () => void victim.end(),
+            error: () => void victim.end(),
           },
         }).catch(() => victim.end());
       },
@@ -72,8 +72,8 @@ export function startMitm(options: { port: number; target: { host: string; port:
         if (victim.data.other) victim.data.other.write(chunk);
         else victim.data.early.push(chunk);
       },
-      close: (victim) => victim.data?.other?.end(),
-      error: (victim) => victim.data?.other?.end(),
+      close: (victim) => void victim.data?.other?.end(),
+      error: (victim) => void victim.data?.other?.end(),
     },
   });
   return mitm;
