@@ -174,6 +174,8 @@ interface SeederOptions {
   pass: string;
   group: string;
   path: string;
+  /** The key its listener presents (default TEST_IDENTITY, the one its session registers). */
+  listenIdentity?: TlsIdentity | undefined;
 }
 
 /**
@@ -223,7 +225,7 @@ export async function startRawSeeder(
     hostname: HOST,
     port,
     // The key its session registers (TrackerSession's default): downloaders check it.
-    tls: listenTls(TEST_IDENTITY),
+    tls: listenTls(options.listenIdentity ?? TEST_IDENTITY),
     socket: secureHandlers((socket: Socket<Connection>) => {
       stats.connections++;
       stats.live++;
