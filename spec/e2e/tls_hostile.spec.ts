@@ -29,7 +29,10 @@ async function clientHello(): Promise<Uint8Array> {
     port: 0,
     socket: {
       binaryType: "uint8array",
-      data: (s, chunk: Uint8Array) => (got(new Uint8Array(chunk)), void s.end()),
+      data: (s, chunk: Uint8Array) => {
+        got(new Uint8Array(chunk));
+        s.end();
+      },
     },
   });
   const socket = await Bun.connect({
@@ -107,7 +110,9 @@ describe("hostile TLS handshakes", () => {
         port,
         tls,
         socket: {
-          data: (_s, chunk) => void (received += chunk.byteLength),
+          data: (_s, chunk) => {
+            received += chunk.byteLength;
+          },
           close: () => closed(),
           error: () => closed(),
         },
