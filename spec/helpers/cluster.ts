@@ -22,8 +22,10 @@ import { COMMANDS, usage } from "../../lib/client/commands.ts";
 
 /** The repository root, where `npm run build` leaves ./tracker and ./client. */
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const TRACKER_BIN = join(REPO_ROOT, "tracker");
-export const CLIENT_BIN = join(REPO_ROOT, "client");
+/** Where the binaries are: the repository root, or P2P_BIN_DIR (a benchmark comparing two builds). */
+const BIN_DIR = process.env.P2P_BIN_DIR ?? REPO_ROOT;
+export const TRACKER_BIN = join(BIN_DIR, "tracker");
+export const CLIENT_BIN = join(BIN_DIR, "client");
 
 const HOST = "127.0.0.1";
 /** How long a tracker may take to print its `listening` line. */
