@@ -93,6 +93,7 @@ export function secureHandlers<S>(
         return;
       }
       settle(socket);
+      socket.timeout(0); // the handshake's deadline is met; the connection arms its own idle timeout
       onSecure(socket, verdict);
     },
     close(socket) {
