@@ -133,6 +133,7 @@ describe("hostile TLS handshakes", () => {
     const t = await targets();
     const hello = await clientHello();
     expect(hello[0]).toBe(0x16); // a TLS handshake record
+    await t.client.ok("create_user quiet pw"); // its tracker link then stays quiet throughout
     const before = { tracker: rssMiB(t.tracker.proc.pid), client: rssMiB(t.client.proc.pid) };
     const truncated = await Promise.all(
       [t.port, t.peerPort].map((port) => RawSocket.connect({ port, plain: true })),
@@ -157,6 +158,9 @@ describe("hostile TLS handshakes", () => {
     await t.served();
     expect(after.tracker - before.tracker).toBeLessThan(64);
     expect(after.client - before.client).toBeLessThan(64);
+    // A verified link is not held to the handshake's deadline: the quiet tracker link is still up.
+    expect(t.client.stderr.text()).not.toContain("closing connection");
+    expect((await t.tracker.status()).line).toContain("clients=2"); // the witness and the client
   }, 60_000);
 
   test("1,000 idle completed handshakes leave the tracker and a peer server serving, with bounded memory", async () => {
