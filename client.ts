@@ -7,7 +7,7 @@ import { readLines } from "./lib/cli/stdin_lines.ts";
 import { type RunningClient, startClient } from "./lib/client/client.ts";
 import { parseCommand } from "./lib/client/commands.ts";
 import { parseAddress, parseTrackerInfo, requirePins } from "./lib/config.ts";
-import { ConfigError } from "./lib/errors.ts";
+import { ConfigError, messageOf } from "./lib/errors.ts";
 import { DEFAULT_KEY_FILE, loadIdentity } from "./lib/identity/key_file.ts";
 
 const parsedArgs = parseClientArgs(process.argv.slice(2));
@@ -42,15 +42,16 @@ try {
     log: makeLog("client"),
   });
 } catch (err) {
-  const e = err as { code?: string; message?: string };
+  const code = typeof err === "object" && err !== null && "code" in err ? err.code : undefined;
+  const message = messageOf(err);
   if (err instanceof ConfigError) {
-    console.error(`error: ${e.message}`);
+    console.error(`error: ${message}`);
     process.exit(2);
   }
-  if (e.code === "EADDRINUSE" || /in use/i.test(e.message ?? "")) {
+  if (code === "EADDRINUSE" || /in use/i.test(message)) {
     console.error(`error: ${argv.peer} is in use: pick another <IP>:<PORT> for this client`);
   } else {
-    console.error(`error: ${e.message ?? String(err)}`);
+    console.error(`error: ${message}`);
   }
   process.exit(1);
 }

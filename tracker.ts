@@ -5,7 +5,7 @@ import { hideBin } from "yargs/helpers";
 import { makeLog } from "./lib/cli/log.ts";
 import { readLines } from "./lib/cli/stdin_lines.ts";
 import { parseTrackerInfo, requirePins } from "./lib/config.ts";
-import { ConfigError } from "./lib/errors.ts";
+import { ConfigError, messageOf } from "./lib/errors.ts";
 import { DEFAULT_KEY_FILE, loadIdentity } from "./lib/identity/key_file.ts";
 import { trackerStatus } from "./lib/tracker/status.ts";
 import { startTracker } from "./lib/tracker/tracker.ts";
@@ -115,13 +115,14 @@ try {
     console.error(`error: ${err.message}`);
     process.exit(2);
   }
-  const e = err as { code?: string; message?: string };
-  if (e.code === "EADDRINUSE" || /address.*in use/i.test(e.message ?? "")) {
+  const code = typeof err === "object" && err !== null && "code" in err ? err.code : undefined;
+  const message = messageOf(err);
+  if (code === "EADDRINUSE" || /address.*in use/i.test(message)) {
     console.error(
       `error: port in use: another process listens on this tracker's address; stop it or edit tracker_info.txt`,
     );
     process.exit(1);
   }
-  console.error(`error: ${e.message ?? String(err)}`);
+  console.error(`error: ${message}`);
   process.exit(1);
 }

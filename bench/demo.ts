@@ -3,14 +3,10 @@
 // everything it started, also on Ctrl-C.
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import {
-  type ClientProcess,
-  makeCluster,
-  makeTempDir,
-  startClient,
-  startTrackers,
-  stopAll,
-} from "../spec/helpers/cluster.ts";
+import { messageOf } from "../lib/errors.ts";
+import { type ClientProcess, startClient } from "../spec/helpers/client_process.ts";
+import { makeCluster, startTrackers } from "../spec/helpers/cluster.ts";
+import { makeTempDir, stopAll } from "../spec/helpers/processes.ts";
 
 const SIZE_MB = Number(process.env.DEMO_MB ?? 200);
 const tty = process.stdout.isTTY === true;
@@ -107,7 +103,7 @@ try {
   await stopAll();
   say("stopped every tracker and client it started");
 } catch (err) {
-  console.error(`demo: error: ${(err as Error).message}`);
+  console.error(`demo: error: ${messageOf(err)}`);
   await stopAll();
   process.exit(1);
 }

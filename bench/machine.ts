@@ -3,7 +3,7 @@
 // (it was just written), as it is for every download and upload figure.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { LineStream } from "../spec/helpers/cluster.ts";
+import { LineStream } from "../spec/helpers/line_stream.ts";
 import { runOk, spawnChild } from "./proc.ts";
 
 const TCP_COPY_SCRIPT = join(import.meta.dir, "tcp_copy.ts");
@@ -21,7 +21,7 @@ export async function timeSha1sum(
 export async function timeTcpCopy(file: string, sizeBytes: number, timeoutMs: number): Promise<number> {
   const sink = spawnChild([process.execPath, TCP_COPY_SCRIPT, "sink"], { timeoutMs, stdout: "pipe" });
   try {
-    const lines = new LineStream(sink.proc.stdout as ReadableStream<Uint8Array>);
+    const lines = new LineStream(sink.proc.stdout as ReadableStream<Uint8Array>); // cast: spawned with stdout "pipe"
     const portLine = await lines.next((l) => l.startsWith("port "), 10_000);
     if (!portLine.found) throw new Error("the TCP sink exited before listening");
     const port = portLine.lines.at(-1)!.split(" ")[1]!;

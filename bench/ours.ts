@@ -2,14 +2,9 @@
 // timed leecher runs (download_file to `[C]`), and upload_file round trips.
 import { mkdirSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
-import {
-  type ClientProcess,
-  type Cluster,
-  makeCluster,
-  startClient,
-  startTrackers,
-  waitUntil,
-} from "../spec/helpers/cluster.ts";
+import { type ClientProcess, startClient } from "../spec/helpers/client_process.ts";
+import { type Cluster, makeCluster, startTrackers } from "../spec/helpers/cluster.ts";
+import { waitUntil } from "../spec/helpers/wait.ts";
 import { RssWatch, runOk } from "./proc.ts";
 import type { DownloadRun } from "./reference.ts";
 

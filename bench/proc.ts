@@ -72,6 +72,7 @@ export interface Ran {
 export async function runCommand(cmd: string[], options: { timeoutMs: number; cwd?: string }): Promise<Ran> {
   const started = performance.now();
   const child = spawnChild(cmd, { ...options, stdout: "pipe", stderr: "pipe" });
+  // casts: spawned with stdout and stderr "pipe"
   const stdout = new Response(child.proc.stdout as ReadableStream).text();
   const stderr = new Response(child.proc.stderr as ReadableStream).text();
   const exitCode = await child.exited;

@@ -2,7 +2,7 @@
 // aria2c leecher, a mktorrent torrent of 512 KiB pieces), timed like our download scenarios.
 import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { freePort, waitUntil } from "../spec/helpers/cluster.ts";
+import { freePort, waitUntil } from "../spec/helpers/wait.ts";
 import { infoHashHex, scrapeSeeders, urlEncodeBytes } from "./bencode.ts";
 import { type Child, RssWatch, runOk, spawnChild } from "./proc.ts";
 

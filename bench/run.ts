@@ -10,7 +10,8 @@
 import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { cpus, release, totalmem } from "node:os";
 import { join } from "node:path";
-import { CLIENT_BIN, makeTempDir, stopAll, TRACKER_BIN } from "../spec/helpers/cluster.ts";
+import { messageOf, stackOf } from "../lib/errors.ts";
+import { CLIENT_BIN, makeTempDir, stopAll, TRACKER_BIN } from "../spec/helpers/processes.ts";
 import { ContentionMonitor, waitForQuiet } from "./contention.ts";
 import { buildFigures, TARGETS } from "./figures.ts";
 import { makeRandomFile } from "./machine.ts";
@@ -31,7 +32,10 @@ const onlyArg = args.find((a) => a.startsWith("--only="))?.slice("--only=".lengt
 const unknown = args.filter((a) => a !== "--quick" && a !== "--wait-quiet" && !a.startsWith("--only="));
 const sizeMb = Number(process.env.SIZE_MB ?? "1024");
 const runs = Number(process.env.RUNS ?? "3");
-const only = (onlyArg ? onlyArg.split(",") : [...SUITES]) as Suite[];
+const isSuite = (name: string): name is Suite => SUITES.some((s) => s === name);
+const onlyNames = onlyArg ? onlyArg.split(",") : [...SUITES];
+const only = onlyNames.filter(isSuite);
+if (only.length !== onlyNames.length) unknown.push(`--only=${onlyArg}`);
 if (
   unknown.length > 0 ||
   !Number.isInteger(sizeMb) ||
@@ -93,9 +97,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     void cleanup().then(() => process.exit(130));
   });
 }
-process.on("unhandledRejection", (err) =>
-  log(`unhandled rejection (ignored): ${(err as Error)?.stack ?? err}`),
-);
+process.on("unhandledRejection", (err) => log(`unhandled rejection (ignored): ${stackOf(err)}`));
 setTimeout(() => {
   log(`still running after ${WATCHDOG_MS / 60_000} min: stopping everything`);
   void cleanup().then(() => process.exit(1));
@@ -127,8 +129,8 @@ try {
     try {
       return await f();
     } catch (err) {
-      log(`${name} failed: ${(err as Error).stack ?? err}`);
-      failures.push(`${name} suite failed: ${(err as Error).message}`);
+      log(`${name} failed: ${stackOf(err)}`);
+      failures.push(`${name} suite failed: ${messageOf(err)}`);
       await stopChildren(); // what it left running; temp dirs go at the end
       return undefined;
     }
@@ -143,7 +145,7 @@ try {
   });
   const tracker = await suite("tracker", () => benchTracker({ runs, ...LOAD, log, beforeRun }));
   const startup = await suite("startup", async () => {
-    const times = { trackerS: [] as number[], clientS: [] as number[] };
+    const times: { trackerS: number[]; clientS: number[] } = { trackerS: [], clientS: [] };
     for (let i = 0; i < Math.max(runs, 5); i++) {
       await beforeRun();
       times.trackerS.push(await timeTrackerStart());
@@ -236,7 +238,7 @@ try {
   await cleanup();
   process.exit(failures.length > 0 ? 1 : 0);
 } catch (err) {
-  log(`failed: ${(err as Error).stack ?? err}`);
+  log(`failed: ${stackOf(err)}`);
   await cleanup();
   process.exit(1);
 }

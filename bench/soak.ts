@@ -5,7 +5,11 @@
 // byte-identical to its source. Prints its figures; exits 1 on any divergence, loss or
 // corruption. `soak()` runs it in-process (spec/e2e/soak.spec.ts). Stops everything it started.
 // SOAK_TRACE=FILE appends every client command and its output to FILE (for digging into a finding).
-import { makeTempDir, settle, startClient, stopAll } from "../spec/helpers/cluster.ts";
+
+import { messageOf } from "../lib/errors.ts";
+import { startClient } from "../spec/helpers/client_process.ts";
+import { settle } from "../spec/helpers/cluster.ts";
+import { makeTempDir, stopAll } from "../spec/helpers/processes.ts";
 import { CONVERGE_TIMEOUT_MS, digestDivergence, finalChecks } from "./soak_checks.ts";
 import { destroyPartitionable, PartitionableCluster, type PartitionMethod } from "./soak_net.ts";
 import { emptyReport, printReport, rssField, type SoakReport } from "./soak_report.ts";
@@ -120,7 +124,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
       } catch (err) {
         report.convergeMs.push(-1);
         report.divergences.digests += await digestDivergence(net.trackers);
-        report.details.push(`${label}: ${(err as Error).message}`);
+        report.details.push(`${label}: ${messageOf(err)}`);
       }
       log(
         `soak: ${label} at ${((Date.now() - started) / 1000).toFixed(0)} s: ${ledger.operations} ops, ${report.kills} kills, ${report.partitions} partitions, agreed in ${report.convergeMs.at(-1)} ms`,
@@ -162,9 +166,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
               .restart(victim.no)
               .catch(
                 (err) =>
-                  void report.details.push(
-                    `restart of tracker ${victim.no} failed: ${(err as Error).message}`,
-                  ),
+                  void report.details.push(`restart of tracker ${victim.no} failed: ${messageOf(err)}`),
               )
               .finally(() => restarting.delete(victim.no)),
           );
@@ -235,8 +237,12 @@ function parseArgs(argv: string[]): { minutes: number; seed: number; method: Par
     };
     if (arg === "--minutes") minutes = Number(value());
     else if (arg === "--seed") seed = Number(value());
-    else if (arg === "--method") method = value() as PartitionMethod | "auto";
-    else
+    else if (arg === "--method") {
+      const m = value();
+      if (m !== "auto" && m !== "netns" && m !== "freeze")
+        throw new Error(`--method must be netns or freeze: got ${m}`);
+      method = m;
+    } else
       throw new Error(
         `unknown argument "${arg}": usage: npm run soak -- [--minutes M] [--seed N] [--method netns|freeze]`,
       );
@@ -254,7 +260,7 @@ if (import.meta.main) {
   try {
     args = parseArgs(process.argv.slice(2));
   } catch (err) {
-    console.error(`error: ${(err as Error).message}`);
+    console.error(`error: ${messageOf(err)}`);
     process.exit(2);
   }
   const stop = () => void Promise.all([destroyPartitionable(), stopAll()]).finally(() => process.exit(130));

@@ -1,7 +1,8 @@
 // Reads the replicated state back through every tracker, the way a user sees it (list_groups,
 // list_files, list_requests, login), compares what each tracker shows and checks the README's
 // invariants on it. Changes nothing but the auditing clients' own sessions.
-import { type ClientProcess, type Cluster, startClient, writeClientInfo } from "../spec/helpers/cluster.ts";
+import { type ClientProcess, startClient } from "../spec/helpers/client_process.ts";
+import { type Cluster, writeClientInfo } from "../spec/helpers/cluster.ts";
 
 /** A user the audit logs in as; `deep` users also have every group looked at through them. */
 export interface Account {

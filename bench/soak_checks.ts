@@ -1,6 +1,9 @@
 // The soak's end checks: downloads finish and match their sources, the trackers agree, and
 // every acknowledged operation is visible through every tracker (bench/soak_audit.ts).
-import { type Cluster, settle, type TrackerProcess } from "../spec/helpers/cluster.ts";
+
+import { messageOf } from "../lib/errors.ts";
+import { type Cluster, settle } from "../spec/helpers/cluster.ts";
+import type { TrackerProcess } from "../spec/helpers/tracker_process.ts";
 import { audit, pinnedClient } from "./soak_audit.ts";
 import type { SoakReport } from "./soak_report.ts";
 import type { Actor, Ledger } from "./soak_workload.ts";
@@ -63,7 +66,7 @@ export async function finalChecks(o: {
   }
   await settle(cluster, { timeoutMs: CONVERGE_TIMEOUT_MS }).catch(async (err) => {
     report.divergences.digests += await digestDivergence(o.trackers);
-    report.details.push(`after the downloads: ${(err as Error).message}`);
+    report.details.push(`after the downloads: ${messageOf(err)}`);
   });
 
   const result = await audit(cluster, ledger.accounts, { everyMemberAudited: true });

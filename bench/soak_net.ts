@@ -25,22 +25,13 @@
 
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  type Cluster,
-  LineStream,
-  makeCluster,
-  makeTempDir,
-  startTracker,
-  TRACKER_BIN,
-  TrackerProcess,
-  type TrackerSlot,
-} from "../spec/helpers/cluster.ts";
+import { type Cluster, makeCluster, type TrackerSlot } from "../spec/helpers/cluster.ts";
+import { makeTempDir } from "../spec/helpers/processes.ts";
+import { startTracker, type TrackerProcess } from "../spec/helpers/tracker_process.ts";
 
 /** How a partition is made: see the header. */
 export type PartitionMethod = "netns" | "freeze";
 
-/** How long a tracker may take to print its `listening` line (as the harness allows). */
-const START_TIMEOUT_MS = 10_000;
 /** A MAC no interface has: frames sent to it are dropped by every receiver. */
 const NOWHERE_MAC = "02:00:00:00:00:00";
 /** Every name this module creates starts with this, then the creating process's pid. */
@@ -114,63 +105,6 @@ async function freeSubnet(): Promise<string> {
   for (;;) {
     const prefix = `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`;
     if (!routes.includes(`${prefix}.`)) return prefix;
-  }
-}
-
-/** A tracker process started inside its own network namespace (`ip netns exec` execs it: same pid). */
-class NetnsTracker extends TrackerProcess {
-  readonly netns: string;
-
-  constructor(cluster: Cluster, no: number, netns: string) {
-    super(cluster, no, {});
-    this.netns = netns;
-  }
-
-  /** Spawns it inside its namespace and waits for its `listening` line, as TrackerProcess.start does. */
-  override async start(): Promise<this> {
-    if (this.running) throw new Error(`tracker ${this.no} is already running`);
-    const args = [
-      "ip",
-      "netns",
-      "exec",
-      this.netns,
-      TRACKER_BIN,
-      this.cluster.infoPath,
-      String(this.no),
-      "--data-dir",
-      this.slot.dataDir,
-      ...(this.options.args ?? []),
-    ];
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env))
-      if (v !== undefined && k !== "TRACKER_SECRET") env[k] = v;
-    this.proc = Bun.spawn(args, {
-      cwd: this.cluster.dir,
-      env: { ...env, ...this.options.env },
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    this.stdout = new LineStream(this.proc.stdout);
-    this.stderr = new LineStream(this.proc.stderr);
-    this.exited = this.proc.exited;
-    let first: { lines: string[]; found: boolean };
-    try {
-      first = await this.stdout.next((l) => l.includes("listening"), START_TIMEOUT_MS);
-    } catch {
-      this.proc.kill("SIGKILL");
-      throw new Error(
-        `tracker ${this.no} printed no "listening" line within ${START_TIMEOUT_MS} ms; stderr:\n${this.stderr.text()}`,
-      );
-    }
-    if (!first.found) {
-      await this.stderr.done;
-      throw new Error(
-        `tracker ${this.no} exited with status ${await this.exited} before listening; stderr:\n${this.stderr.text()}`,
-      );
-    }
-    this.listeningLine = first.lines[first.lines.length - 1]!;
-    return this;
   }
 }
 
@@ -267,9 +201,7 @@ export class PartitionableCluster {
     return Promise.all(
       nos.map((n) => {
         if (this.method === "freeze") return startTracker(this.cluster, n);
-        const t = new NetnsTracker(this.cluster, n, this.#netns[n - 1]!);
-        this.cluster.trackers.set(n, t);
-        return t.start();
+        return startTracker(this.cluster, n, { wrap: ["ip", "netns", "exec", this.#netns[n - 1]!] });
       }),
     );
   }

@@ -52,7 +52,7 @@ export class Rng {
 
   /** A key chosen with probability proportional to its weight. */
   weighted<K extends string>(weights: Record<K, number>): K {
-    const entries = Object.entries(weights) as [K, number][];
+    const entries = Object.entries(weights) as [K, number][]; // cast: Object.entries widens K to string
     let r = this.next() * entries.reduce((sum, [, w]) => sum + w, 0);
     for (const [k, w] of entries) {
       r -= w;

@@ -4,7 +4,8 @@
 
 import { appendFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import type { ClientProcess, RunResult } from "../spec/helpers/cluster.ts";
+import { messageOf } from "../lib/errors.ts";
+import type { ClientProcess, RunResult } from "../spec/helpers/client_process.ts";
 import { randomFile, sha1File } from "../spec/helpers/files.ts";
 import { type Account, type GroupLine, parseGroupLine } from "./soak_audit.ts";
 import type { Rng } from "./soak_rng.ts";
@@ -360,7 +361,7 @@ export class Actor {
     try {
       r = await this.client.run(line);
     } catch (err) {
-      this.#ledger.stuck.push(`${this.user}: ${line}: ${(err as Error).message.slice(0, 300)}`);
+      this.#ledger.stuck.push(`${this.user}: ${line}: ${messageOf(err).slice(0, 300)}`);
       return undefined;
     }
     if (process.env.SOAK_TRACE) {

@@ -2,7 +2,11 @@
 // answer to `help whoami` (piped, the client shows no prompt, so the first answer is the mark).
 import { join } from "node:path";
 import { COMMANDS, usage } from "../lib/client/commands.ts";
-import { CLIENT_BIN, freePort, LineStream, makeCluster, startTracker } from "../spec/helpers/cluster.ts";
+import { makeCluster } from "../spec/helpers/cluster.ts";
+import { LineStream } from "../spec/helpers/line_stream.ts";
+import { CLIENT_BIN } from "../spec/helpers/processes.ts";
+import { startTracker } from "../spec/helpers/tracker_process.ts";
+import { freePort } from "../spec/helpers/wait.ts";
 import { spawnChild } from "./proc.ts";
 
 const WHOAMI_HELP = `${usage("whoami")}: ${COMMANDS.whoami.help}`;
@@ -36,6 +40,7 @@ export async function timeClientStart(): Promise<number> {
     },
   );
   try {
+    // casts: spawned with stdin and stdout "pipe"
     const stdin = child.proc.stdin as import("bun").FileSink;
     stdin.write("help whoami\n");
     stdin.flush();

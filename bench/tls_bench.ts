@@ -6,7 +6,7 @@
 // table and writes bench/results/<time>-tls.json. Binds 127.0.0.1 only.
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "../spec/helpers/cluster.ts";
+import { REPO_ROOT } from "../spec/helpers/processes.ts";
 import { makeRandomFile } from "./machine.ts";
 import type { DownloadRun } from "./reference.ts";
 

@@ -3,8 +3,9 @@
 // receives it; prints the wall time and the receiver's CPU seconds per GiB for each, runs
 // interleaved. The receiver's CPU is what a leecher's main thread pays on top of hashing.
 //   [SIZE_MB=1024] [RUNS=3] bun bench/tls_loopback.ts
-import type { Socket } from "bun";
+
 import { generateKeyPairSync } from "node:crypto";
+import type { Socket } from "bun";
 import { identityOf } from "../lib/identity/key_file.ts";
 import { connectTls, listenTls } from "../lib/wire/tls.ts";
 
@@ -58,10 +59,16 @@ if (role === "send") {
               tls: listenTls(identity),
               socket: { binaryType: "uint8array", data: onData },
             })
-          : Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { binaryType: "uint8array", data: onData } });
+          : Bun.listen({
+              hostname: "127.0.0.1",
+              port: 0,
+              socket: { binaryType: "uint8array", data: onData },
+            });
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      const sender = Bun.spawn([process.execPath, import.meta.path, "send", String(listener.port), mode], { stderr: "inherit" });
+      const sender = Bun.spawn([process.execPath, import.meta.path, "send", String(listener.port), mode], {
+        stderr: "inherit",
+      });
       await finished;
       const wallS = (performance.now() - t0) / 1000;
       const cpu = process.cpuUsage(cpu0);

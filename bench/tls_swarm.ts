@@ -3,8 +3,10 @@
 // from SEEDERS seeders; `bun bench/tls_swarm.ts handshake COUNT [--plain]` times COUNT
 // connections to a tracker, each up to its first reply. Prints one JSON line on stdout.
 import { join } from "node:path";
-import { makeCluster, makeTempDir, startTracker, stopAll } from "../spec/helpers/cluster.ts";
+import { makeCluster } from "../spec/helpers/cluster.ts";
+import { makeTempDir, stopAll } from "../spec/helpers/processes.ts";
 import { RawSocket } from "../spec/helpers/raw_socket.ts";
+import { startTracker } from "../spec/helpers/tracker_process.ts";
 import { startOurSwarm } from "./ours.ts";
 
 const [mode, ...rest] = process.argv.slice(2);

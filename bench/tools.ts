@@ -1,5 +1,7 @@
 // The reference tools: installs each missing one with apt-get (Debian packages only), and
 // reports the versions in use. Never installs what is already there.
+
+import { messageOf } from "../lib/errors.ts";
 import { runCommand, runOk } from "./proc.ts";
 
 /** Binary name -> the Debian package that ships it. */
@@ -23,7 +25,7 @@ export async function ensureTools(log: (line: string) => void): Promise<void> {
     await runOk([...env, "apt-get", "install", "-y", "-qq", ...packages], { timeoutMs: APT_TIMEOUT_MS });
   } catch (err) {
     throw new Error(
-      `cannot install ${packages.join(", ")} (run as root on Debian, or install them by hand): ${(err as Error).message}`,
+      `cannot install ${packages.join(", ")} (run as root on Debian, or install them by hand): ${messageOf(err)}`,
     );
   }
   const still = missing.filter((bin) => !Bun.which(bin));

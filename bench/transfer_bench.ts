@@ -1,7 +1,7 @@
 // The transfer suite: the machine's limits, both download scenarios (reference swarm, then
 // ours, each leecher fresh per run), and upload_file against sha1sum, all on one file.
 import { join } from "node:path";
-import { makeTempDir } from "../spec/helpers/cluster.ts";
+import { makeTempDir } from "../spec/helpers/processes.ts";
 import { flushDirtyPages, timeDiskWrite, timeSha1sum, timeTcpCopy } from "./machine.ts";
 import { startOurSwarm, timeUploads } from "./ours.ts";
 import { type DownloadRun, startReferenceSwarm } from "./reference.ts";
@@ -60,7 +60,11 @@ export async function benchTransfers(options: TransferOptions): Promise<Transfer
 
   const scenarios: TransferResult["scenarios"] = [];
   for (const seeders of SCENARIOS) {
-    const scenario = { seeders, reference: [] as DownloadRun[], ours: [] as DownloadRun[] };
+    const scenario: { seeders: number; reference: DownloadRun[]; ours: DownloadRun[] } = {
+      seeders,
+      reference: [],
+      ours: [],
+    };
     scenarios.push(scenario);
 
     const refDir = await makeTempDir("p2p-bench-ref-");

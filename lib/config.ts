@@ -49,8 +49,9 @@ export function parseTrackerInfo(text: string): TrackerInfo {
 /** Parses `IP:PORT` or `IP PORT`; `where` prefixes the error message. */
 export function parseAddress(text: string, where: string): { host: string; port: number } {
   const parts = text.includes(" ") || text.includes("\t") ? text.split(/\s+/) : splitColon(text);
-  if (parts.length !== 2) throw new ConfigError(`${where}: expected "IP PORT" or "IP:PORT": got "${text}"`);
-  const [host, portText] = parts as [string, string];
+  const [host, portText] = parts;
+  if (parts.length !== 2 || host === undefined || portText === undefined)
+    throw new ConfigError(`${where}: expected "IP PORT" or "IP:PORT": got "${text}"`);
   const octets = IPV4.exec(host);
   if (octets ? octets.slice(1).some((o) => Number(o) > 255) : !HOSTNAME.test(host)) {
     throw new ConfigError(`${where}: "${host}" is not an IPv4 address or host name`);

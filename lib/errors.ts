@@ -14,3 +14,13 @@ export class FrameTooLargeError extends ProtocolError {
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
+
+/** The message of anything thrown (a non-Error is stringified). */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The stack of anything thrown, for logs of bugs (a non-Error is stringified). */
+export function stackOf(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
+}

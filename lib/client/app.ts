@@ -2,7 +2,16 @@
 // Success goes to stdout; a failure is one `error: <reason>` line on stderr and changes nothing.
 import { sessionId } from "../peer/auth.ts";
 import type { Fields } from "../wire/fields.ts";
-import { COMMANDS, type Command, type CommandName, usage } from "./commands.ts";
+import { parseGroupList, parseUserList } from "../wire/tracker_replies.ts";
+import {
+  COMMANDS,
+  type Command,
+  isCommandName,
+  type LoginCommand,
+  needsLogin,
+  type OpenCommand,
+  usage,
+} from "./commands.ts";
 import type { TrackerLink } from "./tracker_link.ts";
 
 /** Where the app writes. */
@@ -11,9 +20,17 @@ export interface Output {
   err(line: string): void;
 }
 
-/** File commands (upload, download, ...), provided by the file-sharing layer. */
+/** What runs each command: the lines it prints, or a CommandError. Keyed by the COMMANDS table. */
+export type Handlers = {
+  [N in LoginCommand]: (args: readonly string[], session: LoggedIn) => Promise<string[]>;
+} & { [N in OpenCommand]: (args: readonly string[]) => Promise<string[]> };
+
+/** The commands the file-sharing layer runs. */
+export type FileCommand = "upload_file" | "download_file" | "show_downloads" | "stop_share" | "list_files";
+
+/** File commands (upload, download, ...) and what login and logout do to sharing. */
 export interface FileCommands {
-  run(command: Command, session: LoggedIn): Promise<string[]>;
+  readonly handlers: Pick<Handlers, FileCommand>;
   /** Called after login: re-share what this client shared before. Returns lines to print. */
   afterLogin(session: LoggedIn): Promise<string[]>;
   /** Called before logout or exit: stop serving. */
@@ -33,33 +50,27 @@ export interface LoggedIn {
 /** A command that failed: its message becomes the `error:` line. */
 export class CommandError extends Error {}
 
-const FILE_COMMANDS = new Set<CommandName>([
-  "upload_file",
-  "download_file",
-  "show_downloads",
-  "stop_share",
-  "list_files",
-]);
-
 export class ClientApp {
   readonly peer: string;
   #link: TrackerLink;
   #io: Output;
-  #files: FileCommands | undefined;
+  #files: FileCommands;
+  #handlers: Handlers;
   #loggedIn: LoggedIn | undefined;
   #lost: string | undefined;
   /** Group ids and file names seen in replies, for tab completion. */
   readonly seen = { groups: new Set<string>(), files: new Set<string>() };
 
-  constructor(options: { peer: string; link: TrackerLink; io: Output; files?: FileCommands }) {
+  constructor(options: { peer: string; link: TrackerLink; io: Output; files: FileCommands }) {
     this.peer = options.peer;
     this.#link = options.link;
     this.#io = options.io;
     this.#files = options.files;
+    this.#handlers = { ...this.#ownHandlers(), ...options.files.handlers };
     this.#link.onSessionLost = (reason) => {
       this.#lost = reason; // said once, by the next command that needs the session
       this.#loggedIn = undefined;
-      void this.#files?.beforeLogout();
+      void this.#files.beforeLogout();
     };
   }
 
@@ -70,98 +81,93 @@ export class ClientApp {
   /** Runs one command, printing its output or its one error line. */
   async run(command: Command): Promise<void> {
     try {
-      for (const line of await this.#execute(command)) this.#io.out(line);
+      for (const line of await this.execute(command)) this.#io.out(line);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.#io.err(`error: ${message}`);
     }
   }
 
+  /** Runs one command: the lines it prints, or it throws with the reason (a CommandError, usually). */
+  execute(command: Command): Promise<string[]> {
+    const { name, args } = command;
+    if (needsLogin(name)) return this.#handlers[name](args, this.#session());
+    return this.#handlers[name](args);
+  }
+
   /** Logs out if logged in and closes the tracker link. */
   async shutdown(): Promise<void> {
-    if (this.#loggedIn) await this.#execute({ name: "logout", args: [] }).catch(() => {});
+    if (this.#loggedIn) await this.execute({ name: "logout", args: [] }).catch(() => {});
     this.#link.close();
   }
 
-  async #execute(command: Command): Promise<string[]> {
-    const [a = "", b = ""] = command.args;
-    switch (command.name) {
-      case "help":
-        return help(a);
-      case "quit":
-        return [];
-      case "create_user":
-        await this.#write({ t: "create_user", user: a, pass: b });
-        return [`user ${a} created`];
-      case "login": {
+  #ownHandlers(): Omit<Handlers, FileCommand> {
+    return {
+      help: async ([name = ""]) => help(name),
+      quit: async () => [],
+      create_user: async ([user = "", pass = ""]) => {
+        await this.#write({ t: "create_user", user, pass });
+        return [`user ${user} created`];
+      },
+      login: async ([user = "", pass = ""]) => {
         if (this.#loggedIn)
           throw new CommandError(`already logged in as ${this.#loggedIn.user}: run logout first`);
         const token = crypto.getRandomValues(new Uint8Array(32));
-        const { tracker } = await this.#write({ t: "login", user: a, pass: b, peer: this.peer, token });
-        this.#loggedIn = { user: a, link: this.#link, sessionId: sessionId(token) };
+        const { tracker } = await this.#write({ t: "login", user, pass, peer: this.peer, token });
+        const session: LoggedIn = { user, link: this.#link, sessionId: sessionId(token) };
+        this.#loggedIn = session;
         this.#link.setSession(token);
-        const lines = [`logged in as ${a} (tracker ${tracker})`];
-        if (this.#files) lines.push(...(await this.#files.afterLogin(this.#loggedIn)));
-        return lines;
-      }
-      case "logout": {
-        this.#session();
-        await this.#files?.beforeLogout();
+        return [`logged in as ${user} (tracker ${tracker})`, ...(await this.#files.afterLogin(session))];
+      },
+      logout: async () => {
+        await this.#files.beforeLogout();
         await this.#write({ t: "logout" });
         this.#link.setSession(undefined);
         this.#loggedIn = undefined;
         return ["logged out"];
-      }
-      case "whoami":
-      case "status": {
-        if (this.#loggedIn) await this.#read({ t: "whoami" }); // also reconnects after a failover
-        const t = this.#link.tracker;
-        const via = t ? `tracker ${t.no} (${t.host}:${t.port})` : "no tracker connected right now";
-        return [
-          this.#loggedIn
-            ? `${this.#loggedIn.user} on ${this.peer} via ${via}`
-            : `not logged in; peer address ${this.peer}; ${via}`,
-        ];
-      }
-      case "create_group":
-        this.seen.groups.add(a);
-        this.#session();
-        await this.#write({ t: "create_group", group: a });
-        return [`group ${a} created; you own it`];
-      case "join_group":
-        this.#session();
-        await this.#write({ t: "join_group", group: a });
-        return [`asked to join ${a}; its owner must accept`];
-      case "leave_group":
-        this.#session();
-        await this.#write({ t: "leave_group", group: a });
-        await this.#files?.leftGroup(a, this.#session());
-        return [`left ${a}`];
-      case "accept_request":
-        this.#session();
-        await this.#write({ t: "accept_request", group: a, user: b });
-        return [`${b} is now a member of ${a}`];
-      case "reject_request":
-        this.#session();
-        await this.#write({ t: "reject_request", group: a, user: b });
-        return [`rejected ${b}'s request to join ${a}`];
-      case "list_requests": {
-        this.#session();
-        const data = await this.#read({ t: "list_requests", group: a });
-        return strings(data.users);
-      }
-      case "list_groups": {
-        this.#session();
-        const data = await this.#read({ t: "list_groups" });
-        const groups = records(data.groups);
-        for (const g of groups) if (typeof g.id === "string") this.seen.groups.add(g.id);
+      },
+      whoami: () => this.#whoami(),
+      status: () => this.#whoami(),
+      create_group: async ([group = ""]) => {
+        this.seen.groups.add(group);
+        await this.#write({ t: "create_group", group });
+        return [`group ${group} created; you own it`];
+      },
+      join_group: async ([group = ""]) => {
+        await this.#write({ t: "join_group", group });
+        return [`asked to join ${group}; its owner must accept`];
+      },
+      leave_group: async ([group = ""], session) => {
+        await this.#write({ t: "leave_group", group });
+        await this.#files.leftGroup(group, session);
+        return [`left ${group}`];
+      },
+      accept_request: async ([group = "", user = ""]) => {
+        await this.#write({ t: "accept_request", group, user });
+        return [`${user} is now a member of ${group}`];
+      },
+      reject_request: async ([group = "", user = ""]) => {
+        await this.#write({ t: "reject_request", group, user });
+        return [`rejected ${user}'s request to join ${group}`];
+      },
+      list_requests: async ([group = ""]) => parseUserList(await this.#read({ t: "list_requests", group })),
+      list_groups: async () => {
+        const groups = parseGroupList(await this.#read({ t: "list_groups" }));
+        for (const g of groups) this.seen.groups.add(g.id);
         return groups.map((g) => `${g.id} owner=${g.owner} members=${g.members} files=${g.files}`);
-      }
-      default:
-        if (!FILE_COMMANDS.has(command.name) || !this.#files)
-          throw new CommandError(`usage: ${usage(command.name)}`);
-        return this.#files.run(command, this.#session());
-    }
+      },
+    };
+  }
+
+  async #whoami(): Promise<string[]> {
+    if (this.#loggedIn) await this.#read({ t: "whoami" }); // also reconnects after a failover
+    const t = this.#link.tracker;
+    const via = t ? `tracker ${t.no} (${t.host}:${t.port})` : "no tracker connected right now";
+    return [
+      this.#loggedIn
+        ? `${this.#loggedIn.user} on ${this.peer} via ${via}`
+        : `not logged in; peer address ${this.peer}; ${via}`,
+    ];
   }
 
   #session(): LoggedIn {
@@ -191,23 +197,10 @@ export class ClientApp {
 /** `help` or `help <command>`. */
 function help(name: string): string[] {
   if (name) {
-    if (!Object.hasOwn(COMMANDS, name))
-      throw new CommandError(`unknown command "${name}": type help for the list`);
-    return [`${usage(name as CommandName)}: ${COMMANDS[name as CommandName].help}`];
+    if (!isCommandName(name)) throw new CommandError(`unknown command "${name}": type help for the list`);
+    return [`${usage(name)}: ${COMMANDS[name].help}`];
   }
-  return Object.keys(COMMANDS).map(
-    (n) => `${usage(n as CommandName).padEnd(58)} ${COMMANDS[n as CommandName].help}`,
-  );
-}
-
-/** Reads a string array from a tracker reply, dropping anything else. */
-export function strings(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
-}
-
-/** Reads an array of maps from a tracker reply. */
-export function records(v: unknown): Fields[] {
-  return Array.isArray(v)
-    ? v.filter((x): x is Fields => typeof x === "object" && x !== null && !Array.isArray(x))
-    : [];
+  return Object.keys(COMMANDS)
+    .filter(isCommandName)
+    .map((n) => `${usage(n).padEnd(58)} ${COMMANDS[n].help}`);
 }

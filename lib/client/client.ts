@@ -8,7 +8,7 @@ import { Catalog } from "../peer/catalog.ts";
 import { startPeerServer } from "../peer/server.ts";
 import { ClientApp } from "./app.ts";
 import { ClientStore } from "./client_store.ts";
-import { COMMANDS, type CommandName } from "./commands.ts";
+import { COMMANDS, isCommandName } from "./commands.ts";
 import { Files } from "./files.ts";
 import { TrackerLink } from "./tracker_link.ts";
 
@@ -106,8 +106,10 @@ export function startClient(options: ClientOptions): RunningClient {
 
 /** What may stand at the next argument of the command in `words`. */
 function argumentCandidates(words: string[], app: ClientApp, files: Files): string[] {
-  const spec = COMMANDS[words[0] as CommandName];
-  const arg = spec?.args[words.length - 1];
+  const [name = ""] = words;
+  if (!isCommandName(name)) return [];
+  const args: readonly string[] = COMMANDS[name].args;
+  const arg = args[words.length - 1];
   if (arg === "group_id") return [...app.seen.groups];
   if (arg === "file_name") return [...files.seen];
   if (arg === "[command]") return Object.keys(COMMANDS);

@@ -8,10 +8,10 @@ import type { TlsIdentity } from "../identity/key_file.ts";
 import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { pieceCount } from "../pieces/constants.ts";
-import { nameProblem } from "../wire/fields.ts";
-import { CommandError, type FileCommands, type LoggedIn, records } from "./app.ts";
+import { type Fields, nameProblem } from "../wire/fields.ts";
+import { type FileInfo, parseFileInfo, parseFileList } from "../wire/tracker_replies.ts";
+import { CommandError, type FileCommand, type FileCommands, type Handlers, type LoggedIn } from "./app.ts";
 import type { ClientStore, ShareRecord } from "./client_store.ts";
-import type { Command } from "./commands.ts";
 import { formatBytes, formatDownload } from "./format.ts";
 import { hashFile } from "./hash_file.ts";
 
@@ -47,12 +47,9 @@ export class Files implements FileCommands {
   }
 
   /** Remembers the seeder keys of a file_info reply; its live peers. */
-  #peersOf(data: Record<string, unknown>): string[] {
-    const keys = data.keys;
-    if (typeof keys === "object" && keys !== null)
-      for (const [peer, key] of Object.entries(keys))
-        if (typeof key === "string") this.#seederKeys.set(peer, key);
-    return Array.isArray(data.peers) ? data.peers.filter((p): p is string => typeof p === "string") : [];
+  #peersOf(info: FileInfo): string[] {
+    for (const [peer, key] of Object.entries(info.keys)) this.#seederKeys.set(peer, key);
+    return info.peers;
   }
 
   /** Downloads of this client, for `show_downloads` and the demo. */
@@ -60,27 +57,18 @@ export class Files implements FileCommands {
     return [...this.#downloads.values()];
   }
 
-  async run(command: Command, session: LoggedIn): Promise<string[]> {
-    const [a = "", b = "", c = ""] = command.args;
-    switch (command.name) {
-      case "upload_file":
-        return this.#upload(session, a, b);
-      case "list_files": {
-        const { data } = await call(session, { t: "list_files", group: a });
-        const files = records(data.files);
-        for (const f of files) if (typeof f.name === "string") this.seen.add(f.name);
-        return files.map((f) => `${f.name} size=${f.sizeBytes} seeders=${f.seeders}`);
-      }
-      case "download_file":
-        return this.#download(session, a, b, c);
-      case "show_downloads":
-        return [...this.#downloads.values()].map(formatDownload);
-      case "stop_share":
-        return this.#stopShare(session, a, b);
-      default:
-        throw new CommandError(`${command.name} is not a file command`);
-    }
-  }
+  readonly handlers: Pick<Handlers, FileCommand> = {
+    upload_file: ([path = "", group = ""], session) => this.#upload(session, path, group),
+    list_files: async ([group = ""], session) => {
+      const files = parseFileList(await call(session, { t: "list_files", group }));
+      for (const f of files) this.seen.add(f.name);
+      return files.map((f) => `${f.name} size=${f.sizeBytes} seeders=${f.seeders}`);
+    },
+    download_file: ([group = "", name = "", destination = ""], session) =>
+      this.#download(session, group, name, destination),
+    show_downloads: async () => [...this.#downloads.values()].map(formatDownload),
+    stop_share: ([group = "", name = ""], session) => this.#stopShare(session, group, name),
+  };
 
   async afterLogin(session: LoggedIn): Promise<string[]> {
     this.#session = session;
@@ -215,8 +203,8 @@ export class Files implements FileCommands {
         );
       }
     }
-    const { data } = await call(session, { t: "file_info", group, name });
-    const peers = this.#peersOf(data);
+    const info = parseFileInfo(await call(session, { t: "file_info", group, name }));
+    const peers = this.#peersOf(info);
     if (peers.length === 0)
       throw new CommandError(`no live peer shares ${name} in ${group} right now: try again later`);
     const record = {
@@ -225,9 +213,9 @@ export class Files implements FileCommands {
       name,
       dest,
       partPath: join(dirname(dest), `.${basename(dest)}.part`),
-      sizeBytes: data.sizeBytes as number,
-      sha1: new Uint8Array(data.sha1 as Uint8Array),
-      pieces: new Uint8Array(data.pieces as Uint8Array),
+      sizeBytes: info.sizeBytes,
+      sha1: info.sha1,
+      pieces: info.pieces,
     };
     // A downloader is a seeder of what it has: register at once, serve pieces as they verify.
     await call(
@@ -264,10 +252,10 @@ export class Files implements FileCommands {
       selfPeer: this.#selfPeer,
       trust: this.#trust,
       session: () => (this.#session === session ? session.sessionId : undefined),
-      fetchPeers: async () => {
-        const { data } = await call(session, { t: "file_info", group: record.group, name: record.name });
-        return this.#peersOf(data);
-      },
+      fetchPeers: async () =>
+        this.#peersOf(
+          parseFileInfo(await call(session, { t: "file_info", group: record.group, name: record.name })),
+        ),
       onFailed: () => {
         // It will not serve the file: withdraw it, and forget it (download_file starts it again).
         void session.link
@@ -308,10 +296,11 @@ export class Files implements FileCommands {
   }
 }
 
-async function call(session: LoggedIn, body: { t: string } & Record<string, unknown>, write = false) {
+/** One request through the session's link: the reply's data, or a CommandError with the tracker's reason. */
+async function call(session: LoggedIn, body: { t: string } & Fields, write = false): Promise<Fields> {
   const { reply } = await session.link.request(write ? { ...body, rid: session.link.newRid() } : body);
   if (!reply.ok) throw new CommandError(reply.reason);
-  return { data: reply.data };
+  return reply.data;
 }
 
 /** Where a download lands: inside `destination` if it is a directory, else at that path. */

@@ -3,6 +3,7 @@
 // in flight with the same request id, so a retried write is applied once.
 import type { Socket } from "bun";
 import type { TrackerAddress, TrackerInfo } from "../config.ts";
+import { messageOf } from "../errors.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
 import type { TrackerTrust } from "../identity/tracker_trust.ts";
 import { Connection } from "../wire/connection.ts";
@@ -131,7 +132,7 @@ export class TrackerLink {
         conn = await this.#connection(deadline);
       } catch (err) {
         if (err instanceof KeyRefused) throw err; // already says what to do
-        lastError = (err as Error).message;
+        lastError = messageOf(err);
         break;
       }
       const reply = await this.#send(conn, body);

@@ -16,7 +16,7 @@ import { PieceWriter } from "./piece_writer.ts";
 import { RequestBook } from "./requests.ts";
 
 /** Whole pieces in flight per peer: 4 MiB, enough to keep a loopback or LAN link full. */
-export const MAX_REQUESTS_PER_PEER = 8;
+const MAX_REQUESTS_PER_PEER = 8;
 const MAX_PEERS = 32;
 const REQUEST_TIMEOUT_MS = 15_000;
 const TICK_MS = 1_000;
@@ -206,7 +206,7 @@ export class Download {
 
   async #refreshPeers(): Promise<void> {
     this.#lastRefreshMs = Date.now();
-    const peers = await this.#deps.fetchPeers().catch(() => [] as string[]);
+    const peers = await this.#deps.fetchPeers().catch((): string[] => []);
     const session = this.#deps.session();
     if (this.state !== "downloading" || !session) return;
     const now = Date.now();

@@ -1,7 +1,7 @@
 // Shell: which key each tracker address must present. A pinned line's id, else the one first
 // seen there, remembered in the data dir's known_trackers file.
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
-import { dirname as dataDirOf, join } from "node:path";
+import { dirname, join } from "node:path";
 import { formatAddress, type TrackerAddress } from "../config.ts";
 import { checkPin, formatKnown, parseKnown } from "./pins.ts";
 
@@ -40,7 +40,7 @@ export class TrackerTrust {
     if (!verdict.ok) return verdict.reason;
     if (verdict.remember) {
       this.#known.set(address, seen);
-      mkdirSync(dataDirOf(this.path), { recursive: true });
+      mkdirSync(dirname(this.path), { recursive: true });
       appendFileSync(this.path, formatKnown(address, seen), { mode: 0o600 });
     }
     return undefined;

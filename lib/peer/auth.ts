@@ -23,5 +23,5 @@ export function peerProof(
   hmac.update(channel.nonce);
   hmac.update("|");
   hmac.update(channel.binding);
-  return hmac.digest() as Uint8Array; // "digest()" without an encoding returns bytes
+  return hmac.digest();
 }

@@ -5,7 +5,7 @@
 
 import { closeSync, openSync, readSync } from "node:fs";
 import type { Socket, TCPSocketListener } from "bun";
-import { ProtocolError } from "../errors.ts";
+import { messageOf, ProtocolError } from "../errors.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
 import { PIECE_BYTES, pieceLength } from "../pieces/constants.ts";
 import { AddressLimit } from "../wire/address_limit.ts";
@@ -149,7 +149,7 @@ export function startPeerServer(options: {
             p.unwatch = catalog.watch(msg.group, msg.name, (index) => conn.send({ t: "p_have", index }));
           })
           .catch((err) => {
-            conn.send({ t: "p_refuse", reason: `cannot check your session: ${(err as Error).message}` });
+            conn.send({ t: "p_refuse", reason: `cannot check your session: ${messageOf(err)}` });
             conn.end();
           });
         return;
@@ -234,7 +234,7 @@ function readPiece(
     const read = readSync(fds.open(entry), frame, at, length, position);
     return read === length ? read : "file shorter than when it was shared";
   } catch (err) {
-    return (err as Error).message;
+    return messageOf(err);
   }
 }
 

@@ -186,7 +186,7 @@ export class Replica {
    * a restart rebuilds the clock from the persisted ops alone, so a promise above them (a status
    * tick, an observed clock) could be broken by the next op, which others may have compacted past.
    */
-  status(_nowMs?: number): SyncStatus {
+  status(): SyncStatus {
     return { node: this.node, vv: this.versionVector(), clock: this.#latestHeld, frontier: this.frontier() };
   }
 

@@ -1,12 +1,14 @@
 // Shell: answers one client request from the replica, committing changes through the tracker core.
 import { timingSafeEqual } from "node:crypto";
 import { parseAddress } from "../config.ts";
+import { messageOf } from "../errors.ts";
 import { peerProof, sessionId } from "../peer/auth.ts";
 import type { Change, Outcome } from "../replica/change.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { Group } from "../replica/state.ts";
 import type { Fields } from "../wire/fields.ts";
 import type { Reply, Request } from "../wire/tracker_protocol.ts";
+import type { FileInfo, FileSummary, GroupSummary } from "../wire/tracker_replies.ts";
 import type { Liveness } from "./liveness.ts";
 import type { LoginThrottle } from "./login_throttle.ts";
 
@@ -52,7 +54,7 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
     try {
       parseAddress(req.peer, "peer address");
     } catch (err) {
-      return fail((err as Error).message);
+      return fail(messageOf(err));
     }
     const wait = core.throttle.delayMs(req.user, client.address, core.nowMs());
     if (wait > 0) await Bun.sleep(wait);
@@ -124,12 +126,9 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
       );
     case "list_groups":
       return ok({
-        groups: [...state.groups].map(([id, g]) => ({
-          id,
-          owner: g.owner,
-          members: g.members.size,
-          files: g.files.size,
-        })),
+        groups: [...state.groups].map(
+          ([id, g]): GroupSummary => ({ id, owner: g.owner, members: g.members.size, files: g.files.size }),
+        ),
       });
     case "list_requests": {
       const g = state.groups.get(req.group);
@@ -143,11 +142,13 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
       if (!("files" in g)) return g;
       const now = core.nowMs();
       return ok({
-        files: [...g.files.values()].map((f) => ({
-          name: f.name,
-          sizeBytes: f.sizeBytes,
-          seeders: livePeers(core, f.sharers, now).length,
-        })),
+        files: [...g.files.values()].map(
+          (f): FileSummary => ({
+            name: f.name,
+            sizeBytes: f.sizeBytes,
+            seeders: livePeers(core, f.sharers, now).length,
+          }),
+        ),
       });
     }
     case "share":
@@ -176,7 +177,15 @@ export async function handleRequest(core: TrackerCore, client: ClientState, req:
       // The key each seeder's session registered: the downloader refuses a seeder presenting another.
       const keys: Record<string, string> = {};
       for (const p of peers) keys[p] = state.sessions.get(state.peerSessions.get(p) ?? "")?.key ?? "";
-      return ok({ name: f.name, sizeBytes: f.sizeBytes, sha1: f.sha1, pieces: f.pieces, peers, keys });
+      const info: FileInfo = {
+        name: f.name,
+        sizeBytes: f.sizeBytes,
+        sha1: f.sha1,
+        pieces: f.pieces,
+        peers,
+        keys,
+      };
+      return ok({ ...info });
     }
     case "check_peer": {
       // A downloader proves its session to a seeder without revealing it: HMAC keyed by its

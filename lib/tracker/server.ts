@@ -1,6 +1,7 @@
 // Shell: the tracker's listener. A connection whose first message is a sync hello is a
 // tracker (handed to Sync); any other is a client whose requests go to handleRequest.
 import type { Socket, TCPSocketListener } from "bun";
+import { stackOf } from "../errors.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
 import { AddressLimit } from "../wire/address_limit.ts";
 import { Connection } from "../wire/connection.ts";
@@ -81,7 +82,7 @@ export function listen(options: {
           conn.send(replyMessage(reply));
         })
         .catch((err) => {
-          log(`error: request ${req.t} from ${conn.remote} failed: ${(err as Error).stack ?? err}`);
+          log(`error: request ${req.t} from ${conn.remote} failed: ${stackOf(err)}`);
           conn.send(replyMessage({ id: req.id, ok: false, reason: "internal tracker error: try again" }));
         })
         .finally(() => {

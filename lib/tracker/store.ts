@@ -4,9 +4,11 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { messageOf } from "../errors.ts";
 import type { Base, Op } from "../replica/replica.ts";
 import { compareStamps } from "../replica/stamp.ts";
 import { decodeMessage, encodeValue } from "../wire/codec.ts";
+import { asMap } from "../wire/fields.ts";
 import { parseBase, parseOp } from "../wire/sync_protocol.ts";
 
 /** What a tracker persisted: enough to rebuild its replica exactly. */
@@ -49,9 +51,7 @@ export class Store {
   /** Everything persisted; a corrupt row is an error naming it (never a silently wrong state). */
   load(node: number): Persisted {
     const baseRow = this.#db.query<{ body: Uint8Array }, []>("SELECT body FROM base WHERE id = 1").get();
-    const base = baseRow
-      ? parseBase(decodeStored(baseRow.body, "base") as Record<string, unknown>)
-      : undefined;
+    const base = baseRow ? parseBase(asMap(decodeStored(baseRow.body, "base"), "stored base")) : undefined;
     const rows = this.#db
       .query<{ origin: number; seq: number; body: Uint8Array }, []>("SELECT origin, seq, body FROM ops")
       .all();
@@ -95,7 +95,7 @@ function decodeStored(body: Uint8Array, what: string): unknown {
     return decodeMessage(body);
   } catch (err) {
     throw new Error(
-      `stored ${what} is corrupt (${(err as Error).message}): restore the data dir or remove it to resync from the other trackers`,
+      `stored ${what} is corrupt (${messageOf(err)}): restore the data dir or remove it to resync from the other trackers`,
     );
   }
 }

@@ -206,7 +206,7 @@ export class Sync {
       this.#dial(link);
     }
     conn.send({ t: "sync_welcome" });
-    conn.send({ t: "sync_status", status: this.#o.replica.status(this.#o.nowMs()) });
+    conn.send({ t: "sync_status", status: this.#o.replica.status() });
   }
 
   #dial(link: Link): void {
@@ -318,14 +318,13 @@ export class Sync {
     for (const link of this.#links.values()) if (link.authed && link.conn) this.#sendStatus(link.conn);
     // Also on the links the others opened: each side hears the other twice a second, so a quiet
     // link is never taken for a dead one (idle timeout), and a silent one is.
-    const now = this.#o.nowMs();
     for (const [conn, peer] of this.#inbound)
-      if (peer.authed) conn.send({ t: "sync_status", status: this.#o.replica.status(now) });
+      if (peer.authed) conn.send({ t: "sync_status", status: this.#o.replica.status() });
   }
 
   #sendStatus(conn: AnyConnection): void {
     const now = this.#o.nowMs();
-    conn.send({ t: "sync_status", status: this.#o.replica.status(now) });
+    conn.send({ t: "sync_status", status: this.#o.replica.status() });
     conn.send({ t: "sync_live", sessions: this.#o.liveness.heardHere(now) });
   }
 
@@ -370,7 +369,7 @@ function proof(secret: string, nonce: Uint8Array, node: number): Uint8Array {
   const hmac = new Bun.CryptoHasher("sha256", secret);
   hmac.update(nonce);
   hmac.update(`|${node}`);
-  return hmac.digest() as Uint8Array;
+  return hmac.digest();
 }
 
 function sameHost(listed: string, remote: string): boolean {

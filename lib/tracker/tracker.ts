@@ -1,5 +1,6 @@
 // Shell: one running tracker: its store, replica, client listener and replication, wired together.
 import type { TrackerInfo } from "../config.ts";
+import { messageOf } from "../errors.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
 import { TrackerTrust } from "../identity/tracker_trust.ts";
 import type { Change, Outcome } from "../replica/change.ts";
@@ -45,7 +46,7 @@ export function startTracker(options: TrackerOptions): RunningTracker {
     replica = Replica.restore(me.no, nodes, store.load(me.no));
   } catch (err) {
     // Never serve a state we cannot read back whole: say what to do instead.
-    const reason = (err as Error).message;
+    const reason = messageOf(err);
     if (reason.includes("belongs to tracker")) throw err;
     throw new Error(
       `cannot load ${options.dataDir} (${reason}): it is damaged; move its tracker.sqlite files aside and start again to resync everything from the other trackers (keep its identity.key: they know this tracker by it)`,

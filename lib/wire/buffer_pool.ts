@@ -34,8 +34,9 @@ export class BufferPool {
    * more. A buffer this pool did not lend, or already got back, is ignored (the collector has it).
    */
   give(view: Uint8Array): void {
-    const buffer = view.buffer as ArrayBuffer;
-    if (!this.#loaned.has(buffer)) return;
+    const buffer = view.buffer;
+    // A view of a SharedArrayBuffer was never lent by this pool.
+    if (!(buffer instanceof ArrayBuffer) || !this.#loaned.has(buffer)) return;
     this.#loaned.delete(buffer);
     if (this.#idle.length < this.#maxIdle) this.#idle.push(buffer);
   }

@@ -4,7 +4,7 @@
 // string extraction corrupts memory under Bun (decoding ["ü", "b"] aborts the process).
 import { Decoder } from "cbor-x/decode";
 import { Encoder } from "cbor-x/encode";
-import { ProtocolError } from "../errors.ts";
+import { messageOf, ProtocolError } from "../errors.ts";
 import { encodeFrame } from "./frame.ts";
 
 const OPTIONS = { useRecords: false, mapsAsObjects: true, tagUint8Array: false } as const;
@@ -22,7 +22,7 @@ export function decodeMessage(body: Uint8Array): unknown {
   try {
     return decoder.decode(body);
   } catch (err) {
-    throw new ProtocolError(`Cannot decode CBOR frame: ${(err as Error).message}`);
+    throw new ProtocolError(`Cannot decode CBOR frame: ${messageOf(err)}`);
   }
 }
 

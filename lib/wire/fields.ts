@@ -7,12 +7,22 @@ export type Fields = Record<string, unknown>;
 
 /** Checks that `v` is a CBOR map with a string `t`. */
 export function readEnvelope(v: unknown): Fields & { t: string } {
+  const m = asMap(v, "message");
+  if (!hasType(m)) throw new ProtocolError(`Cannot parse message: "t" is not a string`);
+  return m;
+}
+
+function hasType(m: Fields): m is Fields & { t: string } {
+  return typeof m.t === "string";
+}
+
+/** Checks that `v`, a decoded value named `what` in errors, is a CBOR map. */
+export function asMap(v: unknown, what: string): Fields {
   if (typeof v !== "object" || v === null || Array.isArray(v) || v instanceof Uint8Array) {
-    throw new ProtocolError(`Cannot parse message: expected a map: got ${describe(v)}`);
+    throw new ProtocolError(`Cannot parse ${what}: expected a map: got ${describe(v)}`);
   }
-  const t = (v as Fields).t;
-  if (typeof t !== "string") throw new ProtocolError(`Cannot parse message: "t" is not a string`);
-  return v as Fields & { t: string };
+  // A decoded CBOR map (mapsAsObjects) is a plain object: every key is a string, every value unknown.
+  return v as Fields;
 }
 
 export function readString(m: Fields, key: string, maxBytes = 65_536): string {
@@ -54,13 +64,6 @@ export function readInt(m: Fields, key: string, min: number, max: number): numbe
   return v;
 }
 
-export function readBool(m: Fields, key: string): boolean {
-  const v = m[key];
-  if (typeof v !== "boolean")
-    throw new ProtocolError(`Cannot parse "${key}": expected a boolean: got ${describe(v)}`);
-  return v;
-}
-
 export function readBytes(m: Fields, key: string, minBytes: number, maxBytes: number): Uint8Array {
   const v = m[key];
   if (!(v instanceof Uint8Array))
@@ -82,11 +85,7 @@ export function readArray(m: Fields, key: string, maxItems: number): unknown[] {
 }
 
 export function readMap(m: Fields, key: string): Fields {
-  const v = m[key];
-  if (typeof v !== "object" || v === null || Array.isArray(v) || v instanceof Uint8Array) {
-    throw new ProtocolError(`Cannot parse "${key}": expected a map: got ${describe(v)}`);
-  }
-  return v as Fields;
+  return asMap(m[key], `"${key}"`);
 }
 
 /** Reads `key` with `read` when present, else undefined. */

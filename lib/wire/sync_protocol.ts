@@ -5,6 +5,7 @@ import type { Base, Op, SyncStatus, VersionVector } from "../replica/replica.ts"
 import type { Stamp } from "../replica/stamp.ts";
 import type { StateSnapshot } from "../replica/state.ts";
 import {
+  asMap,
   type Fields,
   optional,
   readArray,
@@ -159,26 +160,26 @@ function parseStatus(m: Fields): SyncStatus {
 /** Checks a compacted base, deep enough that State.fromSnapshot cannot be fooled by its shape. */
 export function parseBase(m: Fields): Base {
   const s = readMap(m, "state");
-  const strings = (v: unknown, n: number, what: string): string[] => {
-    if (!Array.isArray(v) || v.length !== n || v.some((x) => typeof x !== "string"))
-      throw new ProtocolError(`Cannot parse base ${what}`);
-    return v as string[];
+  const text = (v: unknown, what: string): string => {
+    if (typeof v !== "string") throw new ProtocolError(`Cannot parse base ${what}`);
+    return v;
+  };
+  const pair = (v: unknown, what: string): [string, string] => {
+    if (!Array.isArray(v) || v.length !== 2) throw new ProtocolError(`Cannot parse base ${what}`);
+    return [text(v[0], what), text(v[1], what)];
   };
   const state: StateSnapshot = {
-    users: readArray(s, "users", MAX_BASE_ITEMS).map((u) => strings(u, 2, "user") as [string, string]),
-    sessions: readArray(s, "sessions", MAX_BASE_ITEMS).map(
-      // A session tuple is [id, user, peer, key]; bases saved before keys lack the key.
-      (x) =>
-        strings(x, Array.isArray(x) && x.length === 3 ? 3 : 4, "session") as [
-          string,
-          string,
-          string,
-          string?,
-        ], // strings() checked the length and types
-    ),
+    users: readArray(s, "users", MAX_BASE_ITEMS).map((u) => pair(u, "user")),
+    // A session is [id, user, peer, key]; bases saved before clients had keys lack the key.
+    sessions: readArray(s, "sessions", MAX_BASE_ITEMS).map((x): [string, string, string, string?] => {
+      if (!Array.isArray(x) || (x.length !== 3 && x.length !== 4))
+        throw new ProtocolError("Cannot parse base session");
+      const session = [text(x[0], "session"), text(x[1], "session"), text(x[2], "session")] as const;
+      return x.length === 4 ? [...session, text(x[3], "session")] : [...session];
+    }),
     groups: readArray(s, "groups", MAX_BASE_ITEMS).map((v) => {
       const g = asMap(v, "group");
-      const list = (k: string) => readArray(g, k, MAX_BASE_ITEMS).map((x) => strings([x], 1, k)[0] ?? "");
+      const list = (k: string) => readArray(g, k, MAX_BASE_ITEMS).map((x) => text(x, k));
       return {
         id: readString(g, "id"),
         owner: readString(g, "owner"),
@@ -186,9 +187,7 @@ export function parseBase(m: Fields): Base {
         pending: list("pending"),
         files: readArray(g, "files", MAX_BASE_ITEMS).map((fv) => {
           const f = asMap(fv, "file");
-          const sharers = readArray(f, "sharers", MAX_BASE_ITEMS).map(
-            (x) => strings(x, 2, "sharer") as [string, string],
-          );
+          const sharers = readArray(f, "sharers", MAX_BASE_ITEMS).map((x) => pair(x, "sharer"));
           return {
             name: readString(f, "name"),
             sizeBytes: readInt(f, "sizeBytes", 0, Number.MAX_SAFE_INTEGER),
@@ -217,11 +216,4 @@ export function parseBase(m: Fields): Base {
     vv: parseVersionVector(readArray(m, "vv", MAX_NODE)),
     state,
   };
-}
-
-function asMap(v: unknown, what: string): Fields {
-  if (typeof v !== "object" || v === null || Array.isArray(v) || v instanceof Uint8Array) {
-    throw new ProtocolError(`Cannot parse ${what}: expected a map`);
-  }
-  return v as Fields;
 }

@@ -2,6 +2,7 @@
 // their self-signed certificate) and checks the peer's key in the handshake handler, before a
 // single application byte: who may connect is decided by pins on keys, never by a CA or names.
 import type { Socket, SocketHandler, TLSOptions } from "bun";
+import { messageOf } from "../errors.ts";
 import { keyId } from "../identity/fingerprint.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
 import type { AddressLimit } from "./address_limit.ts";
@@ -132,6 +133,6 @@ function verify(socket: Socket<unknown>, check: SecureOptions["check"]): PeerKey
     if (refusal !== undefined) return refusal;
     return { id, binding: channelBinding(socket) };
   } catch (err) {
-    return `TLS handshake failed: ${(err as Error).message}`;
+    return `TLS handshake failed: ${messageOf(err)}`;
   }
 }

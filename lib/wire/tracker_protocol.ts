@@ -1,14 +1,25 @@
 // Client <-> tracker messages: requests a client sends and the replies it gets. Shapes, not bytes.
 import { ProtocolError } from "../errors.ts";
-import { type Fields, optional, readBytes, readEnvelope, readInt, readName, readString } from "./fields.ts";
+import {
+  type Fields,
+  optional,
+  readBytes,
+  readEnvelope,
+  readInt,
+  readMap,
+  readName,
+  readString,
+} from "./fields.ts";
 import { MAX_PASSWORD_BYTES } from "./limits.ts";
 
 /** Largest piece-hash list: 20 bytes per 512 KiB piece of a 200 GiB file. */
 export const MAX_PIECE_HASH_BYTES = 20 * 409_600;
-export const TOKEN_BYTES = 32;
+/** A session token: 256 random bits the client makes at login. */
+const TOKEN_BYTES = 32;
 /** A request id: client id and counter, unique per request, the same on a retry. */
 const MAX_RID_BYTES = 64;
-const MAX_PEER_BYTES = 262;
+/** A peer address, `host:port`, IPv6 hosts included. */
+export const MAX_PEER_BYTES = 262;
 
 /** Every request a client can make; `id` pairs it with its reply on this connection. */
 export type Request = { id: number; rid?: string } & (
@@ -129,10 +140,7 @@ export function parseReply(value: unknown): Reply {
     throw new ProtocolError(`Unexpected message type ${JSON.stringify(m.t).slice(0, 60)} from tracker`);
   const id = readInt(m, "id", 0, 2 ** 32 - 1);
   if (m.ok === true) {
-    const data = m.data ?? {};
-    if (typeof data !== "object" || data === null || Array.isArray(data))
-      throw new ProtocolError(`Cannot parse "data": expected a map`);
-    return { id, ok: true, data: data as Fields };
+    return { id, ok: true, data: m.data === undefined ? {} : readMap(m, "data") };
   }
   return { id, ok: false, reason: readString(m, "reason", 4096) };
 }

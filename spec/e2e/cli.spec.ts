@@ -3,15 +3,11 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  freePort,
-  makeCluster,
-  runToExit,
-  settle,
-  startClient,
-  startTracker,
-  stopAll,
-} from "../helpers/cluster.ts";
+import { startClient } from "../helpers/client_process.ts";
+import { makeCluster, settle } from "../helpers/cluster.ts";
+import { runToExit, stopAll } from "../helpers/processes.ts";
+import { startTracker } from "../helpers/tracker_process.ts";
+import { freePort } from "../helpers/wait.ts";
 
 afterEach(stopAll);
 

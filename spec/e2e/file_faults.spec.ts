@@ -5,14 +5,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startBadSeeder, startRawSeeder, stopBadPeers } from "../helpers/bad_peer.ts";
-import {
-  makeCluster,
-  makeTempDir,
-  startClient,
-  startTrackers,
-  stopAll,
-  waitUntil,
-} from "../helpers/cluster.ts";
+import { startClient } from "../helpers/client_process.ts";
+import { makeCluster, startTrackers } from "../helpers/cluster.ts";
 import {
   completedFigures,
   copyOf,
@@ -26,6 +20,8 @@ import {
   waitForDownload,
   waitForPercent,
 } from "../helpers/files.ts";
+import { makeTempDir, stopAll } from "../helpers/processes.ts";
+import { waitUntil } from "../helpers/wait.ts";
 
 afterEach(async () => {
   await stopBadPeers();

@@ -5,19 +5,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdir, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { messageOf } from "../../lib/errors.ts";
 import { helloSeeder, stopBadPeers, TrackerSession } from "../helpers/bad_peer.ts";
-import {
-  type ClientProcess,
-  type Cluster,
-  freePort,
-  makeCluster,
-  makeTempDir,
-  settle,
-  startClient,
-  startTrackers,
-  stopAll,
-  waitUntil,
-} from "../helpers/cluster.ts";
+import { type ClientProcess, startClient } from "../helpers/client_process.ts";
+import { type Cluster, makeCluster, settle, startTrackers } from "../helpers/cluster.ts";
 import { expectError, expectOut } from "../helpers/expect_output.ts";
 import {
   completedFigures,
@@ -31,6 +22,8 @@ import {
   waitForDownload,
   waitForPercent,
 } from "../helpers/files.ts";
+import { makeTempDir, stopAll } from "../helpers/processes.ts";
+import { freePort, waitUntil } from "../helpers/wait.ts";
 
 afterEach(async () => {
   await stopBadPeers();
@@ -54,7 +47,7 @@ async function waitForFiles(
       { timeoutMs, intervalMs: 100, what: `list_files ${group} to show ${JSON.stringify(expected)}` },
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}; last: ${JSON.stringify(last)}`);
+    throw new Error(`${messageOf(err)}; last: ${JSON.stringify(last)}`);
   }
 }
 
@@ -331,7 +324,7 @@ describe("download_file", () => {
     ).catch(() => {});
     const complete = lines
       .filter((l) => l.startsWith("[C]"))
-      .map((l) => l.split(" ")[2] as keyof typeof sources);
+      .map((l) => l.split(" ")[2] as keyof typeof sources); // cast: checked against sources' keys below
     const landed = complete.length === 1 ? await sha1File(target) : "";
     const intact = complete.length === 1 && landed === (await sha1File(sources[complete[0]!]));
     expect({

@@ -1,6 +1,8 @@
 // Any number of trackers: five, each syncing with the four others, converge on one state.
 import { afterEach, describe, expect, test } from "bun:test";
-import { makeCluster, settle, startClient, startTrackers, stopAll } from "../helpers/cluster.ts";
+import { startClient } from "../helpers/client_process.ts";
+import { makeCluster, settle, startTrackers } from "../helpers/cluster.ts";
+import { stopAll } from "../helpers/processes.ts";
 
 afterEach(stopAll);
 

@@ -14,16 +14,12 @@ import { PIECE_BYTES } from "../../lib/pieces/constants.ts";
 import { decodeMessage, encodeMessage } from "../../lib/wire/codec.ts";
 import { MAX_FRAME_BYTES } from "../../lib/wire/limits.ts";
 import { MAX_PIECE_INDEX, type PeerMessage, parsePeerMessage } from "../../lib/wire/peer_protocol.ts";
-import {
-  type ClientProcess,
-  makeCluster,
-  startClient,
-  startTrackers,
-  stopAll,
-  type TrackerProcess,
-} from "../helpers/cluster.ts";
+import { type ClientProcess, startClient } from "../helpers/client_process.ts";
+import { makeCluster, startTrackers } from "../helpers/cluster.ts";
 import { randomFile, tempPath } from "../helpers/files.ts";
+import { stopAll } from "../helpers/processes.ts";
 import { closeRawSockets, RawSocket } from "../helpers/raw_socket.ts";
+import type { TrackerProcess } from "../helpers/tracker_process.ts";
 
 /** Runs per property; each run opens a fresh connection (and most get admitted: a tracker check). */
 const FC_RUNS = Number(process.env.FC_RUNS ?? 100);
@@ -88,7 +84,7 @@ async function challenged(target: Pick<Target, "alicePort">): Promise<{ raw: Raw
   const raw = await RawSocket.connect({ port: target.alicePort });
   const challenge = await raw.next(undefined, ANSWER_MS);
   expect(challenge).toMatchObject({ t: "p_challenge" });
-  return { raw, nonce: challenge!.nonce as Uint8Array };
+  return { raw, nonce: challenge!.nonce as Uint8Array }; // cast: p_challenge carries its nonce as bytes
 }
 
 /** A connection to alice's peer server on which mallory has proved herself and got the bitfield. */
@@ -115,7 +111,7 @@ async function expectPiece(target: Target, raw: RawSocket, index: number): Promi
   raw.send({ t: "p_request", index });
   const piece = await raw.next((f) => f.t === "p_piece" && f.index === index, ANSWER_MS);
   expect(piece?.t).toBe("p_piece");
-  expect(Buffer.compare(piece!.data as Uint8Array, pieceOf(target, index))).toBe(0);
+  expect(Buffer.compare(piece!.data as Uint8Array, pieceOf(target, index))).toBe(0); // cast: a p_piece's data
 }
 
 /** Lines of alice's stderr that reveal a bug rather than a refused peer: stack traces, uncaught errors. */

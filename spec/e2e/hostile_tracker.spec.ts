@@ -17,8 +17,10 @@ import {
   MAX_UNAUTHENTICATED_FRAME_BYTES,
 } from "../../lib/wire/limits.ts";
 import { parseRequest } from "../../lib/wire/tracker_protocol.ts";
-import { makeCluster, startTracker, stopAll, type TrackerProcess } from "../helpers/cluster.ts";
+import { makeCluster } from "../helpers/cluster.ts";
+import { stopAll } from "../helpers/processes.ts";
 import { closeRawSockets, RawSocket } from "../helpers/raw_socket.ts";
+import { startTracker, type TrackerProcess } from "../helpers/tracker_process.ts";
 
 /** Runs per property; each run opens a fresh connection (about 5-30 ms). */
 const FC_RUNS = Number(process.env.FC_RUNS ?? 100);

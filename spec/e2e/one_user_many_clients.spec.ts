@@ -2,7 +2,9 @@
 // a client shares is tied to that client's address.
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { makeCluster, makeTempDir, startClient, startTrackers, stopAll } from "../helpers/cluster.ts";
+import { startClient } from "../helpers/client_process.ts";
+import { makeCluster, startTrackers } from "../helpers/cluster.ts";
+import { makeTempDir, stopAll } from "../helpers/processes.ts";
 
 afterEach(stopAll);
 

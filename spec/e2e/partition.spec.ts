@@ -6,15 +6,9 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { type Account, audit, pinnedClient } from "../../bench/soak_audit.ts";
 import { destroyPartitionable, netnsAvailable, PartitionableCluster } from "../../bench/soak_net.ts";
 import { Rng } from "../../bench/soak_rng.ts";
-import {
-  type ClientProcess,
-  type Cluster,
-  makeCluster,
-  settle,
-  startClient,
-  startTrackers,
-  stopAll,
-} from "../helpers/cluster.ts";
+import { type ClientProcess, startClient } from "../helpers/client_process.ts";
+import { type Cluster, makeCluster, settle, startTrackers } from "../helpers/cluster.ts";
+import { stopAll } from "../helpers/processes.ts";
 
 afterEach(async () => {
   await destroyPartitionable();
@@ -247,7 +241,7 @@ describe("tracker crashes under load", () => {
           if (r.err.some((e) => e.includes("not logged in"))) await client.run(`login ${me} pw-${me}`);
           continue;
         }
-        const [verb, arg] = line.split(" ") as [string, string];
+        const [verb = "", arg = ""] = line.split(" ");
         if (verb === "create_user") ackedUsers.push({ user: arg, password: `pw-${arg}` });
         else if (verb === "create_group") ackedGroups.set(arg, me);
         else if (verb === "join_group") {

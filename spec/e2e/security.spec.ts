@@ -3,7 +3,9 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { makeCluster, startClient, startTrackers, stopAll } from "../helpers/cluster.ts";
+import { startClient } from "../helpers/client_process.ts";
+import { makeCluster, startTrackers } from "../helpers/cluster.ts";
+import { stopAll } from "../helpers/processes.ts";
 
 afterEach(stopAll);
 

@@ -5,8 +5,9 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { soak } from "../../bench/soak.ts";
 import { destroyPartitionable } from "../../bench/soak_net.ts";
 import { printReport } from "../../bench/soak_report.ts";
-import { makeCluster, settle, startTrackers, stopAll } from "../helpers/cluster.ts";
+import { makeCluster, settle, startTrackers } from "../helpers/cluster.ts";
 import { groupOf, MiB, randomFile, tempPath, waitForDownload } from "../helpers/files.ts";
+import { stopAll } from "../helpers/processes.ts";
 
 afterEach(async () => {
   await destroyPartitionable();

@@ -3,15 +3,9 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { cp } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  CLIENT_BIN,
-  freePort,
-  makeCluster,
-  makeTempDir,
-  startTrackers,
-  stopAll,
-  TRACKER_BIN,
-} from "../helpers/cluster.ts";
+import { makeCluster, startTrackers } from "../helpers/cluster.ts";
+import { CLIENT_BIN, makeTempDir, stopAll, TRACKER_BIN } from "../helpers/processes.ts";
+import { freePort } from "../helpers/wait.ts";
 
 const hasTmux = Bun.spawnSync(["sh", "-c", "command -v tmux"]).exitCode === 0;
 const session = `p2p-term-${process.pid}`;

@@ -8,17 +8,12 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { readFile } from "node:fs/promises";
 import { TrackerSession } from "../helpers/bad_peer.ts";
 import { bytesOn, captureAvailable, findBytes, findRun, LoopbackCapture } from "../helpers/capture.ts";
-import {
-  freePort,
-  makeCluster,
-  settle,
-  startClient,
-  startTrackers,
-  stopAll,
-  waitForLinks,
-} from "../helpers/cluster.ts";
+import { startClient } from "../helpers/client_process.ts";
+import { makeCluster, settle, startTrackers, waitForLinks } from "../helpers/cluster.ts";
 import { MiB, randomFile, tempPath, waitForDownload } from "../helpers/files.ts";
+import { stopAll } from "../helpers/processes.ts";
 import { closeRawSockets, RawSocket } from "../helpers/raw_socket.ts";
+import { freePort } from "../helpers/wait.ts";
 
 const PASSWORD = "correct-horse-battery-staple-0e2f";
 const GROUP = "group-name-seen-by-no-eavesdropper";

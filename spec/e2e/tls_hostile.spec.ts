@@ -5,9 +5,12 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { connectTls, HANDSHAKE_TIMEOUT_S } from "../../lib/wire/tls.ts";
-import { freePort, makeCluster, startClient, startTrackers, stopAll } from "../helpers/cluster.ts";
+import { startClient } from "../helpers/client_process.ts";
+import { makeCluster, startTrackers } from "../helpers/cluster.ts";
 import { TEST_IDENTITY } from "../helpers/identity.ts";
+import { stopAll } from "../helpers/processes.ts";
 import { closeRawSockets, RawSocket } from "../helpers/raw_socket.ts";
+import { freePort } from "../helpers/wait.ts";
 
 afterEach(async () => {
   closeRawSockets();

@@ -3,10 +3,12 @@
 // on another connection (channel binding) or shown by a client with another key.
 import { afterEach, describe, expect, test } from "bun:test";
 import { helloSeeder, startRawSeeder, stopBadPeers, TrackerSession } from "../helpers/bad_peer.ts";
-import { makeCluster, makeTempDir, startTrackers, stopAll, waitUntil } from "../helpers/cluster.ts";
+import { makeCluster, startTrackers } from "../helpers/cluster.ts";
 import { groupOf, MiB, randomFile, tempPath, waitForDownload } from "../helpers/files.ts";
 import { freshIdentity, TEST_IDENTITY } from "../helpers/identity.ts";
+import { makeTempDir, stopAll } from "../helpers/processes.ts";
 import { closeRawSockets, RawSocket } from "../helpers/raw_socket.ts";
+import { waitUntil } from "../helpers/wait.ts";
 
 afterEach(async () => {
   closeRawSockets();

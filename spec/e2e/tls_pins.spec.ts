@@ -5,23 +5,20 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { startClient } from "../helpers/client_process.ts";
 import {
   type Cluster,
-  freePort,
   makeCluster,
-  runToExit,
   settle,
-  startClient,
-  startRelay,
-  startTracker,
   startTrackers,
-  stopAll,
-  type TrackerProcess,
   waitForLinks,
-  waitUntil,
   writeClientInfo,
 } from "../helpers/cluster.ts";
 import { startMitm } from "../helpers/mitm.ts";
+import { runToExit, stopAll } from "../helpers/processes.ts";
+import { startRelay } from "../helpers/relay.ts";
+import { startTracker, type TrackerProcess } from "../helpers/tracker_process.ts";
+import { freePort, waitUntil } from "../helpers/wait.ts";
 
 afterEach(stopAll);
 

@@ -4,21 +4,13 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  type ClientProcess,
-  type Cluster,
-  makeCluster,
-  makeTempDir,
-  runToExit,
-  settle,
-  startClient,
-  startRelay,
-  startTracker,
-  startTrackers,
-  stopAll,
-  waitUntil,
-} from "../helpers/cluster.ts";
+import { type ClientProcess, startClient } from "../helpers/client_process.ts";
+import { type Cluster, makeCluster, settle, startTrackers } from "../helpers/cluster.ts";
 import { expectError, expectOut } from "../helpers/expect_output.ts";
+import { makeTempDir, runToExit, stopAll } from "../helpers/processes.ts";
+import { startRelay } from "../helpers/relay.ts";
+import { startTracker } from "../helpers/tracker_process.ts";
+import { waitUntil } from "../helpers/wait.ts";
 
 /** A key id as the listening line shows it. */
 const ID = "[a-z2-7]{4}(-[a-z2-7]{4}){7}";

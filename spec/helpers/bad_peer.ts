@@ -30,8 +30,8 @@ import { HEARTBEAT_MS } from "../../lib/wire/limits.ts";
 import { type PeerMessage, parsePeerMessage } from "../../lib/wire/peer_protocol.ts";
 import { connectTls, listenTls, type PeerKey, secureHandlers } from "../../lib/wire/tls.ts";
 import { parseReply, type Reply } from "../../lib/wire/tracker_protocol.ts";
-import { freePort } from "./cluster.ts";
 import { TEST_IDENTITY } from "./identity.ts";
+import { freePort } from "./wait.ts";
 
 const HOST = "127.0.0.1";
 const REPLY_TIMEOUT_MS = 10_000;

@@ -1,6 +1,6 @@
 // Assertions on what one client command printed (for e2e specs; needs bun:test).
 import { expect } from "bun:test";
-import type { ClientProcess } from "./cluster.ts";
+import type { ClientProcess } from "./client_process.ts";
 
 /** Expects a command to print exactly `out` on stdout and nothing else. */
 export async function expectOut(client: ClientProcess, line: string, out: string[]): Promise<void> {

@@ -12,14 +12,9 @@
 import { randomFillSync } from "node:crypto";
 import { copyFile, open } from "node:fs/promises";
 import { basename, join } from "node:path";
-import {
-  type ClientProcess,
-  type ClientStartOptions,
-  type Cluster,
-  makeTempDir,
-  settle,
-  startClient,
-} from "./cluster.ts";
+import { type ClientProcess, type ClientStartOptions, startClient } from "./client_process.ts";
+import { type Cluster, settle } from "./cluster.ts";
+import { makeTempDir } from "./processes.ts";
 
 export const MiB = 1024 * 1024;
 /** How often the pollers below ask a client for `show_downloads`. */
@@ -117,7 +112,7 @@ export async function downloadLine(
   client: ClientProcess,
   download: string,
 ): Promise<DownloadLine | undefined> {
-  const [group, name] = download.split("/") as [string, string];
+  const [group = "", name = ""] = download.split("/");
   const head = (state: string) => `[${state}] [${group}] ${name}`;
   for (const line of await client.ok("show_downloads")) {
     for (const state of ["D", "C", "F"] as const) {

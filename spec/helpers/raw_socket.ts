@@ -12,6 +12,7 @@
 // Test helper (never a spec file). Frames are parsed here without the product's limits: the
 // server under test is the one being checked, not this reader.
 import type { Socket } from "bun";
+import { messageOf } from "../../lib/errors.ts";
 import { keyId } from "../../lib/identity/fingerprint.ts";
 import type { TlsIdentity } from "../../lib/identity/key_file.ts";
 import { decodeMessage, encodeMessage } from "../../lib/wire/codec.ts";
@@ -223,10 +224,10 @@ export class RawSocket {
       const value = decodeMessage(body);
       frame =
         typeof value === "object" && value !== null && !Array.isArray(value)
-          ? (value as Frame)
+          ? (value as Frame) // any CBOR map: a frame's fields are what tests inspect
           : { undecodable: value };
     } catch (err) {
-      frame = { undecodable: (err as Error).message };
+      frame = { undecodable: messageOf(err) };
     }
     const waiter = this.#waiters.find((w) => w.match(frame));
     if (waiter) waiter.resolve(frame);

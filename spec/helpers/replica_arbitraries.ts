@@ -157,7 +157,7 @@ export function resolveIntent(intent: Intent, state: State): Change {
   const orGiven = <T>(v: T | undefined, given: T) => v ?? given;
   if (!stale && actors.length === 0 && c.kind !== "login" && c.kind !== "logout") {
     // Nobody is logged in here, so nobody can act: the client first creates its user, or logs in.
-    const hash = HASHES[SESSIONS.indexOf(c.session as (typeof SESSIONS)[number]) % 2]!;
+    const hash = HASHES[SESSIONS.findIndex((s) => s === c.session) % 2]!;
     if (users.length === 0) return { kind: "create_user", user: c.user, hash };
     return resolveIntent(
       {

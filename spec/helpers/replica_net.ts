@@ -59,8 +59,8 @@ export class Net {
   }
 
   /** Replica `at` tells every other one its status (each answers later with what `at` lacks). */
-  sendStatus(at: number, nowMs: number): void {
-    this.#broadcast(at, { kind: "status", status: this.replicas[at]!.status(nowMs) });
+  sendStatus(at: number): void {
+    this.#broadcast(at, { kind: "status", status: this.replicas[at]!.status() });
   }
 
   /** Delivers message `pick` (modulo the queue length) to replica `to`; `dup` leaves it in flight. */
@@ -107,17 +107,17 @@ export class Net {
   }
 
   /** One reliable gossip round: every tracker sends its status, then everything in flight lands. */
-  gossip(nowMs: number): void {
-    for (let at = 0; at < this.size; at++) this.sendStatus(at, nowMs);
+  gossip(): void {
+    for (let at = 0; at < this.size; at++) this.sendStatus(at);
     this.drain();
   }
 
   /** Reliable anti-entropy: drain, then status rounds until a whole round changes nothing. */
-  settle(nowMs = 4): void {
+  settle(): void {
     this.drain();
     for (let round = 0; round < 10; round++) {
       const before = this.progress;
-      this.gossip(nowMs);
+      this.gossip();
       if (this.progress === before) return;
     }
     throw new Error("Cannot settle the cluster: anti-entropy still changes replicas after 10 rounds");
@@ -198,8 +198,8 @@ export function expectConverged(net: Net): void {
   };
   check("settled");
   // Two status rounds: the first gives promises, the second the frontiers that rest on them.
-  net.gossip(4);
-  net.gossip(4);
+  net.gossip();
+  net.gossip();
   for (let at = 0; at < net.size; at++) net.compact(at);
   check("compacted");
   for (let at = 0; at < net.size; at++)

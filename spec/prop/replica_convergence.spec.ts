@@ -111,8 +111,8 @@ describe("Replica cluster", () => {
         { kind: "create_group", user: "u1", session: `s${n}`, group: `g${n}` },
       ];
       concurrently(net, [
-        ...side(1).map((c) => [0, c, ms1] as [number, Change, number]),
-        ...side(2).map((c) => [1, c, ms2] as [number, Change, number]),
+        ...side(1).map((c): [number, Change, number] => [0, c, ms1]),
+        ...side(2).map((c): [number, Change, number] => [1, c, ms2]),
       ]);
       const n = winner + 1;
       for (const r of net.replicas) {
@@ -207,8 +207,8 @@ describe("Replica cluster", () => {
     const net = makeNet(2, 0);
     const cmds = [
       new LocalChange(0, { as: "given", change: { kind: "create_user", user: "u1", hash: "h1" } }, 0),
-      new Gossip(1),
-      new Gossip(0),
+      new Gossip(),
+      new Gossip(),
       new Restart(0),
       new LocalChange(
         0,
@@ -237,7 +237,7 @@ describe("Replica cluster", () => {
       local(0, { kind: "create_user", user: "u3", hash: "h1" }),
       local(0, login("u3", "h1")),
       local(0, createGroup("u3", "g1")),
-      new Gossip(0),
+      new Gossip(),
       local(0, { kind: "create_user", user: "u1", hash: "h1" }),
       local(0, login("u1", "h1")),
       local(0, join("u1")),

@@ -163,7 +163,7 @@ const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? 
 /** The replica's state in the model's view: order only where SPEC gives it meaning. */
 function viewOf(state: State): ReturnType<Model["view"]> {
   return {
-    users: [...state.users].map(([id, u]) => [id, u.hash] as [string, string]).sort(),
+    users: [...state.users].map(([id, u]): [string, string] => [id, u.hash]).sort(),
     sessions: [...state.sessions].map(([id, s]) => [id, s.user, s.peer]).sort(),
     groups: [...state.groups]
       .map(([id, g]) => ({

@@ -1,11 +1,10 @@
 // spec/unit/config.spec.ts: tracker_info.txt parsing, accepted forms and every refusal naming its line.
 import { describe, expect, test } from "bun:test";
 import { formatAddress, parseAddress, parseTrackerInfo, requirePins } from "../../lib/config.ts";
+import { ConfigError, messageOf } from "../../lib/errors.ts";
 
 /** A well-formed id (any 32 base32 characters are one). */
 const ID = "abcd-efgh-ijkl-mnop-qrst-uvwx-yz23-4567";
-
-import { ConfigError } from "../../lib/errors.ts";
 
 /** Runs `fn`, expects a ConfigError and returns its message. */
 function configErrorOf(fn: () => unknown): string {
@@ -13,7 +12,7 @@ function configErrorOf(fn: () => unknown): string {
     fn();
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
+    return messageOf(err);
   }
   throw new Error("expected a ConfigError, but nothing was thrown");
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { COMMANDS, parseCommand, usage } from "../../../lib/client/commands.ts";
+import { COMMANDS, isCommandName, parseCommand, usage } from "../../../lib/client/commands.ts";
 
 describe("parseCommand", () => {
   test("ignores blank lines", () => {
@@ -26,7 +26,7 @@ describe("parseCommand", () => {
   });
 
   test("answers too few or too many arguments with the usage", () => {
-    for (const name of Object.keys(COMMANDS) as (keyof typeof COMMANDS)[]) {
+    for (const name of Object.keys(COMMANDS).filter(isCommandName)) {
       const required = COMMANDS[name].args.filter((a) => !a.startsWith("[")).length;
       const tooMany = Array.from({ length: COMMANDS[name].args.length + 1 }, (_, i) => `a${i}`);
       expect(parseCommand([name, ...tooMany].join(" "))).toEqual({

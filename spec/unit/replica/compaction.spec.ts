@@ -26,8 +26,8 @@ function trio(): Replica[] {
 }
 
 /** Every tracker sends its status to every other one (one gossip round). */
-function gossip(rs: Replica[], nowMs: number): void {
-  const statuses = rs.map((r) => r.status(nowMs));
+function gossip(rs: Replica[]): void {
+  const statuses = rs.map((r) => r.status());
   for (const r of rs) for (const s of statuses) if (s.node !== r.node) r.receiveStatus(s);
 }
 
@@ -37,15 +37,15 @@ describe("Replica.compact", () => {
   test("folds nothing before it has heard every tracker's status", () => {
     const rs = trio();
     expect(rs[0]!.compact()).toEqual([]);
-    gossip(rs.slice(0, 2), 5); // tracker 3 is silent
+    gossip(rs.slice(0, 2)); // tracker 3 is silent
     expect(rs[0]!.compact()).toEqual([]);
   });
 
   test("folds every held op once two gossip rounds have passed, and keeps the state", () => {
     const rs = trio();
     const before = rs[0]!.state.snapshot();
-    gossip(rs, 5);
-    gossip(rs, 5);
+    gossip(rs);
+    gossip(rs);
     expect(rs[0]!.compact().length).toBe(5);
     expect(rs[0]!.ops).toEqual([]);
     expect(rs[0]!.state.snapshot()).toEqual(before);
@@ -61,8 +61,8 @@ describe("Replica.compact", () => {
 
   test("folds in slices of maxOps, oldest first, to the same base as one fold", () => {
     const full = trio();
-    gossip(full, 5);
-    gossip(full, 5);
+    gossip(full);
+    gossip(full);
     const oldest = full[1]!.ops.map((op) => `${op.origin}:${op.seq}`);
     const slices = [full[1]!.compact(2), full[1]!.compact(2), full[1]!.compact(2), full[1]!.compact(2)];
     expect(slices.map((ops) => ops.length)).toEqual([2, 2, 1, 0]);
@@ -75,8 +75,8 @@ describe("Replica.compact", () => {
   test("ignores an op it folded when it arrives again", () => {
     const rs = trio();
     const again = structuredClone(rs[0]!.ops[0]!);
-    gossip(rs, 5);
-    gossip(rs, 5);
+    gossip(rs);
+    gossip(rs);
     rs[0]!.compact();
     expect(rs[0]!.apply(again)).toBe(false);
   });
@@ -85,8 +85,8 @@ describe("Replica.compact", () => {
 describe("Replica.restore", () => {
   test("rebuilds the same state, version vector and clock floor from base and ops", () => {
     const rs = trio();
-    gossip(rs, 5);
-    gossip(rs, 5);
+    gossip(rs);
+    gossip(rs);
     rs[0]!.compact();
     const later = rs[0]!.local({ kind: "create_group", user: "u2", session: "s2", group: "g2" }, 6).op!;
     const copy = restored(rs[0]!);
@@ -108,7 +108,7 @@ describe("Replica.restore", () => {
     // trackers compact on that promise, so a restart must not forget it.
     const [a, b] = [new Replica(1, [1, 2]), new Replica(2, [1, 2])];
     b.apply(a.local(createUser("u1"), 0).op!);
-    const promise = a.status(5);
+    const promise = a.status();
     b.receiveStatus(promise);
     const op = restored(a).local(createUser("u2"), 0).op!;
     expect(compareStamps(op.stamp, promise.clock)).toBeGreaterThan(0);
@@ -120,8 +120,8 @@ describe("Replica cluster after a restart", () => {
     // t1 promised clock 5 to t2 only, restarted, then stamped op s at 1; t3 stamped op o at 2,
     // never having seen the promise; t2 must not fold o until it holds s.
     const nodes = [1, 2, 3];
-    let [a, b, c] = nodes.map((n) => new Replica(n, nodes)) as [Replica, Replica, Replica];
-    b.receiveStatus(a.status(5));
+    let [a, b, c] = nodes.map((n) => new Replica(n, nodes)) as [Replica, Replica, Replica]; // cast: three nodes
+    b.receiveStatus(a.status());
     a = restored(a);
     const s = a.local(createUser("u1", "from-t1"), 1).op!;
     const o = c.local(createUser("u1", "from-t3"), 2).op!;
@@ -129,7 +129,7 @@ describe("Replica cluster after a restart", () => {
     b.apply(o);
     c.apply(s);
     for (const from of [b, c, a, c])
-      for (const to of [a, b, c]) if (to !== from) to.receiveStatus(from.status(0));
+      for (const to of [a, b, c]) if (to !== from) to.receiveStatus(from.status());
     b.compact();
     b.apply(s);
     expect(b.holds(1, 1)).toBe(true);
@@ -150,8 +150,8 @@ describe("Replica.missingFor", () => {
 
   test("sends the base and every op above it to a tracker that lacks compacted ops", () => {
     const rs = trio();
-    gossip(rs, 5);
-    gossip(rs, 5);
+    gossip(rs);
+    gossip(rs);
     rs[0]!.compact();
     const extra = rs[0]!.local(createUser("u3"), 6).op!;
     const missing = rs[0]!.missingFor([[1, 1]]);
@@ -163,8 +163,8 @@ describe("Replica.missingFor", () => {
 describe("Replica.adoptBase", () => {
   test("brings a tracker that lacks compacted ops to the same state", () => {
     const rs = trio();
-    gossip(rs, 5);
-    gossip(rs, 5);
+    gossip(rs);
+    gossip(rs);
     rs[0]!.compact();
     const extra = rs[0]!.local(createUser("u3"), 6).op!;
     const fresh = new Replica(3, NODES);
@@ -180,8 +180,8 @@ describe("Replica.adoptBase", () => {
 
   test("refuses a base no newer than its own", () => {
     const rs = trio();
-    gossip(rs, 5);
-    gossip(rs, 5);
+    gossip(rs);
+    gossip(rs);
     rs[0]!.compact();
     rs[1]!.compact();
     const before = rs[1]!.state.snapshot();
@@ -191,8 +191,8 @@ describe("Replica.adoptBase", () => {
 
   test("drops the ops the base covers and keeps those above it", () => {
     const rs = trio();
-    gossip(rs, 5);
-    gossip(rs, 5);
+    gossip(rs);
+    gossip(rs);
     rs[0]!.compact();
     const above = rs[2]!.local(createUser("u3"), 9).op!;
     expect(rs[2]!.adoptBase(rs[0]!.base())).toBe(true);

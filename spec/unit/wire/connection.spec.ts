@@ -115,7 +115,7 @@ async function connectClient(port: number, handler: ConnectionHandler<undefined>
       opened.resolve();
     }),
   });
-  sockets.push(socket as Socket<unknown>);
+  sockets.push(socket as Socket<unknown>); // cast: the list only closes them, whatever their data
   await within(opened.promise, "client open");
   return conn!;
 }
@@ -134,14 +134,14 @@ async function connectRaw(port: number) {
       error: () => closed.resolve(),
     },
   });
-  sockets.push(socket as Socket<unknown>);
+  sockets.push(socket as Socket<unknown>); // cast: the list only closes them, whatever their data
   return { socket, received, closed: closed.promise };
 }
 
 /** An echo server: replies `{ echo: value }`; a message `{ type: "bad" }` is a ProtocolError. */
 function echoHandler(): Recorder {
   return new Recorder((conn, value) => {
-    if ((value as { type?: unknown }).type === "bad") throw new ProtocolError(`Unknown message type "bad"`);
+    if (Reflect.get(Object(value), "type") === "bad") throw new ProtocolError(`Unknown message type "bad"`);
     conn.send({ echo: value });
   });
 }
@@ -164,7 +164,7 @@ describe("Connection", () => {
     for (const m of messages) expect(conn.send(m)).toBe(true);
     const replies = await client.nextMessages(3);
     expect(replies).toEqual(messages.map((m) => ({ echo: m })));
-    expect((replies[1] as { echo: { bytes: unknown } }).echo.bytes).toBeInstanceOf(Uint8Array);
+    expect(replies[1]).toMatchObject({ echo: { bytes: expect.any(Uint8Array) } });
   });
 
   test("delivers server-initiated messages to the client and replies back to the server", async () => {
@@ -187,6 +187,7 @@ describe("Connection", () => {
     conn.send({ type: "blob", big });
     conn.send({ type: "after" }); // on loopback, ~2 MiB of the blob is still queued here: drain does the rest
     await within(conn.drained(), "the client outbox to drain");
+    // cast: the echoes of the two messages just sent; the expectations check their shape
     const replies = (await client.nextMessages(2)) as { echo: { type: string; big?: Uint8Array } }[];
     expect(replies[0]!.echo.big!.byteLength).toBe(big.byteLength);
     expect(Buffer.compare(replies[0]!.echo.big!, big)).toBe(0);

@@ -1,6 +1,6 @@
 // spec/unit/wire/frame.spec.ts: encodeFrame fixtures and FrameDecoder limits, cut points and buffer ownership.
 import { describe, expect, test } from "bun:test";
-import { FrameTooLargeError, ProtocolError } from "../../../lib/errors.ts";
+import { FrameTooLargeError, messageOf, ProtocolError } from "../../../lib/errors.ts";
 import { encodeFrame, FrameDecoder } from "../../../lib/wire/frame.ts";
 import { MAX_FRAME_BYTES } from "../../../lib/wire/limits.ts";
 
@@ -108,7 +108,7 @@ describe("FrameDecoder", () => {
     }
     expect(error).toBeInstanceOf(FrameTooLargeError);
     expect(error).toBeInstanceOf(ProtocolError);
-    expect((error as Error).message).toContain(String(MAX_FRAME_BYTES + 1));
+    expect(messageOf(error)).toContain(String(MAX_FRAME_BYTES + 1));
   });
 
   test("rejects a 4 GiB length prefix with a ProtocolError", () => {
