@@ -41,14 +41,16 @@ if (role === "send") {
     },
   });
 } else {
-  const results: Record<string, { wallS: number; cpuS: number }[]> = { plain: [], tls: [] };
+  const results: Record<string, { wallS: number; cpuS: number; chunks: number }[]> = { plain: [], tls: [] };
   for (let i = 0; i < runs; i++) {
     for (const mode of i % 2 ? ["tls", "plain"] : ["plain", "tls"]) {
       let received = 0;
+      let chunks = 0;
       let done: () => void = () => {};
       const finished = new Promise<void>((resolve) => (done = resolve));
       const onData = (_s: unknown, bytes: Uint8Array) => {
         received += bytes.byteLength;
+        chunks++;
         if (received >= sizeBytes) done();
       };
       const listener =
@@ -72,7 +74,7 @@ if (role === "send") {
       await finished;
       const wallS = (performance.now() - t0) / 1000;
       const cpu = process.cpuUsage(cpu0);
-      results[mode]!.push({ wallS, cpuS: (cpu.user + cpu.system) / 1e6 });
+      results[mode]!.push({ wallS, cpuS: (cpu.user + cpu.system) / 1e6, chunks });
       sender.kill();
       listener.stop(true);
     }
@@ -82,7 +84,7 @@ if (role === "send") {
     const wall = rs.map((r) => r.wallS).sort((a, b) => a - b);
     const cpu = rs.map((r) => r.cpuS / gib).sort((a, b) => a - b);
     console.log(
-      `${mode}: ${(sizeBytes / 2 ** 20 / wall[Math.floor(wall.length / 2)]!).toFixed(0)} MiB/s median wall, receiver CPU ${cpu[Math.floor(cpu.length / 2)]!.toFixed(2)} s/GiB (runs: ${rs.map((r) => r.wallS.toFixed(2)).join(", ")} s)`,
+      `${mode}: ${(sizeBytes / 2 ** 20 / wall[Math.floor(wall.length / 2)]!).toFixed(0)} MiB/s median wall, receiver CPU ${cpu[Math.floor(cpu.length / 2)]!.toFixed(2)} s/GiB, ${Math.round(sizeBytes / (rs[0]!.chunks || 1) / 1024)} KiB per data event (runs: ${rs.map((r) => r.wallS.toFixed(2)).join(", ")} s)`,
     );
   }
 }

@@ -4,7 +4,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import type { Socket } from "bun";
 import { identityOf } from "../lib/identity/key_file.ts";
-import { Connection } from "../lib/wire/connection.ts";
+import { Connection, connectionHandlers } from "../lib/wire/connection.ts";
 import { connectTls, secureHandlers } from "../lib/wire/tls.ts";
 import { parseReply, type Reply } from "../lib/wire/tracker_protocol.ts";
 
@@ -16,6 +16,11 @@ type Body = { t: string } & Record<string, unknown>;
  * lag observer may wait that long between two phases of the bench.
  */
 const KEEPALIVE_MS = 5_000;
+/**
+ * P2P_PLAIN_LINKS=1: plain TCP, to measure a build from before every link was TLS (#11) with the
+ * same load generator; a build of today refuses such connections.
+ */
+const PLAIN_LINKS = process.env.P2P_PLAIN_LINKS === "1";
 /** One key for every simulated client of a run (the tracker accepts any client key). */
 const BENCH_IDENTITY = identityOf(generateKeyPairSync("ed25519").privateKey);
 
@@ -47,18 +52,20 @@ export class TrackerConn {
       },
     };
     await new Promise<void>((resolve, reject) => {
+      const opened = (socket: Socket<Connection>) => {
+        // No idle timeout: a simulated client may sit between phases.
+        tc.#conn = new Connection(socket, handler, undefined, { idleTimeoutS: 0 });
+        resolve();
+      };
       Bun.connect<Connection>({
         hostname: host,
         port,
-        tls: connectTls(BENCH_IDENTITY),
-        socket: secureHandlers(
-          (socket: Socket<Connection>) => {
-            // No idle timeout: a simulated client may sit between phases.
-            tc.#conn = new Connection(socket, handler, undefined, { idleTimeoutS: 0 });
-            resolve();
-          },
-          { failed: (reason) => reject(new Error(reason)) },
-        ),
+        ...(PLAIN_LINKS
+          ? { socket: connectionHandlers(opened) }
+          : {
+              tls: connectTls(BENCH_IDENTITY),
+              socket: secureHandlers(opened, { failed: (reason) => reject(new Error(reason)) }),
+            }),
       }).catch((err) => {
         clearInterval(tc.#keepalive);
         reject(err);
