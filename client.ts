@@ -37,7 +37,7 @@ try {
     peer,
     trackers,
     dataDir,
-    identity: loadIdentity(argv.keyFile ?? join(dataDir, DEFAULT_KEY_FILE)),
+    identity: await loadIdentity(argv.keyFile ?? join(dataDir, DEFAULT_KEY_FILE)),
     interactive,
     log: makeLog("client"),
   });

@@ -64,7 +64,7 @@ try {
     throw new ConfigError(`tracker_no must be 1..${trackers.length} (the lines of ${info}): got ${no}`);
   }
   const dataDir = argv["data-dir"] ?? `./tracker-${no}.data`;
-  const identity = loadIdentity(argv["key-file"] ?? join(dataDir, DEFAULT_KEY_FILE));
+  const identity = await loadIdentity(argv["key-file"] ?? join(dataDir, DEFAULT_KEY_FILE));
   if (argv.id) {
     console.log(identity.id);
     process.exit(0);

@@ -4,15 +4,14 @@
 // interleaved. The receiver's CPU is what a leecher's main thread pays on top of hashing.
 //   [SIZE_MB=1024] [RUNS=3] bun bench/tls_loopback.ts
 
-import { generateKeyPairSync } from "node:crypto";
 import type { Socket } from "bun";
-import { identityOf } from "../lib/identity/key_file.ts";
 import { connectTls, listenTls } from "../lib/wire/tls.ts";
+import { freshIdentity } from "../spec/helpers/identity.ts";
 
 const sizeBytes = Number(process.env.SIZE_MB ?? "1024") * 2 ** 20;
 const runs = Number(process.env.RUNS ?? "3");
 const role = process.argv[2];
-const identity = identityOf(generateKeyPairSync("ed25519").privateKey);
+const identity = await freshIdentity();
 
 if (role === "send") {
   // bun bench/tls_loopback.ts send PORT tls|plain

@@ -1,12 +1,11 @@
 // A bare client<->tracker connection for the load generator: our framing and messages
 // (lib/wire), requests matched to replies by id, and none of the real client's failover.
 
-import { generateKeyPairSync } from "node:crypto";
 import type { Socket } from "bun";
-import { identityOf } from "../lib/identity/key_file.ts";
 import { Connection, connectionHandlers } from "../lib/wire/connection.ts";
 import { connectTls, secureHandlers } from "../lib/wire/tls.ts";
 import { parseReply, type Reply } from "../lib/wire/tracker_protocol.ts";
+import { freshIdentity } from "../spec/helpers/identity.ts";
 
 type Body = { t: string } & Record<string, unknown>;
 
@@ -22,7 +21,7 @@ const KEEPALIVE_MS = 5_000;
  */
 const PLAIN_LINKS = process.env.P2P_PLAIN_LINKS === "1";
 /** One key for every simulated client of a run (the tracker accepts any client key). */
-const BENCH_IDENTITY = identityOf(generateKeyPairSync("ed25519").privateKey);
+const BENCH_IDENTITY = await freshIdentity();
 
 export class TrackerConn {
   #conn!: Connection;

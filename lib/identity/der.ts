@@ -1,5 +1,5 @@
 // A minimal DER writer and the one certificate template we need: a self-signed Ed25519 X.509 v3
-// certificate around a key. Pure: the signing is a parameter.
+// certificate around a key, and PEM armour. Pure: the caller signs.
 
 /** Length octets: short form below 128, long form above (X.690 8.1.3). */
 function lengthOctets(length: number): number[] {
@@ -41,16 +41,27 @@ const NAME = sequence(
 /** Fixed validity, 2000 to 9999-12-31 (RFC 5280 4.1.2.5's "no well-defined expiration"): the same key always gives the same certificate. */
 const VALIDITY = sequence(tlv(0x17, ascii("000101000000Z")), tlv(0x18, ascii("99991231235959Z")));
 
-/**
- * The DER of a self-signed certificate for the Ed25519 key whose SubjectPublicKeyInfo is
- * `spki`; `sign` signs the to-be-signed part with its private key (Ed25519: deterministic).
- */
-export function selfSignedCertificate(spki: Uint8Array, sign: (tbs: Uint8Array) => Uint8Array): Uint8Array {
+/** The to-be-signed part of a self-signed certificate for the Ed25519 key whose SubjectPublicKeyInfo is `spki`. */
+export function tbsCertificate(spki: Uint8Array): Uint8Array {
   const version = tlv(0xa0, tlv(0x02, new Uint8Array([2]))); // [0] EXPLICIT v3
   const serial = tlv(0x02, new Uint8Array([1]));
-  const tbs = sequence(version, serial, ED25519, NAME, VALIDITY, NAME, spki);
-  const signature = sign(tbs);
+  return sequence(version, serial, ED25519, NAME, VALIDITY, NAME, spki);
+}
+
+/** The certificate: `tbs` and its Ed25519 signature by the key it names (deterministic, so one key has one certificate). */
+export function signedCertificate(tbs: Uint8Array, signature: Uint8Array): Uint8Array {
   return sequence(tbs, ED25519, tlv(0x03, concat([new Uint8Array([0]), signature]))); // BIT STRING, 0 unused bits
+}
+
+/** The SubjectPublicKeyInfo of a raw 32-byte Ed25519 public key (RFC 8410). */
+export function ed25519Spki(publicKey: Uint8Array): Uint8Array {
+  return sequence(ED25519, tlv(0x03, concat([new Uint8Array([0]), publicKey])));
+}
+
+/** The DER inside PEM armour with `label`; undefined if there is none. */
+export function unpem(label: string, text: string): Uint8Array | undefined {
+  const m = new RegExp(`-----BEGIN ${label}-----([A-Za-z0-9+/=\\s]+)-----END ${label}-----`).exec(text);
+  return m?.[1] === undefined ? undefined : new Uint8Array(Buffer.from(m[1].replace(/\s+/g, ""), "base64"));
 }
 
 /** PEM armour around DER bytes. */

@@ -1,6 +1,4 @@
 // A key's id: a short printable fingerprint of its public key, and the parsing of ids people type. Pure.
-import { createHash } from "node:crypto";
-
 const ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"; // RFC 4648 base32, lower case
 /** 160 bits of SHA-256: as many as an SSH or Git SHA-1 fingerprint, in 32 characters. */
 const ID_BYTES = 20;
@@ -26,7 +24,8 @@ function base32(bytes: Uint8Array): string {
 
 /** The id of the key whose DER SubjectPublicKeyInfo is `spki`: groups of 4 base32 characters joined by "-". */
 export function keyId(spki: Uint8Array): string {
-  const digest = createHash("sha256").update(spki).digest().subarray(0, ID_BYTES);
+  // Bun.CryptoHasher, not node:crypto: loading that module costs a client ~5 MiB of memory.
+  const digest = new Bun.CryptoHasher("sha256").update(spki).digest().subarray(0, ID_BYTES);
   const chars = base32(digest);
   const groups: string[] = [];
   for (let i = 0; i < chars.length; i += GROUP_CHARS) groups.push(chars.slice(i, i + GROUP_CHARS));

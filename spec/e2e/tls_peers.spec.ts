@@ -23,7 +23,7 @@ describe("a downloader", () => {
     const [, bob, mallory] = await groupOf(cluster, ["alice", "bob", "mallory"]);
     await mallory!.close(); // her hand-made seeder logs in instead
     const path = await randomFile(await tempPath("keyed.bin"), 2 * MiB);
-    const impostor = freshIdentity();
+    const impostor = await freshIdentity();
     const seeder = await startRawSeeder({
       tracker: cluster.slots[0]!,
       user: "mallory",
@@ -85,7 +85,7 @@ describe("a seeder's check of a membership proof", () => {
 
   test("refuses a correct proof shown by a client presenting another key than the session's", async () => {
     const { hello } = await target();
-    const thief = freshIdentity(); // a client that learnt bob's session id, but not his key
+    const thief = await freshIdentity(); // a client that learnt bob's session id, but not his key
     const answer = await helloSeeder({ ...hello, identity: thief });
     expect(answer).toEqual({
       t: "p_refuse",

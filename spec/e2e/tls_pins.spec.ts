@@ -64,7 +64,7 @@ describe("a pinned tracker_info.txt line", () => {
   test("a client refuses a man in the middle presenting its own key, naming the line and both ids", async () => {
     const cluster = await makeCluster({ trackers: 1 });
     const [t1] = await startTrackers(cluster);
-    const mitm = startMitm({ port: freePort(), target: cluster.slots[0]! });
+    const mitm = await startMitm({ port: freePort(), target: cluster.slots[0]! });
     const infoPath = await writeClientInfo(cluster, [`${mitm.address} ${idOf(t1!)}`]);
     const client = await startClient(cluster, { infoPath });
     const started = Date.now();
@@ -167,7 +167,7 @@ describe("trust on first use", () => {
     const client = await startClient(cluster, { infoPath: await writeClientInfo(cluster, [relay.address]) });
     await client.ok("create_user ann pw");
     await relay.stop();
-    const mitm = startMitm({ port: relay.port, target: cluster.slots[0]! });
+    const mitm = await startMitm({ port: relay.port, target: cluster.slots[0]! });
     const line = await errorOf(client, "login ann pw");
     expect(line).toContain(`presented id ${mitm.identity.id}, not the id ${idOf(t1!)} first seen there`);
     expect(mitm.bytesFromVictims).toBe(0); // the password never reached it

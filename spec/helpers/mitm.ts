@@ -2,7 +2,7 @@
 // completes a handshake with it, opens a TLS connection of its own to the real target and
 // relays the decrypted bytes both ways, counting what victims told it.
 //
-//   const mitm = startMitm({ port, target: cluster.slots[0]! });
+//   const mitm = await startMitm({ port, target: cluster.slots[0]! });
 //   ... a client whose tracker_info.txt names mitm.address ...
 //   expect(mitm.bytesFromVictims).toBe(0);    // refused in the handshake: it read nothing
 //   await mitm.stop();
@@ -30,8 +30,11 @@ export interface Mitm {
   stop(): Promise<void>;
 }
 
-export function startMitm(options: { port: number; target: { host: string; port: number } }): Mitm {
-  const identity = freshIdentity();
+export async function startMitm(options: {
+  port: number;
+  target: { host: string; port: number };
+}): Promise<Mitm> {
+  const identity = await freshIdentity();
   const mitm: Mitm = {
     address: `${HOST}:${options.port}`,
     identity,

@@ -1,7 +1,15 @@
-// spec/unit/identity/der.spec.ts: the DER writer and the self-signed certificate template.
+// spec/unit/identity/der.spec.ts: the DER writer, the self-signed certificate template and PEM.
 import { describe, expect, test } from "bun:test";
 import { generateKeyPairSync, sign, X509Certificate } from "node:crypto";
-import { pem, selfSignedCertificate, sequence, tlv } from "../../../lib/identity/der.ts";
+import {
+  ed25519Spki,
+  pem,
+  sequence,
+  signedCertificate,
+  tbsCertificate,
+  tlv,
+  unpem,
+} from "../../../lib/identity/der.ts";
 
 describe("tlv", () => {
   test("writes short-form lengths below 128 and long-form lengths from 128", () => {
@@ -19,10 +27,19 @@ describe("tlv", () => {
   });
 });
 
-describe("selfSignedCertificate", () => {
+describe("the self-signed certificate", () => {
   const { publicKey, privateKey } = generateKeyPairSync("ed25519");
   const spki = new Uint8Array(publicKey.export({ format: "der", type: "spki" }));
-  const der = selfSignedCertificate(spki, (tbs) => new Uint8Array(sign(null, tbs, privateKey)));
+  const certify = () => {
+    const tbs = tbsCertificate(spki);
+    return signedCertificate(tbs, new Uint8Array(sign(null, tbs, privateKey)));
+  };
+  const der = certify();
+
+  test("ed25519Spki builds the SubjectPublicKeyInfo node:crypto exports for the raw key", () => {
+    const raw = spki.subarray(spki.byteLength - 32);
+    expect(ed25519Spki(raw)).toEqual(spki);
+  });
 
   test("is a certificate node:crypto parses, for the given key, signed by it", () => {
     const cert = new X509Certificate(pem("CERTIFICATE", der));
@@ -31,7 +48,7 @@ describe("selfSignedCertificate", () => {
     expect(cert.subject).toBe("CN=p2p-groups");
     expect(cert.issuer).toBe("CN=p2p-groups");
     expect(cert.validToDate.getUTCFullYear()).toBe(9999);
-    expect(new X509Certificate(Buffer.from(der)).raw).toEqual(Buffer.from(der));
+    expect(Buffer.from(new X509Certificate(Buffer.from(der)).raw).equals(Buffer.from(der))).toBe(true);
   });
 
   test("fails verification under another key, and when a byte of it changes", () => {
@@ -43,18 +60,23 @@ describe("selfSignedCertificate", () => {
   });
 
   test("is the same certificate every time for one key (Ed25519 signs deterministically)", () => {
-    const again = selfSignedCertificate(spki, (tbs) => new Uint8Array(sign(null, tbs, privateKey)));
-    expect(again).toEqual(der);
+    expect(certify()).toEqual(der);
   });
 });
 
-describe("pem", () => {
-  test("wraps base64 at 64 characters between BEGIN and END lines", () => {
-    const text = pem("CERTIFICATE", new Uint8Array(100));
+describe("pem and unpem", () => {
+  test("wrap base64 at 64 characters between BEGIN and END lines, and read it back", () => {
+    const bytes = crypto.getRandomValues(new Uint8Array(100));
+    const text = pem("CERTIFICATE", bytes);
     const lines = text.trim().split("\n");
     expect(lines[0]).toBe("-----BEGIN CERTIFICATE-----");
     expect(lines.at(-1)).toBe("-----END CERTIFICATE-----");
-    expect(lines.slice(1, -1).map((l) => l.length)).toEqual([64, 64, 8]); // 100 bytes: 136 base64 characters
-    expect(Buffer.from(lines.slice(1, -1).join(""), "base64")).toEqual(Buffer.alloc(100));
+    expect(lines.slice(1, -1).map((l) => l.length)).toEqual([64, 64, 8]); // 100 bytes: 136 characters
+    expect(unpem("CERTIFICATE", text)).toEqual(bytes);
+  });
+
+  test("unpem finds nothing under another label or in text without armour", () => {
+    expect(unpem("PRIVATE KEY", pem("CERTIFICATE", Uint8Array.of(1)))).toBeUndefined();
+    expect(unpem("PRIVATE KEY", "not a key")).toBeUndefined();
   });
 });
