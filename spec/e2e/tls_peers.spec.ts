@@ -93,3 +93,20 @@ describe("a seeder's check of a membership proof", () => {
     });
   }, 40_000);
 });
+
+describe("a session", () => {
+  test("resumes only from the client key it logged in with", async () => {
+    const cluster = await makeCluster({ trackers: 1 });
+    await startTrackers(cluster);
+    const first = await TrackerSession.connect(cluster.slots[0]!);
+    await first.ok({ t: "create_user", user: "ann", pass: "pw" });
+    await first.login("ann", "pw", "127.0.0.1:2");
+    const sameKey = await TrackerSession.connect(cluster.slots[0]!); // TEST_IDENTITY, as `first`
+    expect(await sameKey.request({ t: "resume", token: first.token })).toMatchObject({ ok: true });
+    const otherKey = await TrackerSession.connect(cluster.slots[0]!, await freshIdentity());
+    expect(await otherKey.request({ t: "resume", token: first.token })).toMatchObject({
+      ok: false,
+      reason: "session belongs to another client key: log in again from this client",
+    });
+  }, 30_000);
+});
