@@ -1,4 +1,4 @@
-// Entry point: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--key-file FILE] [--strict]
+// Entry point: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--key-file FILE] [--strict] [--web [IP:]PORT]
 import { join } from "node:path";
 import { CLIENT_HELP, CLIENT_USAGE, parseClientArgs } from "./lib/cli/client_args.ts";
 import { colour } from "./lib/cli/colour.ts";
@@ -54,6 +54,16 @@ try {
     console.error(`error: ${message}`);
   }
   process.exit(1);
+}
+
+if (argv.web) {
+  try {
+    console.log(`web: ${client.startWeb(argv.web)}`);
+  } catch (err) {
+    console.error(`error: cannot serve the web page on ${argv.web.host}:${argv.web.port}: ${messageOf(err)}`);
+    await client.shutdown();
+    process.exit(1);
+  }
 }
 
 let exiting = false;

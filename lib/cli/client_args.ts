@@ -1,9 +1,9 @@
-// The client's command line: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--key-file FILE] [--strict].
-// Read by hand rather than with yargs (as the tracker's is): loading yargs costs ~12 MiB of
-// resident memory, a fifth of the client's 64 MiB budget while it downloads, for one option.
+// The client's command line: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--key-file FILE]
+// [--strict] [--web [IP:]PORT]. Read by hand rather than with yargs (as the tracker's is): loading
+// yargs costs ~12 MiB of resident memory, a fifth of the client's 64 MiB budget while it downloads.
 
 export const CLIENT_USAGE =
-  "usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--key-file FILE] [--strict]";
+  "usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--key-file FILE] [--strict] [--web [IP:]PORT]";
 
 export const CLIENT_HELP = `${CLIENT_USAGE}
 
@@ -14,7 +14,14 @@ Runs a client that serves file pieces on <IP>:<PORT> and reads commands from sta
   --data-dir DIR    where shares and downloads are remembered (default ./client-<PORT>.data)
   --key-file FILE   this client's private key (default <data-dir>/identity.key; made if missing, mode 0600)
   --strict          refuse tracker_info.txt lines without a tracker id (no trust on first use)
+  --web [IP:]PORT   also serve a web page on IP:PORT (default IP 127.0.0.1); prints its URL
   -h, --help        show this help`;
+
+/** Where the web page is served. */
+export interface WebListen {
+  host: string;
+  port: number;
+}
 
 export type ClientArgs =
   | { help: true }
@@ -25,7 +32,24 @@ export type ClientArgs =
       dataDir?: string | undefined;
       keyFile?: string | undefined;
       strict?: boolean | undefined;
+      web?: WebListen | undefined;
     };
+
+/** Parses `--web`'s value: `PORT`, `IP:PORT` or `[IPv6]:PORT`; the address defaults to loopback. */
+export function parseWebListen(value: string): { ok: true; web: WebListen } | { ok: false; reason: string } {
+  const at = value.lastIndexOf(":");
+  const host = at < 0 ? "127.0.0.1" : value.slice(0, at);
+  const portText = at < 0 ? value : value.slice(at + 1);
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
+  if (!(port >= 1 && port <= 65535))
+    return { ok: false, reason: `--web "${value.slice(0, 60)}": expected [IP:]PORT with PORT in 1..65535` };
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  const v6 = /^\[([0-9a-fA-F:.]+)\]$/.exec(host);
+  if (v4?.slice(1).every((n) => Number(n) <= 255)) return { ok: true, web: { host, port } };
+  if (v6?.[1]) return { ok: true, web: { host: v6[1], port } };
+  if (host === "localhost") return { ok: true, web: { host: "127.0.0.1", port } };
+  return { ok: false, reason: `--web "${value.slice(0, 60)}": "${host.slice(0, 40)}" is not an IP address` };
+}
 
 /** Parses the arguments after the program name; `reason` is one line for `error: `. */
 export function parseClientArgs(
@@ -35,6 +59,7 @@ export function parseClientArgs(
   let dataDir: string | undefined;
   let keyFile: string | undefined;
   let strict = false;
+  let web: WebListen | undefined;
   let optionsOver = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
@@ -56,6 +81,13 @@ export function parseClientArgs(
       keyFile = value;
     } else if (arg === "--strict") {
       strict = true;
+    } else if (arg === "--web" || arg.startsWith("--web=")) {
+      const value = arg === "--web" ? argv[++i] : arg.slice("--web=".length);
+      if (value === undefined || value === "") return { ok: false, reason: "--web needs [IP:]PORT" };
+      if (web !== undefined) return { ok: false, reason: "--web given twice" };
+      const parsed = parseWebListen(value);
+      if (!parsed.ok) return parsed;
+      web = parsed.web;
     } else {
       return { ok: false, reason: `unknown option ${arg}` };
     }
@@ -67,5 +99,8 @@ export function parseClientArgs(
       reason: `missing ${peer === undefined ? "<IP>:<PORT> and tracker_info.txt" : "tracker_info.txt"}`,
     };
   if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
-  return { ok: true, args: { help: false, peer, info, dataDir, keyFile, ...(strict ? { strict } : {}) } };
+  return {
+    ok: true,
+    args: { help: false, peer, info, dataDir, keyFile, ...(strict ? { strict } : {}), web },
+  };
 }

@@ -6,6 +6,8 @@ import type { TlsIdentity } from "../identity/key_file.ts";
 import { TrackerTrust } from "../identity/tracker_trust.ts";
 import { Catalog } from "../peer/catalog.ts";
 import { startPeerServer } from "../peer/server.ts";
+import { webBackend } from "../web/backend.ts";
+import { startWebServer, type WebServer } from "../web/server.ts";
 import { ClientApp } from "./app.ts";
 import { ClientStore } from "./client_store.ts";
 import { COMMANDS, isCommandName } from "./commands.ts";
@@ -29,6 +31,8 @@ export interface RunningClient {
   promptText(): string;
   /** Tab completion: commands, then group ids and file names seen so far. */
   complete(words: string[], partial: string): string[];
+  /** Serves the web page on `address` (throws if it is taken); returns the URL to open. */
+  startWeb(address: { host: string; port: number }): string;
   shutdown(): Promise<void>;
 }
 
@@ -80,9 +84,15 @@ export function startClient(options: ClientOptions): RunningClient {
       err: (line) => console.error(colour("red", line, process.stderr)),
     },
   });
+  let web: WebServer | undefined;
   return {
     app,
     files,
+    startWeb(address) {
+      const backend = webBackend({ peer: selfPeer, app, link, files, catalog, log: options.log });
+      web = startWebServer({ address, backend });
+      return web.url;
+    },
     promptText() {
       const t = link.tracker;
       const active = files.downloads().filter((d) => d.state === "downloading");
@@ -97,6 +107,7 @@ export function startClient(options: ClientOptions): RunningClient {
       return candidates.filter((c) => c.startsWith(partial)).sort();
     },
     async shutdown() {
+      web?.stop();
       await app.shutdown();
       server.stop(true);
       store.close();

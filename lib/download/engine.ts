@@ -4,6 +4,7 @@
 // the whole file as its verified prefix grows, and renames the file into place only after the
 // whole file's SHA-1 matches.
 import { closeSync, existsSync, ftruncateSync, openSync, readSync, renameSync } from "node:fs";
+import { messageOf } from "../errors.ts";
 import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../pieces/constants.ts";
@@ -14,6 +15,7 @@ import { PIECE_FRAME_OVERHEAD_BYTES } from "../wire/codec.ts";
 import { PeerLink, type SeederTrust } from "./peer_link.ts";
 import { PieceWriter } from "./piece_writer.ts";
 import { RequestBook } from "./requests.ts";
+import { DownloadRecorder, type DownloadView, secondsLeft } from "./view.ts";
 
 /** Whole pieces in flight per peer: 4 MiB, enough to keep a loopback or LAN link full. */
 const MAX_REQUESTS_PER_PEER = 8;
@@ -112,11 +114,14 @@ export class Download {
   #endedMs: number | undefined;
   #bytesDone = 0;
   #rate = { atMs: Date.now(), bytes: 0, perSecond: 0 };
+  /** What the web page shows (peers, piece sources, rates); read through view(). */
+  #recorder: DownloadRecorder;
 
   constructor(spec: DownloadSpec, deps: DownloadDeps) {
     this.spec = spec;
     this.#deps = deps;
     this.#count = pieceCount(spec.sizeBytes);
+    this.#recorder = new DownloadRecorder(this.#count);
   }
 
   /** Opens or resumes the temporary file, verifies what it holds, starts serving and fetching. */
@@ -139,6 +144,7 @@ export class Download {
     });
     this.#hashPrefix();
     this.resumedPieces = this.#have.count();
+    for (let i = 0; i < this.#count; i++) if (this.#have.has(i)) this.#recorder.resumed(i);
     this.#bytesDone = this.#haveBytes();
     this.#picker = new PiecePicker(this.#count, { rng: Math.random, have: this.#have });
     this.#deps.catalog.add({
@@ -183,6 +189,37 @@ export class Download {
     };
   }
 
+  /** A read-only snapshot for the web page. */
+  view(): DownloadView {
+    const p = this.progress();
+    return {
+      group: this.spec.group,
+      name: this.spec.name,
+      dest: this.spec.dest,
+      sizeBytes: this.spec.sizeBytes,
+      state: this.state,
+      reason: this.reason,
+      percent: p.percent,
+      bytesDone: this.#bytesDone,
+      bytesPerSecond: this.state === "downloading" ? p.bytesPerSecond : 0,
+      secondsLeft:
+        this.state === "downloading"
+          ? secondsLeft(this.spec.sizeBytes - this.#bytesDone, p.bytesPerSecond)
+          : null,
+      elapsedMs: p.elapsedMs,
+      pieceCount: this.#count,
+      waiting: this.#waiting(),
+      ...this.#recorder.snapshot(),
+    };
+  }
+
+  /** Why a running download makes no progress, when no connected peer can help. */
+  #waiting(): string | null {
+    if (this.state !== "downloading" || !this.#picker || this.#picker.canProgress()) return null;
+    const leftS = Math.max(0, Math.ceil((GIVE_UP_MS - (Date.now() - this.#lastProgressMs)) / 1000));
+    return `no connected peer has a missing piece: asking the tracker for peers every second; gives up in ${leftS} s without progress`;
+  }
+
   #verifyExisting(): Bitfield {
     const have = new Bitfield(this.#count);
     const buffer = new Uint8Array(PIECE_BYTES);
@@ -224,6 +261,7 @@ export class Download {
 
   #dial(peer: string, session: string): void {
     this.#dialing.add(peer);
+    this.#recorder.peerState(peer, "connecting");
     const id = {
       group: this.spec.group,
       name: this.spec.name,
@@ -236,19 +274,24 @@ export class Download {
       .then((link) => {
         if (this.state !== "downloading") return link.close("download over");
         this.#links.set(peer, link);
+        this.#recorder.peerState(peer, "connected");
         if (this.#paused) link.pause();
       })
-      .catch(() => this.#cooldown.set(peer, Date.now() + COOLDOWN_MS))
+      .catch((err: unknown) => {
+        this.#cooldown.set(peer, Date.now() + COOLDOWN_MS);
+        this.#recorder.peerState(peer, "cooling", `cannot connect: ${messageOf(err)}`);
+      })
       .finally(() => this.#dialing.delete(peer));
   }
 
   #events = {
     ready: (link: PeerLink, have: Bitfield) => {
       this.#picker.addPeer(link.peer, have);
+      this.#recorder.peerHolds(link.peer, have.count());
       this.#fill(link);
     },
     have: (link: PeerLink, index: number) => {
-      this.#picker.peerHas(link.peer, index);
+      if (this.#picker.peerHas(link.peer, index)) this.#recorder.peerGained(link.peer);
       this.#fill(link);
     },
     reject: (link: PeerLink, index: number) => {
@@ -259,6 +302,7 @@ export class Download {
     piece: (link: PeerLink, index: number, data: Uint8Array) => this.#onPiece(link, index, data),
     closed: (link: PeerLink, reason: string) => {
       if (this.#links.get(link.peer) === link) this.#links.delete(link.peer);
+      this.#recorder.peerState(link.peer, "closed", reason);
       this.#picker?.removePeer(link.peer);
       this.#book.removePeer(link.peer);
       // Our own closes were logged when decided (#drop); say why a peer hung up on us.
@@ -289,6 +333,7 @@ export class Download {
     ) {
       this.#release(data);
       this.#picker.release(link.peer, index);
+      this.#recorder.failedCheck(index, link.peer);
       if (this.#book.strike(link.peer)) {
         this.#cooldown.set(link.peer, Infinity); // keeps lying: never again for this download
         this.#drop(
@@ -303,6 +348,7 @@ export class Download {
       this.#book.remove(other, index);
       this.#links.get(other)?.cancel(index);
     }
+    this.#recorder.verified(index, link.peer, data.byteLength);
     this.#writer.write(index, data);
     this.#bytesDone += data.byteLength;
     this.#rate.bytes += data.byteLength;
@@ -313,6 +359,8 @@ export class Download {
   /** Stops using a peer, saying why at once (its close event may come after the download ends). */
   #drop(link: PeerLink, reason: string): void {
     this.#deps.log(`peer ${link.peer}: ${reason}`);
+    const forGood = this.#cooldown.get(link.peer) === Infinity;
+    this.#recorder.peerState(link.peer, forGood ? "dropped" : "cooling", reason);
     link.close(reason);
   }
 
@@ -384,6 +432,7 @@ export class Download {
     const now = Date.now();
     const seconds = (now - this.#rate.atMs) / 1000;
     this.#rate = { atMs: now, bytes: 0, perSecond: seconds > 0 ? this.#rate.bytes / seconds : 0 };
+    this.#recorder.tick(this.#rate.perSecond, seconds);
     for (const late of this.#book.timedOut(now, REQUEST_TIMEOUT_MS)) {
       // A peer that stalls on a request is dropped for a while; its pieces go to the others.
       this.#cooldown.set(late.peerId, now + COOLDOWN_MS);
@@ -422,6 +471,9 @@ export class Download {
     this.#bytesDone = this.spec.sizeBytes;
     this.state = "complete";
     this.#endedMs = Date.now();
+    const seconds = (this.#endedMs - this.#startedMs) / 1000;
+    const fetched = Math.max(0, this.spec.sizeBytes - this.resumedPieces * PIECE_BYTES); // about: the last piece is shorter
+    this.#recorder.ended(seconds > 0 ? fetched / seconds : 0);
     const counters = this.#book.counters();
     this.refetchedPieces = counters.duplicatesReceived;
     this.badPieces = counters.badPieces;

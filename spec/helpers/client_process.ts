@@ -34,6 +34,8 @@ export interface ClientStartOptions {
   /** The client's data dir (default: a fresh one in the cluster dir). */
   dataDir?: string;
   env?: Record<string, string> | undefined;
+  /** More arguments after the usual ones (e.g. `--web 127.0.0.1:PORT`). */
+  args?: string[] | undefined;
 }
 
 /** A running ./client driven through its stdin, one command at a time. */
@@ -54,17 +56,21 @@ export class ClientProcess {
     infoPath: string;
     cwd: string;
     env?: Record<string, string> | undefined;
+    args?: string[] | undefined;
   }) {
     this.peer = options.peer;
     this.dataDir = options.dataDir;
     this.infoPath = options.infoPath;
-    this.proc = Bun.spawn([CLIENT_BIN, this.peer, this.infoPath, "--data-dir", this.dataDir], {
-      cwd: options.cwd,
-      env: childEnv(options.env),
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    this.proc = Bun.spawn(
+      [CLIENT_BIN, this.peer, this.infoPath, "--data-dir", this.dataDir, ...(options.args ?? [])],
+      {
+        cwd: options.cwd,
+        env: childEnv(options.env),
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
     this.stdout = new LineStream(this.proc.stdout);
     this.stderr = new LineStream(this.proc.stderr);
     this.exited = this.proc.exited;
@@ -185,6 +191,7 @@ export async function startClient(
     infoPath,
     cwd: cluster.dir,
     env: options.env,
+    args: options.args,
   });
   track(client);
   cluster.clients.push(client);

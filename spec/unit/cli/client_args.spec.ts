@@ -1,6 +1,6 @@
 // spec/unit/cli/client_args.spec.ts: the client's command line, accepted and refused.
 import { describe, expect, test } from "bun:test";
-import { parseClientArgs } from "../../../lib/cli/client_args.ts";
+import { parseClientArgs, parseWebListen } from "../../../lib/cli/client_args.ts";
 
 describe("parseClientArgs", () => {
   test("takes the address, the tracker file and an optional data dir in either spelling", () => {
@@ -44,6 +44,41 @@ describe("parseClientArgs", () => {
     ];
     for (const [argv, reason] of cases)
       expect({ argv, result: parseClientArgs(argv) }).toEqual({ argv, result: { ok: false, reason } });
+  });
+
+  test("takes --web PORT (loopback) or --web IP:PORT, in either spelling", () => {
+    for (const [argv, web] of [
+      [["127.0.0.1:5000", "t.txt", "--web", "8080"], { host: "127.0.0.1", port: 8080 }],
+      [["--web=0.0.0.0:8080", "127.0.0.1:5000", "t.txt"], { host: "0.0.0.0", port: 8080 }],
+      [["127.0.0.1:5000", "t.txt", "--web", "[::1]:8080"], { host: "::1", port: 8080 }],
+      [["127.0.0.1:5000", "t.txt", "--web", "localhost:8080"], { host: "127.0.0.1", port: 8080 }],
+    ] as const) {
+      expect(parseClientArgs(argv)).toEqual({
+        ok: true,
+        args: { help: false, peer: "127.0.0.1:5000", info: "t.txt", dataDir: undefined, web },
+      });
+    }
+  });
+
+  test("refuses a --web without a value, twice, or with a bad port or address, in one line", () => {
+    expect(parseClientArgs(["127.0.0.1:5000", "t.txt", "--web"])).toEqual({
+      ok: false,
+      reason: "--web needs [IP:]PORT",
+    });
+    expect(parseClientArgs(["a:1", "t.txt", "--web", "1", "--web", "2"])).toEqual({
+      ok: false,
+      reason: "--web given twice",
+    });
+    for (const value of ["0", "65536", "80a", "1.2.3.4:", "1.2.3.4:-1"])
+      expect(parseWebListen(value)).toEqual({
+        ok: false,
+        reason: `--web "${value}": expected [IP:]PORT with PORT in 1..65535`,
+      });
+    for (const value of ["evil.example:80", "1.2.3.256:80", "[zz]:80"])
+      expect(parseWebListen(value)).toEqual({
+        ok: false,
+        reason: expect.stringContaining("is not an IP address"),
+      });
   });
 });
 
