@@ -65,6 +65,12 @@ export class PeerLink {
     const handler = {
       message: (conn: Connection, value: unknown) => {
         const msg = parsePeerMessage(value);
+        // Closed by the engine: frames still in the same read (TLS hands over ~500 KiB at a
+        // time) are not its business; a dropped liar's next bad piece must not count again.
+        if (link.#closedByUs) {
+          if (msg.t === "p_piece") options.pool.give(msg.data);
+          return;
+        }
         switch (msg.t) {
           case "p_challenge":
             conn.send({
