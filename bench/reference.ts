@@ -15,7 +15,7 @@ const PIECE_LENGTH_LOG2 = "19";
  * peers, as in ours), no preallocation (ours makes a sparse file too), no console chatter, no
  * user config, and it stops by itself if the bench dies (--stop-with-process).
  */
-const ARIA2_COMMON = [
+export const ARIA2_COMMON = [
   "--no-conf=true",
   "--enable-dht=false",
   "--enable-dht6=false",
@@ -164,10 +164,15 @@ async function leech(
 }
 
 /**
- * Starts opentracker on 127.0.0.1 (TCP and UDP) in its own chroot directory. Debian builds it
+ * Starts opentracker on `host` (127.0.0.1 unless given; TCP and UDP) in its own chroot directory. Debian builds it
  * in whitelist mode: the torrent's info hash must be listed, or it refuses every announce.
  */
-async function startOpentracker(dir: string, port: number, infoHash: string): Promise<Child> {
+export async function startOpentracker(
+  dir: string,
+  port: number,
+  infoHash: string,
+  host = HOST,
+): Promise<Child> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "whitelist.txt"), `${infoHash}\n`);
   // As root it chroots here and drops to an unprivileged user, who must be able to read it.
@@ -177,7 +182,7 @@ async function startOpentracker(dir: string, port: number, infoHash: string): Pr
   const cmd = [
     "opentracker",
     "-i",
-    HOST,
+    host,
     "-p",
     String(port),
     "-P",
@@ -193,7 +198,7 @@ async function startOpentracker(dir: string, port: number, infoHash: string): Pr
     async () => {
       if (child.proc.exitCode !== null)
         throw new Error(`opentracker exited with status ${child.proc.exitCode}`);
-      return (await fetch(`http://${HOST}:${port}/scrape`).catch(() => undefined)) !== undefined;
+      return (await fetch(`http://${host}:${port}/scrape`).catch(() => undefined)) !== undefined;
     },
     { timeoutMs: 10_000, intervalMs: 20, what: "opentracker to accept connections" },
   );

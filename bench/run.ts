@@ -3,6 +3,9 @@
 //   SIZE_MB=1024 npm run bench                 full run (default 1 GiB file)
 //   SIZE_MB=64 npm run bench -- --quick        short tracker runs, fewer logins and samples
 //   npm run bench -- --only=tracker,startup    any of transfers, tracker, startup
+//   npm run bench -- swarm-sim                 simulated flash crowds of 10, 100, 1000 peers vs the bound
+//   npm run bench -- swarm                     flash crowds of 4, 8, 16 peers on 100 Mbit/s namespace links,
+//                                              ours and aria2c (root; --peers=4,8 for fewer)
 //   npm run bench -- --wait-quiet              before each timed run, wait (up to 30 s) until
 //                                              other processes leave the machine nearly idle
 // Needs ./tracker and ./client (npm run build); installs aria2, opentracker and mktorrent with
@@ -26,6 +29,16 @@ const SUITES = ["transfers", "tracker", "startup"] as const;
 type Suite = (typeof SUITES)[number];
 
 const args = process.argv.slice(2);
+if (args[0] === "swarm-sim") {
+  // The swarm simulator needs no binaries, no network and no tools: its own entry point.
+  const { runSwarmSimBench } = await import("./swarm_sim_bench.ts");
+  process.exit(runSwarmSimBench(args.slice(1)));
+}
+if (args[0] === "swarm") {
+  // The real-lab swarm (network namespaces, tbf links): its own entry point and cleanup.
+  const { runSwarmLab } = await import("./swarm_lab.ts");
+  process.exit(await runSwarmLab(args.slice(1)));
+}
 const quick = args.includes("--quick");
 const waitQuiet = args.includes("--wait-quiet");
 const onlyArg = args.find((a) => a.startsWith("--only="))?.slice("--only=".length);

@@ -219,6 +219,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
     d.total === 0 &&
     report.lostAcks.length === 0 &&
     report.corruptedFiles === 0 &&
+    report.couldProgress.length === 0 &&
     report.crashed.length === 0;
   return report;
 }

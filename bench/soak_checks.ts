@@ -60,9 +60,19 @@ export async function finalChecks(o: {
     }
   }
   for (const d of ledger.downloads.filter((x) => x.state === "D")) {
-    report.notes.push(
-      `unfinished (still [D] 5 s after the final heal): ${await actors.find((a) => a.user === d.actor)!.describe(d)}`,
-    );
+    const downloader = actors.find((a) => a.user === d.actor)!;
+    const line = await downloader.describe(d);
+    // A complete copy live for certain: the uploader's client runs, and it created the group
+    // (a stable group's creator never leaves it), so its share stood the whole time; and the
+    // downloader is still a member, so the tracker tells it who shares the file.
+    const upload = ledger.uploads.get(d.name);
+    const source = upload?.mustStay ? actors.find((a) => a.user === upload.uploader) : undefined;
+    if (source?.alive && downloader.alive && (await downloader.member(d.group)))
+      report.couldProgress.push(`could progress and did not (uploader ${source.user} live): ${line}`);
+    else
+      report.notes.push(
+        `unfinished, no complete copy known live (still [D] 5 s after the final heal): ${line}`,
+      );
   }
   await settle(cluster, { timeoutMs: CONVERGE_TIMEOUT_MS }).catch(async (err) => {
     report.divergences.digests += await digestDivergence(o.trackers);

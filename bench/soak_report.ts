@@ -21,6 +21,12 @@ export interface SoakReport {
   details: string[];
   /** Observations that are not failures (unfinished downloads and why). */
   notes: string[];
+  /**
+   * Downloads still unfinished after the final heal although a complete copy was live all along
+   * (its uploader's client runs and never leaves the group): a failure, unlike a download that
+   * waits because no complete copy is anywhere live.
+   */
+  couldProgress: string[];
   lostAcks: string[];
   corruptedFiles: number;
   downloads: { started: number; completed: number; failed: number; cancelled: number; unfinished: number };
@@ -51,6 +57,7 @@ export function emptyReport(seed: number, method: PartitionMethod): SoakReport {
     divergences: { digests: 0, views: 0, invariants: 0, total: 0 },
     details: [],
     notes: [],
+    couldProgress: [],
     lostAcks: [],
     corruptedFiles: 0,
     downloads: { started: 0, completed: 0, failed: 0, cancelled: 0, unfinished: 0 },
@@ -101,6 +108,7 @@ export function printReport(r: SoakReport, log: (line: string) => void = (l) => 
     `  downloads         ${r.downloads.started} started, ${r.downloads.completed} complete, ${r.downloads.failed} failed, ${r.downloads.cancelled} cancelled by leave_group, ${r.downloads.unfinished} unfinished`,
   );
   log(`  corrupted files   ${r.corruptedFiles}`);
+  log(`  could progress    ${r.couldProgress.length} unfinished with a complete copy live (must be 0)`);
   log(`  sessions lost     ${r.sessionsLost} (re-logged in)`);
   log(`  stuck commands    ${r.stuck.length}; client crashes ${r.crashed.length}`);
   log(
@@ -113,7 +121,13 @@ export function printReport(r: SoakReport, log: (line: string) => void = (l) => 
       .map(([k, v]) => `${k} ${mib(v)}`)
       .join(", ")}`,
   );
-  for (const line of [...r.details, ...r.lostAcks, ...r.stuck.slice(0, 5), ...r.crashed].slice(0, 40))
+  for (const line of [
+    ...r.details,
+    ...r.lostAcks,
+    ...r.couldProgress,
+    ...r.stuck.slice(0, 5),
+    ...r.crashed,
+  ].slice(0, 40))
     log(`  ! ${line}`);
   for (const line of r.notes.slice(0, 10)) log(`  - ${line}`);
   log(`  result            ${r.ok ? "PASS" : "FAIL"}`);

@@ -277,10 +277,15 @@ export class Actor {
     const shown =
       (await this.#run("show_downloads"))?.out.find((l) => l.includes(`[${record.group}] ${record.name}`)) ??
       "not shown";
-    const listed =
-      (await this.#run(`list_files ${record.group}`))?.out.find((l) => l.startsWith(`${record.name} `)) ??
-      "not listed";
+    const files = await this.#run(`list_files ${record.group}`);
+    const listed = files?.err[0] ?? files?.out.find((l) => l.startsWith(`${record.name} `)) ?? "not listed";
     return `${record.actor}: ${shown}; list_files: ${listed}`;
+  }
+
+  /** Whether the tracker lets this actor list `group`'s files (it is a member, logged in). */
+  async member(group: string): Promise<boolean> {
+    const files = await this.#run(`list_files ${group}`);
+    return files !== undefined && files.err.length === 0;
   }
 
   /** Compares a completed download with its source; records it as corrupted otherwise. */

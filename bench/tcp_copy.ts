@@ -7,7 +7,8 @@
 import { openSync, readSync } from "node:fs";
 import type { Socket } from "bun";
 
-const HOST = "127.0.0.1";
+/** 127.0.0.1 unless TCP_COPY_HOST names another local address (the swarm lab's hosts). */
+const HOST = process.env.TCP_COPY_HOST ?? "127.0.0.1";
 const CHUNK_BYTES = 4 * 1024 * 1024;
 const [mode, file, port] = process.argv.slice(2);
 

@@ -9,23 +9,14 @@ import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../pieces/constants.ts";
 import { verifyPiece } from "../pieces/hash.ts";
-import { PiecePicker } from "../pieces/picker.ts";
 import { BufferPool } from "../wire/buffer_pool.ts";
 import { PIECE_FRAME_OVERHEAD_BYTES } from "../wire/codec.ts";
+import { DownloadCore, type Effect } from "./core.ts";
 import { PeerLink, type SeederTrust } from "./peer_link.ts";
 import { PieceWriter } from "./piece_writer.ts";
-import { RequestBook } from "./requests.ts";
 import { DownloadRecorder, type DownloadView, secondsLeft } from "./view.ts";
 
-/** Whole pieces in flight per peer: 4 MiB, enough to keep a loopback or LAN link full. */
-const MAX_REQUESTS_PER_PEER = 8;
-const MAX_PEERS = 32;
-const REQUEST_TIMEOUT_MS = 15_000;
 const TICK_MS = 1_000;
-const REFRESH_PEERS_MS = 5_000;
-/** With no progress for this long and no connected peer holding a missing piece, the download gives up. */
-const GIVE_UP_MS = 60_000;
-const COOLDOWN_MS = 30_000;
 /**
  * Bytes received but not yet on disk (being checked or written) before the engine stops
  * reading from peers, and the level at which it reads again. Small: the disk keeps up at
@@ -95,32 +86,30 @@ export class Download {
   #deps: DownloadDeps;
   #count: number;
   #fd = -1;
-  #writer!: PieceWriter;
+  #writer: PieceWriter | undefined;
   #whole = new Bun.CryptoHasher("sha1");
   #hashedPieces = 0; // the whole-file SHA-1 covers pieces [0, #hashedPieces)
   #scratch: Uint8Array | undefined;
   #backlogBytes = 0;
   #paused = false;
-  #have!: Bitfield;
-  #picker!: PiecePicker;
-  #book = new RequestBook({ maxRequestsPerPeer: MAX_REQUESTS_PER_PEER });
+  /** Pieces on disk: the catalog serves them (the core keeps its own record of what is verified). */
+  #onDisk: Bitfield;
+  #core: DownloadCore | undefined;
   #links = new Map<string, PeerLink>();
-  #dialing = new Set<string>();
-  #cooldown = new Map<string, number>();
   #timer: ReturnType<typeof setInterval> | undefined;
-  #lastRefreshMs = 0;
-  #lastProgressMs = Date.now();
+  #unwatchPeers: (() => void) | undefined;
   #startedMs = Date.now();
   #endedMs: number | undefined;
-  #bytesDone = 0;
-  #rate = { atMs: Date.now(), bytes: 0, perSecond: 0 };
+  #finalBytes = 0;
   /** What the web page shows (peers, piece sources, rates); read through view(). */
   #recorder: DownloadRecorder;
+  #lastTickMs = Date.now();
 
   constructor(spec: DownloadSpec, deps: DownloadDeps) {
     this.spec = spec;
     this.#deps = deps;
     this.#count = pieceCount(spec.sizeBytes);
+    this.#onDisk = new Bitfield(this.#count);
     this.#recorder = new DownloadRecorder(this.#count);
   }
 
@@ -131,11 +120,15 @@ export class Download {
     this.#fd = openSync(spec.partPath, resuming ? "r+" : "w+");
     ftruncateSync(this.#fd, spec.sizeBytes);
     // Only a file left by an earlier run can hold verified pieces: a new one is all holes.
-    this.#have = resuming ? this.#verifyExisting() : new Bitfield(this.#count);
+    this.#onDisk = resuming ? this.#verifyExisting() : new Bitfield(this.#count);
     this.#writer = new PieceWriter(this.#fd, {
       written: (index, data) => {
-        this.#onWritten(index, data);
         this.#release(data);
+        if (this.#fetching()) {
+          this.#onDisk.set(index);
+          this.#hashPrefix(index, data);
+          this.#run(this.#core?.handle({ t: "written", nowMs: Date.now(), index }) ?? []);
+        }
       },
       failed: (data, message) => {
         this.#release(data);
@@ -143,30 +136,45 @@ export class Download {
       },
     });
     this.#hashPrefix();
-    this.resumedPieces = this.#have.count();
-    for (let i = 0; i < this.#count; i++) if (this.#have.has(i)) this.#recorder.resumed(i);
-    this.#bytesDone = this.#haveBytes();
-    this.#picker = new PiecePicker(this.#count, { rng: Math.random, have: this.#have });
+    this.resumedPieces = this.#onDisk.count();
+    for (let i = 0; i < this.#count; i++) if (this.#onDisk.has(i)) this.#recorder.resumed(i);
+    const now = Date.now();
+    this.#core = new DownloadCore(
+      { sizeBytes: spec.sizeBytes, selfPeer: this.#deps.selfPeer, have: this.#onDisk, nowMs: now },
+      {},
+      Math.random,
+    );
     this.#deps.catalog.add({
       group: spec.group,
       name: spec.name,
       path: spec.partPath,
       sizeBytes: spec.sizeBytes,
-      have: this.#have,
+      have: this.#onDisk.clone(),
     });
-    if (this.#hashedPieces === this.#count) return this.#finish();
-    this.#timer = setInterval(() => this.#tick(), TICK_MS);
-    await this.#refreshPeers();
+    this.#unwatchPeers = this.#deps.catalog.watchPeers(spec.group, spec.name, (peer) =>
+      this.#introduce(peer),
+    );
+    const first = this.#core.start(now);
+    if (this.#core.progress(now).bytesVerified < spec.sizeBytes)
+      this.#timer = setInterval(() => this.#tick(), TICK_MS);
+    this.#run(first);
   }
 
   /** Stops fetching (logout, exit); the temporary file stays for a later resume. */
   stop(): void {
     clearInterval(this.#timer);
+    this.#unwatchPeers?.();
     for (const link of this.#links.values()) link.close("download stopped");
     this.#links.clear();
     const fd = this.#fd;
     this.#fd = -1;
-    if (fd >= 0) void this.#writer.idle().then(() => closeSync(fd)); // never under a pending write
+    if (fd >= 0) void (this.#writer?.idle() ?? Promise.resolve()).then(() => closeSync(fd)); // never under a pending write
+  }
+
+  /** A peer connected to us for this file: we can fetch from it too, at once. */
+  #introduce(peer: string): void {
+    if (this.#fetching())
+      this.#run(this.#core?.handle({ t: "peers", nowMs: Date.now(), peers: [peer] }) ?? []);
   }
 
   /** `42% 12.3 MB/s 3 peers` and the like. */
@@ -177,21 +185,23 @@ export class Download {
     elapsedMs: number;
     duplicates: number;
   } {
-    const percent =
-      this.spec.sizeBytes === 0 ? 100 : Math.floor((100 * this.#bytesDone) / this.spec.sizeBytes);
-    const c = this.#book.counters();
+    const now = Date.now();
+    const p = this.#core?.progress(now);
+    const done = this.state === "complete" ? this.spec.sizeBytes : (p?.bytesVerified ?? this.#finalBytes);
+    const percent = this.spec.sizeBytes === 0 ? 100 : Math.floor((100 * done) / this.spec.sizeBytes);
     return {
       percent,
-      bytesPerSecond: this.#rate.perSecond,
-      peers: this.#links.size,
-      elapsedMs: (this.#endedMs ?? Date.now()) - this.#startedMs,
-      duplicates: c.duplicatesReceived,
+      bytesPerSecond: this.state === "downloading" ? (p?.bytesPerSecond ?? 0) : 0,
+      peers: this.state === "downloading" ? this.#links.size : 0,
+      elapsedMs: (this.#endedMs ?? now) - this.#startedMs,
+      duplicates: p?.duplicates ?? 0,
     };
   }
 
   /** A read-only snapshot for the web page. */
   view(): DownloadView {
     const p = this.progress();
+    const done = this.#bytesDone();
     return {
       group: this.spec.group,
       name: this.spec.name,
@@ -200,12 +210,10 @@ export class Download {
       state: this.state,
       reason: this.reason,
       percent: p.percent,
-      bytesDone: this.#bytesDone,
+      bytesDone: done,
       bytesPerSecond: this.state === "downloading" ? p.bytesPerSecond : 0,
       secondsLeft:
-        this.state === "downloading"
-          ? secondsLeft(this.spec.sizeBytes - this.#bytesDone, p.bytesPerSecond)
-          : null,
+        this.state === "downloading" ? secondsLeft(this.spec.sizeBytes - done, p.bytesPerSecond) : null,
       elapsedMs: p.elapsedMs,
       pieceCount: this.#count,
       waiting: this.#waiting(),
@@ -213,11 +221,65 @@ export class Download {
     };
   }
 
+  #bytesDone(): number {
+    if (this.state === "complete") return this.spec.sizeBytes;
+    return this.#core?.progress(Date.now()).bytesVerified ?? this.#finalBytes;
+  }
+
   /** Why a running download makes no progress, when no connected peer can help. */
   #waiting(): string | null {
-    if (this.state !== "downloading" || !this.#picker || this.#picker.canProgress()) return null;
-    const leftS = Math.max(0, Math.ceil((GIVE_UP_MS - (Date.now() - this.#lastProgressMs)) / 1000));
+    const core = this.#core;
+    if (this.state !== "downloading" || !core || core.canProgress()) return null;
+    const leftS = Math.max(0, Math.ceil((core.options.giveUpMs - core.stalledForMs(Date.now())) / 1000));
     return `no connected peer has a missing piece: asking the tracker for peers every second; gives up in ${leftS} s without progress`;
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    const seconds = (now - this.#lastTickMs) / 1000;
+    this.#lastTickMs = now;
+    this.#recorder.tick(this.#core?.progress(now).bytesPerSecond ?? 0, seconds);
+    this.#run(this.#core?.handle({ t: "tick", nowMs: now }) ?? []);
+  }
+
+  /** Carries out the core's effects, in order. */
+  #run(effects: Effect[]): void {
+    for (const e of effects) {
+      switch (e.t) {
+        case "dial":
+          this.#dial(e.peer);
+          break;
+        case "request":
+          this.#links.get(e.peer)?.request(e.index);
+          break;
+        case "cancel":
+          this.#links.get(e.peer)?.cancel(e.index);
+          break;
+        case "drop": {
+          const link = this.#links.get(e.peer);
+          if (!e.quiet) {
+            this.#deps.log(`peer ${e.peer}: ${e.why}`);
+            this.#recorder.peerState(e.peer, e.forGood ? "dropped" : "cooling", e.why);
+          }
+          link?.close(e.why);
+          break;
+        }
+        case "write":
+          break; // handled where the piece's body is (#onPiece)
+        case "announce":
+          this.#deps.catalog.announce(this.spec.group, this.spec.name, e.index); // on disk: served from now on
+          break;
+        case "refresh_peers":
+          void this.#refreshPeers();
+          break;
+        case "finish":
+          this.#finish();
+          break;
+        case "give_up":
+          this.#fail(e.why);
+          break;
+      }
+    }
   }
 
   #verifyExisting(): Bitfield {
@@ -235,33 +297,18 @@ export class Download {
     return have;
   }
 
-  #haveBytes(): number {
-    let bytes = 0;
-    for (let i = 0; i < this.#count; i++) if (this.#have.has(i)) bytes += pieceLength(this.spec.sizeBytes, i);
-    return bytes;
-  }
-
   async #refreshPeers(): Promise<void> {
-    this.#lastRefreshMs = Date.now();
-    const peers = await this.#deps.fetchPeers().catch((): string[] => []);
-    const session = this.#deps.session();
-    if (this.state !== "downloading" || !session) return;
-    const now = Date.now();
-    const stuck = !this.#picker.canProgress();
-    for (const peer of peers) {
-      if (this.#links.size + this.#dialing.size >= MAX_PEERS) break;
-      if (peer === this.#deps.selfPeer || this.#links.has(peer) || this.#dialing.has(peer)) continue;
-      // A cooldown only defers a peer while others can serve us: when nobody connected has a
-      // missing piece (say after a partition heals), every peer not caught lying is tried again.
-      const until = this.#cooldown.get(peer) ?? 0;
-      if (until > now && (until === Infinity || !stuck)) continue;
-      this.#dial(peer, session);
-    }
+    const peers = await this.#deps.fetchPeers().catch(() => [] as string[]);
+    if (!this.#fetching() || !this.#deps.session()) return;
+    this.#run(this.#core?.handle({ t: "peers", nowMs: Date.now(), peers }) ?? []);
   }
 
-  #dial(peer: string, session: string): void {
-    this.#dialing.add(peer);
-    this.#recorder.peerState(peer, "connecting");
+  #dial(peer: string): void {
+    const session = this.#deps.session();
+    if (!session) {
+      this.#run(this.#core?.handle({ t: "dial_failed", nowMs: Date.now(), peer }) ?? []);
+      return;
+    }
     const id = {
       group: this.spec.group,
       name: this.spec.name,
@@ -270,98 +317,72 @@ export class Download {
       pieceCount: this.#count,
       trust: this.#deps.trust,
     };
+    this.#recorder.peerState(peer, "connecting");
     PeerLink.open(peer, id, this.#events, { pool: pieceBodies, log: this.#deps.log })
       .then((link) => {
-        if (this.state !== "downloading") return link.close("download over");
+        if (!this.#fetching()) return link.close("download over");
         this.#links.set(peer, link);
+        this.#recorder.peerState(peer, "connected");
         this.#recorder.peerState(peer, "connected");
         if (this.#paused) link.pause();
       })
       .catch((err: unknown) => {
-        this.#cooldown.set(peer, Date.now() + COOLDOWN_MS);
         this.#recorder.peerState(peer, "cooling", `cannot connect: ${messageOf(err)}`);
-      })
-      .finally(() => this.#dialing.delete(peer));
+        this.#run(this.#core?.handle({ t: "dial_failed", nowMs: Date.now(), peer }) ?? []);
+      });
   }
 
   #events = {
     ready: (link: PeerLink, have: Bitfield) => {
-      this.#picker.addPeer(link.peer, have);
       this.#recorder.peerHolds(link.peer, have.count());
-      this.#fill(link);
+      this.#run(this.#core?.handle({ t: "peer_ready", nowMs: Date.now(), peer: link.peer, have }) ?? []);
     },
     have: (link: PeerLink, index: number) => {
-      if (this.#picker.peerHas(link.peer, index)) this.#recorder.peerGained(link.peer);
-      this.#fill(link);
+      this.#recorder.peerGained(link.peer);
+      this.#run(this.#core?.handle({ t: "have", nowMs: Date.now(), peer: link.peer, index }) ?? []);
     },
     reject: (link: PeerLink, index: number) => {
-      // It announced the piece but will not send it: its bitfield cannot be trusted any more.
-      this.#cooldown.set(link.peer, Date.now() + COOLDOWN_MS);
-      this.#drop(link, `rejected piece ${index} it had announced`);
+      this.#run(this.#core?.handle({ t: "reject", nowMs: Date.now(), peer: link.peer, index }) ?? []);
     },
     piece: (link: PeerLink, index: number, data: Uint8Array) => this.#onPiece(link, index, data),
     closed: (link: PeerLink, reason: string) => {
       if (this.#links.get(link.peer) === link) this.#links.delete(link.peer);
       this.#recorder.peerState(link.peer, "closed", reason);
-      this.#picker?.removePeer(link.peer);
-      this.#book.removePeer(link.peer);
-      // Our own closes were logged when decided (#drop); say why a peer hung up on us.
+      // Our own closes were logged when decided (drop effects); say why a peer hung up on us.
       if (!link.closedByUs && reason !== "connection closed" && this.state === "downloading")
         this.#deps.log(`peer ${link.peer}: ${reason}`);
-      this.#fillAll();
+      this.#run(this.#core?.handle({ t: "peer_closed", nowMs: Date.now(), peer: link.peer }) ?? []);
     },
   };
 
-  /** A piece arrived: written if still wanted and its SHA-1 checks, counted either way. */
+  /** A piece arrived: written if the core wants it and its SHA-1 checks. */
   #onPiece(link: PeerLink, index: number, data: Uint8Array): void {
     paceGarbage(data.byteLength); // every piece read, wanted or not (endgame copies, late ones)
     this.#hold(data);
-    if (!this.#fetching() || !this.#book.has(link.peer, index)) {
-      this.#release(data); // cancelled, unasked or stopped
-      return;
-    }
-    if (this.#picker.has(index)) {
+    if (!this.#fetching() || !this.#core || !this.#writer) {
       this.#release(data);
-      this.#book.received(link.peer, index, { duplicate: true });
-      this.#fill(link);
       return;
     }
-    this.#book.received(link.peer, index);
-    if (
-      data.byteLength !== pieceLength(this.spec.sizeBytes, index) ||
-      !verifyPiece(this.spec.pieces, index, data)
-    ) {
+    let checked: boolean | undefined;
+    const effects = this.#core.handle({
+      t: "piece",
+      nowMs: Date.now(),
+      peer: link.peer,
+      index,
+      bytes: data.byteLength,
+      check: () => {
+        checked = verifyPiece(this.spec.pieces, index, data);
+        return checked;
+      },
+    });
+    if (effects.some((e) => e.t === "write")) {
+      this.#recorder.verified(index, link.peer, data.byteLength);
+      this.#writer.write(index, data);
+    } else {
+      if (checked === false) this.#recorder.failedCheck(index, link.peer);
       this.#release(data);
-      this.#picker.release(link.peer, index);
-      this.#recorder.failedCheck(index, link.peer);
-      if (this.#book.strike(link.peer)) {
-        this.#cooldown.set(link.peer, Infinity); // keeps lying: never again for this download
-        this.#drop(
-          link,
-          `dropped after ${this.#book.strikes(link.peer)} pieces that failed their SHA-1 check`,
-        );
-      }
-      this.#fillAll();
-      return;
     }
-    for (const other of this.#picker.markVerified(index, link.peer)) {
-      this.#book.remove(other, index);
-      this.#links.get(other)?.cancel(index);
-    }
-    this.#recorder.verified(index, link.peer, data.byteLength);
-    this.#writer.write(index, data);
-    this.#bytesDone += data.byteLength;
-    this.#rate.bytes += data.byteLength;
-    this.#lastProgressMs = Date.now();
-    this.#fill(link);
-  }
-
-  /** Stops using a peer, saying why at once (its close event may come after the download ends). */
-  #drop(link: PeerLink, reason: string): void {
-    this.#deps.log(`peer ${link.peer}: ${reason}`);
-    const forGood = this.#cooldown.get(link.peer) === Infinity;
-    this.#recorder.peerState(link.peer, forGood ? "dropped" : "cooling", reason);
-    link.close(reason);
+    this.#run(effects);
   }
 
   /** Downloading and not stopped (a stopped download's descriptor is closed or closing). */
@@ -387,16 +408,9 @@ export class Download {
     for (const link of this.#links.values()) paused ? link.pause() : link.resume();
   }
 
-  #onWritten(index: number, data: Uint8Array): void {
-    if (!this.#fetching()) return;
-    this.#deps.catalog.announce(this.spec.group, this.spec.name, index); // on disk: served from now on
-    this.#hashPrefix(index, data);
-    if (this.#picker.isComplete() && this.#writer.pending === 0) this.#finish();
-  }
-
   /** Feeds the whole-file SHA-1 every written piece that extends the hashed prefix. */
   #hashPrefix(justIndex = -1, justData?: Uint8Array): void {
-    while (this.#hashedPieces < this.#count && this.#have.has(this.#hashedPieces)) {
+    while (this.#hashedPieces < this.#count && this.#onDisk.has(this.#hashedPieces)) {
       const i = this.#hashedPieces;
       let piece = i === justIndex ? justData : undefined;
       if (!piece) {
@@ -413,45 +427,14 @@ export class Download {
     }
   }
 
-  #fill(link: PeerLink): void {
-    while (this.#book.freeSlots(link.peer) > 0) {
-      const index = this.#picker.pick(link.peer);
-      if (index === undefined) return;
-      this.#picker.markRequested(link.peer, index);
-      this.#book.add(link.peer, index, Date.now());
-      link.request(index);
-    }
-  }
-
-  #fillAll(): void {
-    if (this.state !== "downloading") return;
-    for (const link of this.#links.values()) this.#fill(link);
-  }
-
-  #tick(): void {
-    const now = Date.now();
-    const seconds = (now - this.#rate.atMs) / 1000;
-    this.#rate = { atMs: now, bytes: 0, perSecond: seconds > 0 ? this.#rate.bytes / seconds : 0 };
-    this.#recorder.tick(this.#rate.perSecond, seconds);
-    for (const late of this.#book.timedOut(now, REQUEST_TIMEOUT_MS)) {
-      // A peer that stalls on a request is dropped for a while; its pieces go to the others.
-      this.#cooldown.set(late.peerId, now + COOLDOWN_MS);
-      const link = this.#links.get(late.peerId);
-      if (link) this.#drop(link, `no answer to piece ${late.pieceIndex} in ${REQUEST_TIMEOUT_MS / 1000} s`);
-    }
-    // No progress for a while and no connected peer holds a missing piece (no peer at all, or
-    // only other downloaders as far behind): give up rather than wait forever.
-    const stuck = !this.#picker.canProgress();
-    if (stuck && now - this.#lastProgressMs > GIVE_UP_MS) {
-      this.#fail("no live peer has the missing pieces");
-      return;
-    }
-    if (stuck || now - this.#lastRefreshMs >= REFRESH_PEERS_MS) void this.#refreshPeers();
-  }
-
   #finish(): void {
     clearInterval(this.#timer);
+    this.#unwatchPeers?.();
     for (const link of this.#links.values()) link.close("download complete");
+    this.#links.clear();
+    const p = this.#core?.progress(Date.now());
+    this.refetchedPieces = p?.duplicates ?? 0;
+    this.badPieces = p?.badPieces ?? 0;
     if (this.#hashedPieces !== this.#count) {
       this.#fail("finished with pieces missing from the whole-file check");
       return;
@@ -468,19 +451,17 @@ export class Download {
     renameSync(this.spec.partPath, this.spec.dest);
     const served = this.#deps.catalog.get(this.spec.group, this.spec.name);
     if (served?.path === this.spec.partPath) served.path = this.spec.dest;
-    this.#bytesDone = this.spec.sizeBytes;
     this.state = "complete";
     this.#endedMs = Date.now();
     const seconds = (this.#endedMs - this.#startedMs) / 1000;
     const fetched = Math.max(0, this.spec.sizeBytes - this.resumedPieces * PIECE_BYTES); // about: the last piece is shorter
     this.#recorder.ended(seconds > 0 ? fetched / seconds : 0);
-    const counters = this.#book.counters();
-    this.refetchedPieces = counters.duplicatesReceived;
-    this.badPieces = counters.badPieces;
     this.#deps.onComplete(this);
   }
 
   #fail(reason: string): void {
+    if (this.state !== "downloading") return;
+    this.#finalBytes = this.#core?.progress(Date.now()).bytesVerified ?? 0;
     this.state = "failed";
     this.reason = reason;
     this.#endedMs = Date.now();

@@ -79,6 +79,14 @@ export class RequestBook {
     return this.#byPeer.get(peerId)?.has(pieceIndex) ?? false;
   }
 
+  /** When `pieceIndex` was requested from `peerId`; throws if it is not outstanding. */
+  requestedAt(peerId: string, pieceIndex: number): number {
+    const at = this.#byPeer.get(peerId)?.get(pieceIndex);
+    if (at === undefined)
+      throw new Error(`RequestBook: piece ${pieceIndex} is not outstanding to "${peerId}"`);
+    return at;
+  }
+
   /** Records a request sent at `nowMs`; throws if the peer's pipeline is full or it is already asked. */
   add(peerId: string, pieceIndex: number, nowMs: number): void {
     if (this.freeSlots(peerId) <= 0) throw new Error(`RequestBook: pipeline to "${peerId}" is full`);

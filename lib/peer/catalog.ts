@@ -12,11 +12,13 @@ export interface Served {
 }
 
 type HaveListener = (index: number) => void;
+type PeerListener = (peer: string) => void;
 
 /** The files served, with "have" announcements to the peers watching each. */
 export class Catalog {
   #entries = new Map<string, Served>();
   #watchers = new Map<string, Set<HaveListener>>();
+  #peerWatchers = new Map<string, Set<PeerListener>>();
 
   add(entry: Served): void {
     this.#entries.set(key(entry.group, entry.name), entry);
@@ -43,6 +45,23 @@ export class Catalog {
     const entry = this.get(group, name);
     if (!entry?.have.set(index)) return;
     for (const listener of this.#watchers.get(key(group, name)) ?? []) listener(index);
+  }
+
+  /** A proven peer connected to us for this file (a downloader of it): tell who listens. */
+  introduce(group: string, name: string, peer: string): void {
+    for (const listener of this.#peerWatchers.get(key(group, name)) ?? []) listener(peer);
+  }
+
+  /** Subscribes to introductions of peers of a file; returns the unsubscribe function. */
+  watchPeers(group: string, name: string, listener: PeerListener): () => void {
+    const k = key(group, name);
+    const set = this.#peerWatchers.get(k) ?? new Set<PeerListener>();
+    this.#peerWatchers.set(k, set);
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.#peerWatchers.delete(k);
+    };
   }
 
   /** Subscribes to "have" announcements; returns the unsubscribe function. */

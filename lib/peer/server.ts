@@ -20,13 +20,12 @@ import {
 import { parsePeerMessage } from "../wire/peer_protocol.ts";
 import { listenTls, type PeerKey, secureHandlers } from "../wire/tls.ts";
 import type { Catalog, Served } from "./catalog.ts";
+import { DEFAULT_SEND_SLOTS, ServeQueue } from "./serve_queue.ts";
 
 /** Requests a downloader may queue at one seeder (it pipelines fewer; this is the hard cap). */
 const MAX_QUEUED_REQUESTS = 64;
 /** Proofs checked with our tracker at once; more hellos are turned away (a flood of strangers). */
 const MAX_CONCURRENT_CHECKS = 16;
-/** Stop producing pieces for a connection while this many bytes wait in its outbox. */
-const OUTBOX_HIGH_BYTES = 4 * 1024 * 1024;
 
 /**
  * Frames of pieces being sent, reused once the kernel has taken them: serving at GB/s with a
@@ -51,8 +50,6 @@ interface PeerConn {
   phase: "challenged" | "checking" | "serving";
   /** The file it was admitted to, once serving. */
   entry: Served | undefined;
-  queue: number[];
-  pumping: boolean;
   unwatch: (() => void) | undefined;
 }
 
@@ -73,45 +70,59 @@ export function startPeerServer(options: {
   const perAddress = new AddressLimit(MAX_CONNECTIONS_PER_ADDRESS);
   const handshakes = new AddressLimit(MAX_HANDSHAKES_PER_ADDRESS);
 
-  const pump = async (conn: Downloader) => {
-    const p = conn.state;
-    if (p.pumping) return;
-    p.pumping = true;
+  const queue = new ServeQueue<Downloader>({ maxQueuedPerConnection: MAX_QUEUED_REQUESTS });
+  /** Connections with a piece still in their outbox: the next piece waits for the kernel to take it. */
+  const sending = new Set<Downloader>();
+  let pumping = false;
+  /**
+   * Serves queued requests in the order ServeQueue decides: a piece per connection at a time,
+   * and at most DEFAULT_SEND_SLOTS pieces not yet taken by the kernel over all connections.
+   */
+  const pump = () => {
+    if (pumping) return;
+    pumping = true;
     try {
-      while (p.queue.length > 0 && !conn.isClosed) {
-        if (conn.queuedBytes > OUTBOX_HIGH_BYTES) {
-          await conn.drained();
-          continue;
-        }
-        const index = p.queue.shift();
-        const entry = p.entry;
-        if (index === undefined || entry === undefined) break; // not serving: nothing was queued
-        if (catalog.get(entry.group, entry.name) !== entry) {
-          // stop_share or logout: say so and hang up, rather than reject piece after piece.
-          conn.send({ t: "p_refuse", reason: `"${entry.name}" is no longer shared here` });
-          conn.end();
-          return;
-        }
-        if (!entry.have.has(index)) {
-          conn.send({ t: "p_reject", index });
-          continue;
-        }
-        const length = pieceLength(entry.sizeBytes, index);
-        const { frame, dataOffset } = pieceFrame(index, length, (bytes) => pieceFrames.take(bytes));
-        const read = readPiece(fds, entry, frame, dataOffset, length, index * PIECE_BYTES);
-        if (read !== length) {
-          pieceFrames.give(frame);
-          log(`cannot read piece ${index} of ${entry.path}: ${read}; rejecting`);
-          conn.send({ t: "p_reject", index });
-          continue;
-        }
-        // The frame is free once the kernel has all of it: at once, or when the outbox drains.
-        if (!conn.sendFrame(frame)) await conn.drained();
-        pieceFrames.give(frame);
+      for (;;) {
+        if (sending.size >= DEFAULT_SEND_SLOTS) return; // a few pieces at a time finish sooner
+        const next = queue.next((c) => !c.isClosed && !sending.has(c));
+        if (!next) return;
+        serve(next.conn, next.index);
       }
     } finally {
-      p.pumping = false;
+      pumping = false;
     }
+  };
+  const serve = (conn: Downloader, index: number) => {
+    const entry = conn.state.entry;
+    if (!entry) return;
+    if (catalog.get(entry.group, entry.name) !== entry) {
+      // stop_share or logout: say so and hang up, rather than reject piece after piece.
+      conn.send({ t: "p_refuse", reason: `"${entry.name}" is no longer shared here` });
+      conn.end();
+      queue.close(conn);
+      return;
+    }
+    if (!entry.have.has(index)) {
+      conn.send({ t: "p_reject", index });
+      return;
+    }
+    const length = pieceLength(entry.sizeBytes, index);
+    const { frame, dataOffset } = pieceFrame(index, length, (bytes) => pieceFrames.take(bytes));
+    const read = readPiece(fds, entry, frame, dataOffset, length, index * PIECE_BYTES);
+    if (read !== length) {
+      pieceFrames.give(frame);
+      log(`cannot read piece ${index} of ${entry.path}: ${read}; rejecting`);
+      conn.send({ t: "p_reject", index });
+      return;
+    }
+    if (conn.sendFrame(frame)) return pieceFrames.give(frame);
+    // The frame is free once the kernel has all of it; until then this connection waits.
+    sending.add(conn);
+    void conn.drained().then(() => {
+      sending.delete(conn);
+      pieceFrames.give(frame);
+      pump();
+    });
   };
 
   const handler = {
@@ -145,6 +156,8 @@ export function startPeerServer(options: {
             }
             p.phase = "serving";
             p.entry = entry;
+            queue.open(conn, `${entry.group}\u0000${entry.name}`);
+            catalog.introduce(msg.group, msg.name, msg.peer); // a downloader of this file: we may fetch from it too
             conn.send({ t: "p_bitfield", bits: entry.have.toBytes() });
             p.unwatch = catalog.watch(msg.group, msg.name, (index) => conn.send({ t: "p_have", index }));
           })
@@ -158,15 +171,13 @@ export function startPeerServer(options: {
       if (p.phase !== "serving" || entry === undefined)
         throw new ProtocolError(`Peer sent ${msg.t} before being admitted`);
       if (msg.t === "p_request") {
-        if (p.queue.length >= MAX_QUEUED_REQUESTS)
-          throw new ProtocolError(`More than ${MAX_QUEUED_REQUESTS} piece requests queued`);
         if (msg.index >= entry.have.size)
           throw new ProtocolError(`Piece ${msg.index} is beyond the file's ${entry.have.size} pieces`);
-        p.queue.push(msg.index);
-        void pump(conn).catch((err: Error) => conn.failed(err));
+        if (!queue.request(conn, msg.index))
+          throw new ProtocolError(`More than ${MAX_QUEUED_REQUESTS} piece requests queued`);
+        pump();
       } else if (msg.t === "p_cancel") {
-        const at = p.queue.indexOf(msg.index);
-        if (at >= 0) p.queue.splice(at, 1);
+        queue.cancel(conn, msg.index);
       } else {
         throw new ProtocolError(`Unexpected ${msg.t} from a downloader`);
       }
@@ -174,6 +185,8 @@ export function startPeerServer(options: {
     close(conn: Downloader): void {
       if (conn.state.admitted) perAddress.release(conn.remoteAddress);
       conn.state.unwatch?.();
+      queue.close(conn);
+      sending.delete(conn);
     },
   };
 
@@ -190,8 +203,6 @@ export function startPeerServer(options: {
           nonce,
           phase: "challenged",
           entry: undefined,
-          queue: [],
-          pumping: false,
           unwatch: undefined,
         };
         // Downloaders send only small messages; pieces flow the other way.

@@ -30,6 +30,7 @@ describe("soak", () => {
     });
     expect({ seed, lost: report.lostAcks }).toEqual({ seed, lost: [] });
     expect({ seed, corrupted: report.corruptedFiles }).toEqual({ seed, corrupted: 0 });
+    expect({ seed, couldProgress: report.couldProgress }).toEqual({ seed, couldProgress: [] });
     expect({ seed, crashed: report.crashed }).toEqual({ seed, crashed: [] });
   }, 80_000);
 });

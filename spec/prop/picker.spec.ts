@@ -99,8 +99,12 @@ class PickAndRequest implements Cmd {
     const bits = m.peers.get(this.peer)!;
     const wanted = [...bits].filter((i) => !m.have.has(i));
     const idle = wanted.filter((i) => !m.inFlight.has(i));
+    // Endgame only once every missing piece is in flight somewhere.
+    let missingIdle = 0;
+    for (let i = 0; i < m.size; i++) if (!m.have.has(i) && !m.inFlight.has(i)) missingIdle++;
     const endgame = wanted.filter(
       (i) =>
+        missingIdle === 0 &&
         m.inFlight.has(i) &&
         !m.inFlight.get(i)!.has(this.peer) &&
         m.inFlight.get(i)!.size < ENDGAME_REQUESTERS,

@@ -1,0 +1,396 @@
+// bench/swarm_lab.ts: `npm run bench -- swarm [--peers=4,8,16] [--mixed] [--size-mb=64]`: a flash
+// crowd on rate-limited links (bench/swarm_lab_net.ts: one namespace per host, tbf on both ends
+// of its link). Host 0 shares a random file; N hosts ask for it at the same moment and keep
+// serving what they have. Ours (./tracker + ./client) and aria2c + opentracker run on the same
+// file and links in one invocation. Prints per N: ours, aria2c, the Kumar-Ross bound, both
+// ratios and the spread between the first and the last peer to finish; JSON to bench/results/.
+// Needs root and iproute2; installs aria2/opentracker/mktorrent when missing. --ours-only skips
+// aria2c; SWARM_BIN_DIR=<dir> runs the ./tracker and ./client found there instead of ours.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { Subprocess } from "bun";
+import { infoHashHex } from "./bencode.ts";
+import { makeRandomFile } from "./machine.ts";
+import { runOk, spawnChild, stopChildren } from "./proc.ts";
+import { ARIA2_COMMON, startOpentracker } from "./reference.ts";
+import { type LabHost, labUnavailable, SwarmLab } from "./swarm_lab_net.ts";
+import { ensureTools } from "./tools.ts";
+
+/** Where ./tracker and ./client are: the repository, or SWARM_BIN_DIR (say, an older build to compare). */
+const BIN_DIR = process.env.SWARM_BIN_DIR ?? join(import.meta.dir, "..");
+const TRACKER_BIN = join(BIN_DIR, "tracker");
+const CLIENT_BIN = join(BIN_DIR, "client");
+const RATE_BITS = 100e6;
+const TCP_COPY_SCRIPT = join(import.meta.dir, "tcp_copy.ts");
+const RUN_TIMEOUT_MS = 300_000;
+const GROUP = "lab";
+const PASSWORD = "lab-pw";
+
+const log = (line: string) => console.error(`[swarm ${new Date().toISOString().slice(11, 19)}] ${line}`);
+
+/** Lines of a child's stream, with waiting for one that matches. */
+class Lines {
+  lines: string[] = [];
+  #partial = "";
+  #wake: (() => void)[] = [];
+  constructor(stream: ReadableStream<Uint8Array>) {
+    void (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) {
+        const text = this.#partial + decoder.decode(chunk, { stream: true });
+        const parts = text.split("\n");
+        this.#partial = parts.pop() ?? "";
+        this.lines.push(...parts);
+        for (const w of this.#wake.splice(0)) w();
+      }
+      for (const w of this.#wake.splice(0)) w();
+    })();
+  }
+  /** Waits for a line at or after `from` matching `test`; returns its index. */
+  async wait(test: (l: string) => boolean, from: number, timeoutMs: number, what: string): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (let i = from; i < this.lines.length; i++) if (test(this.lines[i] ?? "")) return i;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        this.#wake.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+}
+
+/** One ./client inside a lab host, driven over stdin. */
+class LabClient {
+  readonly proc: Subprocess<"pipe", "pipe", "pipe">;
+  readonly out: Lines;
+  readonly err: Lines;
+  #n = 0;
+  constructor(host: LabHost, infoPath: string, dataDir: string) {
+    this.proc = Bun.spawn([...host.exec, CLIENT_BIN, `${host.ip}:7000`, infoPath, "--data-dir", dataDir], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    this.out = new Lines(this.proc.stdout);
+    this.err = new Lines(this.proc.stderr);
+  }
+  /** Runs one command; throws on an `error:` line. The unknown command after it marks its end. */
+  async ok(line: string, timeoutMs = 60_000): Promise<void> {
+    const mark = `__end_${++this.#n}__`;
+    const from = this.err.lines.length;
+    this.proc.stdin.write(`${line}\n${mark}\n`);
+    this.proc.stdin.flush();
+    const end = await this.err.wait((l) => l.includes(mark), from, timeoutMs, `"${line}" to finish`);
+    const errors = this.err.lines.slice(from, end).filter((l) => l.startsWith("error"));
+    if (errors.length > 0) throw new Error(`"${line}" failed: ${errors.join(" | ")}`);
+  }
+  send(line: string): void {
+    this.proc.stdin.write(`${line}\n`);
+    this.proc.stdin.flush();
+  }
+  kill(): void {
+    this.proc.kill("SIGKILL");
+  }
+}
+
+interface Finish {
+  /** Seconds from the common start to each peer's completion, in host order. */
+  seconds: number[];
+}
+
+/** Ours: a tracker on the bridge, the source on host 0, `peers` downloaders on hosts 1..N. */
+async function runOurs(lab: SwarmLab, dir: string, file: string, peers: number): Promise<Finish> {
+  mkdirSync(dir, { recursive: true });
+  const port = 7100 + (process.pid % 500);
+  const infoPath = join(dir, "tracker_info.txt");
+  writeFileSync(infoPath, `${lab.rootIp} ${port}\n`);
+  const tracker = Bun.spawn([TRACKER_BIN, infoPath, "1", "--data-dir", join(dir, "tracker.data")], {
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const clients: LabClient[] = [];
+  try {
+    await new Lines(tracker.stdout).wait((l) => l.includes("listening"), 0, 10_000, "our tracker to listen");
+    const hosts = lab.hosts.slice(0, peers + 1);
+    for (const [i, host] of hosts.entries())
+      clients.push(new LabClient(host, infoPath, join(dir, `client-${i}`)));
+    const source = clients[0];
+    if (!source) throw new Error("no source host");
+    await source.ok(`create_user u0 ${PASSWORD}`);
+    await source.ok(`login u0 ${PASSWORD}`);
+    await source.ok(`create_group ${GROUP}`);
+    await source.ok(`upload_file ${file} ${GROUP}`);
+    await Promise.all(
+      clients.slice(1).map(async (c, k) => {
+        await c.ok(`create_user u${k + 1} ${PASSWORD}`);
+        await c.ok(`login u${k + 1} ${PASSWORD}`);
+        await c.ok(`join_group ${GROUP}`);
+      }),
+    );
+    for (let k = 1; k <= peers; k++) await source.ok(`accept_request ${GROUP} u${k}`);
+    const name = basename(file);
+    const started = performance.now();
+    const outDirs = clients.map((_, i) => join(dir, `out-${i}`));
+    for (const d of outDirs) mkdirSync(d, { recursive: true });
+    for (const [k, c] of clients.slice(1).entries())
+      c.send(`download_file ${GROUP} ${name} ${outDirs[k + 1]}`);
+    const seconds = await Promise.all(
+      clients.slice(1).map(async (c) => {
+        const deadline = Date.now() + RUN_TIMEOUT_MS;
+        for (;;) {
+          const from = c.out.lines.length;
+          c.send("show_downloads");
+          await Bun.sleep(50);
+          const lines = c.out.lines.slice(from);
+          if (lines.some((l) => l.startsWith(`[C] [${GROUP}] ${name}`)))
+            return (performance.now() - started) / 1000;
+          const failed = lines.find((l) => l.startsWith(`[F] [${GROUP}] ${name}`));
+          if (failed) throw new Error(`our download failed: ${failed}`);
+          if (Date.now() > deadline) throw new Error("our download did not finish in time");
+        }
+      }),
+    );
+    for (const d of outDirs.slice(1)) await runOk(["cmp", "-s", file, join(d, name)], { timeoutMs: 60_000 });
+    return { seconds };
+  } finally {
+    for (const c of clients) c.kill();
+    tracker.kill("SIGKILL");
+    await Promise.all([...clients.map((c) => c.proc.exited), tracker.exited]);
+  }
+}
+
+/** aria2c: opentracker on the bridge, an aria2c seeder on host 0, N aria2c leechers that keep seeding. */
+async function runAria2(lab: SwarmLab, dir: string, file: string, peers: number): Promise<Finish> {
+  mkdirSync(dir, { recursive: true });
+  const port = 7600 + (process.pid % 500);
+  const torrent = join(dir, "lab.torrent");
+  await runOk(["mktorrent", "-l", "19", "-a", `http://${lab.rootIp}:${port}/announce`, "-o", torrent, file], {
+    timeoutMs: 60_000,
+  });
+  const tracker = await startOpentracker(
+    join(dir, "opentracker"),
+    port,
+    infoHashHex(readFileSync(torrent)),
+    lab.rootIp,
+  );
+  const children = [tracker];
+  try {
+    const [host0, ...rest] = lab.hosts;
+    if (!host0) throw new Error("no source host");
+    const seedDir = join(dir, "aria-seed");
+    mkdirSync(seedDir, { recursive: true });
+    await runOk(["cp", file, join(seedDir, basename(file))], { timeoutMs: 60_000 });
+    children.push(
+      spawnChild(
+        [
+          ...host0.exec,
+          "aria2c",
+          ...ARIA2_COMMON,
+          "--dir",
+          seedDir,
+          "--seed-ratio=0.0",
+          "--bt-seed-unverified=true",
+          "--listen-port=6881",
+          torrent,
+        ],
+        { timeoutMs: RUN_TIMEOUT_MS },
+      ),
+    );
+    await Bun.sleep(1_500); // the seeder's first announce
+    const stamps = rest.slice(0, peers).map((_, k) => join(dir, `aria-done-${k}.stamp`));
+    const started = Date.now();
+    for (const [k, host] of rest.slice(0, peers).entries()) {
+      const out = join(dir, `aria-out-${k}`);
+      mkdirSync(out, { recursive: true });
+      const hook = join(dir, `aria-hook-${k}.sh`);
+      writeFileSync(hook, `#!/bin/sh\ndate +%s%N > '${stamps[k]}'\n`, { mode: 0o755 });
+      children.push(
+        spawnChild(
+          [
+            ...host.exec,
+            "aria2c",
+            ...ARIA2_COMMON,
+            "--dir",
+            out,
+            "--seed-ratio=0.0",
+            "--listen-port=6881",
+            `--on-bt-download-complete=${hook}`,
+            torrent,
+          ],
+          { timeoutMs: RUN_TIMEOUT_MS },
+        ),
+      );
+    }
+    const deadline = started + RUN_TIMEOUT_MS;
+    const seconds: number[] = [];
+    for (const stamp of stamps) {
+      for (;;) {
+        const text = (() => {
+          try {
+            return readFileSync(stamp, "utf8").trim();
+          } catch {
+            return "";
+          }
+        })();
+        if (text) {
+          seconds.push((Number(BigInt(text) / 1_000_000n) - started) / 1000);
+          break;
+        }
+        if (Date.now() > deadline) throw new Error("aria2c did not finish in time");
+        await Bun.sleep(50);
+      }
+    }
+    return { seconds };
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+  }
+}
+
+/** Bytes per second one TCP stream carries from host 0 to host 1 of the lab (bench/tcp_copy.ts). */
+async function measureGoodput(lab: SwarmLab, file: string, sizeBytes: number): Promise<number> {
+  const [from, to] = lab.hosts;
+  if (!from || !to) throw new Error("the goodput check needs two hosts");
+  const env = { ...process.env, TCP_COPY_HOST: to.ip };
+  const sink = Bun.spawn([...to.exec, process.execPath, TCP_COPY_SCRIPT, "sink"], { env, stdout: "pipe" });
+  try {
+    const lines = new Lines(sink.stdout);
+    const at = await lines.wait((l) => l.startsWith("port "), 0, 10_000, "the TCP sink to listen");
+    const port = lines.lines[at]?.split(" ")[1] ?? "";
+    const source = Bun.spawn([...from.exec, process.execPath, TCP_COPY_SCRIPT, "source", file, port], {
+      env,
+    });
+    const done = await lines.wait((l) => l.startsWith("done "), at, RUN_TIMEOUT_MS, "the TCP copy");
+    await source.exited;
+    const [, bytes, ms] = (lines.lines[done] ?? "").split(" ");
+    if (Number(bytes) !== sizeBytes) throw new Error(`the TCP sink got ${bytes} bytes of ${sizeBytes}`);
+    return sizeBytes / (Number(ms) / 1000);
+  } finally {
+    sink.kill("SIGKILL");
+    await sink.exited;
+  }
+}
+
+/** Runs the lab bench; returns the exit code. */
+export async function runSwarmLab(args: string[]): Promise<number> {
+  const peersArg = args.find((a) => a.startsWith("--peers="))?.slice(8) ?? "4,8,16";
+  const sizeMb = Number(args.find((a) => a.startsWith("--size-mb="))?.slice(10) ?? "64");
+  const mixed = !args.includes("--no-mixed");
+  const peerCounts = peersArg.split(",").map(Number);
+  const oursOnly = args.includes("--ours-only");
+  const unknown = args.filter(
+    (a) => !/^--(peers|size-mb)=/.test(a) && a !== "--no-mixed" && a !== "--ours-only",
+  );
+  if (
+    unknown.length > 0 ||
+    peerCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 32) ||
+    !(sizeMb >= 1)
+  ) {
+    console.error(
+      "error: usage: npm run bench -- swarm [--peers=4,8,16 (1..32)] [--size-mb=64] [--no-mixed] [--ours-only]",
+    );
+    return 2;
+  }
+  const why = await labUnavailable();
+  if (why) {
+    console.error(`error: ${why}`);
+    return 2;
+  }
+  if (!oursOnly) await ensureTools(log);
+  const maxN = Math.max(...peerCounts);
+  // Host i's link: 100 Mbit/s; in the mixed case every other downloader gets 20 Mbit/s.
+  const cases: { name: string; peers: number; rates: string[] }[] = peerCounts.map((n) => ({
+    name: `${n} peers, 100 Mbit/s`,
+    peers: n,
+    rates: Array.from({ length: n + 1 }, () => "100mbit"),
+  }));
+  if (mixed) {
+    const n = Math.min(8, maxN);
+    cases.push({
+      name: `${n} peers, mixed: half at 20 Mbit/s`,
+      peers: n,
+      rates: Array.from({ length: n + 1 }, (_, i) => (i > 0 && i % 2 === 0 ? "20mbit" : "100mbit")),
+    });
+  }
+  const dir = join("/tmp", `swl-${process.pid}`);
+  let lab: SwarmLab | undefined;
+  const cleanup = async () => {
+    await stopChildren();
+    await lab?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const onSignal = (signal: string) => {
+    log(`${signal}: removing the lab`);
+    void cleanup().then(() => process.exit(130));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const rows: Record<string, unknown>[] = [];
+  let goodput: number | undefined;
+  try {
+    mkdirSync(dir, { recursive: true });
+    const sizeBytes = sizeMb * 2 ** 20;
+    const file = join(dir, `lab-${sizeMb}MiB.bin`);
+    await makeRandomFile(file, sizeBytes, 120_000);
+    for (const c of cases) {
+      log(`building the lab for ${c.name}`);
+      lab = await SwarmLab.build(c.rates);
+      const bits = c.rates.map((r) => (r === "20mbit" ? 20e6 : RATE_BITS));
+      goodput ??= await measureGoodput(lab, file, sizeBytes);
+      log(`one TCP stream through one 100 Mbit/s link: ${(goodput / 1e6).toFixed(2)} MB/s`);
+      const share = goodput / (RATE_BITS / 8);
+      const g = (b: number) => (b / 8) * share;
+      const us = g(bits[0] ?? RATE_BITS);
+      const down = bits.slice(1).map(g);
+      const boundS = Math.max(
+        sizeBytes / us,
+        sizeBytes / Math.min(...down),
+        (c.peers * sizeBytes) / (us + down.reduce((a, b) => a + b, 0)),
+      );
+      const ours = await runOurs(lab, join(dir, `ours-${rows.length}`), file, c.peers);
+      log(`ours: last ${Math.max(...ours.seconds).toFixed(2)} s`);
+      const aria: Finish = oursOnly
+        ? { seconds: [Number.NaN] }
+        : await runAria2(lab, join(dir, `aria-${rows.length}`), file, c.peers);
+      log(`aria2c: last ${Math.max(...aria.seconds).toFixed(2)} s`);
+      await lab.destroy();
+      lab = undefined;
+      const last = (f: Finish) => Math.max(...f.seconds);
+      const spread = (f: Finish) => Math.max(...f.seconds) - Math.min(...f.seconds);
+      rows.push({
+        case: c.name,
+        peers: c.peers,
+        boundS,
+        oursS: last(ours),
+        oursSpreadS: spread(ours),
+        aria2cS: last(aria),
+        aria2cSpreadS: spread(aria),
+        oursOverBound: last(ours) / boundS,
+        oursOverAria2c: last(ours) / last(aria),
+        oursAll: ours.seconds,
+        aria2cAll: aria.seconds,
+      });
+    }
+  } finally {
+    await cleanup();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  const f = (x: unknown) => (typeof x === "number" ? x.toFixed(2) : String(x));
+  console.log(
+    `swarm lab: ${sizeMb} MiB, namespaces on one bridge, tbf on both ends of every host's link; one TCP stream carries G = ${((goodput ?? 0) / 1e6).toFixed(2)} MB/s per 100 Mbit/s link; bound T_min = max(F/u_s, F/d_min, N F/(u_s + sum u_i)) with every rate scaled by G`,
+  );
+  console.log("| case | ours s (spread) | aria2c s (spread) | bound s | ours/bound | ours/aria2c |");
+  console.log("|---|---|---|---|---|---|");
+  for (const r of rows)
+    console.log(
+      `| ${r.case} | ${f(r.oursS)} (${f(r.oursSpreadS)}) | ${f(r.aria2cS)} (${f(r.aria2cSpreadS)}) | ${f(r.boundS)} | ${f(r.oursOverBound)} | ${f(r.oursOverAria2c)} |`,
+    );
+  const resultsDir = join(import.meta.dir, "results");
+  mkdirSync(resultsDir, { recursive: true });
+  const out = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, "-")}-swarm-lab.json`);
+  writeFileSync(out, `${JSON.stringify({ sizeMb, goodputBytesPerSecond: goodput, rows }, null, 2)}\n`);
+  console.log(`written to ${out}`);
+  return 0;
+}

@@ -1,0 +1,569 @@
+// bench/swarm_sim.ts: a deterministic swarm: the real DownloadCore and ServeQueue on N simulated
+// peers and a source, with per-peer upload and download rates and latencies, driven by one
+// event loop (no sockets, no clock, no Math.random), reproducible from a seed.
+//
+// Link model: a fluid one. Each connection carries one piece at a time; every uplink and
+// downlink is shared max-min fairly among the transfers crossing it (as TCP roughly does),
+// recomputed at most every 5 simulated ms ("min" sharing instead gives each transfer
+// min(up_A / uploads of A, down_B / downloads into B), exact at every change but wasteful). A message (request, cancel, have, bitfield, dial) takes the
+// sum of both ends' one-way latencies. The tracker answers a peer list in one round trip to
+// the source's latency. Up to `sendSlots` pieces leave a node at once, as in lib/peer/server.ts.
+import { type CoreOptions, DownloadCore, type Effect } from "../lib/download/core.ts";
+import { DEFAULT_SEND_SLOTS, ServeQueue } from "../lib/peer/serve_queue.ts";
+import { Bitfield } from "../lib/pieces/bitfield.ts";
+import { pieceCount, pieceLength } from "../lib/pieces/constants.ts";
+
+/** One host of the swarm: rates in bytes per second, one-way latency in ms. */
+export interface SimHost {
+  upBps: number;
+  downBps: number;
+  latencyMs: number;
+  /** Pieces held at the start (the source: all of them). */
+  have?: "all" | readonly number[];
+  /** Sends garbage for every piece it is asked for. */
+  liar?: boolean;
+}
+
+export interface SimOptions {
+  sizeBytes: number;
+  /** hosts[0] is the source when it has everything; the others download (unless they hold it all). */
+  hosts: SimHost[];
+  seed: number;
+  core?: Partial<CoreOptions>;
+  sendSlots?: number;
+  /** The same for a host holding the whole file (default: sendSlots). */
+  seedSendSlots?: number;
+  /** Downloaders start at a uniform moment in [0, startSpreadMs). */
+  startSpreadMs?: number;
+  /**
+   * How links are shared: "max-min" (default: every uplink and downlink shared max-min fairly
+   * over all transfers, recomputed at most every RECOMPUTE_MS, as TCP roughly does) or "min"
+   * (each transfer gets min(up / uploads, down / downloads), exact at every change but wasteful).
+   */
+  sharing?: "max-min" | "min";
+  /** Sample the share of all uplink capacity in use every this many ms (into `uplinkUse`). */
+  sampleMs?: number;
+  /** Simulated time after which the run stops, finished or not. */
+  limitMs?: number;
+}
+
+export interface SimResult {
+  /** Finish time (ms from the first start) of each downloader, in host order; undefined if it never did. */
+  finishMs: (number | undefined)[];
+  /** Downloaders that gave up. */
+  gaveUp: number;
+  /** Pieces written that were not the piece (must be 0). */
+  badWritten: number;
+  /** Bad pieces received (and turned away). */
+  badReceived: number;
+  /** Pieces the source uploaded, and all hosts together. */
+  sourceUploads: number;
+  totalUploads: number;
+  /** Kumar-Ross bound for this swarm, ms. */
+  boundMs: number;
+  events: number;
+  /** Share of the swarm's total uplink in use at each sample. */
+  uplinkUse: number[];
+}
+
+/** mulberry32: a seeded uniform [0, 1). */
+export function seededRng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/**
+ * T_min = max(F/u_s, F/d_min, N F/(u_s + sum u_i)) (Kumar and Ross, 2006) over the downloaders,
+ * with u_s the source's uplink (hosts holding everything at the start count as sources).
+ */
+export function kumarRossBoundMs(sizeBytes: number, hosts: readonly SimHost[]): number {
+  const sources = hosts.filter((h) => h.have === "all");
+  const leechers = hosts.filter((h) => h.have !== "all");
+  const us = sources.reduce((s, h) => s + h.upBps, 0);
+  const dmin = Math.min(...leechers.map((h) => h.downBps));
+  const sumUp = us + leechers.reduce((s, h) => s + h.upBps, 0);
+  const seconds = Math.max(
+    us > 0 ? sizeBytes / us : 0,
+    sizeBytes / dmin,
+    (leechers.length * sizeBytes) / sumUp,
+  );
+  return seconds * 1000;
+}
+
+/** Simulated ms between global rate recomputations (max-min sharing). */
+const RECOMPUTE_MS = 5;
+
+function heapPush(h: [number, number][], e: [number, number]): void {
+  h.push(e);
+  let i = h.length - 1;
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if ((h[p]?.[0] ?? 0) <= e[0]) break;
+    h[i] = h[p] ?? e;
+    i = p;
+  }
+  h[i] = e;
+}
+
+function heapPop(h: [number, number][]): [number, number] | undefined {
+  const top = h[0];
+  const last = h.pop();
+  if (top === undefined || last === undefined || h.length === 0) return top;
+  let i = 0;
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= h.length) break;
+    const r = l + 1;
+    const c = r < h.length && (h[r]?.[0] ?? 0) < (h[l]?.[0] ?? 0) ? r : l;
+    if ((h[c]?.[0] ?? 0) >= last[0]) break;
+    h[i] = h[c] ?? last;
+    i = c;
+  }
+  h[i] = last;
+  return top;
+}
+
+interface Ev {
+  at: number;
+  seq: number;
+  fn: () => void;
+}
+
+/** A binary min-heap of events by (time, insertion order): ties run in the order they were made. */
+class EventHeap {
+  #a: Ev[] = [];
+  #seq = 0;
+  get size(): number {
+    return this.#a.length;
+  }
+  push(at: number, fn: () => void): void {
+    const a = this.#a;
+    const e = { at, seq: this.#seq++, fn };
+    a.push(e);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!less(e, a[p]!)) break;
+      a[i] = a[p]!;
+      i = p;
+    }
+    a[i] = e;
+  }
+  pop(): Ev | undefined {
+    const a = this.#a;
+    const top = a[0];
+    const last = a.pop();
+    if (top === undefined || last === undefined || a.length === 0) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= a.length) break;
+      const r = l + 1;
+      const c = r < a.length && less(a[r]!, a[l]!) ? r : l;
+      if (!less(a[c]!, last)) break;
+      a[i] = a[c]!;
+      i = c;
+    }
+    a[i] = last;
+    return top;
+  }
+}
+const less = (x: Ev, y: Ev) => x.at < y.at || (x.at === y.at && x.seq < y.seq);
+
+/** A downloader's link to one seeder, seen from both ends. */
+interface Conn {
+  from: number; // downloader
+  to: number; // seeder
+  admitted: boolean;
+  closed: boolean;
+  busy: boolean; // a piece of this connection is being sent
+}
+
+interface Transfer {
+  conn: Conn;
+  index: number;
+  good: boolean;
+  left: number;
+  rate: number; // bytes per ms
+  atMs: number;
+  version: number;
+}
+
+interface Node {
+  host: SimHost;
+  id: string;
+  have: Bitfield;
+  core?: DownloadCore;
+  serve: ServeQueue<Conn>;
+  inbound: Conn[];
+  outbound: Map<number, Conn>;
+  ups: Set<Transfer>;
+  downs: Set<Transfer>;
+  started: boolean;
+  done: boolean;
+}
+
+/** Runs one swarm to completion (or `limitMs`) and reports every downloader's finish time. */
+export function simulateSwarm(options: SimOptions): SimResult {
+  const { sizeBytes, hosts, seed } = options;
+  const count = pieceCount(sizeBytes);
+  const rng = seededRng(seed);
+  const sendSlots = options.sendSlots ?? DEFAULT_SEND_SLOTS;
+  const limitMs = options.limitMs ?? 3_600_000;
+  const tickMs = 1_000;
+  const heap = new EventHeap();
+  let now = 0;
+  let events = 0;
+  const result: SimResult = {
+    finishMs: [],
+    gaveUp: 0,
+    badWritten: 0,
+    badReceived: 0,
+    sourceUploads: 0,
+    totalUploads: 0,
+    boundMs: kumarRossBoundMs(sizeBytes, hosts),
+    events: 0,
+    uplinkUse: [],
+  };
+  const byId = new Map<string, number>();
+  const nodes: Node[] = hosts.map((host, i) => {
+    const have = new Bitfield(count);
+    if (host.have === "all") for (let p = 0; p < count; p++) have.set(p);
+    else for (const p of host.have ?? []) have.set(p);
+    const id = `h${i}:1`;
+    byId.set(id, i);
+    return {
+      host,
+      id,
+      have,
+      serve: new ServeQueue<Conn>({ maxQueuedPerConnection: 64 }),
+      inbound: [],
+      outbound: new Map(),
+      ups: new Set(),
+      downs: new Set(),
+      started: host.have === "all",
+      done: have.isComplete(),
+    };
+  });
+  const leechers = nodes.map((_, i) => i).filter((i) => !nodes[i]!.done);
+  const finish = new Map<number, number>();
+  let remaining = leechers.length;
+  const lat = (a: number, b: number) => nodes[a]!.host.latencyMs + nodes[b]!.host.latencyMs;
+  const at = (delayMs: number, fn: () => void) => heap.push(now + delayMs, fn);
+  const nodeOf = (i: number) => nodes[i]!;
+
+  // ---- transfers (fluid model) ----
+  // min(up_A / uploads of A, down_B / downloads into B): exact for this model at every change,
+  // if pessimistic against TCP (a share one end cannot use is not given to the others).
+  const rateOf = (t: Transfer) => {
+    const up = nodeOf(t.conn.to);
+    const down = nodeOf(t.conn.from);
+    return Math.min(up.host.upBps / 1000 / up.ups.size, down.host.downBps / 1000 / down.downs.size);
+  };
+  const reschedule = (t: Transfer) => {
+    t.left -= t.rate * (now - t.atMs);
+    t.atMs = now;
+    t.rate = rateOf(t);
+    const version = ++t.version;
+    at(Math.max(0, t.left) / t.rate, () => {
+      if (t.version === version) endTransfer(t);
+    });
+  };
+  const active = new Set<Transfer>();
+  const maxMin = (options.sharing ?? "max-min") === "max-min";
+  let recomputeAt = -1; // a pending global recompute, or -1
+  let lastRecompute = -Infinity;
+  /** Max-min fair rates over every uplink and downlink at once (progressive filling). */
+  const recompute = () => {
+    recomputeAt = -1;
+    lastRecompute = now;
+    const cap = new Float64Array(2 * nodes.length);
+    const users = new Int32Array(2 * nodes.length);
+    const byRes: Transfer[][] = Array.from({ length: 2 * nodes.length }, () => []);
+    for (const t of active) {
+      t.left -= t.rate * (now - t.atMs);
+      t.atMs = now;
+      t.rate = -1; // not yet fixed
+      byRes[2 * t.conn.to]?.push(t);
+      byRes[2 * t.conn.from + 1]?.push(t);
+    }
+    const heapRes: [number, number][] = [];
+    const pushRes = (r: number) => {
+      if (users[r]! > 0) heapPush(heapRes, [cap[r]! / users[r]!, r]);
+    };
+    for (let i = 0; i < nodes.length; i++) {
+      cap[2 * i] = nodeOf(i).host.upBps / 1000;
+      cap[2 * i + 1] = nodeOf(i).host.downBps / 1000;
+    }
+    for (let r = 0; r < byRes.length; r++) {
+      users[r] = byRes[r]?.length ?? 0;
+      pushRes(r);
+    }
+    for (let top = heapPop(heapRes); top; top = heapPop(heapRes)) {
+      const [share, r] = top;
+      if (users[r] === 0 || Math.abs(share - cap[r]! / users[r]!) > 1e-12) continue; // stale
+      for (const t of byRes[r] ?? []) {
+        if (t.rate >= 0) continue;
+        t.rate = share;
+        const other = r % 2 === 0 ? 2 * t.conn.from + 1 : 2 * t.conn.to;
+        cap[other] = Math.max(0, cap[other]! - share);
+        users[other]! -= 1;
+        pushRes(other);
+      }
+      users[r] = 0;
+    }
+    for (const t of active) {
+      if (t.rate <= 0) t.rate = 1e-9;
+      const version = ++t.version;
+      at(Math.max(0, t.left) / t.rate, () => {
+        if (t.version === version) endTransfer(t);
+      });
+    }
+  };
+  /** Rates changed at node `n`: locally at once (min model), or in the next global recompute. */
+  const touch = (n: Node) => {
+    if (maxMin) {
+      if (recomputeAt >= 0) return;
+      recomputeAt = Math.max(now, lastRecompute + RECOMPUTE_MS);
+      heap.push(recomputeAt, recompute);
+      return;
+    }
+    for (const t of n.ups) reschedule(t);
+    for (const t of n.downs) reschedule(t);
+  };
+  const startTransfer = (conn: Conn, index: number) => {
+    const up = nodeOf(conn.to);
+    const down = nodeOf(conn.from);
+    const t: Transfer = {
+      conn,
+      index,
+      good: !up.host.liar,
+      left: pieceLength(sizeBytes, index),
+      rate: 0,
+      atMs: now,
+      version: 0,
+    };
+    conn.busy = true;
+    up.ups.add(t);
+    down.downs.add(t);
+    active.add(t);
+    if (maxMin) reschedule(t); // a provisional rate until the next recompute
+    result.totalUploads++;
+    if (up.host.have === "all") result.sourceUploads++;
+    touch(up);
+    touch(down);
+  };
+  const endTransfer = (t: Transfer) => {
+    const up = nodeOf(t.conn.to);
+    const down = nodeOf(t.conn.from);
+    up.ups.delete(t);
+    down.downs.delete(t);
+    active.delete(t);
+    t.conn.busy = false;
+    touch(up);
+    touch(down);
+    // The last byte reaches the downloader one latency later.
+    const { conn, index, good } = t;
+    at(lat(conn.from, conn.to) / 2, () => {
+      if (conn.closed) return;
+      const d = nodeOf(conn.from);
+      if (!good) result.badReceived++;
+      apply(
+        conn.from,
+        d.core?.handle({
+          t: "piece",
+          nowMs: now,
+          peer: nodeOf(conn.to).id,
+          index,
+          bytes: pieceLength(sizeBytes, index),
+          check: () => good,
+        }) ?? [],
+        good,
+      );
+    });
+    pump(conn.to);
+  };
+  const pump = (i: number) => {
+    const n = nodeOf(i);
+    const slots = n.have.isComplete() ? (options.seedSendSlots ?? sendSlots) : sendSlots;
+    while (n.ups.size < slots) {
+      const next = n.serve.next((c) => !c.closed && !c.busy);
+      if (!next) return;
+      if (!n.have.has(next.index) && !n.host.liar) continue; // would be rejected; our cores never ask so
+      startTransfer(next.conn, next.index);
+    }
+  };
+
+  // ---- the cores' effects ----
+  const apply = (i: number, effects: Effect[], pieceGood = true) => {
+    const n = nodeOf(i);
+    for (const e of effects) {
+      switch (e.t) {
+        case "dial":
+          dial(i, e.peer);
+          break;
+        case "request": {
+          const conn = n.outbound.get(byId.get(e.peer) ?? -1);
+          if (!conn) break;
+          at(lat(conn.from, conn.to) / 2, () => {
+            if (conn.closed) return;
+            nodeOf(conn.to).serve.request(conn, e.index);
+            pump(conn.to);
+          });
+          break;
+        }
+        case "cancel": {
+          const conn = n.outbound.get(byId.get(e.peer) ?? -1);
+          if (conn) at(lat(conn.from, conn.to) / 2, () => nodeOf(conn.to).serve.cancel(conn, e.index));
+          break;
+        }
+        case "drop":
+          closeConn(n.outbound.get(byId.get(e.peer) ?? -1));
+          break;
+        case "write":
+          if (!pieceGood) result.badWritten++;
+          // Written at once (the disk is not the limit here).
+          at(0, () => apply(i, n.core?.handle({ t: "written", nowMs: now, index: e.index }) ?? []));
+          break;
+        case "announce":
+          n.have.set(e.index);
+          for (const c of n.inbound) {
+            if (c.closed || !c.admitted) continue;
+            at(lat(c.from, c.to) / 2, () => {
+              if (!c.closed)
+                apply(
+                  c.from,
+                  nodeOf(c.from).core?.handle({ t: "have", nowMs: now, peer: n.id, index: e.index }) ?? [],
+                );
+            });
+          }
+          break;
+        case "refresh_peers":
+          at(2 * nodeOf(0).host.latencyMs + 2 * n.host.latencyMs, () => {
+            // The tracker lists every live sharer, in the same order to everyone.
+            const listed = nodes.filter((m, j) => j !== i && m.started).map((m) => m.id);
+            apply(i, n.core?.handle({ t: "peers", nowMs: now, peers: listed }) ?? []);
+          });
+          break;
+        case "finish":
+          n.done = true;
+          remaining--;
+          finish.set(i, now);
+          break;
+        case "give_up":
+          n.done = true;
+          remaining--;
+          result.gaveUp++;
+          break;
+      }
+    }
+  };
+  const dial = (i: number, peer: string) => {
+    const j = byId.get(peer);
+    if (j === undefined) return;
+    const conn: Conn = { from: i, to: j, admitted: false, closed: false, busy: false };
+    nodeOf(i).outbound.set(j, conn);
+    // connect + challenge + hello + check + bitfield: two round trips.
+    at(lat(i, j), () => {
+      if (conn.closed) return;
+      const s = nodeOf(j);
+      conn.admitted = true;
+      s.inbound.push(conn);
+      s.serve.open(conn, "f");
+      const bits = s.have.clone();
+      // The seeder learns of a downloader of its own file: it may fetch from it too.
+      if (s.core && !s.done) apply(j, s.core.handle({ t: "peers", nowMs: now, peers: [nodeOf(i).id] }));
+      at(lat(i, j), () => {
+        if (!conn.closed)
+          apply(i, nodeOf(i).core?.handle({ t: "peer_ready", nowMs: now, peer: s.id, have: bits }) ?? []);
+      });
+    });
+  };
+  const closeConn = (conn: Conn | undefined) => {
+    if (!conn || conn.closed) return;
+    conn.closed = true;
+    const s = nodeOf(conn.to);
+    s.serve.close(conn);
+    s.inbound = s.inbound.filter((c) => c !== conn);
+    for (const t of [...s.ups])
+      if (t.conn === conn) {
+        s.ups.delete(t);
+        nodeOf(conn.from).downs.delete(t);
+        active.delete(t);
+        t.version++;
+        touch(s);
+        touch(nodeOf(conn.from));
+      }
+    nodeOf(conn.from).outbound.delete(conn.to);
+    at(lat(conn.from, conn.to) / 2, () =>
+      apply(conn.from, nodeOf(conn.from).core?.handle({ t: "peer_closed", nowMs: now, peer: s.id }) ?? []),
+    );
+    pump(conn.to);
+  };
+
+  // ---- start ----
+  const spread = options.startSpreadMs ?? 0;
+  for (const i of leechers) {
+    at(spread * rng(), () => {
+      const n = nodeOf(i);
+      n.started = true;
+      n.core = new DownloadCore(
+        { sizeBytes, selfPeer: n.id, have: n.have.clone(), nowMs: now },
+        options.core ?? {},
+        rng,
+      );
+      apply(i, n.core.start(now));
+      const tick = () => {
+        if (n.done) return;
+        apply(i, n.core?.handle({ t: "tick", nowMs: now }) ?? []);
+        at(tickMs, tick);
+      };
+      at(tickMs, tick);
+    });
+  }
+  if (options.sampleMs) {
+    const every = options.sampleMs;
+    const capacity = nodes.reduce((sum, n) => sum + n.host.upBps / 1000, 0);
+    const sample = () => {
+      let use = 0;
+      for (const n of nodes) for (const t of n.ups) use += t.rate;
+      result.uplinkUse.push(use / capacity);
+      at(every, sample);
+    };
+    at(every, sample);
+  }
+  for (let e = heap.pop(); e; e = heap.pop()) {
+    if (e.at > limitMs) break;
+    now = e.at;
+    events++;
+    e.fn();
+    if (remaining === 0) break;
+  }
+  result.finishMs = leechers.map((i) => finish.get(i));
+  result.events = events;
+  return result;
+}
+
+/** Swarm shapes of the bench and the tests: rates in bit/s. */
+export function flashCrowd(options: {
+  peers: number;
+  sourceBits: number;
+  peerBits: (i: number) => number;
+  latencyMs?: number;
+}): SimHost[] {
+  const latencyMs = options.latencyMs ?? 0.25;
+  const bytes = (bits: number) => bits / 8;
+  return [
+    { upBps: bytes(options.sourceBits), downBps: bytes(options.sourceBits), latencyMs, have: "all" },
+    ...Array.from({ length: options.peers }, (_, i) => ({
+      upBps: bytes(options.peerBits(i)),
+      downBps: bytes(options.peerBits(i)),
+      latencyMs,
+    })),
+  ];
+}

@@ -1,0 +1,110 @@
+// lib/peer/serve_queue.ts: the seeder's decision of which queued request to serve next.
+// Pure: no I/O; the server asks `next()` whenever a connection can take another piece.
+//
+// Super-seeding built in: a piece this client has sent fewer times goes first, so a source
+// facing a flash crowd spends its uplink on pieces nobody has yet (each about once) and the
+// downloaders pass them on among themselves; ties go to the connection served longest ago.
+
+/**
+ * Pieces a seeder sends at once, over all its connections: few, so that each piece finishes
+ * soon and its receiver can pass it on, rather than every piece crawling in parallel; not one,
+ * so that a receiver whose downlink is shared does not leave our uplink idle. In the swarm
+ * simulator (64 MiB, 100 Mbit/s) 6 did best over 8 to 64 peers: 1 gave 2.5x the bound at 64
+ * peers, 4 gave 1.7x, 6 1.6x, 16 1.8x, unlimited 2.7x.
+ */
+export const DEFAULT_SEND_SLOTS = 6;
+
+/** Options for `ServeQueue`. */
+export interface ServeQueueOptions {
+  /** Requests one connection may have queued (it pipelines fewer; this is the hard cap). */
+  maxQueuedPerConnection: number;
+}
+
+interface Queued {
+  file: string;
+  indexes: number[];
+  lastServedTurn: number;
+}
+
+/** Queued piece requests of every connection, and how often each piece of each file went out. */
+export class ServeQueue<C> {
+  #max: number;
+  #conns = new Map<C, Queued>();
+  #sent = new Map<string, Map<number, number>>(); // file -> piece -> times sent
+  #turn = 0;
+
+  constructor(options: ServeQueueOptions) {
+    if (!Number.isSafeInteger(options.maxQueuedPerConnection) || options.maxQueuedPerConnection < 1)
+      throw new RangeError(
+        `Invalid "maxQueuedPerConnection": expected a positive integer: got ${options.maxQueuedPerConnection}`,
+      );
+    this.#max = options.maxQueuedPerConnection;
+  }
+
+  /** Starts queueing for `conn`, which serves `file` (any key naming the file). */
+  open(conn: C, file: string): void {
+    this.#conns.set(conn, { file, indexes: [], lastServedTurn: -1 });
+  }
+
+  /** Forgets `conn` and its queue. */
+  close(conn: C): void {
+    this.#conns.delete(conn);
+  }
+
+  /** Queues a request; false when the connection's queue is full (or it is not open). */
+  request(conn: C, index: number): boolean {
+    const q = this.#conns.get(conn);
+    if (!q || q.indexes.length >= this.#max) return false;
+    q.indexes.push(index);
+    return true;
+  }
+
+  /** Drops a queued request; false if it was not queued (already being sent, or never asked). */
+  cancel(conn: C, index: number): boolean {
+    const q = this.#conns.get(conn);
+    const at = q?.indexes.indexOf(index) ?? -1;
+    if (!q || at < 0) return false;
+    q.indexes.splice(at, 1);
+    return true;
+  }
+
+  /** Requests queued for `conn`. */
+  queued(conn: C): number {
+    return this.#conns.get(conn)?.indexes.length ?? 0;
+  }
+
+  /** Times piece `index` of `file` was handed out by `next`. */
+  timesSent(file: string, index: number): number {
+    return this.#sent.get(file)?.get(index) ?? 0;
+  }
+
+  /**
+   * The request to serve now among connections `canSend` accepts, taken off its queue and
+   * counted as sent: the least-sent piece first, then the connection served longest ago, then
+   * the oldest request.
+   */
+  next(canSend: (conn: C) => boolean): { conn: C; index: number } | undefined {
+    let best: { conn: C; q: Queued; at: number; sent: number } | undefined;
+    for (const [conn, q] of this.#conns) {
+      if (q.indexes.length === 0 || !canSend(conn)) continue;
+      const sent = this.#sent.get(q.file);
+      for (let at = 0; at < q.indexes.length; at++) {
+        const times = sent?.get(q.indexes[at] ?? -1) ?? 0;
+        if (
+          best === undefined ||
+          times < best.sent ||
+          (times === best.sent && q.lastServedTurn < best.q.lastServedTurn)
+        )
+          best = { conn, q, at, sent: times };
+        if (times === 0) break; // nothing earlier in this queue can beat it
+      }
+    }
+    if (best === undefined) return undefined;
+    const [index = -1] = best.q.indexes.splice(best.at, 1);
+    best.q.lastServedTurn = this.#turn++;
+    const sent = this.#sent.get(best.q.file) ?? new Map<number, number>();
+    this.#sent.set(best.q.file, sent);
+    sent.set(index, (sent.get(index) ?? 0) + 1);
+    return { conn: best.conn, index };
+  }
+}

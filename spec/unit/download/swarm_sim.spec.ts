@@ -1,0 +1,91 @@
+// spec/unit/download/swarm_sim.spec.ts: the real DownloadCore and ServeQueue on simulated swarms:
+// every peer finishes, no bad piece is ever written, a swarm without a source completes from
+// its parts, runs replay exactly from a seed. Times are reported (bench: swarm-sim), not asserted.
+import { describe, expect, test } from "bun:test";
+import { flashCrowd, kumarRossBoundMs, type SimHost, simulateSwarm } from "../../../bench/swarm_sim.ts";
+import { PIECE_BYTES } from "../../../lib/pieces/constants.ts";
+
+const F = 64 * 2 ** 20; // 128 pieces
+const LAN = 100e6;
+
+function summary(peers: number, finishMs: (number | undefined)[], boundMs: number): string {
+  const done = finishMs.filter((t): t is number => t !== undefined);
+  return `${peers} peers: ${done.length} finished, last at ${(Math.max(...done) / boundMs).toFixed(2)}x the bound`;
+}
+
+describe("swarm simulator", () => {
+  test("the Kumar-Ross bound: the slowest of source uplink, slowest downlink and total uplink", () => {
+    const hosts = flashCrowd({ peers: 8, sourceBits: LAN, peerBits: () => LAN });
+    expect(kumarRossBoundMs(F, hosts)).toBeCloseTo((F / (LAN / 8)) * 1000, 6);
+    const slowDown = flashCrowd({
+      peers: 8,
+      sourceBits: 10 * LAN,
+      peerBits: (i) => (i === 0 ? LAN / 5 : LAN),
+    });
+    expect(kumarRossBoundMs(F, slowDown)).toBeCloseTo((F / (LAN / 40)) * 1000, 6);
+    // Peers with a tenth of the uplink (and the whole downlink): their total uplink is the limit.
+    const many = flashCrowd({ peers: 100, sourceBits: LAN, peerBits: () => LAN / 10 }).map((h, i) =>
+      i === 0 ? h : { ...h, downBps: LAN / 8 },
+    );
+    expect(kumarRossBoundMs(F, many)).toBeCloseTo(((100 * F) / ((LAN + 10 * LAN) / 8)) * 1000, 6);
+  });
+
+  test.each([8, 64])(
+    "a flash crowd of %d peers on equal 100 Mbit/s links all finish, with nothing bad written",
+    (peers) => {
+      const hosts = flashCrowd({ peers, sourceBits: LAN, peerBits: () => LAN });
+      const r = simulateSwarm({ sizeBytes: F, hosts, seed: 7 });
+      console.log(`swarm sim: ${summary(peers, r.finishMs, r.boundMs)}`);
+      expect(r.finishMs.every((t) => t !== undefined && t >= r.boundMs)).toBe(true);
+      expect({ gaveUp: r.gaveUp, badWritten: r.badWritten }).toEqual({ gaveUp: 0, badWritten: 0 });
+      // The source's uplink mostly carries pieces nobody has yet: well under twice each piece.
+      expect(r.sourceUploads).toBeLessThan(2 * (F / PIECE_BYTES));
+    },
+    60_000,
+  );
+
+  test("lying peers never get a bad piece written, and everyone still finishes", () => {
+    const hosts: SimHost[] = flashCrowd({ peers: 12, sourceBits: LAN, peerBits: () => LAN });
+    // Two liars that claim the whole file and send garbage for every piece they are asked for.
+    for (let i = 0; i < 2; i++)
+      hosts.push({ upBps: LAN / 8, downBps: LAN / 8, latencyMs: 0.25, have: "all", liar: true });
+    const r = simulateSwarm({ sizeBytes: F, hosts, seed: 3 });
+    expect(r.badReceived).toBeGreaterThan(0); // they were asked, and lied
+    expect(r.badWritten).toBe(0);
+    expect(r.finishMs.every((t) => t !== undefined)).toBe(true);
+  });
+
+  test("without any source, a swarm whose peers each hold some pieces (together all) completes", () => {
+    const pieces = F / PIECE_BYTES;
+    const hosts: SimHost[] = Array.from({ length: 6 }, (_, i) => ({
+      upBps: LAN / 8,
+      downBps: LAN / 8,
+      latencyMs: 0.5,
+      have: Array.from({ length: pieces }, (_, p) => p).filter((p) => p % 6 === i),
+    }));
+    const r = simulateSwarm({ sizeBytes: F, hosts, seed: 11 });
+    expect(r.finishMs.every((t) => t !== undefined)).toBe(true);
+    expect(r.badWritten).toBe(0);
+  });
+
+  test("pieces nobody holds: the downloaders give up after the give-up time instead of waiting forever", () => {
+    const hosts: SimHost[] = [0, 1, 2].map((i) => ({
+      upBps: LAN / 8,
+      downBps: LAN / 8,
+      latencyMs: 0.5,
+      have: i === 0 ? [0, 1] : [],
+    }));
+    const r = simulateSwarm({ sizeBytes: 4 * PIECE_BYTES, hosts, seed: 5 });
+    expect(r.gaveUp).toBe(3);
+  });
+
+  test("the same seed replays the same run; another seed gives another", () => {
+    const hosts = flashCrowd({ peers: 8, sourceBits: LAN, peerBits: (i) => (i % 2 ? LAN : LAN / 5) });
+    const a = simulateSwarm({ sizeBytes: F, hosts, seed: 42, startSpreadMs: 500 });
+    const b = simulateSwarm({ sizeBytes: F, hosts, seed: 42, startSpreadMs: 500 });
+    const c = simulateSwarm({ sizeBytes: F, hosts, seed: 43, startSpreadMs: 500 });
+    expect(b.finishMs).toEqual(a.finishMs);
+    expect(b.events).toBe(a.events);
+    expect(c.finishMs).not.toEqual(a.finishMs);
+  }, 30_000);
+});

@@ -1,0 +1,80 @@
+// spec/unit/peer/serve_queue.spec.ts: the seeder's choice of the next request: least-sent piece
+// first (super-seeding), then the connection served longest ago, then the oldest request.
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { ServeQueue } from "../../../lib/peer/serve_queue.ts";
+
+const FC_RUNS = Number(process.env.FC_RUNS ?? 300);
+const all = () => true;
+
+describe("ServeQueue", () => {
+  test("a piece nobody got from us yet goes before one already sent", () => {
+    const q = new ServeQueue<string>({ maxQueuedPerConnection: 8 });
+    q.open("a", "f");
+    q.open("b", "f");
+    q.request("a", 1);
+    expect(q.next(all)).toEqual({ conn: "a", index: 1 });
+    q.request("a", 1); // asked again later (say after a bad copy)
+    q.request("b", 1);
+    q.request("b", 2);
+    expect(q.next(all)).toEqual({ conn: "b", index: 2 }); // 2 was never sent
+    expect(q.timesSent("f", 1)).toBe(1);
+  });
+
+  test("ties go to the connection served longest ago, then to the oldest request", () => {
+    const q = new ServeQueue<string>({ maxQueuedPerConnection: 8 });
+    for (const c of ["a", "b"]) q.open(c, "f");
+    q.request("a", 0);
+    q.request("a", 1);
+    q.request("b", 2);
+    q.request("b", 3);
+    const order = [q.next(all), q.next(all), q.next(all), q.next(all)].map((n) => `${n?.conn}${n?.index}`);
+    expect(order).toEqual(["a0", "b2", "a1", "b3"]);
+    expect(q.next(all)).toBeUndefined();
+  });
+
+  test("skips connections that cannot take a piece now, counts files apart, honours cancel and the cap", () => {
+    const q = new ServeQueue<string>({ maxQueuedPerConnection: 2 });
+    q.open("a", "f");
+    q.open("b", "g");
+    expect(q.request("a", 0) && q.request("a", 1)).toBe(true);
+    expect(q.request("a", 2)).toBe(false);
+    expect(q.cancel("a", 0)).toBe(true);
+    expect(q.cancel("a", 0)).toBe(false);
+    q.request("b", 1);
+    expect(q.next((c) => c !== "a")).toEqual({ conn: "b", index: 1 });
+    expect(q.timesSent("f", 1)).toBe(0); // piece 1 of g, not of f
+    expect(q.next((c) => c !== "a")).toBeUndefined();
+    q.close("a");
+    expect(q.request("a", 1)).toBe(false);
+    expect(q.next(all)).toBeUndefined();
+  });
+
+  test("serves every queued request exactly once, and never a more-sent piece while a less-sent one waits", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 9 })), { maxLength: 60 }),
+        (reqs) => {
+          const q = new ServeQueue<number>({ maxQueuedPerConnection: 64 });
+          for (let c = 0; c < 4; c++) q.open(c, "f");
+          const want = new Map<string, number>();
+          for (const [c, i] of reqs) {
+            q.request(c, i);
+            want.set(`${c}:${i}`, (want.get(`${c}:${i}`) ?? 0) + 1);
+          }
+          for (let n = q.next(all); n; n = q.next(all)) {
+            const k = `${n.conn}:${n.index}`;
+            expect(want.get(k)).toBeGreaterThan(0);
+            want.set(k, (want.get(k) ?? 0) - 1);
+            const sentBefore = q.timesSent("f", n.index) - 1;
+            for (const [key, left] of want)
+              if (left > 0)
+                expect(q.timesSent("f", Number(key.split(":")[1]))).toBeGreaterThanOrEqual(sentBefore);
+          }
+          expect([...want.values()].every((v) => v === 0)).toBe(true);
+        },
+      ),
+      { numRuns: FC_RUNS },
+    );
+  });
+});
