@@ -323,7 +323,6 @@ export class Download {
         if (!this.#fetching()) return link.close("download over");
         this.#links.set(peer, link);
         this.#recorder.peerState(peer, "connected");
-        this.#recorder.peerState(peer, "connected");
         if (this.#paused) link.pause();
       })
       .catch((err: unknown) => {
