@@ -1,13 +1,14 @@
-// Entry point: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--web [IP:]PORT]
-
+// Entry point: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--key-file FILE] [--strict] [--web [IP:]PORT]
+import { join } from "node:path";
 import { CLIENT_HELP, CLIENT_USAGE, parseClientArgs } from "./lib/cli/client_args.ts";
 import { colour } from "./lib/cli/colour.ts";
 import { makeLog } from "./lib/cli/log.ts";
 import { readLines } from "./lib/cli/stdin_lines.ts";
 import { type RunningClient, startClient } from "./lib/client/client.ts";
 import { parseCommand } from "./lib/client/commands.ts";
-import { parseAddress, parseTrackerInfo } from "./lib/config.ts";
+import { parseAddress, parseTrackerInfo, requirePins } from "./lib/config.ts";
 import { ConfigError, messageOf } from "./lib/errors.ts";
+import { DEFAULT_KEY_FILE, loadIdentity } from "./lib/identity/key_file.ts";
 
 const parsedArgs = parseClientArgs(process.argv.slice(2));
 if (!parsedArgs.ok) {
@@ -30,10 +31,13 @@ try {
       throw new ConfigError(`cannot read ${argv.info}: check the path`);
     });
   const trackers = parseTrackerInfo(text);
+  if (argv.strict) requirePins(trackers);
+  const dataDir = argv.dataDir ?? `./client-${peer.port}.data`;
   client = startClient({
     peer,
     trackers,
-    dataDir: argv.dataDir ?? `./client-${peer.port}.data`,
+    dataDir,
+    identity: await loadIdentity(argv.keyFile ?? join(dataDir, DEFAULT_KEY_FILE)),
     interactive,
     log: makeLog("client"),
   });

@@ -1,10 +1,12 @@
-// Entry point: ./tracker tracker_info.txt <tracker_no> [--data-dir DIR] [--secret-file FILE] [--fsync] [--session-expiry SECONDS]
+// Entry point: ./tracker tracker_info.txt <tracker_no> [--id] [--data-dir DIR] [--key-file FILE] [--strict] [--secret-file FILE] [--fsync] [--session-expiry SECONDS]
+import { join } from "node:path";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { makeLog } from "./lib/cli/log.ts";
 import { readLines } from "./lib/cli/stdin_lines.ts";
-import { parseTrackerInfo } from "./lib/config.ts";
+import { parseTrackerInfo, requirePins } from "./lib/config.ts";
 import { ConfigError, messageOf } from "./lib/errors.ts";
+import { DEFAULT_KEY_FILE, loadIdentity } from "./lib/identity/key_file.ts";
 import { LIVE_WINDOW_MS } from "./lib/tracker/liveness.ts";
 import { trackerStatus } from "./lib/tracker/status.ts";
 import { startTracker } from "./lib/tracker/tracker.ts";
@@ -12,12 +14,22 @@ import { startTracker } from "./lib/tracker/tracker.ts";
 const argv = yargs(hideBin(process.argv))
   .scriptName("tracker")
   .usage(
-    "usage: ./tracker tracker_info.txt <tracker_no> [--data-dir DIR] [--secret-file FILE] [--fsync] [--session-expiry SECONDS]",
+    "usage: ./tracker tracker_info.txt <tracker_no> [--id] [--data-dir DIR] [--key-file FILE] [--strict] [--secret-file FILE] [--fsync] [--session-expiry SECONDS]",
   )
   .command("$0 <info> <no>", "run tracker <no> of the cluster in <info>")
   .positional("info", { type: "string", describe: "tracker_info.txt" })
   .positional("no", { type: "number", describe: "this tracker's line number (from 1)" })
   .option("data-dir", { type: "string", describe: "where the state is kept (default ./tracker-<no>.data)" })
+  .option("key-file", {
+    type: "string",
+    describe: "this tracker's private key (default <data-dir>/identity.key; made if missing, mode 0600)",
+  })
+  .option("id", { type: "boolean", default: false, describe: "print this tracker's id and exit" })
+  .option("strict", {
+    type: "boolean",
+    default: false,
+    describe: "refuse tracker_info.txt lines without an id (no trust on first use)",
+  })
   .option("secret-file", {
     type: "string",
     describe: "file holding the cluster's shared sync secret (or set TRACKER_SECRET)",
@@ -34,7 +46,9 @@ const argv = yargs(hideBin(process.argv))
   })
   .strict()
   .fail((msg) => {
-    console.error(`error: ${msg}: usage: ./tracker tracker_info.txt <tracker_no> [--data-dir DIR]`);
+    console.error(
+      `error: ${msg}: usage: ./tracker tracker_info.txt <tracker_no> [--id] [--data-dir DIR] [--key-file FILE] [--strict]`,
+    );
     process.exit(2);
   })
   .help()
@@ -55,6 +69,17 @@ try {
   if (!Number.isInteger(no) || me === undefined) {
     throw new ConfigError(`tracker_no must be 1..${trackers.length} (the lines of ${info}): got ${no}`);
   }
+  const dataDir = argv["data-dir"] ?? `./tracker-${no}.data`;
+  const identity = await loadIdentity(argv["key-file"] ?? join(dataDir, DEFAULT_KEY_FILE));
+  if (argv.id) {
+    console.log(identity.id);
+    process.exit(0);
+  }
+  if (me.id !== undefined && me.id !== identity.id)
+    throw new ConfigError(
+      `tracker_info.txt line ${me.line} pins id ${me.id} for this tracker, but its key (${argv["key-file"] ?? join(dataDir, DEFAULT_KEY_FILE)}) has id ${identity.id}: use the key that id belongs to (--key-file), or put this id on the line`,
+    );
+  if (argv.strict) requirePins(trackers, no);
   const secretText = argv["secret-file"]
     ? await Bun.file(argv["secret-file"]).text()
     : process.env.TRACKER_SECRET;
@@ -62,8 +87,9 @@ try {
   const tracker = startTracker({
     trackers,
     no,
-    dataDir: argv["data-dir"] ?? `./tracker-${no}.data`,
+    dataDir,
     secret,
+    identity,
     fsync: argv.fsync,
     sessionExpiryMs: sessionExpirySeconds(argv["session-expiry"]) * 1000,
     log,
@@ -78,7 +104,9 @@ try {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
-  console.log(`tracker ${no} listening on ${me.host}:${tracker.port}${secret ? " (sync secret set)" : ""}`);
+  console.log(
+    `tracker ${no} listening on ${me.host}:${tracker.port} id ${identity.id}${secret ? " (sync secret set)" : ""}`,
+  );
   void readLines(
     (line) => {
       const cmd = line.trim();

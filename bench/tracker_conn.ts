@@ -1,9 +1,12 @@
 // A bare client<->tracker connection for the load generator: our framing and messages
 // (lib/wire), requests matched to replies by id, and none of the real client's failover.
+
 import type { Socket } from "bun";
 import { Connection, connectionHandlers } from "../lib/wire/connection.ts";
 import type { Fields } from "../lib/wire/fields.ts";
+import { connectTls, secureHandlers } from "../lib/wire/tls.ts";
 import { parseTrackerMessage, type Reply } from "../lib/wire/tracker_protocol.ts";
+import { freshIdentity } from "../spec/helpers/identity.ts";
 
 type Body = { t: string } & Record<string, unknown>;
 
@@ -13,6 +16,13 @@ type Body = { t: string } & Record<string, unknown>;
  * lag observer may wait that long between two phases of the bench.
  */
 const KEEPALIVE_MS = 5_000;
+/**
+ * P2P_PLAIN_LINKS=1: plain TCP, to measure a build from before every link was TLS (#11) with the
+ * same load generator; a build of today refuses such connections.
+ */
+const PLAIN_LINKS = process.env.P2P_PLAIN_LINKS === "1";
+/** One key for every simulated client of a run (the tracker accepts any client key). */
+const BENCH_IDENTITY = await freshIdentity();
 
 export class TrackerConn {
   #conn!: Connection;
@@ -46,14 +56,20 @@ export class TrackerConn {
       },
     };
     await new Promise<void>((resolve, reject) => {
+      const opened = (socket: Socket<Connection>) => {
+        // No idle timeout: a simulated client may sit between phases.
+        tc.#conn = new Connection(socket, handler, undefined, { idleTimeoutS: 0 });
+        resolve();
+      };
       Bun.connect<Connection>({
         hostname: host,
         port,
-        socket: connectionHandlers((socket: Socket<Connection>) => {
-          // No idle timeout: a simulated client may sit between phases.
-          tc.#conn = new Connection(socket, handler, undefined, { idleTimeoutS: 0 });
-          resolve();
-        }),
+        ...(PLAIN_LINKS
+          ? { socket: connectionHandlers(opened) }
+          : {
+              tls: connectTls(BENCH_IDENTITY),
+              socket: secureHandlers(opened, { failed: (reason) => reject(new Error(reason)) }),
+            }),
       }).catch((err) => {
         clearInterval(tc.#keepalive);
         reject(err);

@@ -1,8 +1,9 @@
-// The client's command line: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--web [IP:]PORT].
-// Read by hand rather than with yargs (as the tracker's is): loading yargs costs ~12 MiB of
-// resident memory, a fifth of the client's 64 MiB budget while it downloads, for one option.
+// The client's command line: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--key-file FILE]
+// [--strict] [--web [IP:]PORT]. Read by hand rather than with yargs (as the tracker's is): loading
+// yargs costs ~12 MiB of resident memory, a fifth of the client's 64 MiB budget while it downloads.
 
-export const CLIENT_USAGE = "usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--web [IP:]PORT]";
+export const CLIENT_USAGE =
+  "usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--key-file FILE] [--strict] [--web [IP:]PORT]";
 
 export const CLIENT_HELP = `${CLIENT_USAGE}
 
@@ -11,6 +12,8 @@ Runs a client that serves file pieces on <IP>:<PORT> and reads commands from sta
   <IP>:<PORT>       where this client serves file pieces to other peers
   tracker_info.txt  the trackers, one "IP PORT" per line
   --data-dir DIR    where shares and downloads are remembered (default ./client-<PORT>.data)
+  --key-file FILE   this client's private key (default <data-dir>/identity.key; made if missing, mode 0600)
+  --strict          refuse tracker_info.txt lines without a tracker id (no trust on first use)
   --web [IP:]PORT   also serve a web page on IP:PORT (default IP 127.0.0.1); prints its URL
   -h, --help        show this help`;
 
@@ -22,7 +25,15 @@ export interface WebListen {
 
 export type ClientArgs =
   | { help: true }
-  | { help: false; peer: string; info: string; dataDir?: string | undefined; web?: WebListen | undefined };
+  | {
+      help: false;
+      peer: string;
+      info: string;
+      dataDir?: string | undefined;
+      keyFile?: string | undefined;
+      strict?: boolean | undefined;
+      web?: WebListen | undefined;
+    };
 
 /** Parses `--web`'s value: `PORT`, `IP:PORT` or `[IPv6]:PORT`; the address defaults to loopback. */
 export function parseWebListen(value: string): { ok: true; web: WebListen } | { ok: false; reason: string } {
@@ -46,6 +57,8 @@ export function parseClientArgs(
 ): { ok: true; args: ClientArgs } | { ok: false; reason: string } {
   const positional: string[] = [];
   let dataDir: string | undefined;
+  let keyFile: string | undefined;
+  let strict = false;
   let web: WebListen | undefined;
   let optionsOver = false;
   for (let i = 0; i < argv.length; i++) {
@@ -61,6 +74,13 @@ export function parseClientArgs(
       if (value === undefined || value === "") return { ok: false, reason: "--data-dir needs a directory" };
       if (dataDir !== undefined) return { ok: false, reason: "--data-dir given twice" };
       dataDir = value;
+    } else if (arg === "--key-file" || arg.startsWith("--key-file=")) {
+      const value = arg === "--key-file" ? argv[++i] : arg.slice("--key-file=".length);
+      if (value === undefined || value === "") return { ok: false, reason: "--key-file needs a file" };
+      if (keyFile !== undefined) return { ok: false, reason: "--key-file given twice" };
+      keyFile = value;
+    } else if (arg === "--strict") {
+      strict = true;
     } else if (arg === "--web" || arg.startsWith("--web=")) {
       const value = arg === "--web" ? argv[++i] : arg.slice("--web=".length);
       if (value === undefined || value === "") return { ok: false, reason: "--web needs [IP:]PORT" };
@@ -79,5 +99,8 @@ export function parseClientArgs(
       reason: `missing ${peer === undefined ? "<IP>:<PORT> and tracker_info.txt" : "tracker_info.txt"}`,
     };
   if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
-  return { ok: true, args: { help: false, peer, info, dataDir, web } };
+  return {
+    ok: true,
+    args: { help: false, peer, info, dataDir, keyFile, ...(strict ? { strict } : {}), web },
+  };
 }

@@ -2,6 +2,8 @@
 
 import { colour } from "../cli/colour.ts";
 import type { TrackerInfo } from "../config.ts";
+import type { TlsIdentity } from "../identity/key_file.ts";
+import { TrackerTrust } from "../identity/tracker_trust.ts";
 import { Catalog } from "../peer/catalog.ts";
 import { startPeerServer } from "../peer/server.ts";
 import { webBackend } from "../web/backend.ts";
@@ -16,6 +18,7 @@ export interface ClientOptions {
   peer: { host: string; port: number };
   trackers: TrackerInfo;
   dataDir: string;
+  identity: TlsIdentity;
   interactive: boolean;
   log: (line: string) => void;
 }
@@ -35,15 +38,27 @@ export interface RunningClient {
 
 export function startClient(options: ClientOptions): RunningClient {
   const selfPeer = `${options.peer.host}:${options.peer.port}`;
-  const link = new TrackerLink(options.trackers, options.log);
+  const link = new TrackerLink(options.trackers, options.log, {
+    identity: options.identity,
+    trust: new TrackerTrust(options.dataDir),
+  });
   const catalog = new Catalog();
   const server = startPeerServer({
     host: options.peer.host,
     port: options.peer.port,
     catalog,
+    identity: options.identity,
     log: options.log,
-    verify: async (group, peer, nonce, proof) => {
-      const { reply } = await link.request({ t: "check_peer", group, peer, nonce, proof });
+    verify: async (group, peer, { nonce, mac, who }) => {
+      const { reply } = await link.request({
+        t: "check_peer",
+        group,
+        peer,
+        nonce,
+        binding: who.binding,
+        key: who.id,
+        proof: mac,
+      });
       return reply.ok ? { ok: true } : { ok: false, reason: reply.reason };
     },
   });
@@ -52,7 +67,14 @@ export function startClient(options: ClientOptions): RunningClient {
     if (!options.interactive) return;
     process.stdout.write(line === undefined ? "\r\x1b[2K" : `\r\x1b[2K${line}`);
   };
-  const files = new Files({ catalog, store, selfPeer, log: options.log, progress });
+  const files = new Files({
+    catalog,
+    store,
+    selfPeer,
+    identity: options.identity,
+    log: options.log,
+    progress,
+  });
   const app = new ClientApp({
     peer: selfPeer,
     link,

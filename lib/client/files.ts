@@ -3,11 +3,13 @@
 import { existsSync, rmSync, type Stats, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { Download } from "../download/engine.ts";
+import type { SeederTrust } from "../download/peer_link.ts";
+import type { TlsIdentity } from "../identity/key_file.ts";
 import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { pieceCount } from "../pieces/constants.ts";
 import { type Fields, nameProblem } from "../wire/fields.ts";
-import { parseFileInfo, parseFileList } from "../wire/tracker_replies.ts";
+import { type FileInfo, parseFileInfo, parseFileList } from "../wire/tracker_replies.ts";
 import {
   CommandError,
   type FileCommand,
@@ -28,6 +30,9 @@ export class Files implements FileCommands {
   #progress: (line: string | undefined) => void;
   #downloads = new Map<string, Download>();
   #session: LoggedIn | undefined;
+  /** Our key, and the key each seeder's session registered (from file_info replies). */
+  #trust: SeederTrust;
+  #seederKeys = new Map<string, string>();
   /** File names seen in list_files, for tab completion. */
   readonly seen = new Set<string>();
 
@@ -35,6 +40,7 @@ export class Files implements FileCommands {
     catalog: Catalog;
     store: ClientStore;
     selfPeer: string;
+    identity: TlsIdentity;
     log: (line: string) => void;
     /** Shows a transient progress line on a terminal (undefined clears it); a no-op when piped. */
     progress: (line: string | undefined) => void;
@@ -44,6 +50,13 @@ export class Files implements FileCommands {
     this.#selfPeer = options.selfPeer;
     this.#log = options.log;
     this.#progress = options.progress;
+    this.#trust = { identity: options.identity, keyOf: (peer) => this.#seederKeys.get(peer) };
+  }
+
+  /** Remembers the seeder keys of a file_info reply; its live peers. */
+  #peersOf(info: FileInfo): string[] {
+    for (const [peer, key] of Object.entries(info.keys)) this.#seederKeys.set(peer, key);
+    return info.peers;
   }
 
   /** Downloads of this client, for `show_downloads` and the demo. */
@@ -203,7 +216,7 @@ export class Files implements FileCommands {
       }
     }
     const info = parseFileInfo(await call(session, { t: "file_info", group, name }));
-    const { peers } = info;
+    const peers = this.#peersOf(info);
     if (peers.length === 0)
       throw new CommandError(`no live peer shares ${name} in ${group} right now: try again later`);
     const record = {
@@ -249,9 +262,12 @@ export class Files implements FileCommands {
     const d = new Download(record, {
       catalog: this.#catalog,
       selfPeer: this.#selfPeer,
+      trust: this.#trust,
       session: () => (this.#session === session ? session.sessionId : undefined),
       fetchPeers: async () =>
-        parseFileInfo(await call(session, { t: "file_info", group: record.group, name: record.name })).peers,
+        this.#peersOf(
+          parseFileInfo(await call(session, { t: "file_info", group: record.group, name: record.name })),
+        ),
       onFailed: () => {
         // It will not serve the file: withdraw it, and forget it (download_file starts it again).
         void session.link

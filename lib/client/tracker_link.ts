@@ -4,9 +4,12 @@
 import type { Socket } from "bun";
 import type { TrackerAddress, TrackerInfo } from "../config.ts";
 import { messageOf } from "../errors.ts";
-import { Connection, connectionHandlers } from "../wire/connection.ts";
+import type { TlsIdentity } from "../identity/key_file.ts";
+import type { TrackerTrust } from "../identity/tracker_trust.ts";
+import { Connection } from "../wire/connection.ts";
 import type { Fields } from "../wire/fields.ts";
 import { HEARTBEAT_MS, MAX_PENDING_REQUESTS } from "../wire/limits.ts";
+import { connectTls, secureHandlers } from "../wire/tls.ts";
 import { parseTrackerMessage, type Reply } from "../wire/tracker_protocol.ts";
 
 /** The link's timings and limits; tests shorten them. */
@@ -33,6 +36,15 @@ export const TRACKER_LINK_DEFAULTS: TrackerLinkOptions = {
 /** A tracker started with nothing stored refuses changes until it caught up (at most 3 s alone). */
 const CATCHING_UP = /^tracker \d+ is catching up with the others/;
 const CATCH_UP_RETRY_MS = 250;
+
+/** Our key, and the keys the trackers must present. */
+export interface LinkSecurity {
+  identity: TlsIdentity;
+  trust: TrackerTrust;
+}
+
+/** A tracker presented a key its line does not allow: the whole reason, for an `error:` line. */
+class KeyRefused extends Error {}
 
 type Body = { t: string } & Record<string, unknown>;
 
@@ -62,6 +74,9 @@ export class TrackerLink {
   readonly trackers: TrackerInfo;
   #log: (line: string) => void;
   #o: TrackerLinkOptions;
+  #security: LinkSecurity;
+  /** The last key refusal per tracker, logged once rather than at every retry. */
+  #refusals = new Map<number, string>();
   #conn: Link | undefined;
   #current: TrackerAddress | undefined;
   #connecting: Promise<Link> | undefined;
@@ -79,10 +94,16 @@ export class TrackerLink {
   /** Called when the session is gone for good (no tracker knows it any more). */
   onSessionLost: ((reason: string) => void) | undefined;
 
-  constructor(trackers: TrackerInfo, log: (line: string) => void, options: Partial<TrackerLinkOptions> = {}) {
+  constructor(
+    trackers: TrackerInfo,
+    log: (line: string) => void,
+    options: Partial<TrackerLinkOptions> & LinkSecurity,
+  ) {
     this.trackers = trackers;
     this.#log = log;
-    this.#o = { ...TRACKER_LINK_DEFAULTS, ...options };
+    const { identity, trust, ...timings } = options;
+    this.#security = { identity, trust };
+    this.#o = { ...TRACKER_LINK_DEFAULTS, ...timings };
   }
 
   /** The tracker in use, if connected. */
@@ -143,6 +164,7 @@ export class TrackerLink {
       try {
         conn = await this.#connection(deadline);
       } catch (err) {
+        if (err instanceof KeyRefused) throw err; // already says what to do
         lastError = messageOf(err);
         break;
       }
@@ -202,11 +224,19 @@ export class TrackerLink {
   async #connect(deadline: number): Promise<Link> {
     const start = this.#current ? this.trackers.indexOf(this.#current) + 1 : 0;
     let round = 0;
+    let refused: string | undefined;
     while (!this.#closed && Date.now() < deadline) {
+      let refusedNow = 0;
       for (let i = 0; i < this.trackers.length; i++) {
         const t = this.trackers[(start + i) % this.trackers.length];
         if (!t) continue;
-        const conn = await this.#dial(t).catch(() => undefined);
+        const conn = await this.#dial(t).catch((err: Error) => {
+          if (err instanceof KeyRefused) {
+            refused = err.message;
+            refusedNow++;
+          }
+          return undefined;
+        });
         if (!conn) continue;
         this.#conn = conn;
         const previous = this.#current;
@@ -215,8 +245,11 @@ export class TrackerLink {
         if (previous && previous !== t) this.#log(`switched to tracker ${t.no} (${t.host}:${t.port})`);
         return conn;
       }
+      // Every tracker answered with a key we refuse: waiting will not change that.
+      if (refused !== undefined && refusedNow === this.trackers.length) throw new KeyRefused(refused);
       await Bun.sleep(Math.min(200 * 2 ** round++, 2_000));
     }
+    if (refused !== undefined) throw new KeyRefused(refused);
     throw new Error("no tracker reachable");
   }
 
@@ -264,12 +297,26 @@ export class TrackerLink {
           for (const finish of conn.state) finish(undefined);
         },
       };
+      let refusal: string | undefined;
       Bun.connect<Link>({
         hostname: t.host,
         port: t.port,
-        socket: connectionHandlers((socket: Socket<Link>) => {
-          resolve(new Connection(socket, handler, new Set<Finish>(), { log: this.#log, idleTimeoutS: 0 }));
-        }),
+        tls: connectTls(this.#security.identity),
+        socket: secureHandlers(
+          (socket: Socket<Link>) => {
+            this.#refusals.delete(t.no);
+            resolve(new Connection(socket, handler, new Set<Finish>(), { log: this.#log, idleTimeoutS: 0 }));
+          },
+          {
+            check: (key) => (refusal = this.#security.trust.check(t, key)),
+            failed: (reason) => {
+              if (refusal === undefined) return reject(new Error(reason));
+              if (this.#refusals.get(t.no) !== refusal) this.#log(`error: ${refusal}`);
+              this.#refusals.set(t.no, refusal);
+              reject(new KeyRefused(refusal));
+            },
+          },
+        ),
       }).catch(reject);
     });
   }

@@ -12,7 +12,7 @@ import { verifyPiece } from "../pieces/hash.ts";
 import { BufferPool } from "../wire/buffer_pool.ts";
 import { PIECE_FRAME_OVERHEAD_BYTES } from "../wire/codec.ts";
 import { DownloadCore, type Effect } from "./core.ts";
-import { PeerLink } from "./peer_link.ts";
+import { PeerLink, type SeederTrust } from "./peer_link.ts";
 import { PieceWriter } from "./piece_writer.ts";
 import { DownloadRecorder, type DownloadView, secondsLeft } from "./view.ts";
 
@@ -41,6 +41,8 @@ export interface DownloadDeps {
   catalog: Catalog;
   selfPeer: string;
   session: () => string | undefined;
+  /** Our key, and the key each seeder must present. */
+  trust: SeederTrust;
   /** Live peers sharing the file, from the tracker. */
   fetchPeers: () => Promise<string[]>;
   onComplete: (d: Download) => void;
@@ -313,6 +315,7 @@ export class Download {
       selfPeer: this.#deps.selfPeer,
       session,
       pieceCount: this.#count,
+      trust: this.#deps.trust,
     };
     this.#recorder.peerState(peer, "connecting");
     PeerLink.open(peer, id, this.#events, { pool: pieceBodies, log: this.#deps.log })

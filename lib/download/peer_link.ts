@@ -1,12 +1,14 @@
-// Shell: one downloader-side connection to a seeder: answers its challenge with our proof,
-// then turns its messages into events for the engine.
+// Shell: one downloader-side connection to a seeder: accepts only the key its session
+// registered, answers its challenge with our proof, then turns its messages into events for the engine.
 import type { Socket } from "bun";
 import { ProtocolError } from "../errors.ts";
+import type { TlsIdentity } from "../identity/key_file.ts";
 import { peerProof } from "../peer/auth.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import type { BufferPool } from "../wire/buffer_pool.ts";
-import { Connection, connectionHandlers } from "../wire/connection.ts";
+import { Connection } from "../wire/connection.ts";
 import { parsePeerMessage } from "../wire/peer_protocol.ts";
+import { connectTls, type PeerKey, secureHandlers } from "../wire/tls.ts";
 
 /** What the engine hears from one seeder. */
 export interface LinkEvents {
@@ -25,6 +27,14 @@ export interface LinkIdentity {
   selfPeer: string;
   session: string;
   pieceCount: number;
+  /** Our key, and the key each seeder's session registered with the tracker. */
+  trust: SeederTrust;
+}
+
+/** Our key, and the id of the key the seeder at an address must present (from the tracker). */
+export interface SeederTrust {
+  identity: TlsIdentity;
+  keyOf(peer: string): string | undefined;
 }
 
 export class PeerLink {
@@ -39,7 +49,8 @@ export class PeerLink {
   }
 
   /**
-   * Connects to `peer` (host:port); events follow. Rejects only if the TCP connect fails.
+   * Connects to `peer` (host:port); events follow. Rejects if the connection fails or the
+   * seeder presents a key other than the one its session registered.
    * Piece bodies are read into buffers lent by `pool`.
    */
   static async open(
@@ -50,9 +61,16 @@ export class PeerLink {
   ): Promise<PeerLink> {
     const link = new PeerLink(peer);
     const at = peer.lastIndexOf(":");
+    let binding: Uint8Array = new Uint8Array(0);
     const handler = {
       message: (conn: Connection, value: unknown) => {
         const msg = parsePeerMessage(value);
+        // Closed by the engine: frames still in the same read (TLS hands over ~500 KiB at a
+        // time) are not its business; a dropped liar's next bad piece must not count again.
+        if (link.#closedByUs) {
+          if (msg.t === "p_piece") options.pool.give(msg.data);
+          return;
+        }
         switch (msg.t) {
           case "p_challenge":
             conn.send({
@@ -60,7 +78,7 @@ export class PeerLink {
               group: id.group,
               name: id.name,
               peer: id.selfPeer,
-              proof: peerProof(id.session, peer, msg.nonce),
+              proof: peerProof(id.session, peer, { nonce: msg.nonce, binding }),
             });
             return;
           case "p_refuse":
@@ -87,12 +105,29 @@ export class PeerLink {
       },
       close: () => events.closed(link, link.#closeReason),
     };
-    await Bun.connect<Connection>({
-      hostname: peer.slice(0, at),
-      port: Number(peer.slice(at + 1)),
-      socket: connectionHandlers((socket: Socket<Connection>) => {
-        link.#conn = new Connection(socket, handler, undefined, options);
-      }),
+    await new Promise<void>((resolve, reject) => {
+      Bun.connect<Connection>({
+        hostname: peer.slice(0, at),
+        port: Number(peer.slice(at + 1)),
+        tls: connectTls(id.trust.identity),
+        socket: secureHandlers(
+          (socket: Socket<Connection>, seeder: PeerKey) => {
+            binding = seeder.binding;
+            link.#conn = new Connection(socket, handler, undefined, options);
+            resolve();
+          },
+          {
+            check: (key) => {
+              const registered = id.trust.keyOf(peer);
+              if (key === registered) return undefined;
+              const reason = `refusing seeder ${peer}: it presented key ${key}, but its session registered ${registered || "none"}`;
+              options.log(reason);
+              return reason;
+            },
+            failed: (reason) => reject(new Error(reason)),
+          },
+        ),
+      }).catch(reject);
     });
     return link;
   }

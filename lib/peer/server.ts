@@ -1,17 +1,24 @@
 // Shell: serves pieces to other peers. Only a logged-in member of the file's group gets any:
-// the downloader answers our nonce with a proof that our tracker checks. Reads each piece from
+// the downloader answers our nonce with a proof, bound to this TLS connection, that our
+// tracker checks along with the key the downloader presented. Reads each piece from
 // disk straight into its frame, and stops reading requests while a slow peer's outbox is full.
 
 import { closeSync, openSync, readSync } from "node:fs";
 import type { Socket, TCPSocketListener } from "bun";
 import { messageOf, ProtocolError } from "../errors.ts";
+import type { TlsIdentity } from "../identity/key_file.ts";
 import { PIECE_BYTES, pieceLength } from "../pieces/constants.ts";
 import { AddressLimit } from "../wire/address_limit.ts";
 import { BufferPool } from "../wire/buffer_pool.ts";
 import { PIECE_FRAME_OVERHEAD_BYTES, pieceFrame } from "../wire/codec.ts";
-import { Connection, connectionHandlers } from "../wire/connection.ts";
-import { MAX_CONNECTIONS_PER_ADDRESS, MAX_UNAUTHENTICATED_FRAME_BYTES } from "../wire/limits.ts";
+import { Connection } from "../wire/connection.ts";
+import {
+  MAX_CONNECTIONS_PER_ADDRESS,
+  MAX_HANDSHAKES_PER_ADDRESS,
+  MAX_UNAUTHENTICATED_FRAME_BYTES,
+} from "../wire/limits.ts";
 import { parsePeerMessage } from "../wire/peer_protocol.ts";
+import { listenTls, type PeerKey, secureHandlers } from "../wire/tls.ts";
 import type { Catalog, Served } from "./catalog.ts";
 import { DEFAULT_SEND_SLOTS, ServeQueue } from "./serve_queue.ts";
 
@@ -26,18 +33,19 @@ const MAX_CONCURRENT_CHECKS = 16;
  */
 const pieceFrames = new BufferPool({ bufferBytes: PIECE_BYTES + PIECE_FRAME_OVERHEAD_BYTES, maxIdle: 16 });
 
-/** Asks our tracker whether `peer` proved a live session in `group`. */
+/** Asks our tracker whether `peer`, connected with key `who`, proved a live session in `group`. */
 export type VerifyPeer = (
   group: string,
   peer: string,
-  nonce: Uint8Array,
-  proof: Uint8Array,
+  proof: { nonce: Uint8Array; mac: Uint8Array; who: PeerKey },
 ) => Promise<{ ok: true } | { ok: false; reason: string }>;
 
 /** One downloader's connection: where its admission stands and what it asked for. */
 interface PeerConn {
   /** Counted against its address's connection limit (released on close). */
   admitted: boolean;
+  /** The key it presented, and this connection's channel binding. */
+  who: PeerKey;
   nonce: Uint8Array;
   phase: "challenged" | "checking" | "serving";
   /** The file it was admitted to, once serving. */
@@ -53,12 +61,14 @@ export function startPeerServer(options: {
   port: number;
   catalog: Catalog;
   verify: VerifyPeer;
+  identity: TlsIdentity;
   log: (line: string) => void;
 }): TCPSocketListener<Downloader> {
   const { catalog, verify, log } = options;
   const fds = new FileCache(catalog);
   let checking = 0; // proofs being checked with our tracker right now
   const perAddress = new AddressLimit(MAX_CONNECTIONS_PER_ADDRESS);
+  const handshakes = new AddressLimit(MAX_HANDSHAKES_PER_ADDRESS);
 
   const queue = new ServeQueue<Downloader>({ maxQueuedPerConnection: MAX_QUEUED_REQUESTS });
   /** Connections with a piece still in their outbox: the next piece waits for the kernel to take it. */
@@ -134,7 +144,7 @@ export function startPeerServer(options: {
         }
         p.phase = "checking";
         checking++;
-        verify(msg.group, msg.peer, p.nonce, msg.proof)
+        verify(msg.group, msg.peer, { nonce: p.nonce, mac: msg.proof, who: p.who })
           .finally(() => checking--)
           .then((outcome) => {
             if (conn.isClosed) return;
@@ -183,31 +193,36 @@ export function startPeerServer(options: {
   const listener = Bun.listen<Downloader>({
     hostname: options.host,
     port: options.port,
-    socket: connectionHandlers((socket: Socket<Downloader>) => {
-      const nonce = crypto.getRandomValues(new Uint8Array(32));
-      const state: PeerConn = {
-        admitted: false,
-        nonce,
-        phase: "challenged",
-        entry: undefined,
-        unwatch: undefined,
-      };
-      // Downloaders send only small messages; pieces flow the other way.
-      const conn = new Connection(socket, handler, state, {
-        log,
-        maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES,
-      });
-      if (!perAddress.admit(conn.remoteAddress)) {
-        conn.send({
-          t: "p_refuse",
-          reason: `too many connections from ${conn.remoteAddress} (${MAX_CONNECTIONS_PER_ADDRESS}): close some and retry`,
+    tls: listenTls(options.identity),
+    socket: secureHandlers(
+      (socket: Socket<Downloader>, who: PeerKey) => {
+        const nonce = crypto.getRandomValues(new Uint8Array(32));
+        const state: PeerConn = {
+          admitted: false,
+          who,
+          nonce,
+          phase: "challenged",
+          entry: undefined,
+          unwatch: undefined,
+        };
+        // Downloaders send only small messages; pieces flow the other way.
+        const conn = new Connection(socket, handler, state, {
+          log,
+          maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES,
         });
-        conn.end();
-        return;
-      }
-      state.admitted = true;
-      conn.send({ t: "p_challenge", nonce });
-    }),
+        if (!perAddress.admit(conn.remoteAddress)) {
+          conn.send({
+            t: "p_refuse",
+            reason: `too many connections from ${conn.remoteAddress} (${MAX_CONNECTIONS_PER_ADDRESS}): close some and retry`,
+          });
+          conn.end();
+          return;
+        }
+        state.admitted = true;
+        conn.send({ t: "p_challenge", nonce });
+      },
+      { pending: handshakes },
+    ),
   });
   const stop = listener.stop.bind(listener);
   listener.stop = (closeActive?: boolean) => {

@@ -17,7 +17,7 @@ export interface FileMeta {
  */
 export type Change =
   | { kind: "create_user"; user: string; hash: string }
-  | { kind: "login"; user: string; hash: string; session: string; peer: string }
+  | { kind: "login"; user: string; hash: string; session: string; peer: string; key: string }
   | { kind: "logout"; session: string }
   /** Ends sessions whose clients vanished without logout (unheard by every tracker for a while). */
   | { kind: "expire_sessions"; sessions: string[] }

@@ -23,14 +23,15 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
       if (user.hash !== change.hash) return refuse("wrong user id or password");
       const current = state.sessions.get(change.session);
       // The same client logging in again with its token (after a failover to a tracker that had
-      // not heard of its login): its session goes on, with what it shares.
-      if (current?.user === change.user && current.peer === change.peer) return OK;
+      // not heard of its login), from the same key: its session goes on, with what it shares.
+      if (current?.user === change.user && current.peer === change.peer && current.key === change.key)
+        return OK;
       if (commit) {
         // One session per client address, one address per session: a new login replaces both.
         const previous = state.peerSessions.get(change.peer);
         if (previous !== undefined) endSession(state, previous);
         endSession(state, change.session);
-        state.sessions.set(change.session, { user: change.user, peer: change.peer });
+        state.sessions.set(change.session, { user: change.user, peer: change.peer, key: change.key });
         state.peerSessions.set(change.peer, change.session);
       }
       return OK;

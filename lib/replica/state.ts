@@ -20,10 +20,12 @@ export interface Group {
   files: Map<string, SharedFile>;
 }
 
-/** A logged-in client: its user and the address it serves pieces on. */
+/** A logged-in client: its user, the address it serves pieces on, and its key's id. */
 export interface Session {
   user: string;
   peer: string;
+  /** The id of the TLS key the client logged in with ("" for sessions from before keys). */
+  key: string;
 }
 
 /** The whole replicated state. Maps keep insertion order, which replay makes deterministic. */
@@ -84,7 +86,7 @@ export class State {
   snapshot(): StateSnapshot {
     return {
       users: [...this.users].map(([id, u]) => [id, u.hash]),
-      sessions: [...this.sessions].map(([id, s]) => [id, s.user, s.peer]),
+      sessions: [...this.sessions].map(([id, s]) => [id, s.user, s.peer, s.key]),
       groups: [...this.groups].map(([id, g]) => ({
         id,
         owner: g.owner,
@@ -106,8 +108,8 @@ export class State {
   static fromSnapshot(s: StateSnapshot): State {
     const state = new State();
     for (const [id, hash] of s.users) state.users.set(id, { hash });
-    for (const [id, user, peer] of s.sessions) {
-      state.sessions.set(id, { user, peer });
+    for (const [id, user, peer, key] of s.sessions) {
+      state.sessions.set(id, { user, peer, key: key ?? "" });
       state.peerSessions.set(peer, id);
     }
     for (const g of s.groups) {
@@ -137,7 +139,8 @@ export class State {
 /** The plain, CBOR- and JSON-friendly form of a State. */
 export interface StateSnapshot {
   users: [string, string][];
-  sessions: [string, string, string][];
+  /** [id, user, peer, key]: the key is missing from bases saved before clients had keys. */
+  sessions: [id: string, user: string, peer: string, key?: string][];
   groups: {
     id: string;
     owner: string;

@@ -40,6 +40,8 @@ export interface TrackerCore {
 export interface ClientState {
   /** The client's IP address, for per-address limits. */
   address: string;
+  /** The id of the key it presented in the TLS handshake. */
+  key: string;
   session?: string;
 }
 
@@ -83,7 +85,8 @@ export async function handleRequest(
     core.throttle.succeeded(req.user);
     const session = sessionId(req.token);
     const outcome = core.commit(
-      { kind: "login", user: req.user, hash: user.hash, session, peer: req.peer },
+      // The key this client presented is its session's: seeders and downloaders pin it.
+      { kind: "login", user: req.user, hash: user.hash, session, peer: req.peer, key: client.key },
       req.rid,
     );
     if (outcome.ok) {
@@ -96,6 +99,8 @@ export async function handleRequest(
     const session = sessionId(req.token);
     const known = core.replica.state.sessions.get(session);
     if (!known) return fail("session unknown to this tracker: log in again");
+    if (known.key !== client.key)
+      return fail("session belongs to another client key: log in again from this client");
     client.session = session;
     core.liveness.touch(session, core.nowMs());
     return ok({ user: known.user, peer: known.peer });
@@ -187,21 +192,37 @@ export async function handleRequest(
       const f = g.files.get(req.name);
       if (!f) return fail(`no file "${req.name}" in "${req.group}": see list_files ${req.group}`);
       const peers = livePeers(core, f.sharers, core.nowMs()).filter((p) => p !== session.peer);
-      const info: FileInfo = { name: f.name, sizeBytes: f.sizeBytes, sha1: f.sha1, pieces: f.pieces, peers };
+      // The key each seeder's session registered: the downloader refuses a seeder presenting another.
+      const keys: Record<string, string> = {};
+      for (const p of peers) keys[p] = state.sessions.get(state.peerSessions.get(p) ?? "")?.key ?? "";
+      const info: FileInfo = {
+        name: f.name,
+        sizeBytes: f.sizeBytes,
+        sha1: f.sha1,
+        pieces: f.pieces,
+        peers,
+        keys,
+      };
       return ok({ ...info });
     }
     case "check_peer": {
       // A downloader proves its session to a seeder without revealing it: HMAC keyed by its
-      // session id over the seeder's address and the seeder's nonce (see peerProof).
+      // session id over the seeder's address, the seeder's nonce and their TLS connection's
+      // binding (see peerProof); and it must have presented its session's key there.
       const theirs = state.peerSessions.get(req.peer);
       const them = theirs === undefined ? undefined : state.sessions.get(theirs);
+      const channel = { nonce: req.nonce, binding: req.binding };
       if (
         !them ||
         theirs === undefined ||
-        !timingSafeEqual(peerProof(theirs, session.peer, req.nonce), req.proof)
+        !timingSafeEqual(peerProof(theirs, session.peer, channel), req.proof)
       ) {
         return fail(`peer ${req.peer} is not logged in`);
       }
+      if (them.key !== req.key)
+        return fail(
+          `peer ${req.peer} presented key ${req.key}, not its session's key ${them.key || "(none)"}`,
+        );
       if (!state.groups.get(req.group)?.members.has(them.user))
         return fail(`${them.user} is not a member of "${req.group}"`);
       return ok({ user: them.user });

@@ -2,15 +2,18 @@
 // tracker (handed to Sync); any other is a client whose requests go to handleRequest.
 import type { Socket, TCPSocketListener } from "bun";
 import { stackOf } from "../errors.ts";
+import type { TlsIdentity } from "../identity/key_file.ts";
 import { AddressLimit } from "../wire/address_limit.ts";
-import { Connection, connectionHandlers } from "../wire/connection.ts";
+import { Connection } from "../wire/connection.ts";
 import { readEnvelope } from "../wire/fields.ts";
 import {
   MAX_CONNECTIONS_PER_ADDRESS,
   MAX_FRAME_BYTES,
+  MAX_HANDSHAKES_PER_ADDRESS,
   MAX_PENDING_REQUESTS,
   MAX_UNAUTHENTICATED_FRAME_BYTES,
 } from "../wire/limits.ts";
+import { listenTls, type PeerKey, secureHandlers } from "../wire/tls.ts";
 import { parseRequest, partMessage, replyMessage } from "../wire/tracker_protocol.ts";
 import { type ClientState, handleRequest, type SendPart, type TrackerCore } from "./client_api.ts";
 import type { Sync, SyncPeer } from "./sync.ts";
@@ -25,6 +28,8 @@ interface InboundState {
   /** Counted against its address's connection limit (released on close). */
   admitted: boolean;
   role: Role;
+  /** The key it presented in the TLS handshake. */
+  peer: PeerKey;
 }
 
 type Inbound = Connection<InboundState>;
@@ -35,11 +40,13 @@ export function listen(options: {
   port: number;
   core: TrackerCore;
   sync: Sync;
+  identity: TlsIdentity;
   log: (line: string) => void;
 }): { listener: TCPSocketListener<Inbound>; clients: ReadonlySet<Inbound> } {
   const { core, sync, log } = options;
   const clients = new Set<Inbound>();
   const perAddress = new AddressLimit(MAX_CONNECTIONS_PER_ADDRESS);
+  const handshakes = new AddressLimit(MAX_HANDSHAKES_PER_ADDRESS);
   const handler = {
     message(conn: Inbound, value: unknown): void {
       let role = conn.state.role;
@@ -50,10 +57,14 @@ export function listen(options: {
       if (role.is === "new") {
         const first = readEnvelope(value);
         if (first.t.startsWith("sync_")) {
-          conn.state.role = { is: "sync", peer: sync.acceptInbound(conn, value) };
+          conn.state.role = { is: "sync", peer: sync.acceptInbound(conn, conn.state.peer.id, value) };
           return;
         }
-        role = { is: "client", client: { address: conn.remoteAddress }, pending: 0 };
+        role = {
+          is: "client",
+          client: { address: conn.remoteAddress, key: conn.state.peer.id },
+          pending: 0,
+        };
         conn.state.role = role;
         clients.add(conn);
       }
@@ -92,19 +103,23 @@ export function listen(options: {
   const listener = Bun.listen<Inbound>({
     hostname: options.host,
     port: options.port,
-    socket: connectionHandlers((socket: Socket<Inbound>) => {
-      const state: InboundState = { admitted: false, role: { is: "new" } };
-      const conn = new Connection(socket, handler, state, {
-        log,
-        maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES,
-      });
-      if (perAddress.admit(conn.remoteAddress)) state.admitted = true;
-      else {
-        const reason = `too many connections from ${conn.remoteAddress} (${MAX_CONNECTIONS_PER_ADDRESS}): close some and retry`;
-        conn.send(replyMessage({ id: 0, ok: false, reason }));
-        conn.end();
-      }
-    }),
+    tls: listenTls(options.identity),
+    socket: secureHandlers(
+      (socket: Socket<Inbound>, peer: PeerKey) => {
+        const state: InboundState = { admitted: false, role: { is: "new" }, peer };
+        const conn = new Connection(socket, handler, state, {
+          log,
+          maxFrameBytes: MAX_UNAUTHENTICATED_FRAME_BYTES,
+        });
+        if (perAddress.admit(conn.remoteAddress)) state.admitted = true;
+        else {
+          const reason = `too many connections from ${conn.remoteAddress} (${MAX_CONNECTIONS_PER_ADDRESS}): close some and retry`;
+          conn.send(replyMessage({ id: 0, ok: false, reason }));
+          conn.end();
+        }
+      },
+      { pending: handshakes },
+    ),
   });
   return { listener, clients };
 }

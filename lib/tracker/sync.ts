@@ -8,10 +8,12 @@ import { timingSafeEqual } from "node:crypto";
 import type { Socket } from "bun";
 import type { TrackerAddress, TrackerInfo } from "../config.ts";
 import { ProtocolError } from "../errors.ts";
+import type { TlsIdentity } from "../identity/key_file.ts";
+import type { TrackerTrust } from "../identity/tracker_trust.ts";
 import type { Op, Replica, VersionVector } from "../replica/replica.ts";
 import { compareStamps, type Stamp } from "../replica/stamp.ts";
 import { decodeJsonOrCbor, encodeJsonValue, encodeMessage } from "../wire/codec.ts";
-import { Connection, connectionHandlers } from "../wire/connection.ts";
+import { Connection } from "../wire/connection.ts";
 import { MAX_FRAME_BYTES, MAX_OPS_PER_FRAME } from "../wire/limits.ts";
 import { ByteAssembler, byteParts, itemParts } from "../wire/parts.ts";
 import {
@@ -21,6 +23,7 @@ import {
   parseSyncMessage,
   type SyncMessage,
 } from "../wire/sync_protocol.ts";
+import { connectTls, secureHandlers } from "../wire/tls.ts";
 import type { Liveness } from "./liveness.ts";
 import type { Store } from "./store.ts";
 
@@ -67,6 +70,9 @@ export interface SyncOptions {
   me: TrackerAddress;
   trackers: TrackerInfo;
   secret?: string | undefined;
+  /** Our key, and the keys the other trackers must present. */
+  identity: TlsIdentity;
+  trust: TrackerTrust;
   replica: Replica;
   store: Store;
   liveness: Liveness;
@@ -91,6 +97,8 @@ interface Link {
   authed: boolean;
   lastHeardMs: number;
   redial: ReturnType<typeof setTimeout> | undefined;
+  /** Why its key was refused last time, if it was. */
+  refusal: string | undefined;
 }
 
 /** Replication with every other tracker in the file. */
@@ -98,6 +106,8 @@ export class Sync {
   #o: SyncOptions;
   #links = new Map<number, Link>();
   #inbound = new Map<AnyConnection, SyncPeer>();
+  /** The last key refusal per tracker that dialled us. */
+  #inboundRefusals = new Map<number, string>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #stopped = false;
   /** Ops folded into the base in memory since the base was last written to the store. */
@@ -124,6 +134,7 @@ export class Sync {
           authed: false,
           lastHeardMs: 0,
           redial: undefined,
+          refusal: undefined,
         });
   }
 
@@ -183,7 +194,7 @@ export class Sync {
   }
 
   /** The first message of an inbound connection was a sync message: authenticate it; its state for later messages. */
-  acceptInbound(conn: AnyConnection, value: unknown): SyncPeer {
+  acceptInbound(conn: AnyConnection, key: string, value: unknown): SyncPeer {
     const msg = parseSyncMessage(value);
     if (msg.t !== "sync_hello") throw new ProtocolError(`Expected sync_hello first: got ${msg.t}`);
     const listed = this.#o.trackers.find((t) => t.no === msg.node);
@@ -193,6 +204,15 @@ export class Sync {
       throw new ProtocolError(
         `Sync hello as tracker ${msg.node} from ${conn.remoteAddress}, not its listed address ${listed.host}`,
       );
+    }
+    // Only the key pinned or remembered for that line: the address alone proves nothing.
+    const refusal = this.#o.trust.check(listed, key);
+    if (refusal !== undefined) {
+      // Said once per change, not at each of its redials.
+      if (this.#inboundRefusals.get(listed.no) !== refusal)
+        this.#o.log(`sync: refusing ${conn.remote}: ${refusal}`);
+      this.#inboundRefusals.set(listed.no, refusal);
+      throw new ProtocolError(`Sync hello as tracker ${msg.node} with the wrong key`);
     }
     const peer: SyncPeer = { node: msg.node, nonce: undefined, authed: false };
     this.#inbound.set(conn, peer);
@@ -282,13 +302,27 @@ export class Sync {
         if (!this.#stopped) link.redial = setTimeout(() => this.#dial(link), REDIAL_MS);
       },
     };
+    let refused: string | undefined;
     Bun.connect<Connection>({
       hostname: peer.host,
       port: peer.port,
-      socket: connectionHandlers((socket: Socket<Connection>) => {
-        link.conn = new Connection(socket, handler, undefined, { log: this.#o.log });
-        link.conn.send({ t: "sync_hello", node: this.#o.me.no, nonce });
-      }),
+      tls: connectTls(this.#o.identity),
+      socket: secureHandlers(
+        (socket: Socket<Connection>) => {
+          link.conn = new Connection(socket, handler, undefined, { log: this.#o.log });
+          link.conn.send({ t: "sync_hello", node: this.#o.me.no, nonce });
+        },
+        {
+          check: (key) => (refused = this.#o.trust.check(peer, key)),
+          failed: () => {
+            // A refused key is said once per change of mind, not at every redial.
+            if (refused !== undefined && refused !== link.refusal)
+              this.#o.log(`sync: ${refused}; not syncing with it`);
+            link.refusal = refused;
+            if (!this.#stopped) link.redial = setTimeout(() => this.#dial(link), REDIAL_MS);
+          },
+        },
+      ),
     }).catch(() => {
       if (!this.#stopped) link.redial = setTimeout(() => this.#dial(link), REDIAL_MS);
     });

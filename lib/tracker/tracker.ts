@@ -1,6 +1,8 @@
 // Shell: one running tracker: its store, replica, client listener and replication, wired together.
 import type { TrackerInfo } from "../config.ts";
 import { messageOf } from "../errors.ts";
+import type { TlsIdentity } from "../identity/key_file.ts";
+import { TrackerTrust } from "../identity/tracker_trust.ts";
 import type { Change, Outcome } from "../replica/change.ts";
 import { brokenInvariants } from "../replica/invariants.ts";
 import { Replica } from "../replica/replica.ts";
@@ -17,6 +19,7 @@ export interface TrackerOptions {
   no: number;
   dataDir: string;
   secret?: string | undefined;
+  identity: TlsIdentity;
   fsync?: boolean | undefined;
   /** Sessions unheard this long expire (default SESSION_EXPIRY_MS). */
   sessionExpiryMs?: number | undefined;
@@ -52,7 +55,7 @@ export function startTracker(options: TrackerOptions): RunningTracker {
     const reason = messageOf(err);
     if (reason.includes("belongs to tracker")) throw err;
     throw new Error(
-      `cannot load ${options.dataDir} (${reason}): it is damaged; move it aside and start again to resync everything from the other trackers`,
+      `cannot load ${options.dataDir} (${reason}): it is damaged; move its tracker.sqlite files aside and start again to resync everything from the other trackers (keep its identity.key: they know this tracker by it)`,
     );
   }
   const broken = brokenInvariants(replica.state);
@@ -64,6 +67,8 @@ export function startTracker(options: TrackerOptions): RunningTracker {
     me,
     trackers: options.trackers,
     secret: options.secret,
+    identity: options.identity,
+    trust: new TrackerTrust(options.dataDir),
     replica,
     store,
     liveness,
@@ -84,7 +89,14 @@ export function startTracker(options: TrackerOptions): RunningTracker {
       return outcome;
     },
   };
-  const { listener, clients } = listen({ host: me.host, port: me.port, core, sync, log: options.log });
+  const { listener, clients } = listen({
+    host: me.host,
+    port: me.port,
+    core,
+    sync,
+    identity: options.identity,
+    log: options.log,
+  });
   sync.start();
   // Loading left garbage as big as the state (the base's bytes, its JSON text, the snapshot it
   // was parsed into): collect it right after `listening` rather than whenever the collector

@@ -21,6 +21,14 @@ export const IDLE_TIMEOUT_S = 30;
 /** Open connections from one IP address to a tracker or a peer: a lab of clients behind one NAT fits. */
 export const MAX_CONNECTIONS_PER_ADDRESS = 1024;
 
+/**
+ * TLS handshakes in progress from one IP address, not yet counted by MAX_CONNECTIONS_PER_ADDRESS
+ * (admission follows the handshake): a flood of idle or truncated handshakes costs bounded
+ * memory until HANDSHAKE_TIMEOUT_S ends them. As many as the connections one address may hold,
+ * so that a lab behind one NAT can still open them all at once.
+ */
+export const MAX_HANDSHAKES_PER_ADDRESS = 1024;
+
 /** Concurrent requests one client connection may have outstanding at a tracker. */
 export const MAX_PENDING_REQUESTS = 64;
 

@@ -123,6 +123,7 @@ function parseChange(m: Fields): Change {
         hash: readString(m, "hash", 1024),
         session: session(),
         peer: readString(m, "peer", 262),
+        key: m.key === undefined ? "" : readString(m, "key", 64), // ops logged before keys have none
       };
     case "logout":
       return { kind: m.kind, session: session() };
@@ -207,9 +208,12 @@ export function parseBase(m: Fields): Base {
   };
   const state: StateSnapshot = {
     users: readArray(s, "users", MAX_BASE_ITEMS).map((u) => pair(u, "user")),
-    sessions: readArray(s, "sessions", MAX_BASE_ITEMS).map((x): [string, string, string] => {
-      if (!Array.isArray(x) || x.length !== 3) throw new ProtocolError("Cannot parse base session");
-      return [text(x[0], "session"), text(x[1], "session"), text(x[2], "session")];
+    // A session is [id, user, peer, key]; bases saved before clients had keys lack the key.
+    sessions: readArray(s, "sessions", MAX_BASE_ITEMS).map((x): [string, string, string, string?] => {
+      if (!Array.isArray(x) || (x.length !== 3 && x.length !== 4))
+        throw new ProtocolError("Cannot parse base session");
+      const session = [text(x[0], "session"), text(x[1], "session"), text(x[2], "session")] as const;
+      return x.length === 4 ? [...session, text(x[3], "session")] : [...session];
     }),
     groups: readArray(s, "groups", MAX_BASE_ITEMS).map((v) => {
       const g = asMap(v, "group");

@@ -36,7 +36,17 @@ export type Request = { id: number; rid?: string } & (
   | { t: "list_groups"; skip: number }
   | { t: "share"; group: string; name: string; sizeBytes: number; sha1: Uint8Array; pieces: Uint8Array }
   | { t: "unshare" | "file_info"; group: string; name: string }
-  | { t: "check_peer"; group: string; peer: string; nonce: Uint8Array; proof: Uint8Array }
+  | {
+      t: "check_peer";
+      group: string;
+      peer: string;
+      nonce: Uint8Array;
+      /** The TLS channel binding of the seeder's connection with that peer. */
+      binding: Uint8Array;
+      /** The id of the key that peer presented on it. */
+      key: string;
+      proof: Uint8Array;
+    }
 );
 
 export type RequestType = Request["t"];
@@ -102,6 +112,8 @@ export function parseRequest(value: unknown): Request {
         group: readName(m, "group"),
         peer: readString(m, "peer", MAX_PEER_BYTES),
         nonce: readBytes(m, "nonce", 16, 64),
+        binding: readBytes(m, "binding", 32, 32),
+        key: readString(m, "key", 64),
         proof: readBytes(m, "proof", 32, 32),
       };
     default:

@@ -29,6 +29,8 @@ export interface FileInfo {
   sha1: Uint8Array;
   pieces: Uint8Array;
   peers: string[];
+  /** Peer address -> the id of the key its session registered: the key that seeder must present. */
+  keys: Record<string, string>;
 }
 
 export function parseGroupList(data: Fields): GroupSummary[] {
@@ -72,5 +74,17 @@ export function parseFileInfo(data: Fields): FileInfo {
     peers: readArray(data, "peers", MAX_LIST_ITEMS).map((peer) =>
       readString({ peer }, "peer", MAX_PEER_BYTES),
     ),
+    keys: readKeys(data),
   };
+}
+
+/** The `keys` map of a file_info reply: peer address -> key id (at most 64 characters each). */
+function readKeys(data: Fields): Record<string, string> {
+  const keys: Record<string, string> = {};
+  const map = asMap(data.keys ?? {}, "keys");
+  for (const peer of Object.keys(map)) {
+    if (peer.length > MAX_PEER_BYTES) throw new ProtocolError(`Cannot parse "keys": peer address too long`);
+    keys[peer] = readString(map, peer, 64);
+  }
+  return keys;
 }

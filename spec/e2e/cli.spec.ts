@@ -148,7 +148,10 @@ describe("client start-up", () => {
     const cases: [string, string][] = [
       [missing, `error: cannot read ${missing}: check the path`],
       [empty, 'error: tracker_info.txt lists no tracker: add a line like "127.0.0.1 9001"'],
-      [bad, 'error: tracker_info.txt line 2: expected "IP PORT" or "IP:PORT": got "127.0.0.1 9002 extra"'],
+      [
+        bad,
+        'error: tracker_info.txt line 2: "extra" is not a tracker id (32 base32 characters, as ./tracker tracker_info.txt <no> --id prints)',
+      ],
     ];
     for (const [info, error] of cases) {
       const r = await runToExit("client", [peer, info], { cwd: cluster.dir });

@@ -95,7 +95,7 @@ async function admitted(target: Pick<Target, "alicePort" | "alice" | "session">)
     group: "g",
     name: FILE_NAME,
     peer: MALLORY_PEER,
-    proof: peerProof(target.session, target.alice.peer, nonce),
+    proof: peerProof(target.session, target.alice.peer, { nonce, binding: raw.server!.binding }),
   });
   expect(await raw.next(undefined, ANSWER_MS)).toEqual({ t: "p_bitfield", bits: Uint8Array.of(0b1110_0000) });
   return raw;

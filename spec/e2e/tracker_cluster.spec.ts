@@ -12,6 +12,9 @@ import { startRelay } from "../helpers/relay.ts";
 import { startTracker } from "../helpers/tracker_process.ts";
 import { waitUntil } from "../helpers/wait.ts";
 
+/** A key id as the listening line shows it. */
+const ID = "[a-z2-7]{4}(-[a-z2-7]{4}){7}";
+
 afterEach(stopAll);
 
 /** Starts a client that tries the trackers in `order` and logs in as `user` (created if asked). */
@@ -37,8 +40,8 @@ describe("tracker cluster: commands", () => {
   test("serves accounts and sessions through either tracker with exact output", async () => {
     const cluster = await makeCluster({ trackers: 2 });
     const [t1, t2] = await startTrackers(cluster);
-    expect(t1!.listeningLine).toBe(`tracker 1 listening on ${t1!.address}`);
-    expect(t2!.listeningLine).toBe(`tracker 2 listening on ${t2!.address}`);
+    expect(t1!.listeningLine).toMatch(new RegExp(`^tracker 1 listening on ${t1!.address} id ${ID}$`));
+    expect(t2!.listeningLine).toMatch(new RegExp(`^tracker 2 listening on ${t2!.address} id ${ID}$`));
     const alice = await startClient(cluster, { order: [1, 2] });
     const bob = await startClient(cluster, { order: [2, 1] });
 
@@ -532,7 +535,9 @@ describe("tracker sync secret", () => {
     const cluster = await makeCluster({ trackers: 2 });
     const t1 = await startTracker(cluster, 1, { env: { TRACKER_SECRET: "alpha" } });
     const t2 = await startTracker(cluster, 2, { env: { TRACKER_SECRET: "beta" } });
-    expect(t1.listeningLine).toBe(`tracker 1 listening on ${t1.address} (sync secret set)`);
+    expect(t1.listeningLine).toMatch(
+      new RegExp(`^tracker 1 listening on ${t1.address} id ${ID} \\(sync secret set\\)$`),
+    );
     await expectApart(cluster);
     expect(t1.stderr.text() + t2.stderr.text()).toContain("failed the secret check");
     await t2.restart({ env: { TRACKER_SECRET: "alpha" } });
@@ -570,9 +575,13 @@ describe("tracker data on disk", () => {
     );
     expect(refused.exitCode).toBe(1);
     expect(refused.stderr.trim().split("\n")).toHaveLength(1);
-    expect(refused.stderr).toContain("is damaged; move it aside and start again to resync");
-    await rm(cluster.slots[0]!.dataDir, { recursive: true, force: true }); // what the message says to do
+    expect(refused.stderr).toContain(
+      "is damaged; move its tracker.sqlite files aside and start again to resync",
+    );
+    for (const f of [db, `${db}-wal`, `${db}-shm`]) await rm(f, { force: true }); // what the message says to do
+    const id = t1!.listeningLine.split(" id ")[1];
     await t1!.restart();
+    expect(t1!.listeningLine.split(" id ")[1]).toBe(id!); // same key: tracker 2 still trusts it
     await settle(cluster);
     const viaOne = await startClient(cluster, { order: [1] });
     await viaOne.ok("login dee pw");

@@ -357,7 +357,7 @@ describe("the web page", () => {
       });
       expect(bad.exitCode).toBe(2);
       expect(bad.stderr.trim()).toBe(
-        `error: --web "example.com:80": "example.com" is not an IP address: usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--web [IP:]PORT]`,
+        `error: --web "example.com:80": "example.com" is not an IP address: usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--key-file FILE] [--strict] [--web [IP:]PORT]`,
       );
     } finally {
       taken.stop(true);

@@ -19,15 +19,18 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { basename } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
 import { hashFile } from "../../lib/client/hash_file.ts";
+import type { TlsIdentity } from "../../lib/identity/key_file.ts";
 import { peerProof, sessionId } from "../../lib/peer/auth.ts";
 import { Bitfield } from "../../lib/pieces/bitfield.ts";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../../lib/pieces/constants.ts";
 import type { FileDigest } from "../../lib/pieces/hash.ts";
-import { Connection, connectionHandlers } from "../../lib/wire/connection.ts";
+import { Connection } from "../../lib/wire/connection.ts";
 import type { Fields } from "../../lib/wire/fields.ts";
 import { HEARTBEAT_MS } from "../../lib/wire/limits.ts";
 import { type PeerMessage, parsePeerMessage } from "../../lib/wire/peer_protocol.ts";
+import { connectTls, listenTls, type PeerKey, secureHandlers } from "../../lib/wire/tls.ts";
 import { parseReply, type Reply } from "../../lib/wire/tracker_protocol.ts";
+import { TEST_IDENTITY } from "./identity.ts";
 import { freePort } from "./wait.ts";
 
 const HOST = "127.0.0.1";
@@ -55,8 +58,11 @@ export class TrackerSession {
     this.#conn = conn;
   }
 
-  /** Connects to a tracker; nothing is sent yet. */
-  static async connect(tracker: { host: string; port: number }): Promise<TrackerSession> {
+  /** Connects to a tracker presenting `identity` (the key its login registers); nothing is sent yet. */
+  static async connect(
+    tracker: { host: string; port: number },
+    identity: TlsIdentity = TEST_IDENTITY,
+  ): Promise<TrackerSession> {
     let session!: TrackerSession;
     const handler = {
       message: (_conn: Connection, value: unknown) => {
@@ -68,12 +74,16 @@ export class TrackerSession {
       Bun.connect<Connection>({
         hostname: tracker.host,
         port: tracker.port,
-        socket: connectionHandlers((socket: Socket<Connection>) => {
-          session = new TrackerSession(
-            new Connection(socket, handler, undefined, { idleTimeoutS: 0, log: () => {} }),
-          );
-          resolve();
-        }),
+        tls: connectTls(identity),
+        socket: secureHandlers(
+          (socket: Socket<Connection>) => {
+            session = new TrackerSession(
+              new Connection(socket, handler, undefined, { idleTimeoutS: 0, log: () => {} }),
+            );
+            resolve();
+          },
+          { failed: (reason) => reject(new Error(reason)) },
+        ),
       }).catch(reject);
     });
     open.add(session);
@@ -164,6 +174,8 @@ interface SeederOptions {
   pass: string;
   group: string;
   path: string;
+  /** The key its listener presents (default TEST_IDENTITY, the one its session registers). */
+  listenIdentity?: TlsIdentity | undefined;
 }
 
 /**
@@ -212,7 +224,9 @@ export async function startRawSeeder(
   const listener: TCPSocketListener<Connection> = Bun.listen<Connection>({
     hostname: HOST,
     port,
-    socket: connectionHandlers((socket: Socket<Connection>) => {
+    // The key its session registers (TrackerSession's default): downloaders check it.
+    tls: listenTls(options.listenIdentity ?? TEST_IDENTITY),
+    socket: secureHandlers((socket: Socket<Connection>) => {
       stats.connections++;
       stats.live++;
       const conn = new Connection(socket, handler, undefined, { log: () => {} });
@@ -250,6 +264,10 @@ export interface HelloOptions {
   name: string;
   /** The seeder address the proof is made for (default `seeder`; another one makes a replay). */
   proofFor?: string | undefined;
+  /** The key presented (default TEST_IDENTITY, TrackerSession's default). */
+  identity?: TlsIdentity | undefined;
+  /** The channel binding the proof is made for (default this connection's; another one is a relay). */
+  binding?: Uint8Array | undefined;
 }
 
 /**
@@ -260,12 +278,17 @@ export interface HelloOptions {
 export async function helloSeeder(options: HelloOptions): Promise<PeerMessage> {
   const at = options.seeder.lastIndexOf(":");
   let conn: Connection | undefined;
+  let seederKey: PeerKey | undefined;
   const answer = new Promise<PeerMessage>((resolve, reject) => {
     const handler = {
       message(c: Connection, value: unknown): void {
         const msg = parsePeerMessage(value);
         if (msg.t === "p_challenge") {
-          const proof = peerProof(options.session, options.proofFor ?? options.seeder, msg.nonce);
+          const binding = options.binding ?? seederKey?.binding ?? new Uint8Array(0);
+          const proof = peerProof(options.session, options.proofFor ?? options.seeder, {
+            nonce: msg.nonce,
+            binding,
+          });
           c.send({ t: "p_hello", group: options.group, name: options.name, peer: options.selfPeer, proof });
         } else {
           resolve(msg);
@@ -276,9 +299,14 @@ export async function helloSeeder(options: HelloOptions): Promise<PeerMessage> {
     Bun.connect<Connection>({
       hostname: options.seeder.slice(0, at),
       port: Number(options.seeder.slice(at + 1)),
-      socket: connectionHandlers((socket: Socket<Connection>) => {
-        conn = new Connection(socket, handler, undefined, { log: () => {} });
-      }),
+      tls: connectTls(options.identity ?? TEST_IDENTITY),
+      socket: secureHandlers(
+        (socket: Socket<Connection>, seeder: PeerKey) => {
+          seederKey = seeder;
+          conn = new Connection(socket, handler, undefined, { log: () => {} });
+        },
+        { failed: (reason) => reject(new Error(reason)) },
+      ),
     }).catch(reject);
   });
   const closer = { close: () => conn?.end() };

@@ -48,7 +48,7 @@ export async function writeBigState(
   };
   must({ kind: "create_user", user, hash });
   const session = "big-state-builder";
-  must({ kind: "login", user, hash, session, peer: "127.0.0.1:1" });
+  must({ kind: "login", user, hash, session, peer: "127.0.0.1:1", key: "big-state-builder-key" });
   const groups: string[] = [];
   for (let i = 0; i < options.groups; i++) {
     const group = `g${i}-`.padEnd(idBytes, "x");

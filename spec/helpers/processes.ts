@@ -7,8 +7,10 @@ import { withTimeout } from "./wait.ts";
 
 /** The repository root, where `npm run build` leaves ./tracker and ./client. */
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const TRACKER_BIN = join(REPO_ROOT, "tracker");
-export const CLIENT_BIN = join(REPO_ROOT, "client");
+/** Where the binaries are: the repository root, or P2P_BIN_DIR (a benchmark comparing two builds). */
+const BIN_DIR = process.env.P2P_BIN_DIR ?? REPO_ROOT;
+export const TRACKER_BIN = join(BIN_DIR, "tracker");
+export const CLIENT_BIN = join(BIN_DIR, "client");
 
 /** Something stopAll() must stop: a tracker, a client, a process run to its exit. */
 export interface Stoppable {

@@ -1,5 +1,6 @@
-// A raw TCP client for hostile-input e2e tests: writes any bytes (garbage, truncated or
-// oversized frames), reads back whatever frames arrive, and notices when the server hangs up.
+// A raw client for hostile-input e2e tests: writes any bytes (garbage, truncated or oversized
+// frames) inside a TLS 1.3 connection (or, with `plain`, straight onto TCP, as an attacker
+// that skips the handshake), reads back whatever frames arrive, and notices when the server hangs up.
 //
 //   const raw = await RawSocket.connect({ port });
 //   raw.write(Uint8Array.of(0xff, 0xff, 0xff, 0xff));      // a 4 GiB length prefix
@@ -12,7 +13,11 @@
 // server under test is the one being checked, not this reader.
 import type { Socket } from "bun";
 import { messageOf } from "../../lib/errors.ts";
+import { keyId } from "../../lib/identity/fingerprint.ts";
+import type { TlsIdentity } from "../../lib/identity/key_file.ts";
 import { decodeMessage, encodeMessage } from "../../lib/wire/codec.ts";
+import { channelBinding, connectTls, type PeerKey } from "../../lib/wire/tls.ts";
+import { TEST_IDENTITY } from "./identity.ts";
 
 const HOST = "127.0.0.1";
 const HEADER_BYTES = 4;
@@ -37,8 +42,10 @@ export function closeRawSockets(): void {
 export class RawSocket {
   /** Every frame received and not yet consumed, decoded (a body that does not decode is `{ undecodable }`). */
   readonly frames: Frame[] = [];
-  /** Bytes received in total (frames or not). */
+  /** Bytes received in total (frames or not; after decryption unless `plain`). */
   bytesReceived = 0;
+  /** The server's key id and this connection's channel binding (TLS only). */
+  server: PeerKey | undefined;
   /** Resolves when the connection is closed, by either side. */
   readonly done: Promise<void>;
   #socket!: Socket<RawSocket>;
@@ -54,15 +61,39 @@ export class RawSocket {
     this.done = new Promise((resolve) => (this.#markDone = resolve));
   }
 
-  /** Opens a connection to `host:port` (default host 127.0.0.1); nothing is sent. */
-  static async connect(target: { host?: string; port: number }): Promise<RawSocket> {
+  /**
+   * Opens a connection to `host:port` (default host 127.0.0.1) and, unless `plain`, completes
+   * a TLS 1.3 handshake presenting `identity` (default TEST_IDENTITY); nothing else is sent.
+   */
+  static async connect(target: {
+    host?: string;
+    port: number;
+    plain?: boolean;
+    identity?: TlsIdentity;
+  }): Promise<RawSocket> {
     const raw = new RawSocket();
+    let secured: () => void = () => {};
+    const handshake = new Promise<void>((resolve) => (secured = resolve));
     raw.#socket = await Bun.connect<RawSocket>({
       hostname: target.host ?? HOST,
       port: target.port,
       data: raw,
+      ...(target.plain ? {} : { tls: connectTls(target.identity ?? TEST_IDENTITY) }),
       socket: {
         binaryType: "uint8array",
+        handshake: (socket) => {
+          try {
+            const cert = socket.getPeerX509Certificate();
+            const spki = new Uint8Array(cert.publicKey.export({ format: "der", type: "spki" }));
+            raw.server = {
+              id: keyId(spki),
+              binding: channelBinding(socket),
+            };
+          } catch {
+            // the server refused us mid-handshake: `closed` says so
+          }
+          secured();
+        },
         data: (_s, chunk) => raw.#receive(chunk),
         drain: () => raw.#flush(),
         close: () => raw.#markClosed(),
@@ -72,6 +103,7 @@ export class RawSocket {
       },
     });
     open.add(raw);
+    if (!target.plain) await Promise.race([handshake, raw.done]);
     return raw;
   }
 

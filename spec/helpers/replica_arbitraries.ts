@@ -63,11 +63,16 @@ const changeArb: fc.Arbitrary<Change> = fc.oneof(
   },
   {
     weight: 3,
-    arbitrary: fc
-      .tuple(user, fc.constantFrom(...HASHES), session)
-      .map(
-        ([u, hash, s]): Change => ({ kind: "login", user: u, hash, session: s, peer: PEER_OF_SESSION[s]! }),
-      ),
+    arbitrary: fc.tuple(user, fc.constantFrom(...HASHES), session).map(
+      ([u, hash, s]): Change => ({
+        kind: "login",
+        key: "k",
+        user: u,
+        hash,
+        session: s,
+        peer: PEER_OF_SESSION[s]!,
+      }),
+    ),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("logout"), session }) },
   {
@@ -173,7 +178,14 @@ export function resolveIntent(intent: Intent, state: State): Change {
     return resolveIntent(
       {
         as: "fit",
-        change: { kind: "login", user: c.user, hash, session: c.session, peer: PEER_OF_SESSION[c.session]! },
+        change: {
+          kind: "login",
+          key: "k",
+          user: c.user,
+          hash,
+          session: c.session,
+          peer: PEER_OF_SESSION[c.session]!,
+        },
       },
       state,
     );

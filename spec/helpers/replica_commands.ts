@@ -210,6 +210,7 @@ export function makeNet(size: number, preset: Preset, options: NetOptions = {}):
     for (const [i, user] of USERS.entries())
       presetOps.push({
         kind: "login",
+        key: "k",
         user,
         hash: "h0",
         session: SESSIONS[i]!,

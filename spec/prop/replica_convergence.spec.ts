@@ -34,6 +34,7 @@ function concurrently(net: Net, changes: [at: number, change: Change, nowMs: num
 const sessionOf = (user: string) => `s${user.slice(1)}`;
 const login = (user: string, hash = "h0"): Change => ({
   kind: "login",
+  key: "k",
   user,
   hash,
   session: sessionOf(user),
@@ -109,7 +110,7 @@ describe("Replica cluster", () => {
       const net = makeNet(2, 0);
       const side = (n: 1 | 2): Change[] => [
         { kind: "create_user", user: "u1", hash: `h${n}` },
-        { kind: "login", user: "u1", hash: `h${n}`, session: `s${n}`, peer: `p${n}` },
+        { kind: "login", key: "k", user: "u1", hash: `h${n}`, session: `s${n}`, peer: `p${n}` },
         { kind: "create_group", user: "u1", session: `s${n}`, group: `g${n}` },
       ];
       concurrently(net, [
@@ -120,7 +121,7 @@ describe("Replica cluster", () => {
       for (const r of net.replicas) {
         expect(r.state.snapshot()).toMatchObject({
           users: [["u1", `h${n}`]],
-          sessions: [[`s${n}`, "u1", `p${n}`]],
+          sessions: [[`s${n}`, "u1", `p${n}`, "k"]],
           groups: [{ id: `g${n}`, owner: "u1", members: ["u1"] }],
         });
       }
@@ -132,7 +133,7 @@ describe("Replica cluster", () => {
   test("voids an act through a session that a logout, or a login at its address, on another tracker ended first", () => {
     const enders: Change[] = [
       { kind: "logout", session: "s2" },
-      { kind: "login", user: "u3", hash: "h0", session: "s5", peer: "p2" },
+      { kind: "login", key: "k", user: "u3", hash: "h0", session: "s5", peer: "p2" },
     ];
     for (const ender of enders) {
       for (const [endMs, joinMs, pending] of [
@@ -214,7 +215,10 @@ describe("Replica cluster", () => {
       new Restart(0),
       new LocalChange(
         0,
-        { as: "given", change: { kind: "login", user: "u1", hash: "h1", session: "s1", peer: "p1" } },
+        {
+          as: "given",
+          change: { kind: "login", key: "k", user: "u1", hash: "h1", session: "s1", peer: "p1" },
+        },
         0,
       ),
       new LocalChange(0, { as: "given", change: { kind: "logout", session: "s1" } }, 0),
@@ -287,7 +291,7 @@ describe("Replica cluster", () => {
     ]);
     expect(net.replicas[1]!.state.snapshot()).toMatchObject({
       users: [["u3", "h1"]],
-      sessions: [["s3", "u3", "p3"]],
+      sessions: [["s3", "u3", "p3", "k"]],
     });
     expect(group(net, 1)).toMatchObject({ members: ["u3"], pending: [] });
     net.settle();

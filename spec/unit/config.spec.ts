@@ -1,7 +1,10 @@
 // spec/unit/config.spec.ts: tracker_info.txt parsing, accepted forms and every refusal naming its line.
 import { describe, expect, test } from "bun:test";
-import { formatAddress, parseAddress, parseTrackerInfo } from "../../lib/config.ts";
+import { formatAddress, parseAddress, parseTrackerInfo, requirePins } from "../../lib/config.ts";
 import { ConfigError, messageOf } from "../../lib/errors.ts";
+
+/** A well-formed id (any 32 base32 characters are one). */
+const ID = "abcd-efgh-ijkl-mnop-qrst-uvwx-yz23-4567";
 
 /** Runs `fn`, expects a ConfigError and returns its message. */
 function configErrorOf(fn: () => unknown): string {
@@ -16,40 +19,42 @@ function configErrorOf(fn: () => unknown): string {
 
 describe("parseTrackerInfo", () => {
   test("accepts IP PORT", () => {
-    expect(parseTrackerInfo("127.0.0.1 9001")).toEqual([{ no: 1, host: "127.0.0.1", port: 9001 }]);
+    expect(parseTrackerInfo("127.0.0.1 9001")).toEqual([{ no: 1, line: 1, host: "127.0.0.1", port: 9001 }]);
   });
 
   test("accepts IP:PORT", () => {
-    expect(parseTrackerInfo("127.0.0.1:9001\n")).toEqual([{ no: 1, host: "127.0.0.1", port: 9001 }]);
+    expect(parseTrackerInfo("127.0.0.1:9001\n")).toEqual([{ no: 1, line: 1, host: "127.0.0.1", port: 9001 }]);
   });
 
   test("accepts both forms in one file, with tabs, runs of spaces and surrounding whitespace", () => {
     const text = "  10.0.0.1\t9001  \n10.0.0.2    9002\n\t10.0.0.3:9003\t\n";
     expect(parseTrackerInfo(text)).toEqual([
-      { no: 1, host: "10.0.0.1", port: 9001 },
-      { no: 2, host: "10.0.0.2", port: 9002 },
-      { no: 3, host: "10.0.0.3", port: 9003 },
+      { no: 1, line: 1, host: "10.0.0.1", port: 9001 },
+      { no: 2, line: 2, host: "10.0.0.2", port: 9002 },
+      { no: 3, line: 3, host: "10.0.0.3", port: 9003 },
     ]);
   });
 
   test("skips comments, indented comments, blank and whitespace-only lines", () => {
     const text = "# trackers\n\n   \n127.0.0.1 9001\n  # the second one\n\t\n127.0.0.1:9002\n# end";
     expect(parseTrackerInfo(text)).toEqual([
-      { no: 1, host: "127.0.0.1", port: 9001 },
-      { no: 2, host: "127.0.0.1", port: 9002 },
+      { no: 1, line: 4, host: "127.0.0.1", port: 9001 },
+      { no: 2, line: 7, host: "127.0.0.1", port: 9002 },
     ]);
   });
 
   test("accepts CRLF line endings", () => {
     const text = "# windows\r\n127.0.0.1 9001\r\n\r\n127.0.0.1:9002\r\n";
     expect(parseTrackerInfo(text)).toEqual([
-      { no: 1, host: "127.0.0.1", port: 9001 },
-      { no: 2, host: "127.0.0.1", port: 9002 },
+      { no: 1, line: 2, host: "127.0.0.1", port: 9001 },
+      { no: 2, line: 4, host: "127.0.0.1", port: 9002 },
     ]);
   });
 
   test("accepts a UTF-8 byte order mark before the first line", () => {
-    expect(parseTrackerInfo("\uFEFF127.0.0.1 9001\n")).toEqual([{ no: 1, host: "127.0.0.1", port: 9001 }]);
+    expect(parseTrackerInfo("\uFEFF127.0.0.1 9001\n")).toEqual([
+      { no: 1, line: 1, host: "127.0.0.1", port: 9001 },
+    ]);
   });
 
   for (const count of [1, 2, 3, 4, 5, 7]) {
@@ -84,7 +89,9 @@ describe("parseTrackerInfo", () => {
     ["an empty port after the colon", "127.0.0.1:", 1, /port ""/],
     ["an IP octet of 256", "256.1.1.1 9001", 1, /"256\.1\.1\.1" is not an IPv4 address/],
     ["an IP octet of 999 in IP:PORT form", "# x\n# y\n10.0.999.1:9001", 3, /"10\.0\.999\.1"/],
-    ["three fields", "127.0.0.1 9001 9002", 1, /expected "IP PORT" or "IP:PORT"/],
+    ["a third field that is not an id", "127.0.0.1 9001 9002", 1, /"9002" is not a tracker id/],
+    ["an id one character short", `127.0.0.1:9001 ${ID.slice(0, -1)}`, 1, /is not a tracker id/],
+    ["four fields", `127.0.0.1 9001 ${ID} x`, 1, /expected "IP PORT" or "IP:PORT"/],
     [
       "a duplicate line",
       "127.0.0.1 9001\n127.0.0.2 9002\n127.0.0.1 9001",
@@ -112,6 +119,26 @@ describe("parseTrackerInfo", () => {
 
   test("refuses a file of only comments and blank lines with a ConfigError", () => {
     expect(configErrorOf(() => parseTrackerInfo("# nothing\n\n   \r\n# here\n"))).toMatch(/no tracker/);
+  });
+});
+
+describe("tracker ids on tracker_info.txt lines", () => {
+  test("accepts IP PORT ID and IP:PORT ID, in any case and with or without dashes", () => {
+    const bare = ID.replaceAll("-", "").toUpperCase();
+    expect(parseTrackerInfo(`127.0.0.1 9001 ${ID}\n127.0.0.1:9002 ${bare}\n127.0.0.1 9003`)).toEqual([
+      { no: 1, line: 1, host: "127.0.0.1", port: 9001, id: ID },
+      { no: 2, line: 2, host: "127.0.0.1", port: 9002, id: ID },
+      { no: 3, line: 3, host: "127.0.0.1", port: 9003 },
+    ]);
+  });
+
+  test("--strict refuses the first line without an id, naming it, and skips the tracker's own line", () => {
+    const info = parseTrackerInfo(`127.0.0.1 9001\n# x\n127.0.0.1 9002 ${ID}\n127.0.0.1 9003`);
+    expect(configErrorOf(() => requirePins(info))).toMatch(
+      /^tracker_info.txt line 1 \(127.0.0.1:9001\) has no id/,
+    );
+    expect(configErrorOf(() => requirePins(info, 1))).toMatch(/line 4 .*--strict.*tracker_info.txt 3 --id/);
+    expect(() => requirePins(parseTrackerInfo(`127.0.0.1 9001\n127.0.0.1 9002 ${ID}`), 1)).not.toThrow();
   });
 });
 

@@ -10,6 +10,9 @@ const LIB = fileURLToPath(new URL("../../lib", import.meta.url));
 const PURE = [
   ...["replica", "pieces"].flatMap((dir) => readdirSync(join(LIB, dir)).map((f) => `${dir}/${f}`)),
   "config.ts",
+  "identity/der.ts",
+  "identity/fingerprint.ts",
+  "identity/pins.ts",
   "errors.ts",
   "download/requests.ts",
   "download/core.ts",

@@ -81,3 +81,28 @@ describe("parseClientArgs", () => {
       });
   });
 });
+
+describe("parseClientArgs identity options", () => {
+  test("takes --key-file in either spelling and --strict", () => {
+    for (const argv of [
+      ["127.0.0.1:5000", "t.txt", "--key-file", "k.pem", "--strict"],
+      ["--strict", "--key-file=k.pem", "127.0.0.1:5000", "t.txt"],
+    ]) {
+      expect(parseClientArgs(argv)).toEqual({
+        ok: true,
+        args: { help: false, peer: "127.0.0.1:5000", info: "t.txt", keyFile: "k.pem", strict: true },
+      });
+    }
+  });
+
+  test("refuses --key-file without a file, or twice", () => {
+    expect(parseClientArgs(["127.0.0.1:5000", "t.txt", "--key-file"])).toEqual({
+      ok: false,
+      reason: "--key-file needs a file",
+    });
+    expect(parseClientArgs(["127.0.0.1:5000", "t.txt", "--key-file", "a", "--key-file=b"])).toEqual({
+      ok: false,
+      reason: "--key-file given twice",
+    });
+  });
+});

@@ -12,10 +12,10 @@ function trio(): Replica[] {
   const rs = NODES.map((n) => new Replica(n, NODES));
   const steps: [at: number, change: Change, nowMs: number][] = [
     [0, createUser("u1"), 1],
-    [0, { kind: "login", user: "u1", hash: "h", session: "s1", peer: "p1" }, 2],
+    [0, { kind: "login", key: "k", user: "u1", hash: "h", session: "s1", peer: "p1" }, 2],
     [1, { kind: "create_group", user: "u1", session: "s1", group: "g1" }, 1],
     [0, createUser("u2"), 3],
-    [1, { kind: "login", user: "u2", hash: "h", session: "s2", peer: "p2" }, 4],
+    [1, { kind: "login", key: "k", user: "u2", hash: "h", session: "s2", peer: "p2" }, 4],
   ];
   for (const [at, change, nowMs] of steps) {
     const { op } = rs[at]!.local(change, nowMs);

@@ -9,6 +9,7 @@ const createUser = (user: string, hash = "h"): Change => ({ kind: "create_user",
 /** u<i> logs in (with hash "h") as s<i> at p<i>. */
 const login = (user: string): Change => ({
   kind: "login",
+  key: "k",
   user,
   hash: "h",
   session: `s${user.slice(1)}`,

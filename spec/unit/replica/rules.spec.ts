@@ -16,9 +16,9 @@ function world(): State {
     { kind: "create_user", user: "u1", hash: "h1" },
     { kind: "create_user", user: "u2", hash: "h2" },
     { kind: "create_user", user: "u3", hash: "h3" },
-    { kind: "login", user: "u1", hash: "h1", session: "s1", peer: "p1" },
-    { kind: "login", user: "u2", hash: "h2", session: "s2", peer: "p2" },
-    { kind: "login", user: "u3", hash: "h3", session: "s3", peer: "p3" },
+    { kind: "login", key: "k", user: "u1", hash: "h1", session: "s1", peer: "p1" },
+    { kind: "login", key: "k", user: "u2", hash: "h2", session: "s2", peer: "p2" },
+    { kind: "login", key: "k", user: "u3", hash: "h3", session: "s3", peer: "p3" },
     { kind: "create_group", user: "u1", session: "s1", group: "g1" },
     { kind: "join_group", user: "u2", session: "s2", group: "g1" },
     { kind: "accept_request", user: "u1", session: "s1", group: "g1", member: "u2" },
@@ -48,6 +48,7 @@ const share = (user: string, session: string, name: string, content: number, gro
 });
 const login = (user: string, hash: string, session = "s9", peer = "p9"): Change => ({
   kind: "login",
+  key: "k",
   user,
   hash,
   session,
