@@ -40,6 +40,7 @@ try {
     identity: await loadIdentity(argv.keyFile ?? join(dataDir, DEFAULT_KEY_FILE)),
     interactive,
     log: makeLog("client"),
+    downloads: argv.giveUpAfterS === undefined ? {} : { giveUpMs: argv.giveUpAfterS * 1000 },
   });
 } catch (err) {
   const code = typeof err === "object" && err !== null && "code" in err ? err.code : undefined;

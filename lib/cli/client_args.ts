@@ -1,9 +1,9 @@
 // The client's command line: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--key-file FILE]
-// [--strict] [--web [IP:]PORT]. Read by hand rather than with yargs (as the tracker's is): loading
+// [--strict] [--web [IP:]PORT] [--give-up-after SECONDS]. Read by hand rather than with yargs (as the tracker's is): loading
 // yargs costs ~12 MiB of resident memory, a fifth of the client's 64 MiB budget while it downloads.
 
 export const CLIENT_USAGE =
-  "usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--key-file FILE] [--strict] [--web [IP:]PORT]";
+  "usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--key-file FILE] [--strict] [--web [IP:]PORT] [--give-up-after SECONDS]";
 
 export const CLIENT_HELP = `${CLIENT_USAGE}
 
@@ -15,6 +15,9 @@ Runs a client that serves file pieces on <IP>:<PORT> and reads commands from sta
   --key-file FILE   this client's private key (default <data-dir>/identity.key; made if missing, mode 0600)
   --strict          refuse tracker_info.txt lines without a tracker id (no trust on first use)
   --web [IP:]PORT   also serve a web page on IP:PORT (default IP 127.0.0.1); prints its URL
+  --give-up-after SECONDS
+                    a download that no connected peer can help gives up after this long
+                    without progress (default 60)
   -h, --help        show this help`;
 
 /** Where the web page is served. */
@@ -33,6 +36,7 @@ export type ClientArgs =
       keyFile?: string | undefined;
       strict?: boolean | undefined;
       web?: WebListen | undefined;
+      giveUpAfterS?: number | undefined;
     };
 
 /** Parses `--web`'s value: `PORT`, `IP:PORT` or `[IPv6]:PORT`; the address defaults to loopback. */
@@ -60,6 +64,7 @@ export function parseClientArgs(
   let keyFile: string | undefined;
   let strict = false;
   let web: WebListen | undefined;
+  let giveUpAfterS: number | undefined;
   let optionsOver = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
@@ -88,6 +93,13 @@ export function parseClientArgs(
       const parsed = parseWebListen(value);
       if (!parsed.ok) return parsed;
       web = parsed.web;
+    } else if (arg === "--give-up-after" || arg.startsWith("--give-up-after=")) {
+      const value = arg === "--give-up-after" ? argv[++i] : arg.slice("--give-up-after=".length);
+      const seconds = value !== undefined && /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+      if (!(seconds >= 1 && seconds <= 86_400))
+        return { ok: false, reason: `--give-up-after needs seconds in 1..86400: got ${value ?? "nothing"}` };
+      if (giveUpAfterS !== undefined) return { ok: false, reason: "--give-up-after given twice" };
+      giveUpAfterS = seconds;
     } else {
       return { ok: false, reason: `unknown option ${arg}` };
     }
@@ -101,6 +113,6 @@ export function parseClientArgs(
   if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
   return {
     ok: true,
-    args: { help: false, peer, info, dataDir, keyFile, ...(strict ? { strict } : {}), web },
+    args: { help: false, peer, info, dataDir, keyFile, ...(strict ? { strict } : {}), web, giveUpAfterS },
   };
 }

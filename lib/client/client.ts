@@ -2,6 +2,7 @@
 
 import { colour } from "../cli/colour.ts";
 import type { TrackerInfo } from "../config.ts";
+import type { CoreOptions } from "../download/core.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
 import { TrackerTrust } from "../identity/tracker_trust.ts";
 import { Catalog } from "../peer/catalog.ts";
@@ -21,6 +22,8 @@ export interface ClientOptions {
   identity: TlsIdentity;
   interactive: boolean;
   log: (line: string) => void;
+  /** Download limits and timings other than the defaults (--give-up-after). */
+  downloads?: Partial<CoreOptions> | undefined;
 }
 
 /** A started client; `shutdown()` logs out and stops serving. */
@@ -74,6 +77,7 @@ export function startClient(options: ClientOptions): RunningClient {
     identity: options.identity,
     log: options.log,
     progress,
+    downloads: options.downloads,
   });
   const app = new ClientApp({
     peer: selfPeer,

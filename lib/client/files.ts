@@ -2,6 +2,7 @@
 // stop_share) and what login and logout do to sharing: re-share, resume, stop serving.
 import { existsSync, rmSync, type Stats, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import type { CoreOptions } from "../download/core.ts";
 import { Download } from "../download/engine.ts";
 import type { SeederTrust } from "../download/peer_link.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
@@ -33,6 +34,7 @@ export class Files implements FileCommands {
   /** Our key, and the key each seeder's session registered (from file_info replies). */
   #trust: SeederTrust;
   #seederKeys = new Map<string, string>();
+  #downloadOptions: Partial<CoreOptions>;
   /** File names seen in list_files, for tab completion. */
   readonly seen = new Set<string>();
 
@@ -44,7 +46,10 @@ export class Files implements FileCommands {
     log: (line: string) => void;
     /** Shows a transient progress line on a terminal (undefined clears it); a no-op when piped. */
     progress: (line: string | undefined) => void;
+    /** Download limits and timings other than the defaults. */
+    downloads?: Partial<CoreOptions> | undefined;
   }) {
+    this.#downloadOptions = options.downloads ?? {};
     this.#catalog = options.catalog;
     this.#store = options.store;
     this.#selfPeer = options.selfPeer;
@@ -263,6 +268,7 @@ export class Files implements FileCommands {
       catalog: this.#catalog,
       selfPeer: this.#selfPeer,
       trust: this.#trust,
+      core: this.#downloadOptions,
       session: () => (this.#session === session ? session.sessionId : undefined),
       fetchPeers: async () =>
         this.#peersOf(

@@ -11,7 +11,7 @@ import { PIECE_BYTES, pieceCount, pieceLength } from "../pieces/constants.ts";
 import { verifyPiece } from "../pieces/hash.ts";
 import { BufferPool } from "../wire/buffer_pool.ts";
 import { PIECE_FRAME_OVERHEAD_BYTES } from "../wire/codec.ts";
-import { DownloadCore, type Effect } from "./core.ts";
+import { type CoreOptions, DownloadCore, type Effect } from "./core.ts";
 import { PeerLink, type SeederTrust } from "./peer_link.ts";
 import { PieceWriter } from "./piece_writer.ts";
 import { DownloadRecorder, type DownloadView, secondsLeft } from "./view.ts";
@@ -48,6 +48,8 @@ export interface DownloadDeps {
   onComplete: (d: Download) => void;
   onFailed: (d: Download) => void;
   log: (line: string) => void;
+  /** The core's limits and timings where they differ from DEFAULT_CORE_OPTIONS (--give-up-after). */
+  core?: Partial<CoreOptions> | undefined;
 }
 
 /**
@@ -141,7 +143,7 @@ export class Download {
     const now = Date.now();
     this.#core = new DownloadCore(
       { sizeBytes: spec.sizeBytes, selfPeer: this.#deps.selfPeer, have: this.#onDisk, nowMs: now },
-      {},
+      this.#deps.core ?? {},
       Math.random,
     );
     this.#deps.catalog.add({

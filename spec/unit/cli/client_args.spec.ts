@@ -105,4 +105,27 @@ describe("parseClientArgs identity options", () => {
       reason: "--key-file given twice",
     });
   });
+
+  test("takes --give-up-after SECONDS in either spelling", () => {
+    for (const argv of [
+      ["127.0.0.1:5000", "t.txt", "--give-up-after", "5"],
+      ["--give-up-after=5", "127.0.0.1:5000", "t.txt"],
+    ]) {
+      const parsed = parseClientArgs(argv);
+      expect(parsed.ok && !parsed.args.help && parsed.args.giveUpAfterS).toBe(5);
+    }
+  });
+
+  test("refuses --give-up-after without seconds in 1..86400, or twice", () => {
+    for (const value of ["", "0", "-3", "abc", "86401", "1e3"]) {
+      const parsed = parseClientArgs(["127.0.0.1:5000", "t.txt", `--give-up-after=${value}`]);
+      expect(parsed.ok ? "accepted" : parsed.reason).toStartWith("--give-up-after needs seconds in 1..86400");
+    }
+    expect(parseClientArgs(["127.0.0.1:5000", "t.txt", "--give-up-after", "5", "--give-up-after=6"])).toEqual(
+      {
+        ok: false,
+        reason: "--give-up-after given twice",
+      },
+    );
+  });
 });
