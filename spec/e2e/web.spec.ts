@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { copyFileSync } from "node:fs";
 import { join } from "node:path";
+import { CLIENT_USAGE } from "../../lib/cli/client_args.ts";
 import { startBadSeeder, stopBadPeers } from "../helpers/bad_peer.ts";
 import { closeBrowser, openPage, type Page, SCREENSHOT_DIR, withScreenshot } from "../helpers/browser.ts";
 import { type ClientProcess, startClient } from "../helpers/client_process.ts";
@@ -357,7 +358,7 @@ describe("the web page", () => {
       });
       expect(bad.exitCode).toBe(2);
       expect(bad.stderr.trim()).toBe(
-        `error: --web "example.com:80": "example.com" is not an IP address: usage: ./client <IP>:<PORT> tracker_info.txt [--data-dir DIR] [--key-file FILE] [--strict] [--web [IP:]PORT]`,
+        `error: --web "example.com:80": "example.com" is not an IP address: ${CLIENT_USAGE}`,
       );
     } finally {
       taken.stop(true);
