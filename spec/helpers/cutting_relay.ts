@@ -1,6 +1,7 @@
 // TCP relays on 127.0.0.1 that cut every connection they carry once, after a given number of
 // bytes: a transfer between trackers broken halfway, at the same point whatever the timing.
 import type { Socket, TCPSocketListener } from "bun";
+import { flushRelay, relayWrite } from "./relay.ts";
 
 interface End {
   other?: Socket<End>;
@@ -44,14 +45,14 @@ export class CuttingRelays {
                 client.resume();
               },
               data: (upstream, chunk) => this.#forward(upstream, chunk),
-              drain: (s) => flush(s),
+              drain: (s) => flushRelay(s),
               close: (s) => this.#closePair(s),
               error: (s) => this.#closePair(s),
             },
           }).catch(() => client.end());
         },
         data: (client, chunk) => this.#forward(client, chunk),
-        drain: (s) => flush(s),
+        drain: (s) => flushRelay(s),
         close: (s) => this.#closePair(s),
         error: (s) => this.#closePair(s),
       },
@@ -73,7 +74,7 @@ export class CuttingRelays {
   /** Passes on what was held, and everything from now on. */
   release(): void {
     this.#holding = false;
-    for (const [to, chunk] of this.#held.splice(0)) write(to, chunk);
+    for (const [to, chunk] of this.#held.splice(0)) relayWrite(to, chunk);
   }
 
   stop(): void {
@@ -89,7 +90,7 @@ export class CuttingRelays {
       return;
     }
     this.#bytes += chunk.byteLength;
-    write(to, chunk);
+    relayWrite(to, chunk);
     if (this.#bytes >= this.#cutAfter) {
       this.#cutAfter = Number.POSITIVE_INFINITY;
       this.cuts++;
@@ -101,29 +102,5 @@ export class CuttingRelays {
     this.#sockets.delete(s);
     const other = s.data?.other;
     if (other && this.#sockets.delete(other)) other.end();
-  }
-}
-
-function write(socket: Socket<End>, chunk: Uint8Array): void {
-  const queue = socket.data.queue;
-  if (queue.length > 0) {
-    queue.push(new Uint8Array(chunk));
-    return;
-  }
-  const written = socket.write(chunk);
-  if (written >= 0 && written < chunk.byteLength) queue.push(new Uint8Array(chunk.subarray(written)));
-}
-
-function flush(socket: Socket<End>): void {
-  const queue = socket.data.queue;
-  while (queue.length > 0) {
-    const chunk = queue[0]!;
-    const written = socket.write(chunk);
-    if (written < 0) return;
-    if (written < chunk.byteLength) {
-      queue[0] = chunk.subarray(written);
-      return;
-    }
-    queue.shift();
   }
 }

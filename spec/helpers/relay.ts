@@ -103,8 +103,13 @@ export function startRelay(target: { host: string; port: number }): Relay {
   return new Relay(target);
 }
 
+/** A relayed socket's data: the bytes it has not taken yet, in order. */
+export interface QueuedWrites {
+  queue: Uint8Array[];
+}
+
 /** Writes all of `chunk`, queueing what the socket does not take now (STYLE §5: write() may be partial). */
-function relayWrite(socket: Socket<PipeEnd>, chunk: Uint8Array): void {
+export function relayWrite(socket: Socket<QueuedWrites>, chunk: Uint8Array): void {
   const queue = socket.data.queue;
   if (queue.length > 0) {
     queue.push(new Uint8Array(chunk));
@@ -114,10 +119,10 @@ function relayWrite(socket: Socket<PipeEnd>, chunk: Uint8Array): void {
   if (written >= 0 && written < chunk.byteLength) queue.push(new Uint8Array(chunk.subarray(written)));
 }
 
-function flushRelay(socket: Socket<PipeEnd>): void {
+/** Socket event: the kernel took what we gave; write what is queued. */
+export function flushRelay(socket: Socket<QueuedWrites>): void {
   const queue = socket.data.queue;
-  while (queue.length > 0) {
-    const chunk = queue[0]!;
+  for (let chunk = queue[0]; chunk !== undefined; chunk = queue[0]) {
     const written = socket.write(chunk);
     if (written < 0) return;
     if (written < chunk.byteLength) {
