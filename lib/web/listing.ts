@@ -1,20 +1,7 @@
 // Reads the terminal's listing lines (list_groups, list_files) back into records for the page,
 // so the page shows exactly what the commands print, and paces re-reading a long group list. Pure.
 
-/** One `list_groups` line: `<id> owner=<user> members=<n> files=<n>`. */
-export interface GroupRow {
-  id: string;
-  owner: string;
-  members: number;
-  files: number;
-}
-
-/** One `list_files` line: `<name> size=<bytes> seeders=<n>`. */
-export interface FileRow {
-  name: string;
-  sizeBytes: number;
-  seeders: number;
-}
+import type { FileSummary, GroupSummary } from "../wire/tracker_replies.ts";
 
 /** Splits `head k=v k=v` (names never hold spaces); undefined if the line has another shape. */
 function fields(line: string, keys: readonly string[]): { head: string; values: string[] } | undefined {
@@ -36,8 +23,8 @@ function count(text: string | undefined): number {
 }
 
 /** Parses `list_groups` output; lines of another shape are skipped. */
-export function parseGroups(lines: readonly string[]): GroupRow[] {
-  const rows: GroupRow[] = [];
+export function parseGroups(lines: readonly string[]): GroupSummary[] {
+  const rows: GroupSummary[] = [];
   for (const line of lines) {
     const f = fields(line, ["owner", "members", "files"]);
     if (f)
@@ -52,8 +39,8 @@ export function parseGroups(lines: readonly string[]): GroupRow[] {
 }
 
 /** Parses `list_files` output; lines of another shape are skipped. */
-export function parseFiles(lines: readonly string[]): FileRow[] {
-  const rows: FileRow[] = [];
+export function parseFiles(lines: readonly string[]): FileSummary[] {
+  const rows: FileSummary[] = [];
   for (const line of lines) {
     const f = fields(line, ["size", "seeders"]);
     if (f) rows.push({ name: f.head, sizeBytes: count(f.values[0]), seeders: count(f.values[1]) });
@@ -77,7 +64,7 @@ export interface GroupListCacheOptions {
 export class GroupListCache {
   #msPerGroup: number;
   #maxAgeMs: number;
-  #entry: { user: string; rows: GroupRow[]; atMs: number } | undefined;
+  #entry: { user: string; rows: GroupSummary[]; atMs: number } | undefined;
 
   constructor(options: GroupListCacheOptions = {}) {
     this.#msPerGroup = options.msPerGroup ?? 1;
@@ -85,14 +72,14 @@ export class GroupListCache {
   }
 
   /** The kept list of `user` if it is still young enough at `nowMs`. */
-  get(user: string, nowMs: number): GroupRow[] | undefined {
+  get(user: string, nowMs: number): GroupSummary[] | undefined {
     const e = this.#entry;
     if (e === undefined || e.user !== user) return undefined;
     const keepMs = Math.min(this.#maxAgeMs, e.rows.length * this.#msPerGroup);
     return nowMs - e.atMs < keepMs ? e.rows : undefined;
   }
 
-  set(user: string, rows: GroupRow[], nowMs: number): void {
+  set(user: string, rows: GroupSummary[], nowMs: number): void {
     this.#entry = { user, rows, atMs: nowMs };
   }
 

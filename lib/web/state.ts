@@ -1,7 +1,8 @@
 // Shell: what the page shows, read through the same commands the terminal runs (list_groups,
 // list_requests, list_files) plus the client's read-only download views.
 import type { DownloadView } from "../download/view.ts";
-import { type FileRow, type GroupListCache, type GroupRow, parseFiles, parseGroups } from "./listing.ts";
+import type { FileSummary, GroupSummary } from "../wire/tracker_replies.ts";
+import { type GroupListCache, parseFiles, parseGroups } from "./listing.ts";
 
 /** A command's result as the terminal would print it: its lines, or its one error. */
 export type CommandOutcome = { ok: true; lines: string[] } | { ok: false; error: string };
@@ -37,11 +38,11 @@ export interface PageState {
   tracker: string | null;
   /** Set once the client moved to another tracker while logged in. */
   failover: string | null;
-  groups: GroupRow[];
+  groups: GroupSummary[];
   /** Pending join requests of the groups this user owns. */
   requests: Record<string, string[]>;
   /** Files of owned and opened groups, or why they could not be listed. */
-  files: Record<string, FileRow[] | { error: string }>;
+  files: Record<string, FileSummary[] | { error: string }>;
   shares: ShareRow[];
   downloads: DownloadRow[];
   /** Why the listings could not be refreshed, if they could not. */
