@@ -8,8 +8,9 @@ import type { SeederTrust } from "../download/peer_link.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
 import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
-import { pieceCount } from "../pieces/constants.ts";
+import { PIECE_BYTES, pieceCount } from "../pieces/constants.ts";
 import { type Fields, nameProblem } from "../wire/fields.ts";
+import { MAX_PIECES } from "../wire/tracker_protocol.ts";
 import { type FileInfo, parseFileInfo, parseFileList } from "../wire/tracker_replies.ts";
 import {
   CommandError,
@@ -22,6 +23,9 @@ import {
 import type { ClientStore, ShareRecord } from "./client_store.ts";
 import { formatBytes, formatDownload } from "./format.ts";
 import { hashFile } from "./hash_file.ts";
+
+/** The largest file a tracker takes: its piece-hash list is bounded (see MAX_PIECES). */
+const MAX_SHARED_FILE_BYTES = MAX_PIECES * PIECE_BYTES;
 
 export class Files implements FileCommands {
   #catalog: Catalog;
@@ -174,6 +178,10 @@ export class Files implements FileCommands {
     const problem = nameProblem(name);
     if (problem) throw new CommandError(`file name "${name}" ${problem}: rename the file`);
     const before = statOrThrow(full);
+    if (before.size > MAX_SHARED_FILE_BYTES)
+      throw new CommandError(
+        `${path} is ${formatBytes(before.size)}: files up to ${formatBytes(MAX_SHARED_FILE_BYTES)} can be shared`,
+      );
     const show = (done: number) =>
       this.#progress(`hashing ${name}: ${Math.floor((100 * done) / Math.max(before.size, 1))}%`);
     const digest = await hashFile(full, show)

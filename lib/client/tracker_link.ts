@@ -10,7 +10,7 @@ import { Connection } from "../wire/connection.ts";
 import type { Fields } from "../wire/fields.ts";
 import { HEARTBEAT_MS, MAX_PENDING_REQUESTS } from "../wire/limits.ts";
 import { connectTls, secureHandlers } from "../wire/tls.ts";
-import { parseTrackerMessage, type Reply } from "../wire/tracker_protocol.ts";
+import { parseTrackerMessage, type Reply, TRACKER_MESSAGE_BOUNDS } from "../wire/tracker_protocol.ts";
 
 /** The link's timings and limits; tests shorten them. */
 export interface TrackerLinkOptions {
@@ -83,6 +83,8 @@ export class TrackerLink {
   #nextId = 1;
   #pending = new Map<number, Finish>();
   #parts = new Map<number, OnPart>();
+  /** Per request waiting for its reply: restarts its reply timer (the tracker showed it is alive). */
+  #rearm = new Map<number, () => void>();
   #token: Uint8Array | undefined;
   #proof: SessionProof | undefined;
   #clientId = Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex");
@@ -191,25 +193,33 @@ export class TrackerLink {
     const id = this.#nextId++;
     const waiters = conn.state;
     return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const finish: Finish = (reply) => {
         clearTimeout(timer);
         this.#pending.delete(id);
         this.#parts.delete(id);
+        this.#rearm.delete(id);
         waiters.delete(finish);
         resolve(reply);
       };
-      let timer = setTimeout(() => finish(undefined), this.#o.replyTimeoutMs);
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => finish(undefined), this.#o.replyTimeoutMs);
+      };
+      arm();
       this.#pending.set(id, finish);
+      this.#rearm.set(id, arm);
       if (onPart) {
         // A listing's parts show the tracker is alive: each one restarts the reply timer.
         this.#parts.set(id, (items) => {
-          clearTimeout(timer);
-          timer = setTimeout(() => finish(undefined), this.#o.replyTimeoutMs);
+          arm();
           onPart(items);
         });
       }
       waiters.add(finish);
-      conn.send({ ...body, id });
+      // A request sent in parts (a share with many piece hashes): the wait for its reply starts
+      // again once it is all with the kernel.
+      if (!conn.send({ ...body, id })) void conn.drained().then(() => this.#rearm.get(id)?.());
       if (conn.isClosed) finish(undefined);
     });
   }
@@ -296,6 +306,10 @@ export class TrackerLink {
         close: (conn: Link) => {
           for (const finish of conn.state) finish(undefined);
         },
+        // A reply coming in parts (a file_info with many piece hashes): the tracker is alive.
+        part: () => {
+          for (const arm of this.#rearm.values()) arm();
+        },
       };
       let refusal: string | undefined;
       Bun.connect<Link>({
@@ -305,7 +319,9 @@ export class TrackerLink {
         socket: secureHandlers(
           (socket: Socket<Link>) => {
             this.#refusals.delete(t.no);
-            resolve(new Connection(socket, handler, new Set<Finish>(), { log: this.#log, idleTimeoutS: 0 }));
+            // A file_info reply with a large piece-hash list comes in parts.
+            const options = { log: this.#log, idleTimeoutS: 0, messageBounds: TRACKER_MESSAGE_BOUNDS };
+            resolve(new Connection(socket, handler, new Set<Finish>(), options));
           },
           {
             check: (key) => (refusal = this.#security.trust.check(t, key)),

@@ -14,7 +14,7 @@ import {
   MAX_UNAUTHENTICATED_FRAME_BYTES,
 } from "../wire/limits.ts";
 import { listenTls, type PeerKey, secureHandlers } from "../wire/tls.ts";
-import { parseRequest, partMessage, replyMessage } from "../wire/tracker_protocol.ts";
+import { CLIENT_MESSAGE_BOUNDS, parseRequest, partMessage, replyMessage } from "../wire/tracker_protocol.ts";
 import { type ClientState, handleRequest, type SendPart, type TrackerCore } from "./client_api.ts";
 import type { Sync, SyncPeer } from "./sync.ts";
 
@@ -82,7 +82,11 @@ export function listen(options: {
       };
       handleRequest(core, client, req, sendPart)
         .then((reply) => {
-          if (client.session !== undefined) conn.maxFrameBytes = MAX_FRAME_BYTES; // shares carry piece hashes
+          if (client.session !== undefined) {
+            // A proven client: a share's piece hashes come in parts, checked against their own bound.
+            conn.maxFrameBytes = MAX_FRAME_BYTES;
+            conn.messageBounds = CLIENT_MESSAGE_BOUNDS;
+          }
           conn.send(replyMessage(reply));
         })
         .catch((err) => {

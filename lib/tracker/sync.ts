@@ -12,15 +12,16 @@ import type { TlsIdentity } from "../identity/key_file.ts";
 import type { TrackerTrust } from "../identity/tracker_trust.ts";
 import type { Op, Replica, VersionVector } from "../replica/replica.ts";
 import { compareStamps, type Stamp } from "../replica/stamp.ts";
-import { decodeJsonOrCbor, encodeJsonValue, encodeMessage } from "../wire/codec.ts";
+import { decodeJsonOrCbor, encodeJsonValue } from "../wire/codec.ts";
 import { Connection } from "../wire/connection.ts";
 import { MAX_FRAME_BYTES, MAX_OPS_PER_FRAME } from "../wire/limits.ts";
-import { ByteAssembler, byteParts, itemParts } from "../wire/parts.ts";
+import { ByteAssembler, byteParts, itemParts, PART_BYTES } from "../wire/parts.ts";
 import {
   MAX_BASE_BYTES,
   type PartialBase,
   parseBase,
   parseSyncMessage,
+  SYNC_MESSAGE_BOUNDS,
   type SyncMessage,
 } from "../wire/sync_protocol.ts";
 import { connectTls, secureHandlers } from "../wire/tls.ts";
@@ -251,6 +252,7 @@ export class Sync {
   #welcome(conn: AnyConnection, peer: SyncPeer): void {
     peer.authed = true;
     conn.maxFrameBytes = MAX_FRAME_BYTES; // a proven tracker: op batches and bases are large
+    conn.messageBounds = SYNC_MESSAGE_BOUNDS; // and a share's piece hashes come in parts
     this.#o.log(`sync: tracker ${peer.node} connected to us`);
     // It is back: redial it now rather than at the next retry.
     const link = this.#links.get(peer.node);
@@ -286,6 +288,7 @@ export class Sync {
           if (secret !== undefined && !acceptorProved)
             throw new ProtocolError(`Tracker ${link.node} has no sync secret: refusing it`);
           link.authed = true;
+          conn.messageBounds = SYNC_MESSAGE_BOUNDS;
           link.lastHeardMs = this.#o.nowMs();
           this.#o.log(`sync: connected to tracker ${link.node}`);
           this.#sendStatus(conn);
@@ -551,20 +554,27 @@ export class Sync {
   }
 }
 
-/** Sends ops in parts far below the frame limit; stops after `budgetBytes`. */
+/**
+ * Sends ops in batches far below the frame limit (a share with a large piece-hash list alone,
+ * which the connection sends in parts); stops after about `budgetBytes`.
+ */
 function sendOps(conn: AnyConnection, ops: readonly Op[], budgetBytes = Infinity): void {
   let sent = 0;
   const batches = itemParts(ops, {
     maxItems: MAX_OPS_PER_FRAME,
-    maxBytes: MAX_FRAME_BYTES / 8,
-    sizeOf: (op) => 256 + (op.change.kind === "share" ? op.change.file.pieces.byteLength : 0),
+    maxBytes: PART_BYTES,
+    sizeOf: opBytes,
   });
   for (const batch of batches) {
     if (sent >= budgetBytes) return;
-    const frame = encodeMessage({ t: "sync_ops", ops: batch });
-    conn.sendFrame(frame);
-    sent += frame.byteLength;
+    conn.send({ t: "sync_ops", ops: batch });
+    for (const op of batch) sent += opBytes(op);
   }
+}
+
+/** An op's encoded size, estimated: its piece hashes and a generous allowance for the rest. */
+function opBytes(op: Op): number {
+  return 256 + (op.change.kind === "share" ? op.change.file.pieces.byteLength : 0);
 }
 
 /**

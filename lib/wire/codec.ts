@@ -17,6 +17,18 @@ export function encodeMessage(value: unknown): Uint8Array {
   return encodeFrame(encoder.encode(value));
 }
 
+/**
+ * Encodes one value to send: a complete frame when its body is at most `wholeBytes`, else the
+ * body alone (a copy of its own), to go in parts. One encoding either way.
+ */
+export function encodeOutgoing(
+  value: unknown,
+  wholeBytes: number,
+): { frame: Uint8Array } | { body: Uint8Array } {
+  const body = encoder.encode(value); // a view of the encoder's reused buffer: copied out below
+  return body.byteLength <= wholeBytes ? { frame: encodeFrame(body) } : { body: new Uint8Array(body) };
+}
+
 /** Decodes one frame body to an unchecked value; garbage or trailing bytes are a ProtocolError. */
 export function decodeMessage(body: Uint8Array): unknown {
   try {

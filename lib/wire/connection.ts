@@ -1,16 +1,31 @@
 // Shell: one Bun socket = FrameDecoder + Outbox + dispatch of decoded messages to a handler.
+// A message larger than WHOLE_MESSAGE_BYTES goes in parts, paced by the socket, and is
+// delivered whole (see parts.ts): protocols above never see parts, nor a frame-size ceiling.
 import type { Socket, SocketHandler } from "bun";
 import { ProtocolError } from "../errors.ts";
 import type { BufferPool } from "./buffer_pool.ts";
-import { decodeMessage, encodeMessage } from "./codec.ts";
+import { decodeMessage, encodeMessage, encodeOutgoing, encodeValue } from "./codec.ts";
+import { asMap, readEnvelope } from "./fields.ts";
 import { FrameDecoder } from "./frame.ts";
-import { IDLE_TIMEOUT_S } from "./limits.ts";
+import { IDLE_TIMEOUT_S, MAX_QUEUED_MESSAGES } from "./limits.ts";
 import { Outbox } from "./outbox.ts";
+import { MessageAssembler, PART_BYTES, parseMessagePart, WHOLE_MESSAGE_BYTES } from "./parts.ts";
 
 /** What a protocol does with a connection's messages; `message` may throw ProtocolError. */
 export interface ConnectionHandler<S> {
   message(conn: Connection<S>, value: unknown): void;
   close?(conn: Connection<S>): void;
+  /** A part of a message sent in parts arrived (the peer is alive and sending). */
+  part?(conn: Connection<S>): void;
+}
+
+/** A message waiting to go in parts: only the one being sent is held encoded. */
+interface Outgoing {
+  kind: string;
+  value: unknown;
+  body: Uint8Array | undefined;
+  totalBytes: number;
+  offset: number;
 }
 
 /** Options for one connection. */
@@ -23,6 +38,8 @@ export interface ConnectionOptions {
   pool?: BufferPool;
   /** Where one-line protocol errors go; defaults to stderr. */
   log?: (line: string) => void;
+  /** Per message type, the largest message taken in parts (none by default: see `messageBounds`). */
+  messageBounds?: Readonly<Record<string, number>>;
 }
 
 /** A framed, bounded, message-level view of one socket; `state` is its protocol's own per-connection state. */
@@ -37,6 +54,8 @@ export class Connection<S = undefined> {
   #log: (line: string) => void;
   #closed = false;
   #drainWaiters: (() => void)[] = [];
+  #assembler: MessageAssembler;
+  #large: Outgoing[] = [];
 
   constructor(
     socket: Socket<Connection<S>>,
@@ -50,6 +69,7 @@ export class Connection<S = undefined> {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.#decoder = new FrameDecoder(options);
     this.#outbox = new Outbox(socket, options);
+    this.#assembler = new MessageAssembler(options.messageBounds);
     this.#idleTimeoutS = options.idleTimeoutS ?? IDLE_TIMEOUT_S;
     this.#log = options.log ?? ((line) => console.error(line));
     socket.data = this;
@@ -71,26 +91,56 @@ export class Connection<S = undefined> {
     this.#decoder.maxFrameBytes = bytes;
   }
 
-  /** Bytes queued for a slow reader. */
-  get queuedBytes(): number {
-    return this.#outbox.queuedBytes;
+  /**
+   * Per message type, the largest message taken in parts; raise it once the peer has proven who
+   * it is (a stranger's parts are refused, as its large frames are).
+   */
+  set messageBounds(bounds: Readonly<Record<string, number>>) {
+    this.#assembler.bounds = bounds;
   }
 
-  /** Encodes and sends one message; false when the caller should await `drained()`. */
+  /** Bytes not yet handed to the kernel: queued frames and what is left of messages in parts. */
+  get queuedBytes(): number {
+    let bytes = this.#outbox.queuedBytes;
+    for (const m of this.#large) bytes += m.totalBytes - m.offset;
+    return bytes;
+  }
+
+  /**
+   * Encodes and sends one message, in parts when it is larger than WHOLE_MESSAGE_BYTES (smaller
+   * messages sent meanwhile go between its parts); false when the caller should await `drained()`.
+   */
   send(value: unknown): boolean {
     if (this.#closed) return false;
-    return this.#outbox.send(encodeMessage(value));
+    const out = encodeOutgoing(value, WHOLE_MESSAGE_BYTES);
+    if ("frame" in out) return this.#outbox.send(out.frame) && this.#large.length === 0;
+    if (this.#large.length >= MAX_QUEUED_MESSAGES) {
+      this.end(`a reader too slow: ${MAX_QUEUED_MESSAGES} large messages queued for it`);
+      return false;
+    }
+    // Those behind the first wait as values (sharing the sender's buffers) and are encoded in
+    // their turn: a peer that stops reading costs one encoded message, not one per reply.
+    const first = this.#large.length === 0;
+    this.#large.push({
+      kind: typeOf(value),
+      value,
+      body: first ? out.body : undefined,
+      totalBytes: out.body.byteLength,
+      offset: 0,
+    });
+    this.#pump();
+    return this.queuedBytes === 0;
   }
 
   /** Sends an already encoded frame (a relayed or cached message). */
   sendFrame(frame: Uint8Array): boolean {
     if (this.#closed) return false;
-    return this.#outbox.send(frame);
+    return this.#outbox.send(frame) && this.#large.length === 0;
   }
 
-  /** Resolves once the outbox is empty (at once if it is). */
+  /** Resolves once everything sent is with the kernel, parts included (at once if it is). */
   drained(): Promise<void> {
-    if (this.#outbox.queuedBytes === 0 || this.#closed) return Promise.resolve();
+    if (this.queuedBytes === 0 || this.#closed) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
@@ -117,7 +167,8 @@ export class Connection<S = undefined> {
       if (bodies.length > 0 && this.#idleTimeoutS > 0) this.#socket.timeout(this.#idleTimeoutS);
       for (const body of bodies) {
         if (this.#closed) return;
-        this.#handler.message(this, decodeMessage(body));
+        const value = this.#whole(decodeMessage(body));
+        if (value !== undefined) this.#handler.message(this, value);
       }
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
@@ -128,7 +179,42 @@ export class Connection<S = undefined> {
 
   /** Socket event: the kernel took what we gave; write more. */
   drain(): void {
-    if (this.#outbox.flush()) this.#wakeDrainWaiters();
+    if (!this.#outbox.flush()) return;
+    this.#pump();
+    if (this.queuedBytes === 0) this.#wakeDrainWaiters();
+  }
+
+  /** A decoded frame as the handler gets it: itself, or a part (undefined) until its message is whole. */
+  #whole(value: unknown): unknown {
+    if (!isPart(value)) return value;
+    this.#handler.part?.(this);
+    const body = this.#assembler.add(parseMessagePart(asMap(value, "message part")));
+    if (body === undefined) return undefined;
+    const whole = decodeMessage(body);
+    const kind = readEnvelope(whole).t;
+    if (kind !== this.#assembler.kind)
+      throw new ProtocolError(`Parts announced a ${this.#assembler.kind} message, not ${kind}`);
+    return whole;
+  }
+
+  /**
+   * Sends parts of the queued large messages while the kernel takes them: one part waits in
+   * the outbox at most, the rest where it is, so a slow reader paces the sender.
+   */
+  #pump(): void {
+    while (!this.#closed && this.#outbox.queuedBytes === 0) {
+      const head = this.#large[0];
+      if (!head) return;
+      if (head.body === undefined) {
+        head.body = encodeValue(head.value);
+        head.totalBytes = head.body.byteLength;
+      }
+      const bytes = head.body.subarray(head.offset, head.offset + PART_BYTES);
+      const part = { t: "msg_part", kind: head.kind, total: head.totalBytes, offset: head.offset, bytes };
+      head.offset += bytes.byteLength;
+      if (head.offset >= head.totalBytes) this.#large.shift();
+      this.#outbox.send(encodeMessage(part));
+    }
   }
 
   /** Socket event: a socket error, or a handler threw something other than ProtocolError (a bug). */
@@ -147,6 +233,7 @@ export class Connection<S = undefined> {
   #markClosed(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#large = []; // a message cut halfway is dropped whole: the receiver never delivers it
     this.#wakeDrainWaiters();
     this.#handler.close?.(this);
   }
@@ -156,6 +243,18 @@ export class Connection<S = undefined> {
     this.#drainWaiters = [];
     for (const wake of waiters) wake();
   }
+}
+
+/** A decoded `msg_part` frame (any other value goes to the handler as it is). */
+function isPart(value: unknown): boolean {
+  return typeof value === "object" && value !== null && "t" in value && value.t === "msg_part";
+}
+
+/** The `t` of a message being sent (every message has one; "" is refused by any receiver). */
+function typeOf(value: unknown): string {
+  return typeof value === "object" && value !== null && "t" in value && typeof value.t === "string"
+    ? value.t
+    : "";
 }
 
 /**

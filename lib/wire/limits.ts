@@ -1,8 +1,9 @@
 // Every byte, count and time limit of the wire protocol, each with its reason.
 
 /**
- * Largest frame body. The biggest legitimate frame is a share of a file with its piece
- * hashes (20 bytes per 512 KiB piece: 8 MiB covers a 200 GiB file) or one 512 KiB piece.
+ * Largest frame body: a defence, never a bound on what a message holds. The biggest frames sent
+ * are 2 MiB (WHOLE_MESSAGE_BYTES in parts.ts: a listing part, a base part, a batch of
+ * operations, a part of a larger message such as a share with its piece hashes) and pieces.
  */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 
@@ -14,6 +15,13 @@ export const MAX_UNAUTHENTICATED_FRAME_BYTES = 64 * 1024;
 
 /** Bytes a connection may queue unsent before we judge the peer too slow and close it. */
 export const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Messages in parts (see parts.ts) a connection may have queued unsent before we judge the peer
+ * too slow and close it: one is being sent, the others wait unencoded. As many as the requests
+ * a client may have outstanding, so that a client reading normally never meets it.
+ */
+export const MAX_QUEUED_MESSAGES = 64;
 
 /** A connection that completes no frame for this long is closed (slow senders, dead peers). */
 export const IDLE_TIMEOUT_S = 30;

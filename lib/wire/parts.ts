@@ -1,6 +1,8 @@
-// Anything that grows with the state (a listing, a base, a batch of operations) travels as parts,
-// each a frame far below the frame limit, and is taken back with its own bound. Pure.
+// Anything that grows with the state (a listing, a base, a batch of operations, a file's piece
+// hashes) travels as parts, each a frame far below the frame limit, and is taken back with its
+// own bound. Pure.
 import { ProtocolError } from "../errors.ts";
+import { type Fields, readBytes, readInt, readString } from "./fields.ts";
 
 /** Bytes of one part of a byte stream (a compacted base): 1/8 of the frame limit. */
 export const PART_BYTES = 1024 * 1024;
@@ -93,5 +95,101 @@ export class ByteAssembler {
     }
     this.#parts = [];
     return whole;
+  }
+}
+
+/**
+ * Messages up to this many encoded bytes go as one frame (a listing's part, a base part, a batch
+ * of small operations); a larger one (a share with many piece hashes) goes in PART_BYTES parts.
+ * Both are far below the frame limit, which stays a defence and never bounds what a message holds.
+ */
+export const WHOLE_MESSAGE_BYTES = 2 * PART_BYTES;
+
+/** One part of a message sent in parts: the frame `{ t: "msg_part", kind, total, offset, bytes }`. */
+export interface MessagePart {
+  /** The whole message's own `t`, so that the receiver checks its kind's bound at the first part. */
+  kind: string;
+  /** The whole message's encoded bytes. */
+  total: number;
+  offset: number;
+  bytes: Uint8Array;
+}
+
+/** The parts of one encoded message `body` whose type is `kind`, in order. */
+export function* messageParts(
+  kind: string,
+  body: Uint8Array,
+  partBytes = PART_BYTES,
+): Generator<MessagePart> {
+  for (const part of byteParts(body, 0, partBytes))
+    yield { kind, total: body.byteLength, offset: part.offset, bytes: part.bytes };
+}
+
+/** Checks a decoded `msg_part` frame. */
+export function parseMessagePart(m: Fields): MessagePart {
+  return {
+    kind: readString(m, "kind", 64),
+    total: readInt(m, "total", 1, Number.MAX_SAFE_INTEGER),
+    offset: readInt(m, "offset", 0, Number.MAX_SAFE_INTEGER),
+    bytes: readBytes(m, "bytes", 1, PART_BYTES),
+  };
+}
+
+/**
+ * Takes back the messages one connection receives in parts, one at a time (ordinary frames may
+ * come between two parts). `bounds` gives, per message type, the largest message taken in parts:
+ * the first part's declared total is checked against it before anything is kept, and a type
+ * missing from it is refused (no connection takes parts before its peer proved who it is).
+ * Parts arrive in order on a stream, so anything else is the peer's mistake; a connection that
+ * closes mid-message simply drops the assembler, and nothing of the message was delivered.
+ */
+export class MessageAssembler {
+  bounds: Readonly<Record<string, number>>;
+  #kind = "";
+  #current: ByteAssembler | undefined;
+
+  constructor(bounds: Readonly<Record<string, number>> = {}) {
+    this.bounds = bounds;
+  }
+
+  /** Bytes held for the message under way. */
+  get bufferedBytes(): number {
+    return this.#current?.offset ?? 0;
+  }
+
+  /** Takes one part; the whole message's encoded bytes once its last part is in, else undefined. */
+  add(part: MessagePart): Uint8Array | undefined {
+    let current = this.#current;
+    if (current === undefined) {
+      if (part.offset !== 0)
+        throw new ProtocolError(`Part of a ${part.kind} message at ${part.offset} before its first part`);
+      const bound = Object.hasOwn(this.bounds, part.kind) ? this.bounds[part.kind] : undefined;
+      if (bound === undefined) throw new ProtocolError(`A ${part.kind} message in parts is not taken here`);
+      try {
+        current = new ByteAssembler(part.total, bound);
+      } catch {
+        throw new ProtocolError(
+          `A ${part.kind} message of ${part.total} bytes exceeds the limit of ${bound} for ${part.kind} messages`,
+        );
+      }
+      this.#current = current;
+      this.#kind = part.kind;
+    } else if (part.kind !== this.#kind || part.total !== current.totalBytes) {
+      throw new ProtocolError(
+        `A ${part.kind} message began before the ${this.#kind} message under way ended`,
+      );
+    }
+    if (!current.add(part.offset, part.bytes))
+      throw new ProtocolError(
+        `Part of a ${part.kind} message at ${part.offset}, expected at ${current.offset}`,
+      );
+    if (!current.complete) return undefined;
+    this.#current = undefined;
+    return current.take();
+  }
+
+  /** The type of the message a completed `add` returned (checked against what it decodes to). */
+  get kind(): string {
+    return this.#kind;
   }
 }

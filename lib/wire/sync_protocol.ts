@@ -40,6 +40,16 @@ export type SyncMessage =
  */
 export const MAX_BASE_BYTES = 4 * 1024 * 1024 * 1024;
 
+/**
+ * What a tracker takes in parts from a proven one: a batch of operations holds at most one share
+ * with a large piece-hash list (sync.ts's sendOps puts it alone), or small ones within a part;
+ * the live sessions are up to MAX_LIVE entries of a 128-byte id and a number.
+ */
+export const SYNC_MESSAGE_BOUNDS = {
+  sync_ops: MAX_PIECE_HASH_BYTES + 2 * PART_BYTES,
+  sync_live: MAX_LIVE * 160,
+} as const;
+
 /** How much of another tracker's base a tracker holds: a cut transfer continues from `offset`. */
 export interface PartialBase {
   stamp: Stamp;

@@ -13,8 +13,28 @@ import {
 } from "./fields.ts";
 import { MAX_PASSWORD_BYTES } from "./limits.ts";
 
-/** Largest piece-hash list: 20 bytes per 512 KiB piece of a 200 GiB file. */
-export const MAX_PIECE_HASH_BYTES = 20 * 409_600;
+/**
+ * Pieces of the largest file that can be shared: 2^21 pieces of 512 KiB, 1 TiB. Every tracker
+ * holds every shared file's piece hashes in memory (and twice that, as hex, in its compacted
+ * base), so one file may take at most 40 MiB of it; see README "Limits that remain".
+ */
+export const MAX_PIECES = 2 ** 21;
+/** Largest piece-hash list: 20 bytes per piece of a 1 TiB file (40 MiB: it travels in parts). */
+export const MAX_PIECE_HASH_BYTES = 20 * MAX_PIECES;
+/** A share request's fields other than its piece hashes (names, sizes, ids), generously. */
+const SHARE_FIELDS_BYTES = 4096;
+/** Peers and their keys in one file_info reply, at most. */
+const FILE_INFO_PEERS_BYTES = 8 * 1024 * 1024;
+
+/**
+ * What a tracker takes in parts from a logged-in client: a share with its piece hashes (nothing
+ * before login: a stranger's frames stay within MAX_UNAUTHENTICATED_FRAME_BYTES).
+ */
+export const CLIENT_MESSAGE_BOUNDS = { share: MAX_PIECE_HASH_BYTES + SHARE_FIELDS_BYTES } as const;
+/** What a client takes in parts from a tracker: a file_info reply with its piece hashes and peers. */
+export const TRACKER_MESSAGE_BOUNDS = {
+  reply: MAX_PIECE_HASH_BYTES + SHARE_FIELDS_BYTES + FILE_INFO_PEERS_BYTES,
+} as const;
 /** A session token: 256 random bits the client makes at login. */
 const TOKEN_BYTES = 32;
 /** A request id: client id and counter, unique per request, the same on a retry. */

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
 import { ProtocolError } from "../../../lib/errors.ts";
-import { decodeMessage, encodeMessage } from "../../../lib/wire/codec.ts";
+import { decodeMessage, encodeMessage, encodeValue } from "../../../lib/wire/codec.ts";
 import {
   Connection,
   type ConnectionHandler,
@@ -10,6 +10,7 @@ import {
   connectionHandlers,
 } from "../../../lib/wire/connection.ts";
 import { FrameDecoder } from "../../../lib/wire/frame.ts";
+import { messageParts, PART_BYTES, WHOLE_MESSAGE_BYTES } from "../../../lib/wire/parts.ts";
 
 const HOST = "127.0.0.1";
 const WAIT_MS = 3000;
@@ -104,14 +105,18 @@ function startServer(
 }
 
 /** Connects a Connection-driven client to `port`. */
-async function connectClient(port: number, handler: ConnectionHandler<undefined>): Promise<Connection> {
+async function connectClient(
+  port: number,
+  handler: ConnectionHandler<undefined>,
+  options: ConnectionOptions = {},
+): Promise<Connection> {
   let conn: Connection | undefined;
   const opened = Promise.withResolvers<void>();
   const socket = await Bun.connect<Connection>({
     hostname: HOST,
     port,
     socket: connectionHandlers((s) => {
-      conn = new Connection(s, handler, undefined, { log: () => {} });
+      conn = new Connection(s, handler, undefined, { log: () => {}, ...options });
       opened.resolve();
     }),
   });
@@ -180,18 +185,19 @@ describe("Connection", () => {
   });
 
   test("carries a large message through partial writes and drain, and drained() resolves", async () => {
-    const server = startServer(echoHandler());
+    const bounds = { messageBounds: { blob: 8 * 1024 * 1024 } };
+    const server = startServer(new Recorder((conn, value) => conn.send({ t: "blob", echo: value })), bounds);
     const client = new Recorder();
-    const conn = await connectClient(server.port, client);
+    const conn = await connectClient(server.port, client, bounds);
     const big = new Uint8Array(6 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
-    conn.send({ type: "blob", big });
-    conn.send({ type: "after" }); // on loopback, ~2 MiB of the blob is still queued here: drain does the rest
+    conn.send({ t: "blob", big });
+    conn.send({ t: "after" }); // goes between the blob's parts: it is echoed first
     await within(conn.drained(), "the client outbox to drain");
     // cast: the echoes of the two messages just sent; the expectations check their shape
-    const replies = (await client.nextMessages(2)) as { echo: { type: string; big?: Uint8Array } }[];
-    expect(replies[0]!.echo.big!.byteLength).toBe(big.byteLength);
-    expect(Buffer.compare(replies[0]!.echo.big!, big)).toBe(0);
-    expect(replies[1]).toEqual({ echo: { type: "after" } });
+    const replies = (await client.nextMessages(2)) as { t: string; echo: { t: string; big?: Uint8Array } }[];
+    expect(replies[0]).toEqual({ t: "blob", echo: { t: "after" } });
+    expect(replies[1]!.echo.big!.byteLength).toBe(big.byteLength);
+    expect(Buffer.compare(replies[1]!.echo.big!, big)).toBe(0);
     expect(conn.queuedBytes).toBe(0);
   }, 15_000);
 
@@ -302,5 +308,137 @@ describe("Connection", () => {
     raw.socket.write(encodeMessage({ type: "ping" }));
     await within(raw.closed, "the server to close the socket of a failed handler", 500);
     expect(server.logs.join("\n")).toContain("a bug in the handler");
+  });
+});
+
+describe("Connection: messages in parts", () => {
+  const MIB = 1024 * 1024;
+  const blob = (bytes: number) => new Uint8Array(bytes).map((_, i) => (i * 31 + (i >> 12)) & 0xff);
+  /** The raw frames of a `{ t: "blob", big }` message in parts, as a sender's connection writes them. */
+  const partFrames = (value: unknown, kind = "blob") =>
+    [...messageParts(kind, encodeValue(value))].map((p) => encodeMessage({ t: "msg_part", ...p }));
+  const waitForConn = (server: Server) =>
+    within(
+      (async () => {
+        while (server.conns.length === 0) await Bun.sleep(2);
+      })(),
+      "the server to accept",
+    );
+
+  test("a message far over the receiver's frame limit arrives whole, with small ones sent after it in between", async () => {
+    const handler = new Recorder();
+    // No frame above a part (and its few header bytes) is taken: the message is 5x that.
+    const server = startServer(handler, {
+      maxFrameBytes: PART_BYTES + 1024,
+      messageBounds: { blob: 16 * MIB },
+    });
+    const conn = await connectClient(server.port, new Recorder());
+    await waitForConn(server);
+    server.conns[0]!.pause(); // the receiver reads nothing yet: the parts wait at the sender
+    const big = blob(5 * PART_BYTES + 7);
+    expect(conn.send({ t: "blob", big })).toBe(false);
+    expect(conn.queuedBytes).toBeGreaterThan(0);
+    for (let n = 0; n < 3; n++) expect(conn.send({ t: "small", n })).toBe(false);
+    server.conns[0]!.resume();
+    const got = await handler.nextMessages(4);
+    expect(got.slice(0, 3)).toEqual([0, 1, 2].map((n) => ({ t: "small", n })));
+    expect(got[3]).toEqual({ t: "blob", big });
+    await within(conn.drained(), "the sender to drain");
+    expect(conn.queuedBytes).toBe(0);
+    expect(server.conns[0]!.isClosed).toBe(false);
+  }, 15_000);
+
+  test("messages at and just over WHOLE_MESSAGE_BYTES both arrive; only the larger one needs a bound", async () => {
+    const handler = new Recorder();
+    const server = startServer(handler, { messageBounds: { blob: 4 * MIB } });
+    const conn = await connectClient(server.port, new Recorder());
+    // The bytes a `{t, big}` map costs around its byte string (of a size near the limit).
+    const around =
+      encodeValue({ t: "blob", big: blob(WHOLE_MESSAGE_BYTES - 100) }).byteLength -
+      (WHOLE_MESSAGE_BYTES - 100);
+    const whole = { t: "blob", big: blob(WHOLE_MESSAGE_BYTES - around) };
+    expect(encodeValue(whole).byteLength).toBe(WHOLE_MESSAGE_BYTES);
+    const over = { t: "blob", big: blob(WHOLE_MESSAGE_BYTES - around + 1) };
+    conn.send(whole);
+    conn.send(over);
+    expect(await handler.nextMessages(2)).toEqual([whole, over]);
+    // A receiver without a bound for blobs takes the first and refuses the second.
+    const strict = new Recorder();
+    const other = startServer(strict);
+    const conn2 = await connectClient(other.port, new Recorder());
+    conn2.send(whole);
+    conn2.send(over);
+    await strict.until(() => strict.closes === 1, "the strict receiver to close");
+    expect(strict.messages).toEqual([whole]);
+    expect(other.logs.join("\n")).toContain("A blob message in parts is not taken here");
+  }, 15_000);
+
+  test("a slow reader paces the sender: a message 8x the outbox limit goes through without closing it", async () => {
+    const handler = new Recorder();
+    const server = startServer(handler, { messageBounds: { blob: 32 * MIB } });
+    let conn: Connection | undefined;
+    const opened = Promise.withResolvers<void>();
+    const socket = await Bun.connect<Connection>({
+      hostname: HOST,
+      port: server.port,
+      socket: connectionHandlers((s) => {
+        conn = new Connection(s, new Recorder(), undefined, { log: () => {}, maxQueuedBytes: 3 * MIB });
+        opened.resolve();
+      }),
+    });
+    sockets.push(socket as Socket<unknown>); // cast: the list only closes them, whatever their data
+    await within(opened.promise, "client open");
+    await waitForConn(server);
+    server.conns[0]!.pause();
+    const big = blob(24 * MIB);
+    conn!.send({ t: "blob", big });
+    await Bun.sleep(300);
+    // Sent whole, the 24 MiB would be queued at once and the outbox would have given up.
+    expect(conn!.isClosed).toBe(false);
+    expect(conn!.queuedBytes).toBeGreaterThan(3 * MIB);
+    server.conns[0]!.resume();
+    expect(await handler.nextMessages(1)).toEqual([{ t: "blob", big }]);
+    await within(conn!.drained(), "the sender to drain");
+    expect(conn!.isClosed).toBe(false);
+  }, 20_000);
+
+  test("a declared total over the kind's bound is refused at the first part, before its bytes are kept", async () => {
+    const handler = new Recorder();
+    const server = startServer(handler, { messageBounds: { blob: 2 * MIB } });
+    const raw = await connectRaw(server.port);
+    raw.socket.write(
+      encodeMessage({ t: "msg_part", kind: "blob", total: 2 * MIB + 1, offset: 0, bytes: blob(PART_BYTES) }),
+    );
+    await within(raw.closed, "the server to close the raw socket");
+    expect(server.logs.join("\n")).toContain("A blob message of 2097153 bytes exceeds the limit of 2097152");
+    expect(handler.messages).toEqual([]);
+  });
+
+  test("a connection cut halfway through a message delivers nothing of it; the next connection is served", async () => {
+    const handler = new Recorder();
+    const server = startServer(handler, { messageBounds: { blob: 16 * MIB } });
+    const raw = await connectRaw(server.port);
+    const frames = partFrames({ t: "blob", big: blob(6 * MIB) });
+    for (const frame of frames.slice(0, 3)) raw.socket.write(frame);
+    raw.socket.write(encodeMessage({ t: "small", n: 1 })); // between parts: delivered at once
+    await handler.until(() => handler.messages.length === 1, "the small message");
+    raw.socket.terminate();
+    await handler.until(() => handler.closes === 1, "the server to see the cut");
+    expect(handler.messages).toEqual([{ t: "small", n: 1 }]);
+    const conn = await connectClient(server.port, new Recorder());
+    const big = blob(3 * MIB);
+    conn.send({ t: "blob", big });
+    await handler.until(() => handler.messages.length === 2, "the whole message on a new connection");
+    expect(handler.messages[1]).toEqual({ t: "blob", big });
+  }, 15_000);
+
+  test("parts that decode to another type than they announced are refused", async () => {
+    const handler = new Recorder();
+    const server = startServer(handler, { messageBounds: { blob: 16 * MIB } });
+    const raw = await connectRaw(server.port);
+    for (const frame of partFrames({ t: "other", big: blob(3 * MIB) }, "blob")) raw.socket.write(frame);
+    await within(raw.closed, "the server to close the raw socket");
+    expect(server.logs.join("\n")).toContain("Parts announced a blob message, not other");
+    expect(handler.messages).toEqual([]);
   });
 });

@@ -3,7 +3,15 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { ProtocolError } from "../../../lib/errors.ts";
 import { decodeJsonOrCbor, encodeJsonValue, encodeValue } from "../../../lib/wire/codec.ts";
-import { ByteAssembler, byteParts, itemParts } from "../../../lib/wire/parts.ts";
+import {
+  ByteAssembler,
+  byteParts,
+  itemParts,
+  MessageAssembler,
+  messageParts,
+  PART_BYTES,
+  parseMessagePart,
+} from "../../../lib/wire/parts.ts";
 
 describe("itemParts", () => {
   test("keeps every item in order, within the count and byte bounds, the first part small", () => {
@@ -65,5 +73,92 @@ describe("decodeJsonOrCbor", () => {
     expect(decodeJsonOrCbor(encodeValue(base))).toEqual(base);
     expect(() => decodeJsonOrCbor(new TextEncoder().encode("{not json"))).toThrow(ProtocolError);
     expect(() => decodeJsonOrCbor(Uint8Array.from([0x7b, 0xff, 0xfe]))).toThrow(ProtocolError);
+  });
+});
+
+describe("MessageAssembler", () => {
+  const PART = 100;
+  const body = (n: number) => new Uint8Array(n).map((_, i) => (i * 13 + n) & 0xff);
+
+  test("takes back messages just below, at and above the part size, one part at a time", () => {
+    const assembler = new MessageAssembler({ share: 1_000 });
+    for (const size of [1, PART - 1, PART, PART + 1, 2 * PART, 2 * PART + 1, 1_000]) {
+      const parts = [...messageParts("share", body(size), PART)];
+      expect(parts.length).toBe(Math.ceil(size / PART));
+      parts.slice(0, -1).forEach((p) => {
+        expect(p.bytes.byteLength).toBe(PART);
+        expect(assembler.add(p)).toBeUndefined();
+      });
+      expect(assembler.bufferedBytes).toBe(size - (parts.at(-1)?.bytes.byteLength ?? 0));
+      expect(assembler.add(parts.at(-1)!)).toEqual(body(size));
+      expect(assembler.kind).toBe("share");
+      expect(assembler.bufferedBytes).toBe(0);
+    }
+  });
+
+  test("refuses a declared total over its kind's bound, and a kind it has no bound for, before keeping anything", () => {
+    const assembler = new MessageAssembler({ share: 1_000 });
+    const first = { kind: "share", total: 1_001, offset: 0, bytes: body(PART) };
+    expect(() => assembler.add(first)).toThrow(ProtocolError);
+    expect(() => assembler.add(first)).toThrow("share message of 1001 bytes exceeds the limit of 1000");
+    expect(assembler.bufferedBytes).toBe(0);
+    expect(() => assembler.add({ ...first, kind: "reply", total: 10 })).toThrow(
+      "A reply message in parts is not taken here",
+    );
+    // Inherited names are not bounds.
+    expect(() => assembler.add({ ...first, kind: "constructor", total: 10 })).toThrow("not taken here");
+    expect(() => new MessageAssembler().add({ ...first, total: 10 })).toThrow("not taken here");
+    expect(assembler.bufferedBytes).toBe(0);
+  });
+
+  test("refuses parts out of order, a second message begun before the first ended, and a part past the end", () => {
+    const parts = [...messageParts("share", body(350), PART)];
+    const fresh = () => new MessageAssembler({ share: 1_000, reply: 1_000 });
+    expect(() => fresh().add(parts[1]!)).toThrow("before its first part");
+    let a = fresh();
+    a.add(parts[0]!);
+    expect(() => a.add(parts[2]!)).toThrow("at 200, expected at 100");
+    a = fresh();
+    a.add(parts[0]!);
+    expect(() => a.add(parts[0]!)).toThrow("at 0, expected at 100");
+    a = fresh();
+    a.add(parts[0]!);
+    expect(() => a.add({ ...parts[1]!, kind: "reply" })).toThrow(
+      "began before the share message under way ended",
+    );
+    a = fresh();
+    a.add(parts[0]!);
+    expect(() => a.add({ ...parts[1]!, bytes: body(300) })).toThrow("runs past 350");
+  });
+
+  test("any body, any part size: the parts rebuild it exactly, and each one is within the part size", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 3_000 }),
+        fc.integer({ min: 1, max: 500 }),
+        (b, part) => {
+          const assembler = new MessageAssembler({ m: 3_000 });
+          let whole: Uint8Array | undefined;
+          for (const p of messageParts("m", b, part)) {
+            expect(whole).toBeUndefined();
+            expect(p.bytes.byteLength).toBeLessThanOrEqual(part);
+            whole = assembler.add(p);
+          }
+          expect(whole).toEqual(b);
+        },
+      ),
+    );
+  });
+
+  test("parseMessagePart checks every field of a msg_part frame", () => {
+    const frame = { t: "msg_part", kind: "share", total: 10, offset: 0, bytes: body(10) };
+    expect(parseMessagePart(frame)).toEqual({ kind: "share", total: 10, offset: 0, bytes: body(10) });
+    expect(() => parseMessagePart({ ...frame, total: 0 })).toThrow(ProtocolError);
+    expect(() => parseMessagePart({ ...frame, offset: -1 })).toThrow(ProtocolError);
+    expect(() => parseMessagePart({ ...frame, bytes: new Uint8Array(0) })).toThrow(ProtocolError);
+    expect(() => parseMessagePart({ ...frame, bytes: new Uint8Array(PART_BYTES + 1) })).toThrow(
+      ProtocolError,
+    );
+    expect(() => parseMessagePart({ ...frame, kind: 7 })).toThrow(ProtocolError);
   });
 });
