@@ -15,7 +15,8 @@ import type { Socket } from "bun";
 import { messageOf } from "../../lib/errors.ts";
 import { keyId } from "../../lib/identity/fingerprint.ts";
 import type { TlsIdentity } from "../../lib/identity/key_file.ts";
-import { decodeMessage, encodeMessage } from "../../lib/wire/codec.ts";
+import { decodeMessage, encodeMessage, encodeValue } from "../../lib/wire/codec.ts";
+import { messageParts } from "../../lib/wire/parts.ts";
 import { channelBinding, connectTls, type PeerKey } from "../../lib/wire/tls.ts";
 import { TEST_IDENTITY } from "./identity.ts";
 
@@ -126,6 +127,28 @@ export class RawSocket {
   /** Encodes one value as a frame and writes it. */
   send(value: unknown): void {
     this.write(encodeMessage(value));
+  }
+
+  /**
+   * The `msg_part` frames of one value, as the product's connections send a message larger than
+   * WHOLE_MESSAGE_BYTES (lib/wire/parts.ts): write them all, some, or others between them.
+   */
+  static partFrames(value: { t: string } & Frame): Uint8Array[] {
+    return [...messageParts(value.t, encodeValue(value))].map((part) =>
+      encodeMessage({ t: "msg_part", ...part }),
+    );
+  }
+
+  /** Sends a tracker request in parts with a fresh `id` and returns its reply frame (undefined: none came). */
+  requestInParts(body: { t: string } & Frame, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Frame | undefined> {
+    const id = this.#nextId++;
+    for (const frame of RawSocket.partFrames({ ...body, id })) this.write(frame);
+    return this.next((f) => f.t === "reply" && f.id === id, timeoutMs);
+  }
+
+  /** A fresh request id, for requests written by hand (partFrames). */
+  nextId(): number {
+    return this.#nextId++;
   }
 
   /** Resolves once every byte written so far is with the kernel (or the socket closed). */
