@@ -180,7 +180,7 @@ export class Files implements FileCommands {
     const before = statOrThrow(full);
     if (before.size > MAX_SHARED_FILE_BYTES)
       throw new CommandError(
-        `${path} is ${formatBytes(before.size)}: files up to ${formatBytes(MAX_SHARED_FILE_BYTES)} can be shared`,
+        `cannot share ${path}: ${before.size} bytes, over the ${formatBytes(MAX_SHARED_FILE_BYTES)} (${MAX_SHARED_FILE_BYTES} bytes) a tracker takes`,
       );
     const show = (done: number) =>
       this.#progress(`hashing ${name}: ${Math.floor((100 * done) / Math.max(before.size, 1))}%`);
