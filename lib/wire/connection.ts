@@ -167,8 +167,8 @@ export class Connection<S = undefined> {
       if (bodies.length > 0 && this.#idleTimeoutS > 0) this.#socket.timeout(this.#idleTimeoutS);
       for (const body of bodies) {
         if (this.#closed) return;
-        const value = this.#whole(decodeMessage(body));
-        if (value !== undefined) this.#handler.message(this, value);
+        const message = this.#whole(decodeMessage(body));
+        if (message) this.#handler.message(this, message.value);
       }
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
@@ -184,9 +184,12 @@ export class Connection<S = undefined> {
     if (this.queuedBytes === 0) this.#wakeDrainWaiters();
   }
 
-  /** A decoded frame as the handler gets it: itself, or a part (undefined) until its message is whole. */
-  #whole(value: unknown): unknown {
-    if (!isPart(value)) return value;
+  /**
+   * A decoded frame as the handler gets it: itself (whatever it is, even CBOR `undefined`), or
+   * nothing for a part until its message is whole.
+   */
+  #whole(value: unknown): { value: unknown } | undefined {
+    if (!isPart(value)) return { value };
     this.#handler.part?.(this);
     const body = this.#assembler.add(parseMessagePart(asMap(value, "message part")));
     if (body === undefined) return undefined;
@@ -194,7 +197,7 @@ export class Connection<S = undefined> {
     const kind = readEnvelope(whole).t;
     if (kind !== this.#assembler.kind)
       throw new ProtocolError(`Parts announced a ${this.#assembler.kind} message, not ${kind}`);
-    return whole;
+    return { value: whole };
   }
 
   /**

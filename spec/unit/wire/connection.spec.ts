@@ -402,6 +402,15 @@ describe("Connection: messages in parts", () => {
     expect(conn!.isClosed).toBe(false);
   }, 20_000);
 
+  test("every frame that is not a part reaches the handler as it decoded, CBOR undefined and null included", async () => {
+    const handler = new Recorder();
+    const server = startServer(handler);
+    const raw = await connectRaw(server.port);
+    raw.socket.write(new Uint8Array([0, 0, 0, 1, 0xf7, 0, 0, 0, 1, 0xf6])); // undefined, then null
+    await handler.until(() => handler.messages.length === 2, "both values");
+    expect(handler.messages).toEqual([undefined, null]);
+  });
+
   test("a declared total over the kind's bound is refused at the first part, before its bytes are kept", async () => {
     const handler = new Recorder();
     const server = startServer(handler, { messageBounds: { blob: 2 * MIB } });
