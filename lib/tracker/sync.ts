@@ -354,7 +354,9 @@ export class Sync {
         this.#heardStatus = true;
         if (wasCatchingUp && !replica.catchingUp)
           this.#o.log(`sync: caught up with tracker ${from}: taking changes`);
-        if (conn.queuedBytes > 0 || this.#sendingBaseTo.has(from)) return; // still sending the last answer
+        // Still sending the last answer, or a pushed op in parts (on either connection): what is
+        // on its way is not sent again.
+        if (this.#sendingTo(from) || this.#sendingBaseTo.has(from)) return;
         if (replica.needsBase(msg.status.vv)) {
           // Sent whole on a connection still open: it is on its way (or being adopted), not lost.
           const sent = this.#sentBase.get(from);
@@ -382,6 +384,14 @@ export class Sync {
       default:
         throw new ProtocolError(`Unexpected ${msg.t} on an established sync link`);
     }
+  }
+
+  /** Whether anything is still queued for tracker `node`, on the link we dialled or one it did. */
+  #sendingTo(node: number): boolean {
+    const link = this.#links.get(node);
+    if (link?.conn && link.conn.queuedBytes > 0) return true;
+    for (const [conn, peer] of this.#inbound) if (peer.node === node && conn.queuedBytes > 0) return true;
+    return false;
   }
 
   #tick(): void {
