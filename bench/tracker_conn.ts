@@ -5,7 +5,7 @@ import type { Socket } from "bun";
 import { Connection, connectionHandlers } from "../lib/wire/connection.ts";
 import type { Fields } from "../lib/wire/fields.ts";
 import { connectTls, secureHandlers } from "../lib/wire/tls.ts";
-import { parseTrackerMessage, type Reply } from "../lib/wire/tracker_protocol.ts";
+import { parseTrackerMessage, type Reply, TRACKER_MESSAGE_BOUNDS } from "../lib/wire/tracker_protocol.ts";
 import { freshIdentity } from "../spec/helpers/identity.ts";
 
 type Body = { t: string } & Record<string, unknown>;
@@ -58,7 +58,11 @@ export class TrackerConn {
     await new Promise<void>((resolve, reject) => {
       const opened = (socket: Socket<Connection>) => {
         // No idle timeout: a simulated client may sit between phases.
-        tc.#conn = new Connection(socket, handler, undefined, { idleTimeoutS: 0 });
+        // As ./client: a reply with many piece hashes comes in parts.
+        tc.#conn = new Connection(socket, handler, undefined, {
+          idleTimeoutS: 0,
+          messageBounds: TRACKER_MESSAGE_BOUNDS,
+        });
         resolve();
       };
       Bun.connect<Connection>({

@@ -29,7 +29,7 @@ import type { Fields } from "../../lib/wire/fields.ts";
 import { HEARTBEAT_MS } from "../../lib/wire/limits.ts";
 import { type PeerMessage, parsePeerMessage } from "../../lib/wire/peer_protocol.ts";
 import { connectTls, listenTls, type PeerKey, secureHandlers } from "../../lib/wire/tls.ts";
-import { parseReply, type Reply } from "../../lib/wire/tracker_protocol.ts";
+import { parseReply, type Reply, TRACKER_MESSAGE_BOUNDS } from "../../lib/wire/tracker_protocol.ts";
 import { TEST_IDENTITY } from "./identity.ts";
 import { freePort } from "./wait.ts";
 
@@ -78,7 +78,12 @@ export class TrackerSession {
         socket: secureHandlers(
           (socket: Socket<Connection>) => {
             session = new TrackerSession(
-              new Connection(socket, handler, undefined, { idleTimeoutS: 0, log: () => {} }),
+              // As ./client: a reply with many piece hashes comes in parts.
+              new Connection(socket, handler, undefined, {
+                idleTimeoutS: 0,
+                log: () => {},
+                messageBounds: TRACKER_MESSAGE_BOUNDS,
+              }),
             );
             resolve();
           },
