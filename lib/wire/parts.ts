@@ -125,10 +125,12 @@ export function* messageParts(
     yield { kind, total: body.byteLength, offset: part.offset, bytes: part.bytes };
 }
 
-/** Checks a decoded `msg_part` frame. */
+/** Checks a decoded `msg_part` frame; its kind is a message type (`share`, `sync_ops`), safe to log. */
 export function parseMessagePart(m: Fields): MessagePart {
+  const kind = readString(m, "kind", 32);
+  if (!/^[a-z_]+$/.test(kind)) throw new ProtocolError(`Cannot parse "kind": not a message type`);
   return {
-    kind: readString(m, "kind", 64),
+    kind,
     total: readInt(m, "total", 1, Number.MAX_SAFE_INTEGER),
     offset: readInt(m, "offset", 0, Number.MAX_SAFE_INTEGER),
     bytes: readBytes(m, "bytes", 1, PART_BYTES),

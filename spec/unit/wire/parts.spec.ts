@@ -160,5 +160,9 @@ describe("MessageAssembler", () => {
       ProtocolError,
     );
     expect(() => parseMessagePart({ ...frame, kind: 7 })).toThrow(ProtocolError);
+    expect(() => parseMessagePart({ ...frame, kind: "share\nforged log line" })).toThrow(
+      "not a message type",
+    );
+    expect(() => parseMessagePart({ ...frame, kind: "" })).toThrow("not a message type");
   });
 });
