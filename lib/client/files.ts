@@ -318,6 +318,7 @@ export class Files implements FileCommands {
       path: share.path,
       sizeBytes: share.sizeBytes,
       have,
+      origin: true,
     });
   }
 }
