@@ -18,15 +18,17 @@ export function encodeMessage(value: unknown): Uint8Array {
 }
 
 /**
- * Encodes one value to send: a complete frame when its body is at most `wholeBytes`, else the
- * body alone (a copy of its own), to go in parts. One encoding either way.
+ * Encodes one value to send: a complete frame when its body is at most `wholeBytes`, else its
+ * size and, when `keepLarge`, the body alone (a copy of its own) to go in parts. One encoding.
  */
 export function encodeOutgoing(
   value: unknown,
   wholeBytes: number,
-): { frame: Uint8Array } | { body: Uint8Array } {
+  keepLarge: boolean,
+): { frame: Uint8Array } | { bytes: number; body: Uint8Array | undefined } {
   const body = encoder.encode(value); // a view of the encoder's reused buffer: copied out below
-  return body.byteLength <= wholeBytes ? { frame: encodeFrame(body) } : { body: new Uint8Array(body) };
+  if (body.byteLength <= wholeBytes) return { frame: encodeFrame(body) };
+  return { bytes: body.byteLength, body: keepLarge ? new Uint8Array(body) : undefined };
 }
 
 /** Decodes one frame body to an unchecked value; garbage or trailing bytes are a ProtocolError. */

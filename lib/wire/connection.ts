@@ -112,22 +112,16 @@ export class Connection<S = undefined> {
    */
   send(value: unknown): boolean {
     if (this.#closed) return false;
-    const out = encodeOutgoing(value, WHOLE_MESSAGE_BYTES);
+    // Those behind the first large message wait as values (sharing the sender's buffers) and
+    // are encoded again in their turn: a peer that stops reading costs one encoded message, not
+    // one per reply.
+    const out = encodeOutgoing(value, WHOLE_MESSAGE_BYTES, this.#large.length === 0);
     if ("frame" in out) return this.#outbox.send(out.frame) && this.#large.length === 0;
     if (this.#large.length >= MAX_QUEUED_MESSAGES) {
       this.end(`a reader too slow: ${MAX_QUEUED_MESSAGES} large messages queued for it`);
       return false;
     }
-    // Those behind the first wait as values (sharing the sender's buffers) and are encoded in
-    // their turn: a peer that stops reading costs one encoded message, not one per reply.
-    const first = this.#large.length === 0;
-    this.#large.push({
-      kind: typeOf(value),
-      value,
-      body: first ? out.body : undefined,
-      totalBytes: out.body.byteLength,
-      offset: 0,
-    });
+    this.#large.push({ kind: typeOf(value), value, body: out.body, totalBytes: out.bytes, offset: 0 });
     this.#pump();
     return this.queuedBytes === 0;
   }

@@ -7,6 +7,7 @@
 // bound is refused at its first part, and a stranger's parts at once. A small real upload_file
 // and download_file between two ./client processes still work.
 import { afterEach, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { readFile, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TrackerLink } from "../../lib/client/tracker_link.ts";
@@ -188,6 +189,55 @@ describe("a share larger than the frame limit", () => {
     ).toMatchObject({ found: true });
     expect(await logged("A share message in parts is not taken here")).toMatchObject({ found: true });
     expect(await witness.request({ t: "whoami" })).toMatchObject({ ok: true, data: { user: "witness" } });
+  }, 60_000);
+});
+
+/** A process's peak and current RSS, MiB. */
+function memoryMiB(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const field = (name: string) =>
+    Number(status.match(new RegExp(`${name}:\\s+(\\d+) kB`))?.[1] ?? NaN) / 1024;
+  return { rss: field("VmRSS"), peak: field("VmHWM") };
+}
+
+describe("a client that asks for large replies and does not read them", () => {
+  test("costs the tracker one encoded reply, not one per request, and is closed at 64 queued", async () => {
+    const cluster = await makeCluster({ trackers: 1 });
+    const [t1] = await startTrackers(cluster);
+    const alice = await rawSession(cluster, 1, "alice");
+    expect(await alice.request({ t: "create_group", group: "g" })).toMatchObject({ ok: true });
+    const share = { t: "share", group: "g", name: "huge.iso", ...hugeFile(), rid: "big-share-2" };
+    expect(await alice.requestInParts(share, 15_000)).toMatchObject({ ok: true });
+    const before = memoryMiB(t1!.proc.pid);
+
+    const reader = await rawSession(cluster, 1, "alice");
+    reader.pause(); // never reads a byte of the replies
+    const ask = (n: number) => {
+      for (let i = 0; i < n; i++)
+        reader.send({ t: "file_info", group: "g", name: "huge.iso", id: 1_000 + i });
+    };
+    // 60 replies of 10 MiB each queued: 600 MiB if each were held encoded.
+    for (let round = 0; round < 6; round++) {
+      ask(10);
+      await Bun.sleep(100);
+    }
+    await Bun.sleep(500);
+    const queued = memoryMiB(t1!.proc.pid);
+    console.log(
+      `tracker RSS with 60 unread 10 MiB replies queued: ${queued.rss.toFixed(0)} MiB (peak ${queued.peak.toFixed(0)}; before: ${before.rss.toFixed(0)}, peak ${before.peak.toFixed(0)})`,
+    );
+    expect(queued.peak - before.rss).toBeLessThan(200);
+    expect(reader.closed).toBe(false);
+    ask(10); // past MAX_QUEUED_MESSAGES: the reader is too slow
+    expect(
+      await t1!.stderr.next(
+        (line) => line.includes("a reader too slow: 64 large messages queued for it"),
+        5_000,
+      ),
+    ).toMatchObject({ found: true });
+    reader.resume();
+    expect(await reader.waitClosed(5_000)).toBe(true);
+    expect(await alice.request({ t: "whoami" })).toMatchObject({ ok: true, data: { user: "alice" } });
   }, 60_000);
 });
 
