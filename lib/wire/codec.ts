@@ -31,6 +31,28 @@ export function encodeOutgoing(
   return { bytes: body.byteLength, body: keepLarge ? new Uint8Array(body) : undefined };
 }
 
+/**
+ * A lower bound of `value`'s encoded size, cheap to compute (its byte and text strings), counted
+ * only until it passes `limit`: a message known to be large need not be encoded to learn so.
+ */
+export function encodedBytesAtLeast(value: unknown, limit: number): number {
+  let bytes = 0;
+  const walk = (v: unknown): void => {
+    if (bytes > limit) return;
+    if (v instanceof Uint8Array) bytes += v.byteLength;
+    else if (typeof v === "string")
+      bytes += v.length; // UTF-16 units: never more than its UTF-8 bytes
+    else if (Array.isArray(v)) for (const item of v) walk(item);
+    else if (typeof v === "object" && v !== null)
+      for (const [key, item] of Object.entries(v)) {
+        bytes += key.length;
+        walk(item);
+      }
+  };
+  walk(value);
+  return bytes;
+}
+
 /** Decodes one frame body to an unchecked value; garbage or trailing bytes are a ProtocolError. */
 export function decodeMessage(body: Uint8Array): unknown {
   try {

@@ -4,7 +4,7 @@
 import type { Socket, SocketHandler } from "bun";
 import { ProtocolError } from "../errors.ts";
 import type { BufferPool } from "./buffer_pool.ts";
-import { decodeMessage, encodeMessage, encodeOutgoing, encodeValue } from "./codec.ts";
+import { decodeMessage, encodedBytesAtLeast, encodeMessage, encodeOutgoing, encodeValue } from "./codec.ts";
 import { asMap, readEnvelope } from "./fields.ts";
 import { FrameDecoder } from "./frame.ts";
 import { IDLE_TIMEOUT_S, MAX_QUEUED_MESSAGES } from "./limits.ts";
@@ -24,6 +24,7 @@ interface Outgoing {
   kind: string;
   value: unknown;
   body: Uint8Array | undefined;
+  /** Its encoded size (until it is encoded, at least this). */
   totalBytes: number;
   offset: number;
 }
@@ -113,9 +114,14 @@ export class Connection<S = undefined> {
   send(value: unknown): boolean {
     if (this.#closed) return false;
     // Those behind the first large message wait as values (sharing the sender's buffers) and
-    // are encoded again in their turn: a peer that stops reading costs one encoded message, not
-    // one per reply.
-    const out = encodeOutgoing(value, WHOLE_MESSAGE_BYTES, this.#large.length === 0);
+    // are encoded in their turn: a peer that stops reading costs one encoded message, not one
+    // per reply. One known to be large from its strings alone is not even encoded to learn so.
+    const queueing = this.#large.length > 0;
+    const atLeast = queueing ? encodedBytesAtLeast(value, WHOLE_MESSAGE_BYTES) : 0;
+    const out =
+      atLeast > WHOLE_MESSAGE_BYTES
+        ? { bytes: atLeast, body: undefined } // its size is known once it is encoded, in its turn
+        : encodeOutgoing(value, WHOLE_MESSAGE_BYTES, !queueing);
     if ("frame" in out) return this.#outbox.send(out.frame) && this.#large.length === 0;
     if (this.#large.length >= MAX_QUEUED_MESSAGES) {
       this.end(`a reader too slow: ${MAX_QUEUED_MESSAGES} large messages queued for it`);

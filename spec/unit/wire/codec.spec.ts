@@ -1,8 +1,9 @@
 // spec/unit/wire/codec.spec.ts: CBOR round trips, frame independence and every decode failure as ProtocolError.
 import { describe, expect, test } from "bun:test";
 import { isNativeAccelerationEnabled } from "cbor-x/decode";
+import fc from "fast-check";
 import { ProtocolError } from "../../../lib/errors.ts";
-import { decodeMessage, encodeMessage } from "../../../lib/wire/codec.ts";
+import { decodeMessage, encodedBytesAtLeast, encodeMessage, encodeValue } from "../../../lib/wire/codec.ts";
 
 const fromHex = (text: string) => new Uint8Array(Buffer.from(text.replace(/\s+/g, ""), "hex"));
 
@@ -216,4 +217,22 @@ describe("codec without the native cbor-extract addon", () => {
     expect({ code, stderr: stderr.slice(0, 300) }).toEqual({ code: 0, stderr: "" });
     expect(stdout.trim().split("\n")).toEqual(Array(3).fill(JSON.stringify(["ü", "b"])));
   }, 10_000);
+});
+
+describe("encodedBytesAtLeast", () => {
+  test("never exceeds the encoded size of any value, and stops counting past its limit", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.uint8Array({ maxLength: 300 }), (json, bytes) => {
+        for (const value of [json, { t: "x", bytes, json }, [bytes, json]])
+          expect(encodedBytesAtLeast(value, Number.POSITIVE_INFINITY)).toBeLessThanOrEqual(
+            encodeValue(value).byteLength,
+          );
+      }),
+    );
+    const pieces = new Uint8Array(1_000);
+    expect(encodedBytesAtLeast({ t: "reply", data: { pieces } }, 10_000)).toBe(1_000 + 1 + 5 + 4 + 6);
+    // Past the limit it stops walking: a long list is not walked to its end.
+    const many = Array.from({ length: 10_000 }, () => new Uint8Array(100));
+    expect(encodedBytesAtLeast(many, 500)).toBe(600);
+  });
 });
