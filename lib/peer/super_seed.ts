@@ -18,9 +18,17 @@ export interface SuperSeedOptions {
    * a round trip.
    */
   offersPerConnection: number;
+  /**
+   * Sends (on any connection) after which an offer nobody asked for is stale: the piece is
+   * then offered to other connections too. Until then no piece is offered twice, so the
+   * source's uplink never carries a piece twice while another was never sent (in the
+   * simulator, 100 peers: 16 duplicate sends, 0.7 s, when offers were shared at once); past
+   * it, a downloader that stopped asking cannot keep a piece from the swarm.
+   */
+  staleAfterSends: number;
 }
 
-export const DEFAULT_SUPER_SEED_OPTIONS: SuperSeedOptions = { offersPerConnection: 2 };
+export const DEFAULT_SUPER_SEED_OPTIONS: SuperSeedOptions = { offersPerConnection: 2, staleAfterSends: 8 };
 
 /** What to tell connections: `have` for these pieces (in this order). */
 export interface Reveal<C> {
@@ -32,6 +40,13 @@ export interface Reveal<C> {
 export class SuperSeed<C> {
   #count: number;
   #offers: number;
+  #staleAfter: number;
+  /** Pieces neither sent nor on offer anywhere. */
+  #free: number;
+  /** Sends so far: the clock that ages offers. */
+  #sends = 0;
+  /** The send count when each piece was last put on offer. */
+  #offeredAt: Float64Array;
   #sentOnce: Bitfield;
   #sentCount = 0;
   /** Per connection: the pieces it was shown (offers first, then everything once revealed). */
@@ -48,7 +63,14 @@ export class SuperSeed<C> {
         `Invalid "offersPerConnection": expected a positive integer: got ${o.offersPerConnection}`,
       );
     this.#count = pieceCount;
+    if (!(o.staleAfterSends >= 0))
+      throw new RangeError(
+        `Invalid "staleAfterSends": expected a non-negative number: got ${o.staleAfterSends}`,
+      );
     this.#offers = o.offersPerConnection;
+    this.#staleAfter = o.staleAfterSends;
+    this.#free = pieceCount;
+    this.#offeredAt = new Float64Array(pieceCount);
     this.#sentOnce = new Bitfield(pieceCount);
     this.#offered = new Uint32Array(pieceCount);
   }
@@ -75,7 +97,7 @@ export class SuperSeed<C> {
   close(conn: C): void {
     const shown = this.#shown.get(conn);
     if (!shown) return;
-    for (const index of shown.open) this.#offered[index] = (this.#offered[index] ?? 1) - 1;
+    for (const index of shown.open) this.#unoffer(index);
     this.#shown.delete(conn);
   }
 
@@ -85,14 +107,18 @@ export class SuperSeed<C> {
    */
   sent(conn: C, index: number): Reveal<C>[] {
     if (!this.active) return [];
-    if (this.#sentOnce.set(index)) this.#sentCount++;
+    this.#sends++;
     const shown = this.#shown.get(conn);
-    if (shown?.open.delete(index)) this.#offered[index] = (this.#offered[index] ?? 1) - 1;
+    if (shown?.open.delete(index)) this.#unoffer(index);
+    this.#markSent(index);
     if (!this.active) return this.#revealAll();
-    if (!shown) return [];
-    const fresh = this.#pick(shown.bits, this.#offers - shown.open.size);
-    for (const i of fresh) this.#offer(shown, i);
-    return fresh.length > 0 ? [{ conn, indexes: fresh }] : [];
+    const out: Reveal<C>[] = [];
+    if (shown) this.#replenish(conn, shown, out);
+    // Connections left without offers (every unsent piece was on offer elsewhere) get pieces
+    // that came free or whose offers went stale.
+    for (const [other, theirs] of this.#shown)
+      if (other !== conn && theirs.open.size < this.#offers) this.#replenish(other, theirs, out);
+    return out;
   }
 
   /**
@@ -103,41 +129,65 @@ export class SuperSeed<C> {
     const shown = this.#shown.get(conn);
     if (!this.active || !shown) return [];
     for (const index of shown.open) {
-      this.#offered[index] = (this.#offered[index] ?? 1) - 1;
-      if (this.#sentOnce.set(index)) this.#sentCount++;
+      this.#unoffer(index);
+      this.#markSent(index);
     }
     shown.open.clear();
     if (!this.active) return this.#revealAll();
-    const fresh = this.#pick(shown.bits, this.#offers);
+    const out: Reveal<C>[] = [];
+    this.#replenish(conn, shown, out);
+    return out;
+  }
+
+  #replenish(conn: C, shown: { bits: Bitfield; open: Set<number> }, out: Reveal<C>[]): void {
+    const fresh = this.#pick(shown.bits, this.#offers - shown.open.size);
     for (const i of fresh) this.#offer(shown, i);
-    return fresh.length > 0 ? [{ conn, indexes: fresh }] : [];
+    if (fresh.length > 0) out.push({ conn, indexes: fresh });
+  }
+
+  #markSent(index: number): void {
+    if (!this.#sentOnce.set(index)) return;
+    this.#sentCount++;
+    if ((this.#offered[index] ?? 0) === 0) this.#free--;
+  }
+
+  #unoffer(index: number): void {
+    const left = (this.#offered[index] ?? 1) - 1;
+    this.#offered[index] = left;
+    if (left === 0 && !this.#sentOnce.has(index)) this.#free++;
   }
 
   #offer(shown: { bits: Bitfield; open: Set<number> }, index: number): void {
     shown.bits.set(index);
     shown.open.add(index);
+    if ((this.#offered[index] ?? 0) === 0) {
+      this.#free--;
+      this.#offeredAt[index] = this.#sends;
+    }
     this.#offered[index] = (this.#offered[index] ?? 0) + 1;
   }
 
   /**
    * Up to `n` pieces not shown in `bits`, never sent: first those on offer nowhere (in index
-   * order), then, once every unsent piece is on offer somewhere, the least offered (a
-   * connection whose downloader does not ask must not keep a piece from the others forever).
+   * order), then those whose offers went stale, least offered first.
    */
   #pick(bits: Bitfield, n: number): number[] {
     const out: number[] = [];
     if (n <= 0) return out;
     const from = this.#cursor;
-    for (let k = 0; k < this.#count && out.length < n; k++) {
+    for (let k = 0; k < this.#count && out.length < n && this.#free > out.length; k++) {
       const i = (from + k) % this.#count;
       if (this.#sentOnce.has(i) || bits.has(i) || (this.#offered[i] ?? 0) > 0) continue;
       out.push(i);
       this.#cursor = (i + 1) % this.#count;
     }
+    if (out.length === n || this.#sends < this.#staleAfter) return out;
+    const staleBefore = this.#sends - this.#staleAfter;
     while (out.length < n) {
       let best = -1;
       for (let i = 0; i < this.#count; i++) {
         if (this.#sentOnce.has(i) || bits.has(i) || out.includes(i)) continue;
+        if ((this.#offered[i] ?? 0) === 0 || (this.#offeredAt[i] ?? 0) > staleBefore) continue;
         if (best < 0 || (this.#offered[i] ?? 0) < (this.#offered[best] ?? 0)) best = i;
       }
       if (best < 0) break;
@@ -155,6 +205,7 @@ export class SuperSeed<C> {
     }
     this.#shown.clear();
     this.#offered.fill(0);
+    this.#free = 0;
     return out;
   }
 }

@@ -22,15 +22,22 @@ describe("SuperSeed", () => {
     expect(s.active).toBe(true);
   });
 
-  test("once every unsent piece is on offer, a new connection shares the least offered ones", () => {
-    const s = new SuperSeed<string>(3, { offersPerConnection: 2 });
+  test("once every unsent piece is on offer, nothing is offered twice until offers go stale", () => {
+    const s = new SuperSeed<string>(3, { offersPerConnection: 2, staleAfterSends: 1 });
     expect(shown(s.open("a"))).toEqual([0, 1]);
-    expect(shown(s.open("b"))).toEqual([0, 2]); // 2, then 0 (offered once, like 1)
-    expect(shown(s.open("c"))).toEqual([1, 2]);
+    expect(shown(s.open("b"))).toEqual([2]);
+    expect(shown(s.open("c"))).toEqual([]); // nothing free, and no offer has waited a send yet
+    // One send later the others' offers are stale: shared, least offered first, with every
+    // connection short of offers.
+    expect(s.sent("a", 0)).toEqual([
+      { conn: "a", indexes: [2] },
+      { conn: "b", indexes: [1] },
+      { conn: "c", indexes: [1, 2] },
+    ]);
   });
 
   test("when the last unsent piece leaves, everyone is shown everything, and later connections too", () => {
-    const s = new SuperSeed<string>(3, { offersPerConnection: 1 });
+    const s = new SuperSeed<string>(3, { offersPerConnection: 1, staleAfterSends: 0 });
     s.open("a");
     s.open("b");
     expect(s.sent("a", 0)).toEqual([{ conn: "a", indexes: [2] }]);
@@ -44,6 +51,7 @@ describe("SuperSeed", () => {
     expect(shown(s.open("c"))).toEqual([0, 1, 2]);
     expect(s.sent("c", 1)).toEqual([]);
     expect(() => new SuperSeed<string>(3, { offersPerConnection: 0 })).toThrow(/offersPerConnection/);
+    expect(() => new SuperSeed<string>(3, { staleAfterSends: -1 })).toThrow(/staleAfterSends/);
   });
 
   test("whatever the order of opens, sends and closes: never a piece shown twice to one connection, and all shown once every piece was sent", () => {
@@ -56,9 +64,10 @@ describe("SuperSeed", () => {
       fc.property(
         fc.integer({ min: 1, max: 12 }),
         fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 0, max: 4 }),
         fc.array(step),
-        (count, offers, steps) => {
-          const s = new SuperSeed<number>(count, { offersPerConnection: offers });
+        (count, offers, stale, steps) => {
+          const s = new SuperSeed<number>(count, { offersPerConnection: offers, staleAfterSends: stale });
           const view = new Map<number, Set<number>>();
           const sentOnce = new Set<number>();
           const show = (c: number, indexes: readonly number[]) => {
