@@ -57,6 +57,8 @@ export class Ledger {
   readonly stuck: string[] = [];
   readonly crashed: string[] = [];
   sessionsLost = 0;
+  /** The first answers that showed a lost session: which command, which tracker, what it said. */
+  readonly sessionsLostLines: string[] = [];
 
   count(map: Map<string, number>, key: string): void {
     map.set(key, (map.get(key) ?? 0) + 1);
@@ -413,6 +415,14 @@ export class Actor {
       if (/not a member/.test(r.err[0]!) && group) this.#memberOf.delete(group);
       if (/session|not logged in/.test(r.err[0]!) && verb !== "login") {
         this.#ledger.sessionsLost++;
+        if (this.#ledger.sessionsLostLines.length < 5) {
+          const switched = this.client.stderr.lines
+            .filter((l) => /switched to tracker|tracker/.test(l))
+            .slice(-2);
+          this.#ledger.sessionsLostLines.push(
+            `${this.user}: "${line}": ${r.err[0]} (last tracker lines: ${switched.join(" | ")})`,
+          );
+        }
         await this.login();
       }
     }
