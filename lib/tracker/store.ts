@@ -5,9 +5,11 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { messageOf } from "../errors.ts";
-import type { Base, Op, VersionVector } from "../replica/replica.ts";
-import { compareStamps } from "../replica/stamp.ts";
-import { decodeJsonOrCbor, decodeMessage, encodeJsonValue, encodeValue } from "../wire/codec.ts";
+import type { BaseImage, Op } from "../replica/replica.ts";
+import { compareStamps, type Stamp } from "../replica/stamp.ts";
+import { State } from "../replica/state.ts";
+import { type BaseHeader, BaseReader, encodeBase } from "../wire/base_stream.ts";
+import { decodeJsonOrCbor, decodeMessage, encodeValue } from "../wire/codec.ts";
 import { asMap } from "../wire/fields.ts";
 
 import { parseBase, parseOp } from "../wire/sync_protocol.ts";
@@ -15,14 +17,29 @@ import { parseBase, parseOp } from "../wire/sync_protocol.ts";
 /** What a tracker persisted: enough to rebuild its replica exactly. */
 export interface Persisted {
   node: number;
-  base?: Base;
+  base?: BaseImage;
   ops: Op[];
 }
 
-/** The on-disk log of one tracker. */
+/** The stored base: which stamp, and how many bytes of chunks. */
+export interface StoredBase {
+  stamp: Stamp;
+  bytes: number;
+}
+
+/**
+ * The on-disk log of one tracker. The compacted base is stored as the chunks it travels in
+ * (lib/wire/base_stream.ts), one row each, under a generation number: a new base (saved here
+ * or coming in from another tracker) is written under the next generation and made current in
+ * one small transaction, so a restart always finds one whole base, and a base is read, sent and
+ * loaded a chunk at a time.
+ */
 export class Store {
   #db: Database;
   #insert;
+  #insertChunk;
+  #chunkAt;
+  #nextGen: number;
 
   /** Opens (creating if needed) `<dataDir>/tracker.sqlite`; refuses a data dir of another tracker. */
   constructor(dataDir: string, node: number, options: { fsync?: boolean | undefined } = {}) {
@@ -37,7 +54,7 @@ export class Store {
       "CREATE TABLE IF NOT EXISTS ops (origin INTEGER NOT NULL, seq INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (origin, seq))",
     );
     this.#db.exec(
-      "CREATE TABLE IF NOT EXISTS base (id INTEGER PRIMARY KEY CHECK (id = 1), body BLOB NOT NULL)",
+      "CREATE TABLE IF NOT EXISTS base_chunks (gen INTEGER NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (gen, n))",
     );
     const owner = this.#db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'node'").get();
     if (owner && Number(owner.value) !== node) {
@@ -47,14 +64,19 @@ export class Store {
     }
     if (!owner) this.#db.query("INSERT INTO meta (key, value) VALUES ('node', ?)").run(String(node));
     this.#insert = this.#db.query("INSERT OR IGNORE INTO ops (origin, seq, body) VALUES (?, ?, ?)");
+    this.#insertChunk = this.#db.query("INSERT INTO base_chunks (gen, n, at, body) VALUES (?, ?, ?, ?)");
+    this.#chunkAt = this.#db.query<{ n: number; at: number; body: Uint8Array }, [number, number]>(
+      "SELECT n, at, body FROM base_chunks WHERE gen = ? AND n = ?",
+    );
+    // Chunks of a base that was coming in when the process stopped: never made current.
+    const gen = this.#currentGen();
+    this.#db.query("DELETE FROM base_chunks WHERE gen != ?").run(gen ?? -1);
+    this.#nextGen = (gen ?? 0) + 1;
   }
 
   /** Everything persisted; a corrupt row is an error naming it (never a silently wrong state). */
   load(node: number): Persisted {
-    const baseRow = this.#db.query<{ body: Uint8Array }, []>("SELECT body FROM base WHERE id = 1").get();
-    const base = baseRow
-      ? parseBase(asMap(decodeStored(baseRow.body, "base", decodeJsonOrCbor), "stored base"))
-      : undefined;
+    const base = this.#migrateJsonBase() ?? this.#loadBase();
     const rows = this.#db
       .query<{ origin: number; seq: number; body: Uint8Array }, []>("SELECT origin, seq, body FROM ops")
       .all();
@@ -77,30 +99,160 @@ export class Store {
   }
 
   /**
-   * Replaces the base (compacted here or adopted from another tracker) and drops every op it
-   * covers, atomically. An origin's ops are folded in sequence order, so seq <= vv is folded.
+   * Replaces the base (compacted here) and drops every op it covers, atomically: encodes it
+   * chunk by chunk straight into the table. An origin's ops are folded in sequence order, so
+   * seq <= vv is folded.
    */
-  saveBase(base: Base): void {
-    this.saveEncodedBase(encodeJsonValue(base), base.vv);
-  }
-
-  /** The stored base as stored (to send it on as it is), if there is one. */
-  encodedBase(): Uint8Array | undefined {
-    return this.#db.query<{ body: Uint8Array }, []>("SELECT body FROM base WHERE id = 1").get()?.body;
-  }
-
-  /** saveBase() of a base already encoded (one received from another tracker, or about to be sent). */
-  saveEncodedBase(body: Uint8Array, vv: VersionVector): void {
+  saveBase(base: BaseImage): void {
+    const gen = this.#nextGen++;
     this.#db.transaction(() => {
-      this.#db.query("INSERT OR REPLACE INTO base (id, body) VALUES (1, ?)").run(body);
-      for (const [origin, seq] of vv)
-        this.#db.query("DELETE FROM ops WHERE origin = ? AND seq <= ?").run(origin, seq);
+      let n = 0;
+      let at = 0;
+      for (const chunk of encodeBase(base, base.state)) {
+        this.#insertChunk.run(gen, n++, at, chunk);
+        at += chunk.byteLength;
+      }
+      this.#makeCurrent(gen, base, at);
     })();
+  }
+
+  /** The stored base's stamp and size, if there is one. */
+  storedBase(): StoredBase | undefined {
+    const stamp = this.#meta("base_stamp");
+    const bytes = this.#meta("base_bytes");
+    if (stamp === undefined || bytes === undefined) return undefined;
+    return { stamp: parseStoredStamp(stamp), bytes: Number(bytes) };
+  }
+
+  /**
+   * The stored base's chunks from the one starting at byte `offset` on (from the first if no
+   * chunk starts there), read one at a time. Ends early if another base replaces it meanwhile.
+   */
+  *baseChunks(offset = 0): Generator<{ offset: number; bytes: Uint8Array }> {
+    const gen = this.#currentGen();
+    if (gen === undefined) return;
+    const start =
+      offset > 0
+        ? this.#db
+            .query<{ n: number }, [number, number]>("SELECT n FROM base_chunks WHERE gen = ? AND at = ?")
+            .get(gen, offset)?.n
+        : 0;
+    for (let n = start ?? 0; ; n++) {
+      const row = this.#chunkAt.get(gen, n);
+      if (!row) return;
+      yield { offset: row.at, bytes: row.body };
+    }
+  }
+
+  /** Whether a chunk of the stored base starts at byte `offset` (a transfer can resume there). */
+  hasChunkAt(offset: number): boolean {
+    const gen = this.#currentGen();
+    if (gen === undefined) return false;
+    return (
+      this.#db
+        .query<{ n: number }, [number, number]>("SELECT n FROM base_chunks WHERE gen = ? AND at = ?")
+        .get(gen, offset) !== null
+    );
+  }
+
+  /** A generation for a base coming in from another tracker, chunk by chunk (putIncoming). */
+  beginIncoming(): number {
+    return this.#nextGen++;
+  }
+
+  /** Chunk `n` (at byte `offset`) of incoming base `gen`: kept, not current until adoptIncoming. */
+  putIncoming(gen: number, n: number, offset: number, bytes: Uint8Array): void {
+    this.#insertChunk.run(gen, n, offset, bytes);
+  }
+
+  /** Makes incoming base `gen`, whole and adopted, the stored one, and drops every op it covers. */
+  adoptIncoming(gen: number, header: BaseHeader, bytes: number): void {
+    this.#db.transaction(() => this.#makeCurrent(gen, header, bytes))();
+  }
+
+  /** Forgets the chunks of an incoming base that will not be adopted. */
+  dropIncoming(gen: number): void {
+    this.#db.query("DELETE FROM base_chunks WHERE gen = ?").run(gen);
   }
 
   close(): void {
     this.#db.close();
   }
+
+  #makeCurrent(gen: number, header: BaseHeader, bytes: number): void {
+    const previous = this.#currentGen();
+    this.#setMeta("base_gen", String(gen));
+    this.#setMeta("base_stamp", JSON.stringify(header.stamp));
+    this.#setMeta("base_bytes", String(bytes));
+    if (previous !== undefined) this.#db.query("DELETE FROM base_chunks WHERE gen = ?").run(previous);
+    for (const [origin, seq] of header.vv)
+      this.#db.query("DELETE FROM ops WHERE origin = ? AND seq <= ?").run(origin, seq);
+  }
+
+  /** The stored base, read chunk by chunk into its state. */
+  #loadBase(): BaseImage | undefined {
+    const gen = this.#currentGen();
+    if (gen === undefined) return undefined;
+    const reader = new BaseReader();
+    try {
+      for (const { bytes } of this.baseChunks()) reader.add(bytes);
+      return reader.finish();
+    } catch (err) {
+      throw new Error(
+        `stored base is corrupt (${messageOf(err)}): restore the data dir or remove it to resync from the other trackers`,
+      );
+    }
+  }
+
+  /**
+   * A data dir written before bases were chunks holds its base as one JSON (or older, CBOR)
+   * document in table \`base\`: read it the old way once, store it as chunks, and drop the old
+   * table, in one transaction (a crash meanwhile leaves the old table as it was).
+   */
+  #migrateJsonBase(): BaseImage | undefined {
+    const legacy = this.#db
+      .query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'base'")
+      .get();
+    if (!legacy) return undefined;
+    const row = this.#db.query<{ body: Uint8Array }, []>("SELECT body FROM base WHERE id = 1").get();
+    let image: BaseImage | undefined;
+    if (row) {
+      const base = parseBase(asMap(decodeStored(row.body, "base", decodeJsonOrCbor), "stored base"));
+      image = { stamp: base.stamp, vv: base.vv, state: State.fromSnapshot(base.state) };
+    }
+    this.#db.transaction(() => {
+      if (image) this.saveBase(image);
+      this.#db.exec("DROP TABLE base");
+    })();
+    return image;
+  }
+
+  #currentGen(): number | undefined {
+    const gen = this.#meta("base_gen");
+    return gen === undefined ? undefined : Number(gen);
+  }
+
+  #meta(key: string): string | undefined {
+    return this.#db.query<{ value: string }, [string]>("SELECT value FROM meta WHERE key = ?").get(key)
+      ?.value;
+  }
+
+  #setMeta(key: string, value: string): void {
+    this.#db.query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key, value);
+  }
+}
+
+function parseStoredStamp(text: string): Stamp {
+  const v: unknown = JSON.parse(text);
+  const m = asMap(v, "stored base stamp");
+  const wall = m.wall;
+  const count = m.count;
+  const node = m.node;
+  if (typeof wall !== "number" || typeof count !== "number" || typeof node !== "number")
+    throw new Error(
+      `stored base stamp ${text} is corrupt: remove the data dir to resync from the other trackers`,
+    );
+  return { wall, count, node };
 }
 
 function decodeStored(body: Uint8Array, what: string, decode = decodeMessage): unknown {

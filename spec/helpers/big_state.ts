@@ -2,14 +2,13 @@
 // as its compacted base, as if that tracker had served the operations and compacted them.
 import { Replica } from "../../lib/replica/replica.ts";
 import { Store } from "../../lib/tracker/store.ts";
-import { encodeJsonValue } from "../../lib/wire/codec.ts";
 
 /** What writeBigState made. */
 export interface BigState {
   user: string;
   pass: string;
   groups: string[];
-  /** Bytes of the encoded base: the state's size on the wire and on disk. */
+  /** Bytes of the stored base's chunks: the state's size on the wire and on disk. */
   baseBytes: number;
 }
 
@@ -65,9 +64,9 @@ export async function writeBigState(
   }
   if (!options.files) must({ kind: "logout", session });
   replica.compact();
-  const base = replica.base();
   const store = new Store(dataDir, node);
-  store.saveBase(base);
+  store.saveBase(replica.baseImage());
+  const baseBytes = store.storedBase()?.bytes ?? 0;
   store.close();
-  return { user, pass, groups, baseBytes: encodeJsonValue(base).byteLength };
+  return { user, pass, groups, baseBytes };
 }
