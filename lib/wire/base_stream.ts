@@ -7,7 +7,13 @@ import { ProtocolError } from "../errors.ts";
 import type { BaseImage, VersionVector } from "../replica/replica.ts";
 import type { Stamp } from "../replica/stamp.ts";
 import type { State } from "../replica/state.ts";
-import { RECORD, StateBuilder, stateRecords } from "../replica/state_records.ts";
+import {
+  RECORD,
+  RECORD_LIMITS,
+  type RecordLimits,
+  StateBuilder,
+  stateRecords,
+} from "../replica/state_records.ts";
 import { decodeSequence, encodeSequenceItem } from "./codec.ts";
 import { MAX_NAME_BYTES } from "./limits.ts";
 import { PART_BYTES } from "./parts.ts";
@@ -26,16 +32,23 @@ export interface BaseHeader {
   vv: VersionVector;
 }
 
+/** How a base is cut: chunks of at most `chunkBytes`, records within `limits`. */
+export interface BaseCut {
+  chunkBytes: number;
+  limits: RecordLimits;
+}
+
 /**
- * The chunks of the base `header` + `state`, each at most `chunkBytes` (the last one is the end
- * record alone). The state must not change while the generator runs (encode it in one go, or
- * hold compaction until it ends).
+ * The chunks of the base `header` + `state`, each at most `cut.chunkBytes` (the last one is the
+ * end record alone). The state must not change while the generator runs (encode it in one go,
+ * or hold compaction until it ends).
  */
 export function* encodeBase(
   header: BaseHeader,
   state: State,
-  chunkBytes = PART_BYTES,
+  cut: BaseCut = { chunkBytes: PART_BYTES, limits: RECORD_LIMITS },
 ): Generator<Uint8Array, { bytes: number; records: number }> {
+  const { chunkBytes } = cut;
   let chunk = new Uint8Array(chunkBytes);
   let used = 0;
   let crc = 0;
@@ -44,7 +57,7 @@ export function* encodeBase(
   const head = [HEADER, BASE_FORMAT, [header.stamp.wall, header.stamp.count, header.stamp.node], header.vv];
   const all = (function* (): Generator<unknown> {
     yield head;
-    yield* stateRecords(state);
+    yield* stateRecords(state, cut.limits);
   })();
   for (const record of all) {
     const encoded = encodeSequenceItem(record);
