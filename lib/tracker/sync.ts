@@ -60,6 +60,9 @@ interface IncomingBase {
   /** The store's generation for its chunks, and how many are there. */
   gen: number;
   chunks: number;
+  /** Milliseconds spent decoding and building its chunks, and storing them: where a catch-up goes. */
+  readMs: number;
+  storeMs: number;
   startedMs: number;
   lastPartMs: number;
   /** The connection the last part came on: a part on another one resumes a cut transfer. */
@@ -420,7 +423,11 @@ export class Sync {
     this.#sendingBaseTo.add(node);
     try {
       const { store } = this.#o;
-      this.#saveBase();
+      const t0 = performance.now();
+      if (this.#saveBase())
+        this.#o.log(
+          `sync: stored the base in ${((performance.now() - t0) / 1000).toFixed(2)} s before sending it`,
+        );
       const stored = store.storedBase();
       if (!stored) return;
       const { stamp, bytes: total } = stored;
@@ -436,6 +443,8 @@ export class Sync {
           ? `sync: resuming compacted base for tracker ${node} at ${megabytes(resumeAt)} of ${megabytes(total)}`
           : `sync: sending compacted base (${megabytes(total)}) to tracker ${node}`,
       );
+      const started = performance.now();
+      let waitedMs = 0;
       for (const part of store.baseChunks(resumeAt)) {
         if (conn.isClosed || this.#stopped) return;
         const message = {
@@ -445,9 +454,18 @@ export class Sync {
           offset: part.offset,
           bytes: part.bytes,
         };
-        if (!conn.send(message)) await conn.drained();
+        if (!conn.send(message)) {
+          const t0 = performance.now();
+          await conn.drained();
+          waitedMs += performance.now() - t0;
+        }
       }
-      if (!conn.isClosed) this.#sentBase.set(node, { stamp, conn, atMs: this.#o.nowMs() });
+      if (conn.isClosed) return;
+      this.#sentBase.set(node, { stamp, conn, atMs: this.#o.nowMs() });
+      const seconds = (performance.now() - started) / 1000;
+      this.#o.log(
+        `sync: sent compacted base to tracker ${node} (${megabytes(total - resumeAt)} in ${seconds.toFixed(2)} s, ${(waitedMs / 1000).toFixed(2)} s of it waiting for the link to drain)`,
+      );
     } finally {
       this.#sendingBaseTo.delete(node);
     }
@@ -475,6 +493,8 @@ export class Sync {
         reader: new BaseReader(),
         gen: store.beginIncoming(),
         chunks: 0,
+        readMs: 0,
+        storeMs: 0,
         startedMs: now,
         lastPartMs: now,
         conn,
@@ -489,9 +509,14 @@ export class Sync {
       );
     let image: BaseImage | undefined;
     try {
+      const t0 = performance.now();
       incoming.reader.add(msg.bytes);
+      const t1 = performance.now();
       store.putIncoming(incoming.gen, incoming.chunks++, msg.offset, msg.bytes);
+      const t2 = performance.now();
       if (incoming.reader.bytes === incoming.totalBytes) image = incoming.reader.finish();
+      incoming.readMs += t1 - t0 + (performance.now() - t2);
+      incoming.storeMs += t2 - t1;
     } catch (err) {
       this.#dropIncoming(); // a base that does not read back is dropped whole
       throw err;
@@ -515,8 +540,9 @@ export class Sync {
       return;
     }
     const seconds = (this.#o.nowMs() - incoming.startedMs) / 1000;
+    const spent = `${(incoming.readMs / 1000).toFixed(2)} s reading, ${(incoming.storeMs / 1000).toFixed(2)} s storing`;
     this.#o.log(
-      `sync: adopted compacted base from tracker ${from} (${megabytes(incoming.totalBytes)} in ${seconds.toFixed(2)} s)`,
+      `sync: adopted compacted base from tracker ${from} (${megabytes(incoming.totalBytes)} in ${seconds.toFixed(2)} s; ${spent})`,
     );
     conn.send(this.#statusMessage()); // the ops above it come at once
     // Its chunks are in the store already: making them the stored base is one small transaction.
@@ -544,13 +570,14 @@ export class Sync {
     if (folded >= SAVE_BASE_MIN_OPS && folded >= replica.state.entryCount()) this.#saveBase();
   }
 
-  /** Stores the base as folded now, if it moved since it was stored. */
-  #saveBase(): void {
+  /** Stores the base as folded now, if it moved since it was stored; whether it did. */
+  #saveBase(): boolean {
     const { replica, store } = this.#o;
-    if (compareStamps(this.#savedBaseStamp, replica.baseStamp) === 0) return;
+    if (compareStamps(this.#savedBaseStamp, replica.baseStamp) === 0) return false;
     store.saveBase(replica.baseImage()); // encoded straight from the state, chunk by chunk
     this.#savedBaseStamp = replica.baseStamp;
     this.#foldedSinceSave = 0;
+    return true;
   }
 }
 
