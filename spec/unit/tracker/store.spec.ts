@@ -92,7 +92,7 @@ describe("the stored base", () => {
     store.close();
     const reopened = new Store(dir, 2);
     expect(reopened.load(2).base).toBeUndefined();
-    const raw = new Database(join(dir, "tracker.sqlite"));
+    const raw = new Database(join(dir, "base.sqlite"));
     expect(raw.query("SELECT COUNT(*) AS n FROM base_chunks").get()).toEqual({ n: 0 });
     raw.close();
     const gen2 = reopened.beginIncoming();
@@ -107,7 +107,7 @@ describe("the stored base", () => {
     const store = new Store(dir, 1);
     store.saveBase(compacted().baseImage());
     store.close();
-    const raw = new Database(join(dir, "tracker.sqlite"));
+    const raw = new Database(join(dir, "base.sqlite"));
     const row = raw.query<{ body: Uint8Array }, []>("SELECT body FROM base_chunks WHERE n = 1").get();
     const body = row!.body.slice();
     body[body.length - 100] = (body[body.length - 100] ?? 0) ^ 1; // a piece hash byte: still CBOR, still in place
@@ -142,5 +142,27 @@ describe("the stored base", () => {
     expect(raw.query("SELECT name FROM sqlite_master WHERE name = 'base'").get()).toBeNull();
     raw.close();
     expect(new Store(dir, 1).load(1).base?.state.snapshot()).toEqual(r.state.snapshot()); // now from chunks
+  });
+
+  test("base.sqlite lost next to a compacted tracker.sqlite is refused; tracker.sqlite lost starts empty", () => {
+    const dir = tempDir();
+    const store = new Store(dir, 1);
+    store.saveBase(compacted().baseImage());
+    store.close();
+    const moveAside = (name: string) => {
+      for (const suffix of ["", "-wal", "-shm"]) rmSync(join(dir, `${name}${suffix}`), { force: true });
+    };
+    moveAside("base.sqlite");
+    expect(() => new Store(dir, 1).load(1)).toThrow(
+      "base.sqlite is missing or older than the base tracker.sqlite was compacted into",
+    );
+    // Its ops lost instead: the base alone cannot say which op numbers it issued, so nothing is loaded.
+    const other = tempDir();
+    const s2 = new Store(other, 1);
+    s2.saveBase(compacted().baseImage());
+    s2.close();
+    for (const suffix of ["", "-wal", "-shm"])
+      rmSync(join(other, `tracker.sqlite${suffix}`), { force: true });
+    expect(new Store(other, 1).load(1)).toEqual({ node: 1, ops: [] });
   });
 });
