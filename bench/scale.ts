@@ -83,6 +83,7 @@ function shape(mb: number): Parameters<typeof writeBigState>[2] {
     users: Math.round(bytes / 3 / 110),
     files: Math.max(1, Math.round(bytes / 3 / 164_000)),
     piecesPerFile: 8_192,
+    direct: true,
   };
 }
 
@@ -117,7 +118,7 @@ async function atSize(mb: number, log: (line: string) => void): Promise<ScaleRes
   let t1: TrackerProcess | undefined;
   for (let i = 0; i < RESTARTS; i++) {
     const t0 = performance.now();
-    t1 = t1 ? await t1.restart() : await startTracker(cluster, 1);
+    t1 = t1 ? await t1.restart() : await startTracker(cluster, 1, { startTimeoutMs: 600_000 });
     restartS.push((performance.now() - t0) / 1000);
   }
   if (!t1) throw new Error("tracker 1 did not start");
@@ -125,7 +126,7 @@ async function atSize(mb: number, log: (line: string) => void): Promise<ScaleRes
   // Catch-up: tracker 2 starts with an empty data dir; timed from its spawn to its log line of
   // the base adopted (the ops above it follow in one more round trip).
   const t0 = performance.now();
-  const t2 = await startTracker(cluster, 2);
+  const t2 = await startTracker(cluster, 2, { startTimeoutMs: 600_000 });
   let catchUpS = 0;
   let transferS = Number.NaN;
   let readS = Number.NaN;
