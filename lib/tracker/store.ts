@@ -1,8 +1,8 @@
-// Shell: the tracker's durable operation log and compacted base in bun:sqlite (WAL).
+// Shell: the tracker's durable operation log in bun:sqlite (WAL), and its compacted base.
 // An operation is acknowledged only after append() returns: it is then in the WAL file,
 // which survives a SIGKILL of the process.
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { messageOf } from "../errors.ts";
 import type { BaseImage, Op } from "../replica/replica.ts";
@@ -11,8 +11,8 @@ import { State } from "../replica/state.ts";
 import { type BaseHeader, BaseReader, encodeBase } from "../wire/base_stream.ts";
 import { decodeJsonOrCbor, decodeMessage, encodeValue } from "../wire/codec.ts";
 import { asMap } from "../wire/fields.ts";
-
 import { parseBase, parseOp } from "../wire/sync_protocol.ts";
+import { ChunkFileWriter, chunkStartsAt, fsyncDir, readChunks } from "./chunk_file.ts";
 
 /** What a tracker persisted: enough to rebuild its replica exactly. */
 export interface Persisted {
@@ -29,30 +29,30 @@ export interface StoredBase {
 
 /**
  * The on-disk log of one tracker: its ops in `tracker.sqlite`, its compacted base in
- * `base.sqlite`. The base is stored as the chunks it travels in (lib/wire/base_stream.ts), one
- * row each, under a generation number: a new base (saved here or coming in from another
- * tracker) is written under the next generation and made current in one small transaction, so
- * a restart always finds one whole base, and a base is read, sent and loaded a chunk at a time.
- * The base has a file of its own for its 64 KiB pages (a 1 MiB chunk is 16 pages, not 256: a
- * fifth of the time to write) while the ops keep small pages (an op commits one page).
+ * `base-<generation>.chunks`, the chunks it travels in (lib/wire/base_stream.ts) one after
+ * another (lib/tracker/chunk_file.ts). A new base (saved here or coming in from another tracker)
+ * is written to the next generation's file, then made current in the same small SQLite
+ * transaction that drops the ops it covers, so a restart always finds one whole base, and a
+ * base is written, read, sent and loaded a chunk at a time.
  */
 export class Store {
   #db: Database;
-  #baseDb: Database;
+  #dir: string;
+  #fsync: boolean;
   #insert;
-  #insertChunk;
-  #chunkAt;
   #nextGen: number;
+  #incoming = new Map<number, ChunkFileWriter>();
 
   /** Opens (creating if needed) `<dataDir>/tracker.sqlite`; refuses a data dir of another tracker. */
   constructor(dataDir: string, node: number, options: { fsync?: boolean | undefined } = {}) {
     mkdirSync(dataDir, { recursive: true });
-    // NORMAL: a commit is in the WAL before we acknowledge (safe against a killed process);
-    // FULL adds an fsync per commit, for power loss.
-    const synchronous = options.fsync ? "FULL" : "NORMAL";
+    this.#dir = dataDir;
+    this.#fsync = options.fsync ?? false;
     this.#db = new Database(join(dataDir, "tracker.sqlite"), { create: true, strict: true });
     this.#db.exec("PRAGMA journal_mode = WAL");
-    this.#db.exec(`PRAGMA synchronous = ${synchronous}`);
+    // NORMAL: a commit is in the WAL before we acknowledge (safe against a killed process);
+    // FULL adds an fsync per commit, for power loss.
+    this.#db.exec(`PRAGMA synchronous = ${this.#fsync ? "FULL" : "NORMAL"}`);
     this.#db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
     this.#db.exec(
       "CREATE TABLE IF NOT EXISTS ops (origin INTEGER NOT NULL, seq INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (origin, seq))",
@@ -65,38 +65,22 @@ export class Store {
     }
     if (!owner) this.#db.query("INSERT INTO meta (key, value) VALUES ('node', ?)").run(String(node));
     this.#insert = this.#db.query("INSERT OR IGNORE INTO ops (origin, seq, body) VALUES (?, ?, ?)");
-
-    this.#baseDb = new Database(join(dataDir, "base.sqlite"), { create: true, strict: true });
-    this.#baseDb.exec("PRAGMA page_size = 65536"); // before the first table: a new file only
-    this.#baseDb.exec("PRAGMA journal_mode = WAL");
-    this.#baseDb.exec(`PRAGMA synchronous = ${synchronous}`);
-    this.#baseDb.exec("PRAGMA journal_size_limit = 67108864"); // a 1 GB save leaves no 1 GB WAL behind
-    this.#baseDb.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-    this.#baseDb.exec(
-      "CREATE TABLE IF NOT EXISTS base_chunks (gen INTEGER NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (gen, n))",
-    );
-    this.#insertChunk = this.#baseDb.query("INSERT INTO base_chunks (gen, n, at, body) VALUES (?, ?, ?, ?)");
-    this.#chunkAt = this.#baseDb.query<{ n: number; at: number; body: Uint8Array }, [number, number]>(
-      "SELECT n, at, body FROM base_chunks WHERE gen = ? AND n = ?",
-    );
-    // A new tracker.sqlite (its ops lost) next to an old base.sqlite: that base alone cannot
-    // say which op numbers this tracker issued after it, so start empty and catch up.
-    if (!owner) this.#baseDb.exec("DELETE FROM meta");
-    // Chunks of a base that was coming in when the process stopped: never made current.
+    // Base files of no use: one that was coming in when the process stopped (never made
+    // current), one replaced just before, or one next to a new tracker.sqlite (whose ops are lost).
     const gen = this.#currentGen();
-    this.#baseDb.query("DELETE FROM base_chunks WHERE gen != ?").run(gen ?? -1);
-    this.#nextGen = (gen ?? 0) + 1;
+    let highest = gen ?? 0;
+    for (const name of readdirSync(dataDir)) {
+      const found = name.match(/^base-(\d+)\.chunks$/)?.[1];
+      if (found === undefined || Number(found) === gen) continue;
+      highest = Math.max(highest, Number(found));
+      rmSync(join(dataDir, name), { force: true });
+    }
+    this.#nextGen = highest + 1;
   }
 
   /** Everything persisted; a corrupt row is an error naming it (never a silently wrong state). */
   load(node: number): Persisted {
     const base = this.#migrateJsonBase() ?? this.#loadBase();
-    // tracker.sqlite dropped the ops this base covers: it must be here, and not an older one.
-    const covered = this.#db
-      .query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'base_stamp'")
-      .get();
-    if (covered && (!base || compareStamps(base.stamp, parseStoredStamp(covered.value)) < 0))
-      throw new Error("base.sqlite is missing or older than the base tracker.sqlite was compacted into");
     const rows = this.#db
       .query<{ origin: number; seq: number; body: Uint8Array }, []>("SELECT origin, seq, body FROM ops")
       .all();
@@ -119,23 +103,18 @@ export class Store {
   }
 
   /**
-   * Replaces the base (compacted here), encoding it chunk by chunk straight into the table,
-   * then drops every op it covers. An origin's ops are folded in sequence order, so seq <= vv
-   * is folded. (Ops left behind by a crash between the two are below the base: ignored on
-   * load, dropped at the next save.)
+   * Replaces the base (compacted here), encoding it chunk by chunk straight into its file, and
+   * drops every op it covers. An origin's ops are folded in sequence order, so seq <= vv is folded.
    */
   saveBase(base: BaseImage): void {
-    const gen = this.#nextGen++;
-    this.#baseDb.transaction(() => {
-      let n = 0;
-      let at = 0;
-      for (const chunk of encodeBase(base, base.state)) {
-        this.#insertChunk.run(gen, n++, at, chunk);
-        at += chunk.byteLength;
-      }
-      this.#makeCurrent(gen, base, at);
-    })();
-    this.#dropCovered(base);
+    const gen = this.beginIncoming();
+    try {
+      for (const chunk of encodeBase(base, base.state)) this.putIncoming(gen, chunk);
+    } catch (err) {
+      this.dropIncoming(gen);
+      throw err;
+    }
+    this.adoptIncoming(gen, base);
   }
 
   /** The stored base's stamp and size, if there is one. */
@@ -147,97 +126,92 @@ export class Store {
   }
 
   /**
-   * The stored base's chunks from the one starting at byte `offset` on (from the first if no
-   * chunk starts there), read one at a time. Ends early if another base replaces it meanwhile.
+   * The stored base's chunks from the one starting at stream offset `offset` on (from the first
+   * if no chunk starts there), read one at a time from the file as it was when this started.
    */
   *baseChunks(offset = 0): Generator<{ offset: number; bytes: Uint8Array }> {
     const gen = this.#currentGen();
     if (gen === undefined) return;
-    const start = offset > 0 ? this.#chunkStartingAt(gen, offset) : 0;
-    for (let n = start ?? 0; ; n++) {
-      const row = this.#chunkAt.get(gen, n);
-      if (!row) return;
-      yield { offset: row.at, bytes: row.body };
-    }
+    yield* readChunks(this.#file(gen), offset > 0 && this.hasChunkAt(offset) ? offset : 0);
   }
 
-  /** Whether a chunk of the stored base starts at byte `offset` (a transfer can resume there). */
+  /** Whether a chunk of the stored base starts at stream offset `offset` (a transfer can resume there). */
   hasChunkAt(offset: number): boolean {
     const gen = this.#currentGen();
-    return gen !== undefined && this.#chunkStartingAt(gen, offset) !== undefined;
+    return gen !== undefined && chunkStartsAt(this.#file(gen), offset);
   }
 
-  /** A generation for a base coming in from another tracker, chunk by chunk (putIncoming). */
+  /** A generation for a new base (saved here, or coming in from another tracker), chunk by chunk. */
   beginIncoming(): number {
-    return this.#nextGen++;
+    const gen = this.#nextGen++;
+    this.#incoming.set(gen, new ChunkFileWriter(this.#file(gen)));
+    return gen;
   }
 
-  /** Chunk `n` (at byte `offset`) of incoming base `gen`: kept, not current until adoptIncoming. */
-  putIncoming(gen: number, n: number, offset: number, bytes: Uint8Array): void {
-    this.#insertChunk.run(gen, n, offset, bytes);
+  /** The next chunk of base `gen`: kept, not current until adoptIncoming. */
+  putIncoming(gen: number, bytes: Uint8Array): void {
+    const writer = this.#incoming.get(gen);
+    if (!writer) throw new Error(`no base ${gen} coming in`);
+    writer.append(bytes);
   }
 
-  /** Makes incoming base `gen`, whole and adopted, the stored one, and drops every op it covers. */
-  adoptIncoming(gen: number, header: BaseHeader, bytes: number): void {
-    this.#baseDb.transaction(() => this.#makeCurrent(gen, header, bytes))();
-    this.#dropCovered(header);
-  }
-
-  /** Forgets the chunks of an incoming base that will not be adopted. */
-  dropIncoming(gen: number): void {
-    this.#baseDb.query("DELETE FROM base_chunks WHERE gen = ?").run(gen);
-  }
-
-  close(): void {
-    this.#db.close();
-    this.#baseDb.close();
-  }
-
-  #makeCurrent(gen: number, header: BaseHeader, bytes: number): void {
+  /** Makes base `gen`, whole, the stored one, and drops every op it covers, in one transaction. */
+  adoptIncoming(gen: number, header: BaseHeader): void {
+    const writer = this.#incoming.get(gen);
+    if (!writer) throw new Error(`no base ${gen} coming in`);
+    this.#incoming.delete(gen);
+    writer.close(this.#fsync);
+    if (this.#fsync) fsyncDir(this.#dir);
     const previous = this.#currentGen();
-    this.#setMeta("base_gen", String(gen));
-    this.#setMeta("base_stamp", JSON.stringify(header.stamp));
-    this.#setMeta("base_bytes", String(bytes));
-    if (previous !== undefined) this.#baseDb.query("DELETE FROM base_chunks WHERE gen = ?").run(previous);
-  }
-
-  #dropCovered(header: BaseHeader): void {
     this.#db.transaction(() => {
-      this.#db
-        .query("INSERT OR REPLACE INTO meta (key, value) VALUES ('base_stamp', ?)")
-        .run(JSON.stringify(header.stamp));
+      this.#setMeta("base_gen", String(gen));
+      this.#setMeta("base_stamp", JSON.stringify(header.stamp));
+      this.#setMeta("base_bytes", String(writer.bytes));
       for (const [origin, seq] of header.vv)
         this.#db.query("DELETE FROM ops WHERE origin = ? AND seq <= ?").run(origin, seq);
     })();
+    if (previous !== undefined && previous !== gen) rmSync(this.#file(previous), { force: true });
   }
 
-  #chunkStartingAt(gen: number, offset: number): number | undefined {
-    return (
-      this.#baseDb
-        .query<{ n: number }, [number, number]>("SELECT n FROM base_chunks WHERE gen = ? AND at = ?")
-        .get(gen, offset)?.n ?? undefined
-    );
+  /** Forgets a base that will not be adopted, and its file. */
+  dropIncoming(gen: number): void {
+    this.#incoming.get(gen)?.close();
+    this.#incoming.delete(gen);
+    rmSync(this.#file(gen), { force: true });
+  }
+
+  close(): void {
+    for (const gen of [...this.#incoming.keys()]) this.dropIncoming(gen);
+    this.#db.close();
+  }
+
+  #file(gen: number): string {
+    return join(this.#dir, `base-${gen}.chunks`);
   }
 
   /** The stored base, read chunk by chunk into its state. */
   #loadBase(): BaseImage | undefined {
     const gen = this.#currentGen();
     if (gen === undefined) return undefined;
+    if (!existsSync(this.#file(gen)))
+      throw new Error(
+        `stored base base-${gen}.chunks is missing: restore the data dir or remove it to resync from the other trackers`,
+      );
     const reader = new BaseReader();
     try {
       for (const { bytes } of this.baseChunks()) reader.add(bytes);
       return reader.finish();
     } catch (err) {
       throw new Error(
-        `stored base is corrupt (${messageOf(err)}): restore the data dir or remove it to resync from the other trackers`,
+        `stored base base-${gen}.chunks is corrupt (${messageOf(err)}): restore the data dir or remove it to resync from the other trackers`,
       );
     }
   }
 
   /**
    * A data dir written before bases were chunks holds its base as one JSON (or older, CBOR)
-   * document in table \`base\` of tracker.sqlite: read it the old way once, store it as chunks,
-   * then drop the old table (a crash in between only means migrating it again).
+   * document in table \`base\`: read it the old way once, store it as chunks, then drop the
+   * old table (a crash in between only means migrating it again).
    */
   #migrateJsonBase(): BaseImage | undefined {
     const legacy = this.#db
@@ -261,12 +235,12 @@ export class Store {
   }
 
   #meta(key: string): string | undefined {
-    return this.#baseDb.query<{ value: string }, [string]>("SELECT value FROM meta WHERE key = ?").get(key)
+    return this.#db.query<{ value: string }, [string]>("SELECT value FROM meta WHERE key = ?").get(key)
       ?.value;
   }
 
   #setMeta(key: string, value: string): void {
-    this.#baseDb.query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key, value);
+    this.#db.query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key, value);
   }
 }
 

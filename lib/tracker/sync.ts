@@ -512,7 +512,8 @@ export class Sync {
       const t0 = performance.now();
       incoming.reader.add(msg.bytes);
       const t1 = performance.now();
-      store.putIncoming(incoming.gen, incoming.chunks++, msg.offset, msg.bytes);
+      store.putIncoming(incoming.gen, msg.bytes);
+      incoming.chunks++;
       const t2 = performance.now();
       if (incoming.reader.bytes === incoming.totalBytes) image = incoming.reader.finish();
       incoming.readMs += t1 - t0 + (performance.now() - t2);
@@ -545,8 +546,8 @@ export class Sync {
       `sync: adopted compacted base from tracker ${from} (${megabytes(incoming.totalBytes)} in ${seconds.toFixed(2)} s; ${spent})`,
     );
     conn.send(this.#statusMessage()); // the ops above it come at once
-    // Its chunks are in the store already: making them the stored base is one small transaction.
-    store.adoptIncoming(incoming.gen, image, incoming.totalBytes);
+    // Its chunks are in its file already: making it the stored base is one small transaction.
+    store.adoptIncoming(incoming.gen, image);
     this.#savedBaseStamp = image.stamp;
     this.#foldedSinceSave = 0;
     collectSoon();

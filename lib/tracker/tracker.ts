@@ -55,7 +55,7 @@ export function startTracker(options: TrackerOptions): RunningTracker {
     const reason = messageOf(err);
     if (reason.includes("belongs to tracker")) throw err;
     throw new Error(
-      `cannot load ${options.dataDir} (${reason}): it is damaged; move its tracker.sqlite and base.sqlite files aside and start again to resync everything from the other trackers (keep its identity.key: they know this tracker by it)`,
+      `cannot load ${options.dataDir} (${reason}): it is damaged; move its tracker.sqlite files aside and start again to resync everything from the other trackers (keep its identity.key: they know this tracker by it)`,
     );
   }
   const broken = brokenInvariants(replica.state);

@@ -1,10 +1,10 @@
-// spec/unit/tracker/store.spec.ts: the compacted base in the store, one row per chunk: saved and
-// loaded back whole, read from any chunk on (a resumed transfer), an incoming base kept aside
-// until adopted, a changed row refused, and a data dir with the old one-document JSON base
-// migrated on first start.
+// spec/unit/tracker/store.spec.ts: the compacted base in the store, a file of its chunks: saved
+// and loaded back whole, read from any chunk on (a resumed transfer), an incoming base kept
+// aside until adopted, a changed, cut or lost file refused, and a data dir with the old
+// one-document JSON base migrated on first start.
 import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Replica } from "../../../lib/replica/replica.ts";
@@ -16,6 +16,7 @@ const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
+const baseFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith(".chunks"));
 const tempDir = () => {
   const d = mkdtempSync(join(tmpdir(), "store-spec-"));
   dirs.push(d);
@@ -87,35 +88,45 @@ describe("the stored base", () => {
     const chunks = [...sender.baseChunks()];
     const store = new Store(dir, 2);
     const gen = store.beginIncoming();
-    store.putIncoming(gen, 0, chunks[0]!.offset, chunks[0]!.bytes);
+    store.putIncoming(gen, chunks[0]!.bytes);
     expect(store.storedBase()).toBeUndefined();
-    store.close();
-    const reopened = new Store(dir, 2);
+    expect(baseFiles(dir)).toEqual([`base-${gen}.chunks`]);
+    const reopened = new Store(dir, 2); // as after a crash: the first one never closed
+    expect(baseFiles(dir)).toEqual([]);
     expect(reopened.load(2).base).toBeUndefined();
-    const raw = new Database(join(dir, "base.sqlite"));
-    expect(raw.query("SELECT COUNT(*) AS n FROM base_chunks").get()).toEqual({ n: 0 });
-    raw.close();
     const gen2 = reopened.beginIncoming();
-    for (const [n, c] of chunks.entries()) reopened.putIncoming(gen2, n, c.offset, c.bytes);
-    reopened.adoptIncoming(gen2, source.baseImage(), sender.storedBase()?.bytes ?? 0);
+    for (const c of chunks) reopened.putIncoming(gen2, c.bytes);
+    reopened.adoptIncoming(gen2, source.baseImage());
+    expect(reopened.storedBase()).toEqual(sender.storedBase()!);
+    reopened.saveBase(source.baseImage()); // a newer generation replaces the file
+    expect(baseFiles(dir)).toEqual([`base-${gen2 + 1}.chunks`]);
     reopened.close();
+    store.close();
     expect(new Store(dir, 2).load(2).base?.state.snapshot()).toEqual(source.state.snapshot());
   });
 
-  test("a changed chunk row is refused at start with what to do", () => {
+  test("a changed, cut or lost base file is refused at start with what to do", () => {
     const dir = tempDir();
     const store = new Store(dir, 1);
     store.saveBase(compacted().baseImage());
     store.close();
-    const raw = new Database(join(dir, "base.sqlite"));
-    const row = raw.query<{ body: Uint8Array }, []>("SELECT body FROM base_chunks WHERE n = 1").get();
-    const body = row!.body.slice();
-    body[body.length - 100] = (body[body.length - 100] ?? 0) ^ 1; // a piece hash byte: still CBOR, still in place
-    raw.query("UPDATE base_chunks SET body = ? WHERE n = 1").run(body);
-    raw.close();
+    const [name] = baseFiles(dir);
+    const path = join(dir, name!);
+    const good = readFileSync(path);
+    const changed = Buffer.from(good); // a copy (a Buffer's slice() is a view)
+    changed[changed.length - 100] = (changed[changed.length - 100] ?? 0) ^ 1; // a piece hash byte: still CBOR, still in place
+    writeFileSync(path, changed);
     expect(() => new Store(dir, 1).load(1)).toThrow(
-      /stored base is corrupt \(Base is corrupt: its CRC-32 does not match its bytes\): restore the data dir or remove it/,
+      /stored base base-\d+.chunks is corrupt \(Base is corrupt: its CRC-32 does not match its bytes\): restore the data dir or remove it/,
     );
+    writeFileSync(path, good.subarray(0, good.length - 1000));
+    expect(() => new Store(dir, 1).load(1)).toThrow(/is corrupt \(chunk file .* ends inside the chunk/);
+    rmSync(path);
+    expect(() => new Store(dir, 1).load(1)).toThrow(
+      /stored base base-\d+.chunks is missing: restore the data dir/,
+    );
+    writeFileSync(path, good);
+    expect(new Store(dir, 1).load(1).base).toBeDefined();
   });
 
   test("a data dir with the old JSON base is migrated to chunks on first start, losing nothing", () => {
@@ -144,25 +155,14 @@ describe("the stored base", () => {
     expect(new Store(dir, 1).load(1).base?.state.snapshot()).toEqual(r.state.snapshot()); // now from chunks
   });
 
-  test("base.sqlite lost next to a compacted tracker.sqlite is refused; tracker.sqlite lost starts empty", () => {
+  test("a base file next to a new tracker.sqlite (its ops lost) is dropped: the tracker starts empty", () => {
     const dir = tempDir();
     const store = new Store(dir, 1);
     store.saveBase(compacted().baseImage());
     store.close();
-    const moveAside = (name: string) => {
-      for (const suffix of ["", "-wal", "-shm"]) rmSync(join(dir, `${name}${suffix}`), { force: true });
-    };
-    moveAside("base.sqlite");
-    expect(() => new Store(dir, 1).load(1)).toThrow(
-      "base.sqlite is missing or older than the base tracker.sqlite was compacted into",
-    );
-    // Its ops lost instead: the base alone cannot say which op numbers it issued, so nothing is loaded.
-    const other = tempDir();
-    const s2 = new Store(other, 1);
-    s2.saveBase(compacted().baseImage());
-    s2.close();
-    for (const suffix of ["", "-wal", "-shm"])
-      rmSync(join(other, `tracker.sqlite${suffix}`), { force: true });
-    expect(new Store(other, 1).load(1)).toEqual({ node: 1, ops: [] });
+    for (const suffix of ["", "-wal", "-shm"]) rmSync(join(dir, `tracker.sqlite${suffix}`), { force: true });
+    // The base alone cannot say which op numbers this tracker issued after it: catch up instead.
+    expect(new Store(dir, 1).load(1)).toEqual({ node: 1, ops: [] });
+    expect(baseFiles(dir)).toEqual([]);
   });
 });
