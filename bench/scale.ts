@@ -8,7 +8,7 @@
 // the median of the rounds' ratios, with their spread. Figures go to bench/results/ as JSON.
 //   npm run bench -- scale                      10 MB and 100 MB
 //   SCALE_MB=10,100,1000 npm run bench -- scale (1 GB takes about 4 GB of memory per tracker)
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { type BigState, writeBigState } from "../spec/helpers/big_state.ts";
@@ -54,6 +54,13 @@ export interface ScaleResult {
   /** Tracker 1's time sending the chunks, and of it waiting for the link to drain. */
   sendS: number;
   sendWaitS: number;
+  /**
+   * CPU seconds (user + system) each tracker spent on the catch-up: tracker 2 from its spawn to
+   * its base adopted, tracker 1 over the same span. Unlike the wall times they hardly depend on
+   * what else the machine runs: the state's size over tracker 2's CPU time is the rate a
+   * catch-up reaches whenever it gets one core to itself.
+   */
+  catchUpCpuS: { tracker1: number; tracker2: number };
   catchUpMBps: number;
   /** VmRSS at the end of the size's run. */
   rssMB: { tracker1: number; tracker2: number };
@@ -126,6 +133,7 @@ async function atSize(mb: number, log: (line: string) => void): Promise<ScaleRes
   // Catch-up: tracker 2 starts with an empty data dir; timed from its spawn to its log line of
   // the base adopted (the ops above it follow in one more round trip).
   const t0 = performance.now();
+  const t1CpuBefore = cpuSeconds(t1.proc.pid);
   const t2 = await startTracker(cluster, 2, { startTimeoutMs: 600_000 });
   let catchUpS = 0;
   let transferS = Number.NaN;
@@ -133,9 +141,11 @@ async function atSize(mb: number, log: (line: string) => void): Promise<ScaleRes
   let storeS = Number.NaN;
   let sendS = Number.NaN;
   let sendWaitS = Number.NaN;
+  let catchUpCpuS = { tracker1: Number.NaN, tracker2: Number.NaN };
   if (big) {
     const adopted = await t2.stderr.next((l) => l.includes("adopted compacted base"), 1_800_000);
     catchUpS = (performance.now() - t0) / 1000;
+    catchUpCpuS = { tracker1: cpuSeconds(t1.proc.pid) - t1CpuBefore, tracker2: cpuSeconds(t2.proc.pid) };
     const line = adopted.lines.at(-1) ?? "";
     transferS = Number(line.match(/in ([\d.]+) s;/)?.[1] ?? Number.NaN);
     readS = Number(line.match(/([\d.]+) s reading/)?.[1] ?? Number.NaN);
@@ -233,6 +243,7 @@ async function atSize(mb: number, log: (line: string) => void): Promise<ScaleRes
     storeS,
     sendS,
     sendWaitS,
+    catchUpCpuS,
     catchUpMBps: stateBytes / 1e6 / catchUpS,
     rssMB,
     settledMB,
@@ -251,6 +262,12 @@ async function loadClients(cluster: Cluster) {
   await seedTracker(cluster.slots[0]!.port, LOAD.users);
   const { clients } = await loginClients(cluster.slots[0]!.port, { count: LOAD.clients, users: LOAD.users });
   return clients;
+}
+
+/** User + system CPU seconds of process `pid` so far (/proc/<pid>/stat, in clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** The middle value (the mean of the two middle ones for an even count). */
@@ -281,6 +298,9 @@ export function printScale(results: ScaleResult[]): void {
       );
       out(
         `      where it went        receiver ${r.readS.toFixed(2)} s decoding and building, ${r.storeS.toFixed(2)} s storing chunks; sender ${r.sendS.toFixed(2)} s sending, ${r.sendWaitS.toFixed(2)} s of it waiting for the link`,
+      );
+      out(
+        `      CPU                  tracker 2 ${r.catchUpCpuS.tracker2.toFixed(2)} s (from its start: ${(stateMB / r.catchUpCpuS.tracker2).toFixed(0)} MB per CPU second), tracker 1 ${r.catchUpCpuS.tracker1.toFixed(2)} s`,
       );
     }
     out(

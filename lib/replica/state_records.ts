@@ -202,8 +202,9 @@ export class StateBuilder {
 
   user(id: string, hash: string): void {
     const users = this.#state.users;
-    if (users.has(id)) this.#fail(`user ${id} twice`);
-    users.set(id, { hash });
+    const before = users.size;
+    users.set(id, { hash }); // one lookup, not has() then set(): a base has millions of users
+    if (users.size === before) this.#fail(`user ${id} twice`);
   }
 
   session(id: string, user: string, peer: string, key: string): void {
@@ -217,9 +218,13 @@ export class StateBuilder {
   /** A group; its members and pending requests follow (members(), pending()). */
   group(id: string, owner: string): void {
     this.#endFile();
-    if (this.#state.groups.has(id)) this.#fail(`group ${id} twice`);
+    const groups = this.#state.groups;
+    const before = groups.size;
     const g: Group = { owner, members: new Set(), pending: new Set(), files: new Map() };
-    this.#state.addGroup(id, g);
+    // Not addGroup(): the replica clones an adopted base at once, and a clone owns no group
+    // (the first change copies it), so marking each one owned here is a WeakSet insert for nothing.
+    groups.set(id, g);
+    if (groups.size === before) this.#fail(`group ${id} twice`);
     this.#group = g;
     this.#groupId = id;
   }
