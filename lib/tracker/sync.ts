@@ -7,12 +7,12 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Socket } from "bun";
 import type { TrackerAddress, TrackerInfo } from "../config.ts";
-import { ProtocolError } from "../errors.ts";
+import { messageOf, ProtocolError } from "../errors.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
 import type { TrackerTrust } from "../identity/tracker_trust.ts";
 import type { BaseImage, Op, Replica } from "../replica/replica.ts";
 import { compareStamps, type Stamp } from "../replica/stamp.ts";
-import { BaseReader } from "../wire/base_stream.ts";
+import { type BaseHeader, BaseReader, encodeBase } from "../wire/base_stream.ts";
 import { encodeMessage } from "../wire/codec.ts";
 import { Connection } from "../wire/connection.ts";
 import { MAX_FRAME_BYTES, MAX_OPS_PER_FRAME } from "../wire/limits.ts";
@@ -46,6 +46,22 @@ const CATCH_UP_WAIT_MS = 3_000;
 const CATCH_UP_BYTES = 16 * 1024 * 1024;
 /** A base transfer that got no part for this long gives way to another tracker's. */
 const BASE_STALL_MS = 10_000;
+/**
+ * A base is written to the store a slice of this many ms at a time, the event loop served in
+ * between: at 1 GB a save takes seconds, and clients and the other trackers must not wait
+ * for it (compaction waits instead: the base must not change under the save).
+ */
+const SAVE_SLICE_MS = 20;
+
+/** A base being written to the store slice by slice, and the sends that wait for it. */
+interface Saving {
+  header: BaseHeader;
+  gen: number;
+  chunks: Generator<Uint8Array, unknown>;
+  startedMs: number;
+  done: Promise<void>;
+  finished: () => void;
+}
 
 /**
  * A compacted base coming in from another tracker, chunk by chunk: each is built into the
@@ -124,6 +140,7 @@ export class Sync {
   #sentBase = new Map<number, { stamp: Stamp; conn: AnyConnection; atMs: number }>();
   /** The stamp of the base in the store: a save never replaces it with an older one. */
   #savedBaseStamp: Stamp;
+  #saving: Saving | undefined;
 
   constructor(options: SyncOptions) {
     this.#o = options;
@@ -166,7 +183,10 @@ export class Sync {
   stop(): void {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
-    this.#saveBase(); // a clean stop leaves a compact log behind
+    // A clean stop leaves a compact log behind: the save under way, then the base as it is now.
+    this.#saveSlice(Infinity);
+    this.#startSave();
+    this.#saveSlice(Infinity);
     for (const link of this.#links.values()) clearTimeout(link.redial);
     for (const link of this.#links.values()) link.conn?.end();
     for (const conn of this.#inbound.keys()) conn.end();
@@ -423,11 +443,13 @@ export class Sync {
     this.#sendingBaseTo.add(node);
     try {
       const { store } = this.#o;
-      const t0 = performance.now();
-      if (this.#saveBase())
-        this.#o.log(
-          `sync: stored the base in ${((performance.now() - t0) / 1000).toFixed(2)} s before sending it`,
-        );
+      const saving = this.#startSave();
+      if (saving) {
+        this.#saveSlice(SAVE_SLICE_MS);
+        await saving.done;
+        const seconds = (performance.now() - saving.startedMs) / 1000;
+        this.#o.log(`sync: stored the base in ${seconds.toFixed(2)} s before sending it`);
+      }
       const stored = store.storedBase();
       if (!stored) return;
       const { stamp, bytes: total } = stored;
@@ -562,23 +584,70 @@ export class Sync {
   }
 
   #compact(): void {
+    if (this.#saving) return; // the base must not change under the save under way
     const { replica } = this.#o;
     this.#foldedSinceSave += replica.compact(COMPACT_SLICE_OPS).length;
     // entryCount() walks every group: only asked once the cheap bound is passed (10 times a second).
     const folded = this.#foldedSinceSave;
     // Not while a transfer reads the stored base: it resumes from chunks that must not change.
     if (this.#sendingBaseTo.size > 0) return;
-    if (folded >= SAVE_BASE_MIN_OPS && folded >= replica.state.entryCount()) this.#saveBase();
+    if (folded >= SAVE_BASE_MIN_OPS && folded >= replica.state.entryCount()) {
+      this.#startSave();
+      this.#saveSlice(SAVE_SLICE_MS);
+    }
   }
 
-  /** Stores the base as folded now, if it moved since it was stored; whether it did. */
-  #saveBase(): boolean {
+  /** Starts storing the base as folded now, if it moved since it was stored: the save under way, if any. */
+  #startSave(): Saving | undefined {
+    if (this.#saving) return this.#saving;
     const { replica, store } = this.#o;
-    if (compareStamps(this.#savedBaseStamp, replica.baseStamp) === 0) return false;
-    store.saveBase(replica.baseImage()); // encoded straight from the state, chunk by chunk
-    this.#savedBaseStamp = replica.baseStamp;
-    this.#foldedSinceSave = 0;
-    return true;
+    if (compareStamps(this.#savedBaseStamp, replica.baseStamp) === 0) return undefined;
+    const image = replica.baseImage(); // its state is the replica's own: no compaction until the save ends
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#saving = {
+      header: { stamp: image.stamp, vv: image.vv },
+      gen: store.beginIncoming(),
+      chunks: encodeBase(image, image.state),
+      startedMs: performance.now(),
+      done: promise,
+      finished: resolve,
+    };
+    return this.#saving;
+  }
+
+  /**
+   * Encodes and writes the save's next chunks for up to `budgetMs`, then lets the event loop
+   * run before the next slice; once all are written, makes it the stored base (unless a newer
+   * one was stored meanwhile, one taken from another tracker).
+   */
+  #saveSlice(budgetMs: number): void {
+    const saving = this.#saving;
+    if (!saving) return;
+    const { replica, store } = this.#o;
+    const until = performance.now() + budgetMs;
+    try {
+      for (let next = saving.chunks.next(); !next.done; next = saving.chunks.next()) {
+        store.putIncoming(saving.gen, next.value);
+        if (performance.now() >= until) {
+          setTimeout(() => {
+            if (!this.#stopped) this.#saveSlice(SAVE_SLICE_MS);
+          }, 0);
+          return;
+        }
+      }
+      if (compareStamps(saving.header.stamp, this.#savedBaseStamp) > 0) {
+        store.adoptIncoming(saving.gen, saving.header);
+        this.#savedBaseStamp = saving.header.stamp;
+        if (compareStamps(saving.header.stamp, replica.baseStamp) === 0) this.#foldedSinceSave = 0;
+      } else {
+        store.dropIncoming(saving.gen);
+      }
+    } catch (err) {
+      store.dropIncoming(saving.gen);
+      this.#o.log(`sync: storing the base failed: ${messageOf(err)}`); // the next save tries again
+    }
+    this.#saving = undefined;
+    saving.finished();
   }
 }
 
