@@ -57,9 +57,9 @@ export function decodeSequence(bytes: Uint8Array, each: (value: unknown) => void
 }
 
 /**
- * Encodes a large plain value (a compacted base: strings and numbers only) as UTF-8 JSON text:
- * JavaScriptCore parses 12 MB of it in 43 ms where cbor-x decodes the same state in 292 ms, and
- * a restart or a catch-up reads the whole base.
+ * Encodes a plain value as UTF-8 JSON text: how bases were stored before they were chunks
+ * (lib/wire/base_stream.ts). Only the conversion of such a data dir reads this form now
+ * (decodeJsonOrCbor); tests write it to check that conversion.
  */
 export function encodeJsonValue(value: unknown): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value));
