@@ -59,6 +59,8 @@ interface Saving {
   gen: number;
   chunks: Generator<Uint8Array, unknown>;
   startedMs: number;
+  /** A next slice is due (one chain of slices, however many callers started one). */
+  scheduled: boolean;
   done: Promise<void>;
   finished: () => void;
 }
@@ -73,9 +75,8 @@ interface IncomingBase {
   stamp: Stamp;
   totalBytes: number;
   reader: BaseReader;
-  /** The store's generation for its chunks, and how many are there. */
+  /** The store's generation for its chunks. */
   gen: number;
-  chunks: number;
   /** Milliseconds spent decoding and building its chunks, and storing them: where a catch-up goes. */
   readMs: number;
   storeMs: number;
@@ -173,11 +174,6 @@ export class Sync {
     }
     this.#timers.push(setInterval(() => this.#tick(), SYNC_INTERVAL_MS));
     this.#timers.push(setInterval(() => this.#compact(), COMPACT_SLICE_MS));
-  }
-
-  /** Whether a base is being sent or taken in now (benchmarks and tests wait for quiet). */
-  get transferring(): boolean {
-    return this.#sendingBaseTo.size > 0 || this.#incoming !== undefined;
   }
 
   stop(): void {
@@ -514,7 +510,6 @@ export class Sync {
         totalBytes: msg.totalBytes,
         reader: new BaseReader(),
         gen: store.beginIncoming(),
-        chunks: 0,
         readMs: 0,
         storeMs: 0,
         startedMs: now,
@@ -535,7 +530,6 @@ export class Sync {
       incoming.reader.add(msg.bytes);
       const t1 = performance.now();
       store.putIncoming(incoming.gen, msg.bytes);
-      incoming.chunks++;
       const t2 = performance.now();
       if (incoming.reader.bytes === incoming.totalBytes) image = incoming.reader.finish();
       incoming.readMs += t1 - t0 + (performance.now() - t2);
@@ -609,6 +603,7 @@ export class Sync {
       gen: store.beginIncoming(),
       chunks: encodeBase(image, image.state),
       startedMs: performance.now(),
+      scheduled: false,
       done: promise,
       finished: resolve,
     };
@@ -629,9 +624,13 @@ export class Sync {
       for (let next = saving.chunks.next(); !next.done; next = saving.chunks.next()) {
         store.putIncoming(saving.gen, next.value);
         if (performance.now() >= until) {
-          setTimeout(() => {
-            if (!this.#stopped) this.#saveSlice(SAVE_SLICE_MS);
-          }, 0);
+          if (!saving.scheduled) {
+            saving.scheduled = true;
+            setTimeout(() => {
+              saving.scheduled = false;
+              if (!this.#stopped && this.#saving === saving) this.#saveSlice(SAVE_SLICE_MS);
+            }, 0);
+          }
           return;
         }
       }
