@@ -7,7 +7,8 @@
 // ...), so that whatever else the machine does falls on both alike; the ratio is reported as
 // the median of the rounds' ratios, with their spread. Figures go to bench/results/ as JSON.
 //   npm run bench -- scale                      10 MB and 100 MB
-//   SCALE_MB=10,100,1000 npm run bench -- scale (1 GB takes about 4 GB of memory per tracker)
+//   SCALE_MB=10,100,1000 npm run bench -- scale (1 GB: about 3 GB of memory per tracker and
+//   the bench process, 6 to 8 minutes)
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
