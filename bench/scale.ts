@@ -1,6 +1,6 @@
 // `npm run bench -- scale`: the tracker cluster at a given size of replicated state (users,
-// groups with 200-byte ids, shared files with many piece hashes), built through the pure replica
-// and written to tracker 1's store. Per size: restart to `listening`, a wiped tracker's catch-up
+// groups with 200-byte ids, shared files with many piece hashes), written straight into tracker
+// 1's store as the base its operations would have compacted into (spec/helpers/big_state.ts). Per size: restart to `listening`, a wiped tracker's catch-up
 // time and rate, each tracker's RSS against the state's size, `list_groups` to its first and
 // last line, and tracker ops/s and p99 latency. The p99 is compared with an empty cluster run
 // at the same time: P99_ROUNDS paced runs of each, interleaved (empty, loaded, loaded, empty,
