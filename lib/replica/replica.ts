@@ -26,6 +26,16 @@ export interface Base {
   state: StateSnapshot;
 }
 
+/**
+ * A base with its state built (read back from chunks, lib/wire/base_stream.ts): adopted as it
+ * is, without a snapshot in between. The state is the base's own from then on.
+ */
+export interface BaseImage {
+  stamp: Stamp;
+  vv: VersionVector;
+  state: State;
+}
+
 /** What a tracker tells the others periodically, so they can send what it lacks and compact. */
 export interface SyncStatus {
   node: number;
@@ -85,7 +95,7 @@ export class Replica {
    * `nodes` lists every tracker number in the cluster, this one included. `options.order` is
    * the replay order: tests pass a deliberately broken one to prove the fuzzer catches it.
    */
-  constructor(node: number, nodes: readonly number[], base?: Base, options: ReplicaOptions = {}) {
+  constructor(node: number, nodes: readonly number[], base?: Base | BaseImage, options: ReplicaOptions = {}) {
     this.node = node;
     this.nodes = nodes;
     this.#order = options.order ?? compareStamps;
@@ -100,7 +110,7 @@ export class Replica {
   static restore(
     node: number,
     nodes: readonly number[],
-    persisted: { base?: Base; ops: Op[] },
+    persisted: { base?: Base | BaseImage | undefined; ops: Op[] },
     options: ReplicaOptions = {},
   ): Replica {
     const replica = new Replica(node, nodes, persisted.base, options);
@@ -301,16 +311,25 @@ export class Replica {
     return { stamp: this.#base.stamp, vv: this.baseVersionVector(), state: this.#base.state.snapshot() };
   }
 
+  /**
+   * The compacted prefix as it is held, for encoding it record by record: its state is this
+   * replica's own and changes in place at the next compact(), so read it before that.
+   */
+  baseImage(): BaseImage {
+    return { stamp: this.#base.stamp, vv: this.baseVersionVector(), state: this.#base.state };
+  }
+
   /** The base's version vector alone (base() snapshots the whole state). */
   baseVersionVector(): VersionVector {
     return [...this.#base.vv].sort((a, b) => a[0] - b[0]);
   }
 
   /** Takes a newer base from another tracker (one that compacted ops this one lacks). */
-  adoptBase(base: Base): boolean {
+  adoptBase(base: Base | BaseImage): boolean {
     if (compareStamps(base.stamp, this.#base.stamp) <= 0) return false;
     const vv = new Map(base.vv);
-    this.#base = { stamp: base.stamp, vv, state: State.fromSnapshot(base.state) };
+    const state = base.state instanceof State ? base.state : State.fromSnapshot(base.state);
+    this.#base = { stamp: base.stamp, vv, state };
     this.#ops = this.#ops.filter(
       (op) => compareStamps(op.stamp, base.stamp) > 0 && op.seq > (vv.get(op.origin) ?? 0),
     );

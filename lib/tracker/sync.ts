@@ -7,19 +7,19 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Socket } from "bun";
 import type { TrackerAddress, TrackerInfo } from "../config.ts";
-import { ProtocolError } from "../errors.ts";
+import { messageOf, ProtocolError } from "../errors.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
 import type { TrackerTrust } from "../identity/tracker_trust.ts";
-import type { Op, Replica, VersionVector } from "../replica/replica.ts";
+import type { BaseImage, Op, Replica } from "../replica/replica.ts";
 import { compareStamps, type Stamp } from "../replica/stamp.ts";
-import { decodeJsonOrCbor, encodeJsonValue, encodeMessage } from "../wire/codec.ts";
+import { type BaseHeader, BaseReader, encodeBase } from "../wire/base_stream.ts";
+import { encodeMessage } from "../wire/codec.ts";
 import { Connection } from "../wire/connection.ts";
 import { MAX_FRAME_BYTES, MAX_OPS_PER_FRAME } from "../wire/limits.ts";
-import { ByteAssembler, byteParts, itemParts } from "../wire/parts.ts";
+import { itemParts } from "../wire/parts.ts";
 import {
   MAX_BASE_BYTES,
   type PartialBase,
-  parseBase,
   parseSyncMessage,
   type SyncMessage,
 } from "../wire/sync_protocol.ts";
@@ -46,19 +46,40 @@ const CATCH_UP_WAIT_MS = 3_000;
 const CATCH_UP_BYTES = 16 * 1024 * 1024;
 /** A base transfer that got no part for this long gives way to another tracker's. */
 const BASE_STALL_MS = 10_000;
+/**
+ * A base is written to the store a slice of this many ms at a time, the event loop served in
+ * between: at 1 GB a save takes seconds, and clients and the other trackers must not wait
+ * for it (compaction waits instead: the base must not change under the save).
+ */
+const SAVE_SLICE_MS = 20;
 
-/** Our base as sent, kept while transfers use it. */
-interface EncodedBase {
-  stamp: Stamp;
-  vv: VersionVector;
-  bytes: Uint8Array;
+/** A base being written to the store slice by slice, and the sends that wait for it. */
+interface Saving {
+  header: BaseHeader;
+  gen: number;
+  chunks: Generator<Uint8Array, unknown>;
+  startedMs: number;
+  /** A next slice is due (one chain of slices, however many callers started one). */
+  scheduled: boolean;
+  done: Promise<void>;
+  finished: () => void;
 }
 
-/** A compacted base coming in from another tracker, part by part. */
+/**
+ * A compacted base coming in from another tracker, chunk by chunk: each is built into the
+ * state at once and kept in the store under its own generation, so memory follows the state
+ * and not its encoding, and the base is on disk once adopted.
+ */
 interface IncomingBase {
   from: number;
   stamp: Stamp;
-  assembler: ByteAssembler;
+  totalBytes: number;
+  reader: BaseReader;
+  /** The store's generation for its chunks. */
+  gen: number;
+  /** Milliseconds spent decoding and building its chunks, and storing them: where a catch-up goes. */
+  readMs: number;
+  storeMs: number;
   startedMs: number;
   lastPartMs: number;
   /** The connection the last part came on: a part on another one resumes a cut transfer. */
@@ -118,10 +139,9 @@ export class Sync {
   #sendingBaseTo = new Set<number>();
   /** The last base sent whole to each tracker, on which connection: it is not sent again while that one is open. */
   #sentBase = new Map<number, { stamp: Stamp; conn: AnyConnection; atMs: number }>();
-  /** The base as sent (and as saved), kept while transfers use it. */
-  #encodedBase: EncodedBase | undefined;
   /** The stamp of the base in the store: a save never replaces it with an older one. */
   #savedBaseStamp: Stamp;
+  #saving: Saving | undefined;
 
   constructor(options: SyncOptions) {
     this.#o = options;
@@ -159,7 +179,10 @@ export class Sync {
   stop(): void {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
-    this.#saveBase(); // a clean stop leaves a compact log behind
+    // A clean stop leaves a compact log behind: the save under way, then the base as it is now.
+    this.#saveSlice(Infinity);
+    this.#startSave();
+    this.#saveSlice(Infinity);
     for (const link of this.#links.values()) clearTimeout(link.redial);
     for (const link of this.#links.values()) link.conn?.end();
     for (const conn of this.#inbound.keys()) conn.end();
@@ -401,28 +424,46 @@ export class Sync {
     return {
       t: "sync_status",
       status,
-      partial: { stamp: incoming.stamp, offset: incoming.assembler.offset },
+      partial: { stamp: incoming.stamp, offset: incoming.reader.bytes },
     };
   }
 
   /**
-   * Sends our base to tracker `node`, which lacks ops folded into it: in parts paced by the
-   * connection, from where a cut transfer of the same base stopped. The ops above it follow
-   * once the other side has adopted it and says so in its status.
+   * Sends our base to tracker `node`, which lacks ops folded into it: the stored base, chunk by
+   * chunk as stored, paced by the connection, from where a cut transfer of the same base
+   * stopped. The ops above it follow once the other side has adopted it and says so in its
+   * status. A base folded further since it was stored is stored first (the chunks a transfer
+   * resumes from must not change), and no other save replaces it while a transfer reads it.
    */
   async #sendBase(conn: AnyConnection, node: number, partial?: PartialBase): Promise<void> {
     this.#sendingBaseTo.add(node);
     try {
-      const { stamp, bytes } = this.#baseBytes();
-      const total = bytes.byteLength;
+      const { store } = this.#o;
+      const saving = this.#startSave();
+      if (saving) {
+        this.#saveSlice(SAVE_SLICE_MS);
+        await saving.done;
+        const seconds = (performance.now() - saving.startedMs) / 1000;
+        this.#o.log(`sync: stored the base in ${seconds.toFixed(2)} s before sending it`);
+      }
+      const stored = store.storedBase();
+      if (!stored) return;
+      const { stamp, bytes: total } = stored;
       const resumeAt =
-        partial && compareStamps(partial.stamp, stamp) === 0 && partial.offset < total ? partial.offset : 0;
+        partial &&
+        compareStamps(partial.stamp, stamp) === 0 &&
+        partial.offset < total &&
+        store.hasChunkAt(partial.offset)
+          ? partial.offset
+          : 0;
       this.#o.log(
         resumeAt > 0
           ? `sync: resuming compacted base for tracker ${node} at ${megabytes(resumeAt)} of ${megabytes(total)}`
           : `sync: sending compacted base (${megabytes(total)}) to tracker ${node}`,
       );
-      for (const part of byteParts(bytes, resumeAt)) {
+      const started = performance.now();
+      let waitedMs = 0;
+      for (const part of store.baseChunks(resumeAt)) {
         if (conn.isClosed || this.#stopped) return;
         const message = {
           t: "sync_base_part",
@@ -431,69 +472,46 @@ export class Sync {
           offset: part.offset,
           bytes: part.bytes,
         };
-        if (!conn.send(message)) await conn.drained();
+        if (!conn.send(message)) {
+          const t0 = performance.now();
+          await conn.drained();
+          waitedMs += performance.now() - t0;
+        }
       }
-      if (!conn.isClosed) this.#sentBase.set(node, { stamp, conn, atMs: this.#o.nowMs() });
+      if (conn.isClosed) return;
+      this.#sentBase.set(node, { stamp, conn, atMs: this.#o.nowMs() });
+      const seconds = (performance.now() - started) / 1000;
+      this.#o.log(
+        `sync: sent compacted base to tracker ${node} (${megabytes(total - resumeAt)} in ${seconds.toFixed(2)} s, ${(waitedMs / 1000).toFixed(2)} s of it waiting for the link to drain)`,
+      );
     } finally {
       this.#sendingBaseTo.delete(node);
-      this.#saveSentBase();
-      // Kept only while a transfer uses it: at 100 MB of state it is 100 MB of memory.
-      if (this.#sendingBaseTo.size === 0) {
-        this.#encodedBase = undefined;
-        collectSoon();
-      }
     }
   }
 
-  /**
-   * Saves the base just sent (after sending: its 0.6 s per 100 MB is off the transfer's path),
-   * so that a restart of this tracker comes back with it and a cut transfer continues.
-   */
-  #saveSentBase(): void {
-    const sent = this.#encodedBase;
-    if (!sent || compareStamps(sent.stamp, this.#savedBaseStamp) <= 0) return;
-    this.#o.store.saveEncodedBase(sent.bytes, sent.vv);
-    this.#savedBaseStamp = sent.stamp;
-    if (compareStamps(sent.stamp, this.#o.replica.baseStamp) === 0) this.#foldedSinceSave = 0;
-  }
-
-  /** The base encoded once for the transfers under way (until compaction moves it on). */
-  #baseBytes(): EncodedBase {
-    const { replica, store } = this.#o;
-    const cached = this.#encodedBase;
-    if (cached && compareStamps(cached.stamp, replica.baseStamp) === 0) return cached;
-    // The stored base is the current one (nothing folded since it was saved): send it as stored,
-    // without snapshotting and encoding the state again (0.6 s at 100 MB, 0.2 s to read).
-    const stored =
-      compareStamps(this.#savedBaseStamp, replica.baseStamp) === 0 ? store.encodedBase() : undefined;
-    if (stored) {
-      this.#encodedBase = { stamp: replica.baseStamp, vv: replica.baseVersionVector(), bytes: stored };
-      return this.#encodedBase;
-    }
-    const base = replica.base();
-    const bytes = encodeJsonValue(base);
-    this.#encodedBase = { stamp: base.stamp, vv: base.vv, bytes };
-    return this.#encodedBase;
-  }
-
-  /** One part of another tracker's base; the whole one, once here, replaces ours if newer. */
+  /** One part (chunk) of another tracker's base; the whole one, once here, replaces ours if newer. */
   #receiveBasePart(conn: AnyConnection, from: number, msg: SyncMessage & { t: "sync_base_part" }): void {
     const { replica, store } = this.#o;
     const now = this.#o.nowMs();
     let incoming = this.#incoming;
     const same =
-      incoming &&
-      compareStamps(incoming.stamp, msg.stamp) === 0 &&
-      incoming.assembler.totalBytes === msg.totalBytes;
+      incoming && compareStamps(incoming.stamp, msg.stamp) === 0 && incoming.totalBytes === msg.totalBytes;
     if (!same) {
       if (msg.offset !== 0) return; // the rest of a stream we did not start: wait for a fresh one
       if (compareStamps(msg.stamp, replica.baseStamp) <= 0) return; // not newer than ours
       const busy = incoming && now - incoming.lastPartMs < BASE_STALL_MS;
       if (incoming && busy && compareStamps(msg.stamp, incoming.stamp) <= 0) return;
+      if (incoming) this.#dropIncoming();
+      if (msg.totalBytes > MAX_BASE_BYTES)
+        throw new ProtocolError(`Base of ${msg.totalBytes} bytes exceeds the limit of ${MAX_BASE_BYTES}`);
       incoming = {
         from,
         stamp: msg.stamp,
-        assembler: new ByteAssembler(msg.totalBytes, MAX_BASE_BYTES),
+        totalBytes: msg.totalBytes,
+        reader: new BaseReader(),
+        gen: store.beginIncoming(),
+        readMs: 0,
+        storeMs: 0,
         startedMs: now,
         lastPartMs: now,
         conn,
@@ -501,8 +519,25 @@ export class Sync {
       this.#incoming = incoming;
       this.#o.log(`sync: receiving compacted base (${megabytes(msg.totalBytes)}) from tracker ${from}`);
     }
-    if (!incoming) return;
-    if (!incoming.assembler.add(msg.offset, msg.bytes)) return; // a part we hold, or past a gap
+    if (!incoming || msg.offset !== incoming.reader.bytes) return; // a part we hold, or past a gap
+    if (msg.offset + msg.bytes.byteLength > incoming.totalBytes)
+      throw new ProtocolError(
+        `Part at ${msg.offset} of ${msg.bytes.byteLength} bytes runs past ${incoming.totalBytes}`,
+      );
+    let image: BaseImage | undefined;
+    try {
+      const t0 = performance.now();
+      incoming.reader.add(msg.bytes);
+      const t1 = performance.now();
+      store.putIncoming(incoming.gen, msg.bytes);
+      const t2 = performance.now();
+      if (incoming.reader.bytes === incoming.totalBytes) image = incoming.reader.finish();
+      incoming.readMs += t1 - t0 + (performance.now() - t2);
+      incoming.storeMs += t2 - t1;
+    } catch (err) {
+      this.#dropIncoming(); // a base that does not read back is dropped whole
+      throw err;
+    }
     if (incoming.conn !== conn && msg.offset > 0) {
       this.#o.log(
         `sync: resuming compacted base from tracker ${from} at ${megabytes(msg.offset)} of ${megabytes(msg.totalBytes)}`,
@@ -511,43 +546,107 @@ export class Sync {
     incoming.conn = conn;
     incoming.from = from;
     incoming.lastPartMs = now;
-    if (!incoming.assembler.complete) return;
+    if (!image) return;
     this.#incoming = undefined;
-    const bytes = incoming.assembler.take();
-    const value = decodeJsonOrCbor(bytes);
-    if (typeof value !== "object" || value === null || Array.isArray(value))
-      throw new ProtocolError("Cannot parse base: expected a map");
-    const base = parseBase(value as Record<string, unknown>); // checked field by field by parseBase
-    if (compareStamps(base.stamp, incoming.stamp) !== 0)
+    if (compareStamps(image.stamp, incoming.stamp) !== 0) {
+      store.dropIncoming(incoming.gen);
       throw new ProtocolError(`Base parts announced stamp ${JSON.stringify(incoming.stamp)}, not the base's`);
-    if (!replica.adoptBase(base)) return;
+    }
+    if (!replica.adoptBase(image)) {
+      store.dropIncoming(incoming.gen);
+      return;
+    }
     const seconds = (this.#o.nowMs() - incoming.startedMs) / 1000;
+    const spent = `${(incoming.readMs / 1000).toFixed(2)} s reading, ${(incoming.storeMs / 1000).toFixed(2)} s storing`;
     this.#o.log(
-      `sync: adopted compacted base from tracker ${from} (${megabytes(bytes.byteLength)} in ${seconds.toFixed(2)} s)`,
+      `sync: adopted compacted base from tracker ${from} (${megabytes(incoming.totalBytes)} in ${seconds.toFixed(2)} s; ${spent})`,
     );
     conn.send(this.#statusMessage()); // the ops above it come at once
-    // Then to disk (0.65 s at 100 MB): until then a crash only means fetching the base again,
-    // since every op in it is held by the tracker that sent it.
-    store.saveEncodedBase(bytes, base.vv);
-    this.#savedBaseStamp = base.stamp;
+    // Its chunks are in its file already: making it the stored base is one small transaction.
+    store.adoptIncoming(incoming.gen, image);
+    this.#savedBaseStamp = image.stamp;
     this.#foldedSinceSave = 0;
     collectSoon();
   }
 
+  /** Forgets the base coming in, and its chunks in the store. */
+  #dropIncoming(): void {
+    const incoming = this.#incoming;
+    if (!incoming) return;
+    this.#incoming = undefined;
+    this.#o.store.dropIncoming(incoming.gen);
+  }
+
   #compact(): void {
+    if (this.#saving) return; // the base must not change under the save under way
     const { replica } = this.#o;
     this.#foldedSinceSave += replica.compact(COMPACT_SLICE_OPS).length;
     // entryCount() walks every group: only asked once the cheap bound is passed (10 times a second).
     const folded = this.#foldedSinceSave;
-    if (folded >= SAVE_BASE_MIN_OPS && folded >= replica.state.entryCount()) this.#saveBase();
+    // Not while a transfer reads the stored base: it resumes from chunks that must not change.
+    if (this.#sendingBaseTo.size > 0) return;
+    if (folded >= SAVE_BASE_MIN_OPS && folded >= replica.state.entryCount()) {
+      this.#startSave();
+      this.#saveSlice(SAVE_SLICE_MS);
+    }
   }
 
-  #saveBase(): void {
-    if (this.#foldedSinceSave === 0) return;
-    const base = this.#o.replica.base();
-    this.#o.store.saveBase(base);
-    this.#savedBaseStamp = base.stamp;
-    this.#foldedSinceSave = 0;
+  /** Starts storing the base as folded now, if it moved since it was stored: the save under way, if any. */
+  #startSave(): Saving | undefined {
+    if (this.#saving) return this.#saving;
+    const { replica, store } = this.#o;
+    if (compareStamps(this.#savedBaseStamp, replica.baseStamp) === 0) return undefined;
+    const image = replica.baseImage(); // its state is the replica's own: no compaction until the save ends
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#saving = {
+      header: { stamp: image.stamp, vv: image.vv },
+      gen: store.beginIncoming(),
+      chunks: encodeBase(image, image.state),
+      startedMs: performance.now(),
+      scheduled: false,
+      done: promise,
+      finished: resolve,
+    };
+    return this.#saving;
+  }
+
+  /**
+   * Encodes and writes the save's next chunks for up to `budgetMs`, then lets the event loop
+   * run before the next slice; once all are written, makes it the stored base (unless a newer
+   * one was stored meanwhile, one taken from another tracker).
+   */
+  #saveSlice(budgetMs: number): void {
+    const saving = this.#saving;
+    if (!saving) return;
+    const { replica, store } = this.#o;
+    const until = performance.now() + budgetMs;
+    try {
+      for (let next = saving.chunks.next(); !next.done; next = saving.chunks.next()) {
+        store.putIncoming(saving.gen, next.value);
+        if (performance.now() >= until) {
+          if (!saving.scheduled) {
+            saving.scheduled = true;
+            setTimeout(() => {
+              saving.scheduled = false;
+              if (!this.#stopped && this.#saving === saving) this.#saveSlice(SAVE_SLICE_MS);
+            }, 0);
+          }
+          return;
+        }
+      }
+      if (compareStamps(saving.header.stamp, this.#savedBaseStamp) > 0) {
+        store.adoptIncoming(saving.gen, saving.header);
+        this.#savedBaseStamp = saving.header.stamp;
+        if (compareStamps(saving.header.stamp, replica.baseStamp) === 0) this.#foldedSinceSave = 0;
+      } else {
+        store.dropIncoming(saving.gen);
+      }
+    } catch (err) {
+      store.dropIncoming(saving.gen);
+      this.#o.log(`sync: storing the base failed: ${messageOf(err)}`); // the next save tries again
+    }
+    this.#saving = undefined;
+    saving.finished();
   }
 }
 
@@ -568,7 +667,7 @@ function sendOps(conn: AnyConnection, ops: readonly Op[], budgetBytes = Infinity
 }
 
 /**
- * A base transfer leaves garbage as big as the state (its bytes, parts, JSON text): collect it
+ * Taking in a base leaves garbage as big as the state (the state it replaced, its chunks): collect it
  * at once, in one pause, rather than keep it resident until the collector gets to it.
  */
 function collectSoon(): void {

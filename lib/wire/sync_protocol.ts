@@ -35,8 +35,9 @@ export type SyncMessage =
   | { t: "sync_live"; sessions: [session: string, heardAgoMs: number][] };
 
 /**
- * Largest compacted base a tracker takes from another, encoded: checked on a transfer's first
- * part, before any of it is kept. A base is one CBOR value, and the whole state lives in memory.
+ * Largest compacted base a tracker takes from another, in bytes of its chunks: checked on a
+ * transfer's first part, before any of it is kept. Chunks are built into the state as they come
+ * (lib/wire/base_stream.ts), so this bounds memory through the state, which lives in memory.
  */
 export const MAX_BASE_BYTES = 4 * 1024 * 1024 * 1024;
 
