@@ -7,7 +7,7 @@ import type { RunningTracker } from "./tracker.ts";
 export function trackerStatus(t: RunningTracker): string {
   const state = t.replica.state;
   const digest = createHash("sha1").update(JSON.stringify(state.snapshot())).digest("hex").slice(0, 12);
-  const links = t.sync.peers().map((p) => `tracker${p.node}=${p.connected ? `up(${p.silentMs}ms)` : "down"}`);
+  const links = t.sync.peers().map((p) => `tracker${p.no}=${p.connected ? `up(${p.silentMs}ms)` : "down"}`);
   return [
     `clients=${t.clientCount()}`,
     `ops=${t.replica.ops.length}`,

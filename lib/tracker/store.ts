@@ -4,6 +4,7 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { MIN_NODE_ID } from "../config.ts";
 import { messageOf } from "../errors.ts";
 import type { Base, Op, VersionVector } from "../replica/replica.ts";
 import { compareStamps } from "../replica/stamp.ts";
@@ -19,13 +20,27 @@ export interface Persisted {
   ops: Op[];
 }
 
+export interface StoreOptions {
+  fsync?: boolean | undefined;
+  /** This tracker's line number: a data dir bound to it was written when node ids were line numbers. */
+  line?: number | undefined;
+  /** Other node ids this line had (its address's, before it was pinned): their data dirs are this tracker's. */
+  formerIds?: readonly number[] | undefined;
+  log?: ((line: string) => void) | undefined;
+}
+
 /** The on-disk log of one tracker. */
 export class Store {
   #db: Database;
   #insert;
 
-  /** Opens (creating if needed) `<dataDir>/tracker.sqlite`; refuses a data dir of another tracker. */
-  constructor(dataDir: string, node: number, options: { fsync?: boolean | undefined } = {}) {
+  /**
+   * Opens (creating if needed) `<dataDir>/tracker.sqlite` for node id `node`; refuses a data dir
+   * of another tracker. One bound to an id this same line had (see StoreOptions) becomes this
+   * node's: its ops keep their old origin, one no tracker makes ops of any more (README
+   * "Adding and removing trackers" says why nothing is lost or reused).
+   */
+  constructor(dataDir: string, node: number, options: StoreOptions = {}) {
     mkdirSync(dataDir, { recursive: true });
     this.#db = new Database(join(dataDir, "tracker.sqlite"), { create: true, strict: true });
     this.#db.exec("PRAGMA journal_mode = WAL");
@@ -39,14 +54,51 @@ export class Store {
     this.#db.exec(
       "CREATE TABLE IF NOT EXISTS base (id INTEGER PRIMARY KEY CHECK (id = 1), body BLOB NOT NULL)",
     );
-    const owner = this.#db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'node'").get();
-    if (owner && Number(owner.value) !== node) {
-      throw new Error(
-        `data dir ${dataDir} belongs to tracker ${owner.value}, not tracker ${node}: pass --data-dir`,
-      );
-    }
-    if (!owner) this.#db.query("INSERT INTO meta (key, value) VALUES ('node', ?)").run(String(node));
+    this.#claim(dataDir, node, options);
     this.#insert = this.#db.query("INSERT OR IGNORE INTO ops (origin, seq, body) VALUES (?, ?, ?)");
+  }
+
+  /** Binds the data dir to `node` (taking over one bound to an earlier id of this line); throws if it is another's. */
+  #claim(dataDir: string, node: number, options: StoreOptions): void {
+    const owner = this.#db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'node'").get();
+    const bind = () =>
+      this.#db.query("INSERT OR REPLACE INTO meta (key, value) VALUES ('node', ?)").run(String(node));
+    if (!owner) return void bind();
+    const owned = Number(owner.value);
+    if (owned === node) return;
+    if (owned < MIN_NODE_ID) {
+      // Written by a version that used line numbers as node ids.
+      if (owned !== options.line)
+        throw new Error(
+          `data dir ${dataDir} belongs to tracker ${owned} (a line number, as trackers were numbered before node ids came from addresses), not tracker ${options.line ?? "?"}: pass its own data dir with --data-dir, or start tracker ${owned} on the file it ran with once to convert it`,
+        );
+      bind();
+      options.log?.(
+        `data dir ${dataDir}: was tracker ${owned}'s by line number; now node ${node} of its address (its operations stay as they are)`,
+      );
+      return;
+    }
+    if (options.formerIds?.includes(owned)) {
+      bind();
+      options.log?.(`data dir ${dataDir}: was node ${owned}, now node ${node} (its line was pinned since)`);
+      return;
+    }
+    throw new Error(
+      `data dir ${dataDir} belongs to node ${owned}, not to this line's tracker (node ${node}): pass this tracker's own data dir with --data-dir, or start it with an empty one to catch up from the others (a tracker that moved to another address without a pinned id is a new tracker)`,
+    );
+  }
+
+  /**
+   * Whether this tracker started with nothing stored and has not caught up since: kept here, so
+   * that one restarted before it caught up (holding only what reached it meanwhile) still waits.
+   */
+  get catchingUp(): boolean {
+    return this.#db.query("SELECT 1 FROM meta WHERE key = 'catching_up'").get() !== null;
+  }
+
+  set catchingUp(on: boolean) {
+    if (on) this.#db.query("INSERT OR REPLACE INTO meta (key, value) VALUES ('catching_up', '1')").run();
+    else this.#db.query("DELETE FROM meta WHERE key = 'catching_up'").run();
   }
 
   /** Everything persisted; a corrupt row is an error naming it (never a silently wrong state). */
