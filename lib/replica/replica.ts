@@ -267,6 +267,12 @@ export class Replica {
     this.#frontiers.set(status.node, maxOf(this.#frontiers.get(status.node), status.frontier));
   }
 
+  /** How many ops of its own a tracker's status shows that this replica lacks. */
+  ownOpsLacking(status: SyncStatus): number {
+    const theirs = status.vv.find(([origin]) => origin === status.node)?.[1] ?? 0;
+    return Math.max(0, theirs - (this.#contig.get(status.node) ?? 0));
+  }
+
   /** Every operation stamped at or below this is held here, and no new one can appear. */
   frontier(): Stamp {
     let f = this.#clock.last;

@@ -101,6 +101,30 @@ export class Store {
     else this.#db.query("DELETE FROM meta WHERE key = 'catching_up'").run();
   }
 
+  /**
+   * The node ids of the file's lines at the last start, and the ids that have left the file
+   * since (a line listing one of them again brings back a tracker the others stopped waiting for).
+   */
+  get membership(): { members?: number[]; departed: number[] } {
+    const row = this.#db
+      .query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'membership'")
+      .get();
+    if (!row) return { departed: [] };
+    const ids = (v: unknown) => (Array.isArray(v) ? v.filter((n): n is number => Number.isInteger(n)) : []);
+    const parsed: unknown = JSON.parse(row.value);
+    if (typeof parsed !== "object" || parsed === null) return { departed: [] };
+    return {
+      members: ids("members" in parsed ? parsed.members : undefined),
+      departed: ids("departed" in parsed ? parsed.departed : undefined),
+    };
+  }
+
+  set membership(m: { members: readonly number[]; departed: readonly number[] }) {
+    this.#db
+      .query("INSERT OR REPLACE INTO meta (key, value) VALUES ('membership', ?)")
+      .run(JSON.stringify({ members: m.members, departed: m.departed }));
+  }
+
   /** Everything persisted; a corrupt row is an error naming it (never a silently wrong state). */
   load(node: number): Persisted {
     const baseRow = this.#db.query<{ body: Uint8Array }, []>("SELECT body FROM base WHERE id = 1").get();

@@ -79,6 +79,14 @@ export interface SyncOptions {
   liveness: Liveness;
   nowMs: () => number;
   log: (line: string) => void;
+  /**
+   * Trackers whose lines left the file and are listed again: we stopped waiting for them and
+   * compacted without them, so one that comes back with ops of its own we lack (made while it
+   * was out of the file, or never passed on) is refused; one that lacks nothing is a member again.
+   */
+  returning?: Set<number> | undefined;
+  /** A returning tracker was taken back (the shell stops counting it as departed). */
+  welcomedBack?: ((node: number) => void) | undefined;
 }
 
 /** An inbound sync connection's state: which tracker it claims to be, and whether it proved it. */
@@ -269,9 +277,9 @@ export class Sync {
     peer.authed = true;
     conn.maxFrameBytes = MAX_FRAME_BYTES; // a proven tracker: op batches and bases are large
     this.#o.log(`sync: ${this.#label(peer.node)} connected to us`);
-    // It is back: redial it now rather than at the next retry.
+    // It is back: redial it now rather than at the next retry (unless it may be refused again).
     const link = this.#links.get(peer.node);
-    if (link?.redial) {
+    if (link?.redial && !this.#o.returning?.has(peer.node)) {
       clearTimeout(link.redial);
       this.#dial(link);
     }
@@ -348,6 +356,7 @@ export class Sync {
     const { replica, store } = this.#o;
     const link = this.#links.get(from);
     if (link) link.lastHeardMs = this.#o.nowMs();
+    if (this.#o.returning?.has(from) && !this.#takeBack(msg, from)) return;
     switch (msg.t) {
       case "sync_ops": {
         const fresh = replica.applyMany(msg.ops);
@@ -397,6 +406,27 @@ export class Sync {
       default:
         throw new ProtocolError(`Unexpected ${msg.t} on an established sync link`);
     }
+  }
+
+  /**
+   * A tracker listed again after its line was removed: nothing it sends counts until its status
+   * shows it has no op of its own that we lack (see SyncOptions.returning); false to ignore `msg`.
+   */
+  #takeBack(msg: SyncMessage, from: number): boolean {
+    if (msg.t !== "sync_status") return false;
+    const lacking = this.#o.replica.ownOpsLacking(msg.status);
+    if (lacking > 0) {
+      const refusal = `${this.#label(from)} was removed from tracker_info.txt and is back with ${lacking} operation(s) of its own that we never had (made while it was out of the file, or never passed on before it left): refusing them and it; start it with an empty data dir to take part`;
+      if (this.#inboundRefusals.get(from) !== refusal) this.#o.log(`sync: ${refusal}`);
+      this.#inboundRefusals.set(from, refusal);
+      throw new ProtocolError(`${this.#label(from, "Tracker")} came back with operations we lack`);
+    }
+    this.#o.returning?.delete(from);
+    this.#o.welcomedBack?.(from);
+    this.#o.log(
+      `sync: ${this.#label(from)} is back in tracker_info.txt and lacks nothing of its own: taking part again`,
+    );
+    return true;
   }
 
   #tick(): void {

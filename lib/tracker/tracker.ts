@@ -69,6 +69,14 @@ export function startTracker(options: TrackerOptions): RunningTracker {
       `cannot load ${options.dataDir} (${reason}): it is damaged; move its tracker.sqlite files aside and start again to resync everything from the other trackers (keep its identity.key: they know this tracker by it)`,
     );
   }
+  // Lines that left the file since some start of ours, and those of them listed again.
+  const previous = store.membership;
+  const departed = new Set(previous.departed);
+  for (const n of previous.members ?? []) if (!nodes.includes(n)) departed.add(n);
+  const saveMembership = () => {
+    store.membership = { members: nodes, departed: [...departed] };
+  };
+  saveMembership();
   const broken = brokenInvariants(replica.state);
   if (broken.length > 0)
     throw new Error(`stored state breaks an invariant (${broken[0]}): refusing to serve it`);
@@ -85,6 +93,11 @@ export function startTracker(options: TrackerOptions): RunningTracker {
     liveness,
     nowMs,
     log: options.log,
+    returning: new Set(nodes.filter((n) => departed.has(n))),
+    welcomedBack: (n) => {
+      departed.delete(n);
+      saveMembership();
+    },
   });
   const core: TrackerCore = {
     replica,

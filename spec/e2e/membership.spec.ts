@@ -2,7 +2,7 @@
 // the replicated state by a node id from their line's address (or pinned id), not by line number,
 // so removing the middle line renumbers tracker 3 on the command line and nothing else.
 import { afterEach, describe, expect, test } from "bun:test";
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startClient } from "../helpers/client_process.ts";
 import { type Cluster, makeCluster, settle, startTrackers } from "../helpers/cluster.ts";
@@ -77,6 +77,34 @@ describe("removing any line of tracker_info.txt", () => {
     await Bun.sleep(1_500); // three sync rounds
     expect(groupIds(await alice.ok("list_groups"))).toEqual(["before", "through-new-2", "while-2-is-down"]);
     expect((await t2.status()).links.get(1)).toBe(false);
+
+    // Its line added back (at the end, line 3) while it keeps that state: the others stopped
+    // waiting for it and compacted without it, so they refuse it until it starts empty.
+    await t2.quit();
+    const readded = join(cluster.dir, "line-2-added-back.txt");
+    await writeFile(readded, `${address(cluster, 1)}\n${address(cluster, 3)}\n${address(cluster, 2)}\n`);
+    await t1.restart({ infoPath: readded });
+    await t3.restart({ infoPath: readded, no: 2 });
+    await t2.restart({ infoPath: readded, no: 3 });
+    await Bun.sleep(2_000); // four sync rounds, and its redials: what it made while out is not taken
+    for (const t of [t1, t3]) expect((await t.status()).groups).toBe(3);
+    expect(t1.stderr.text()).toMatch(
+      /sync: tracker 3 was removed from tracker_info.txt and is back with 2 operation\(s\) of its own that we never had .*start it with an empty data dir/,
+    );
+    // As the log says: its store moved aside (its key kept), it catches up and takes part.
+    await t2.quit();
+    for (const f of ["tracker.sqlite", "tracker.sqlite-wal", "tracker.sqlite-shm"])
+      await rm(join(cluster.slots[1]!.dataDir, f), { force: true });
+    await t2.restart({ infoPath: readded, no: 3 });
+    await t1.stderr.next((l) => l.includes("lacks nothing of its own: taking part again"), 10_000);
+    await settle(cluster);
+    expect(groupIds(await viaOld2.ok("list_groups"))).toEqual(["before", "through-new-2", "while-2-is-down"]);
+    await alice.ok("create_group with-three-again");
+    await waitUntil(
+      async () =>
+        (await Promise.all([t1, t2, t3].map((t) => t.status()))).every((s) => s.ops === 0 && s.groups === 4),
+      { timeoutMs: 15_000, what: "all three to hold the new group and fold their logs" },
+    );
   }, 60_000);
 
   test("a file whose lines give one node id is refused with both lines named, exit 2", async () => {
