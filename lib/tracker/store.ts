@@ -111,7 +111,12 @@ export class Store {
       .get();
     if (!row) return { departed: [] };
     const ids = (v: unknown) => (Array.isArray(v) ? v.filter((n): n is number => Number.isInteger(n)) : []);
-    const parsed: unknown = JSON.parse(row.value);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(row.value);
+    } catch {
+      return { departed: [] }; // unreadable: only the check of a returning tracker is lost
+    }
     if (typeof parsed !== "object" || parsed === null) return { departed: [] };
     return {
       members: ids("members" in parsed ? parsed.members : undefined),

@@ -1,9 +1,10 @@
 // Shell: tracker <-> tracker replication. Pushes new operations at once, and every
 // SYNC_INTERVAL_MS sends its status so the other side answers with whatever this one lacks
 // (anti-entropy: a tracker that was down or cut off catches up). Accepts sync connections
-// only from trackers listed in tracker_info.txt, each known by the node id of its line's address
-// (nodeIdOf): a tracker removed from the file is refused and no longer waited for. With a secret, both sides prove they know it
-// (HMAC over the other side's fresh nonce) before either trusts the other.
+// only from trackers listed in tracker_info.txt, each known by the node id its line gives
+// (nodeIdOf: its pinned id, else its address), so a tracker removed from the file is refused and
+// no longer waited for. With a secret, both sides prove they know it (HMAC over the other side's
+// fresh nonce) before either trusts the other.
 
 import { timingSafeEqual } from "node:crypto";
 import type { Socket } from "bun";
