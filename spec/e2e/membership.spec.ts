@@ -1,9 +1,13 @@
 // spec/e2e/membership.spec.ts: any line of tracker_info.txt can be removed. Trackers are known in
 // the replicated state by a node id from their line's address (or pinned id), not by line number,
-// so removing the middle line renumbers tracker 3 on the command line and nothing else.
+// so removing the middle line renumbers tracker 3 on the command line and nothing else; and data
+// dirs written when node ids were line numbers are taken over.
 import { afterEach, describe, expect, test } from "bun:test";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { Change } from "../../lib/replica/change.ts";
+import { type Op, Replica } from "../../lib/replica/replica.ts";
+import { Store } from "../../lib/tracker/store.ts";
 import { startClient } from "../helpers/client_process.ts";
 import { type Cluster, makeCluster, settle, startTrackers } from "../helpers/cluster.ts";
 import { runToExit, stopAll } from "../helpers/processes.ts";
@@ -23,6 +27,44 @@ async function linksOf(t: TrackerProcess): Promise<[number, boolean][]> {
 }
 
 const groupIds = (lines: string[]) => lines.map((l) => l.split(" ")[0]).sort();
+
+/**
+ * Writes the data dirs of a two-tracker cluster as the version that used line numbers as node
+ * ids left them: alice (password pw-a) and groups g-from-1 and g-from-2 folded into both bases,
+ * and g-only-on-1 in tracker 1's log alone (it never reached tracker 2).
+ */
+async function writeLegacyDataDirs(cluster: Cluster): Promise<void> {
+  const hash = await Bun.password.hash("pw-a", { algorithm: "argon2id", memoryCost: 19_456, timeCost: 2 });
+  const nodes = [1, 2];
+  const [r1, r2] = nodes.map((n) => new Replica(n, nodes)) as [Replica, Replica]; // cast: two nodes
+  let now = Date.now() - 60_000;
+  const commit = (r: Replica, change: Change): Op => {
+    const { op, outcome } = r.local(change, now++);
+    if (!op) throw new Error(`writing legacy data dirs: ${change.kind}: ${JSON.stringify(outcome)}`);
+    return op;
+  };
+  const session = "legacy-session";
+  const first = [
+    commit(r1, { kind: "create_user", user: "alice", hash }),
+    commit(r1, { kind: "login", user: "alice", hash, session, peer: "127.0.0.1:1", key: "legacy-key" }),
+    commit(r1, { kind: "create_group", user: "alice", session, group: "g-from-1" }),
+  ];
+  r2.applyMany(first);
+  r1.apply(commit(r2, { kind: "create_group", user: "alice", session, group: "g-from-2" }));
+  for (let round = 0; round < 2; round++) {
+    const [s1, s2] = [r1.status(), r2.status()];
+    r1.receiveStatus(s2);
+    r2.receiveStatus(s1);
+  }
+  expect([r1.compact().length, r2.compact().length]).toEqual([4, 4]);
+  commit(r1, { kind: "create_group", user: "alice", session, group: "g-only-on-1" });
+  for (const [i, r] of [r1, r2].entries()) {
+    const store = new Store(cluster.slots[i]!.dataDir, r.node); // bound to its line number, as then
+    store.saveBase(r.base());
+    store.append(r.ops);
+    store.close();
+  }
+}
 
 describe("removing any line of tracker_info.txt", () => {
   test("the middle tracker removed: state intact, the renumbered tracker serves, compaction goes on, status lists two", async () => {
@@ -118,5 +160,26 @@ describe("removing any line of tracker_info.txt", () => {
       stderr:
         "error: tracker_info.txt lines 1 (127.0.0.2:38701) and 3 (127.0.0.2:39138) give the same node id 2105151182: change the port of one of them",
     });
+  });
+});
+
+describe("upgrading from line-number node ids", () => {
+  test("data dirs of two trackers written when node ids were line numbers are taken over: state, catch-up and compaction go on", async () => {
+    const cluster = await makeCluster({ trackers: 2 });
+    await writeLegacyDataDirs(cluster);
+    const [t1, t2] = (await startTrackers(cluster)) as [TrackerProcess, TrackerProcess]; // cast: two slots
+    for (const t of [t1, t2])
+      expect(t.stderr.text()).toContain(`was tracker ${t.no}'s by line number; now node`);
+    await settle(cluster);
+    const bob = await startClient(cluster, { order: [2] });
+    await bob.ok("login alice pw-a");
+    // g-only-on-1 was held by tracker 1 alone: an op of origin 1, which no tracker makes now.
+    expect(groupIds(await bob.ok("list_groups"))).toEqual(["g-from-1", "g-from-2", "g-only-on-1"]);
+    await bob.ok("create_group after-upgrade");
+    await waitUntil(
+      async () =>
+        (await Promise.all([t1, t2].map((t) => t.status()))).every((s) => s.ops === 0 && s.groups === 4),
+      { timeoutMs: 15_000, what: "both trackers to hold the new group and fold their logs" },
+    );
   });
 });
