@@ -97,6 +97,8 @@ export interface SyncPeer {
   /** The challenge it must answer, when there is a secret. */
   nonce: Uint8Array | undefined;
   authed: boolean;
+  /** Refused and being closed quietly (a removed tracker redials every second): the rest is ignored. */
+  refused?: true;
 }
 
 /** Any connection sync writes to, whatever its owner keeps in its state. */
@@ -219,12 +221,14 @@ export class Sync {
     if (msg.node === this.#me) throw new ProtocolError("Sync hello from a tracker claiming to be this one");
     const listed = this.#links.get(msg.node)?.tracker;
     if (!listed) {
-      // A tracker removed from the file (still running on the old one), or files that differ.
+      // A tracker removed from the file (still running on the old one), or files that differ:
+      // said once, and its connections closed without a line each (it redials every second).
       const refusal = `node ${msg.node} has no line in tracker_info.txt (a tracker removed from the file, or its file differs from ours): not syncing with it`;
       if (this.#inboundRefusals.get(msg.node) !== refusal)
         this.#o.log(`sync: refusing ${conn.remote}: ${refusal}`);
       this.#inboundRefusals.set(msg.node, refusal);
-      throw new ProtocolError(`Sync hello from unknown node ${msg.node}`);
+      conn.end();
+      return { node: msg.node, nonce: undefined, authed: false, refused: true };
     }
     if (!sameHost(listed.host, conn.remoteAddress)) {
       throw new ProtocolError(
@@ -257,6 +261,7 @@ export class Sync {
 
   /** Any later message on an inbound sync connection. */
   inboundMessage(conn: AnyConnection, peer: SyncPeer, value: unknown): void {
+    if (peer.refused) return;
     const msg = parseSyncMessage(value);
     if (!peer.authed) {
       if (msg.t !== "sync_prove" || peer.nonce === undefined)

@@ -119,6 +119,9 @@ describe("removing any line of tracker_info.txt", () => {
     await Bun.sleep(1_500); // three sync rounds
     expect(groupIds(await alice.ok("list_groups"))).toEqual(["before", "through-new-2", "while-2-is-down"]);
     expect((await t2.status()).links.get(1)).toBe(false);
+    // Said once, not at each of its redials (one a second).
+    expect(t1.stderr.text().match(/has no line in tracker_info.txt/g)?.length).toBe(1);
+    expect(t1.stderr.text()).not.toContain("closing connection");
 
     // Its line added back (at the end, line 3) while it keeps that state: the others stopped
     // waiting for it and compacted without it, so they refuse it until it starts empty.
