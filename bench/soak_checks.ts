@@ -6,7 +6,7 @@ import { type Cluster, settle } from "../spec/helpers/cluster.ts";
 import type { TrackerProcess } from "../spec/helpers/tracker_process.ts";
 import { audit, pinnedClient } from "./soak_audit.ts";
 import type { SoakReport } from "./soak_report.ts";
-import type { Actor, Ledger } from "./soak_workload.ts";
+import type { Actor, DownloadRecord, Ledger } from "./soak_workload.ts";
 
 /** How long the trackers may take to agree at a checkpoint before it counts as a divergence. */
 export const CONVERGE_TIMEOUT_MS = 30_000;
@@ -28,6 +28,28 @@ export async function digestDivergence(trackers: TrackerProcess[]): Promise<numb
   const counts = new Map<string, number>();
   for (const d of digests) counts.set(d, (counts.get(d) ?? 0) + 1);
   return digests.length - Math.max(...counts.values());
+}
+
+/** Actors that certainly share a complete copy of `d`'s file in its group right now, as "user (how)". */
+async function liveCopies(d: DownloadRecord, actors: Actor[], ledger: Ledger): Promise<string[]> {
+  const out: string[] = [];
+  const upload = ledger.uploads.get(d.name);
+  for (const a of actors) {
+    if (a.user === d.actor || !a.alive) continue;
+    const uploaded = upload?.acked === true && upload.uploader === a.user && upload.group === d.group;
+    const downloaded = ledger.downloads.some(
+      (x) =>
+        x.actor === a.user &&
+        x.group === d.group &&
+        x.name === d.name &&
+        x.state === "C" &&
+        x.verified &&
+        !x.unshared,
+    );
+    if ((uploaded || downloaded) && (await a.member(d.group)))
+      out.push(`${a.user} (${uploaded ? "uploader" : "downloaded it"})`);
+  }
+  return out;
 }
 
 /** After the final checkpoint: downloads finish and are verified, then the audit through every tracker. */
@@ -62,13 +84,13 @@ export async function finalChecks(o: {
   for (const d of ledger.downloads.filter((x) => x.state === "D")) {
     const downloader = actors.find((a) => a.user === d.actor)!;
     const line = await downloader.describe(d);
-    // A complete copy live for certain: the uploader's client runs, and it created the group
-    // (a stable group's creator never leaves it), so its share stood the whole time; and the
+    // A complete copy live for certain: an actor whose client runs, still a member of the
+    // group (logged in again above), that shares the whole file: its uploader, or one that
+    // completed and verified a download of it and never ran stop_share on it. And the
     // downloader is still a member, so the tracker tells it who shares the file.
-    const upload = ledger.uploads.get(d.name);
-    const source = upload?.mustStay ? actors.find((a) => a.user === upload.uploader) : undefined;
-    if (source?.alive && downloader.alive && (await downloader.member(d.group)))
-      report.couldProgress.push(`could progress and did not (uploader ${source.user} live): ${line}`);
+    const sources = await liveCopies(d, actors, ledger);
+    if (sources.length > 0 && downloader.alive && (await downloader.member(d.group)))
+      report.couldProgress.push(`could progress and did not (${sources.join(", ")} live): ${line}`);
     else
       report.notes.push(
         `unfinished, no complete copy known live (still [D] 5 s after the final heal): ${line}`,

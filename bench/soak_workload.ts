@@ -18,6 +18,8 @@ export interface Upload {
   uploader: string;
   /** The uploader created `group` (a stable group): the upload must still be listed at the end. */
   mustStay: boolean;
+  /** upload_file printed success: the uploader shares it while it is a logged-in member. */
+  acked: boolean;
 }
 
 /** One download an actor started. */
@@ -32,6 +34,8 @@ export interface DownloadRecord {
   /** The last show_downloads line seen for it. */
   shown?: string;
   verified: boolean;
+  /** stop_share ran for it after it completed: no longer a copy others can fetch from. */
+  unshared?: true;
 }
 
 /** Everything the actors did that printed success, plus what went wrong. */
@@ -206,7 +210,10 @@ export class Actor {
         const d = rng.pick(finished)!;
         const r = await this.#run(`stop_share ${d.group} ${d.name}`);
         if (r && r.err.length === 0) this.#ledger.count(this.#ledger.acked, "stop_share");
-        if (r) this.#downloaded.delete(`${d.group}/${d.name}`);
+        if (r) {
+          this.#downloaded.delete(`${d.group}/${d.name}`);
+          d.unshared = true; // even if it printed an error: it may have taken effect
+        }
         return;
       }
       case "relogin":
@@ -311,9 +318,12 @@ export class Actor {
     const sha1 = await sha1File(path);
     this.#uploads++;
     // Registered first: a download may see the file before this command returns.
-    const upload: Upload = { group, name, sha1, uploader: this.user, mustStay: false };
+    const upload: Upload = { group, name, sha1, uploader: this.user, mustStay: false, acked: false };
     this.#ledger.uploads.set(name, upload);
-    if (await this.#write(`upload_file ${path} ${group}`)) upload.mustStay = this.#stable.has(group);
+    if (await this.#write(`upload_file ${path} ${group}`)) {
+      upload.acked = true;
+      upload.mustStay = this.#stable.has(group);
+    }
   }
 
   async #download(group: string): Promise<void> {

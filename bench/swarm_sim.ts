@@ -9,7 +9,8 @@
 // sum of both ends' one-way latencies. The tracker answers a peer list in one round trip to
 // the source's latency. Up to `sendSlots` pieces leave a node at once, as in lib/peer/server.ts.
 import { type CoreOptions, DownloadCore, type Effect } from "../lib/download/core.ts";
-import { DEFAULT_SEND_SLOTS, ServeQueue } from "../lib/peer/serve_queue.ts";
+import { DEFAULT_QUEUED_TOTAL, DEFAULT_SEND_SLOTS, ServeQueue } from "../lib/peer/serve_queue.ts";
+import { SuperSeed } from "../lib/peer/super_seed.ts";
 import { Bitfield } from "../lib/pieces/bitfield.ts";
 import { pieceCount, pieceLength } from "../lib/pieces/constants.ts";
 
@@ -43,6 +44,12 @@ export interface SimOptions {
   sharing?: "max-min" | "min";
   /** Sample the share of all uplink capacity in use every this many ms (into `uplinkUse`). */
   sampleMs?: number;
+  /** Requests a node queues over all its connections before it answers "busy" (default: the product's). */
+  maxQueuedTotal?: number;
+  /** Pieces the super-seeding source offers each connection at a time (default: the product's). */
+  superSeedOffers?: number;
+  /** The source super-seeds (lib/peer/super_seed.ts), as the product does; default true. */
+  superSeed?: boolean;
   /** Simulated time after which the run stops, finished or not. */
   limitMs?: number;
 }
@@ -200,6 +207,7 @@ interface Node {
   have: Bitfield;
   core?: DownloadCore;
   serve: ServeQueue<Conn>;
+  superSeed: SuperSeed<Conn> | undefined;
   inbound: Conn[];
   outbound: Map<number, Conn>;
   ups: Set<Transfer>;
@@ -241,7 +249,17 @@ export function simulateSwarm(options: SimOptions): SimResult {
       host,
       id,
       have,
-      serve: new ServeQueue<Conn>({ maxQueuedPerConnection: 64 }),
+      serve: new ServeQueue<Conn>({
+        maxQueuedPerConnection: 64,
+        maxQueuedTotal: options.maxQueuedTotal ?? DEFAULT_QUEUED_TOTAL,
+      }),
+      superSeed:
+        host.have === "all" && options.superSeed !== false
+          ? new SuperSeed<Conn>(
+              count,
+              options.superSeedOffers === undefined ? {} : { offersPerConnection: options.superSeedOffers },
+            )
+          : undefined,
       inbound: [],
       outbound: new Map(),
       ups: new Set(),
@@ -355,6 +373,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
     if (maxMin) reschedule(t); // a provisional rate until the next recompute
     result.totalUploads++;
     if (up.host.have === "all") result.sourceUploads++;
+    for (const r of up.superSeed?.sent(conn, index) ?? []) tellHaves(r.conn, r.indexes);
     touch(up);
     touch(down);
   };
@@ -393,9 +412,15 @@ export function simulateSwarm(options: SimOptions): SimResult {
     const slots = n.have.isComplete() ? (options.seedSendSlots ?? sendSlots) : sendSlots;
     while (n.ups.size < slots) {
       const next = n.serve.next((c) => !c.closed && !c.busy);
-      if (!next) return;
+      if (!next) break;
       if (!n.have.has(next.index) && !n.host.liar) continue; // would be rejected; our cores never ask so
       startTransfer(next.conn, next.index);
+    }
+    for (const c of n.serve.toResume()) {
+      at(lat(c.from, c.to) / 2, () => {
+        if (!c.closed)
+          apply(c.from, nodeOf(c.from).core?.handle({ t: "resume", nowMs: now, peer: n.id }) ?? []);
+      });
     }
   };
 
@@ -412,7 +437,14 @@ export function simulateSwarm(options: SimOptions): SimResult {
           if (!conn) break;
           at(lat(conn.from, conn.to) / 2, () => {
             if (conn.closed) return;
-            nodeOf(conn.to).serve.request(conn, e.index);
+            if (nodeOf(conn.to).serve.request(conn, e.index) === "busy")
+              at(lat(conn.from, conn.to) / 2, () => {
+                if (!conn.closed)
+                  apply(
+                    conn.from,
+                    n.core?.handle({ t: "busy", nowMs: now, peer: nodeOf(conn.to).id, index: e.index }) ?? [],
+                  );
+              });
             pump(conn.to);
           });
           break;
@@ -420,6 +452,15 @@ export function simulateSwarm(options: SimOptions): SimResult {
         case "cancel": {
           const conn = n.outbound.get(byId.get(e.peer) ?? -1);
           if (conn) at(lat(conn.from, conn.to) / 2, () => nodeOf(conn.to).serve.cancel(conn, e.index));
+          break;
+        }
+        case "decline": {
+          const conn = n.outbound.get(byId.get(e.peer) ?? -1);
+          if (conn)
+            at(lat(conn.from, conn.to) / 2, () => {
+              if (conn.closed) return;
+              for (const r of nodeOf(conn.to).superSeed?.declined(conn) ?? []) tellHaves(r.conn, r.indexes);
+            });
           break;
         }
         case "drop":
@@ -463,6 +504,15 @@ export function simulateSwarm(options: SimOptions): SimResult {
       }
     }
   };
+  /** The seeder of `conn` tells its downloader it has these pieces. */
+  const tellHaves = (conn: Conn, indexes: readonly number[]) => {
+    const peer = nodeOf(conn.to).id;
+    at(lat(conn.from, conn.to) / 2, () => {
+      if (conn.closed) return;
+      for (const index of indexes)
+        apply(conn.from, nodeOf(conn.from).core?.handle({ t: "have", nowMs: now, peer, index }) ?? []);
+    });
+  };
   const dial = (i: number, peer: string) => {
     const j = byId.get(peer);
     if (j === undefined) return;
@@ -475,12 +525,16 @@ export function simulateSwarm(options: SimOptions): SimResult {
       conn.admitted = true;
       s.inbound.push(conn);
       s.serve.open(conn, "f");
-      const bits = s.have.clone();
+      const superSeed = s.superSeed?.active === true;
+      const bits = (superSeed ? s.superSeed?.open(conn) : undefined) ?? s.have.clone();
       // The seeder learns of a downloader of its own file: it may fetch from it too.
       if (s.core && !s.done) apply(j, s.core.handle({ t: "peers", nowMs: now, peers: [nodeOf(i).id] }));
       at(lat(i, j), () => {
         if (!conn.closed)
-          apply(i, nodeOf(i).core?.handle({ t: "peer_ready", nowMs: now, peer: s.id, have: bits }) ?? []);
+          apply(
+            i,
+            nodeOf(i).core?.handle({ t: "peer_ready", nowMs: now, peer: s.id, have: bits, superSeed }) ?? [],
+          );
       });
     });
   };
@@ -489,6 +543,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
     conn.closed = true;
     const s = nodeOf(conn.to);
     s.serve.close(conn);
+    s.superSeed?.close(conn);
     s.inbound = s.inbound.filter((c) => c !== conn);
     for (const t of [...s.ups])
       if (t.conn === conn) {

@@ -310,6 +310,7 @@ export class Files implements FileCommands {
       path: share.path,
       sizeBytes: share.sizeBytes,
       have,
+      origin: true,
     });
   }
 }

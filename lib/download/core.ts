@@ -71,10 +71,15 @@ export type CoreEvent =
   /** Peers sharing the file: from the tracker, or one that just connected to us for it. */
   | { t: "peers"; nowMs: number; peers: readonly string[] }
   | { t: "dial_failed"; nowMs: number; peer: string }
-  | { t: "peer_ready"; nowMs: number; peer: string; have: Bitfield }
+  /** `superSeed`: the peer shows a few pieces at a time and wants a `decline` when none is of use. */
+  | { t: "peer_ready"; nowMs: number; peer: string; have: Bitfield; superSeed?: boolean }
   | { t: "have"; nowMs: number; peer: string; index: number }
   /** The peer will not send a piece it announced. */
   | { t: "reject"; nowMs: number; peer: string; index: number }
+  /** The peer's queues are full: it did not take the request for `index`; ask elsewhere. */
+  | { t: "busy"; nowMs: number; peer: string; index: number }
+  /** The peer that said busy takes requests again. */
+  | { t: "resume"; nowMs: number; peer: string }
   /** A piece body arrived; `check` tells whether it is the piece (length and SHA-1), called only if needed. */
   | { t: "piece"; nowMs: number; peer: string; index: number; bytes: number; check: () => boolean }
   /** A piece the core asked to write is on disk. */
@@ -86,6 +91,8 @@ export type Effect =
   | { t: "dial"; peer: string }
   | { t: "request"; peer: string; index: number }
   | { t: "cancel"; peer: string; index: number }
+  /** Tell a super-seeding peer that nothing it shows is of use to us (it shows others then). */
+  | { t: "decline"; peer: string }
   /**
    * Close the link to `peer`; `quiet` when the download itself is over (nothing to log),
    * `forGood` when it is never dialled again (caught lying).
@@ -109,6 +116,12 @@ interface PeerState {
   /** Smallest seen time from request to arrival beyond the piece's own transfer time. */
   rttMs: number;
   lastArrivalMs: number;
+  /** Said busy and has not resumed: asked for nothing meanwhile. */
+  busy: boolean;
+  /** Shows a few pieces at a time (lib/peer/super_seed.ts). */
+  superSeed: boolean;
+  /** Told that its pieces are of no use, and has shown none since. */
+  declined: boolean;
 }
 
 /** Smoothing of the per-peer rate: weight of the newest sample. */
@@ -181,13 +194,17 @@ export class DownloadCore {
         const p = this.#peers.get(event.peer);
         if (p?.phase !== "dialing") return [];
         p.phase = "ready";
+        p.superSeed = event.superSeed === true;
         this.#picker.addPeer(event.peer, event.have);
         return this.#fill(event.peer, event.nowMs);
       }
-      case "have":
-        if (!this.#ready(event.peer)) return [];
+      case "have": {
+        const p = this.#peers.get(event.peer);
+        if (p?.phase !== "ready") return [];
         this.#picker.peerHas(event.peer, event.index);
+        p.declined = false;
         return this.#fill(event.peer, event.nowMs);
+      }
       case "reject":
         if (!this.#ready(event.peer)) return [];
         // It announced the piece but will not send it: its bitfield cannot be trusted any more.
@@ -196,6 +213,19 @@ export class DownloadCore {
           ...this.#drop(event.peer, `rejected piece ${event.index} it had announced`),
           ...this.#fillAll(event.nowMs),
         ];
+      case "busy": {
+        const p = this.#peers.get(event.peer);
+        if (p?.phase !== "ready" || !this.#book.remove(event.peer, event.index)) return [];
+        p.busy = true;
+        this.#picker.release(event.peer, event.index);
+        return this.#fillAll(event.nowMs);
+      }
+      case "resume": {
+        const p = this.#peers.get(event.peer);
+        if (p?.phase !== "ready") return [];
+        p.busy = false;
+        return this.#fill(event.peer, event.nowMs);
+      }
       case "piece":
         return this.#onPiece(event);
       case "written":
@@ -280,7 +310,15 @@ export class DownloadCore {
       // missing piece (say after a partition heals), every peer not caught lying is tried again.
       const until = this.#cooldown.get(peer) ?? 0;
       if (until > nowMs && (until === Infinity || !stuck)) continue;
-      this.#peers.set(peer, { phase: "dialing", rate: 0, rttMs: Infinity, lastArrivalMs: -Infinity });
+      this.#peers.set(peer, {
+        phase: "dialing",
+        rate: 0,
+        rttMs: Infinity,
+        lastArrivalMs: -Infinity,
+        busy: false,
+        superSeed: false,
+        declined: false,
+      });
       out.push({ t: "dial", peer });
     }
     return out;
@@ -378,7 +416,8 @@ export class DownloadCore {
   }
 
   #fill(peer: string, nowMs: number): Effect[] {
-    if (!this.#ready(peer)) return [];
+    const p = this.#peers.get(peer);
+    if (p?.phase !== "ready" || p.busy) return [];
     const out: Effect[] = [];
     const window = this.window(peer);
     const total = this.options.maxRequestsTotal;
@@ -388,6 +427,18 @@ export class DownloadCore {
       this.#picker.markRequested(peer, index);
       this.#book.add(peer, index, nowMs);
       out.push({ t: "request", peer, index });
+    }
+    // A super-seeder shows only what nobody else was sent; if we want none of it (we have it,
+    // or fetch it elsewhere), it must hear so, or it would wait for our requests forever.
+    if (
+      p.superSeed &&
+      !p.declined &&
+      out.length === 0 &&
+      this.#book.outstanding(peer) === 0 &&
+      this.#picker.pick(peer) === undefined
+    ) {
+      p.declined = true;
+      out.push({ t: "decline", peer });
     }
     return out;
   }

@@ -257,6 +257,9 @@ export class Download {
         case "cancel":
           this.#links.get(e.peer)?.cancel(e.index);
           break;
+        case "decline":
+          this.#links.get(e.peer)?.decline();
+          break;
         case "drop": {
           const link = this.#links.get(e.peer);
           if (!e.quiet) {
@@ -334,9 +337,11 @@ export class Download {
   }
 
   #events = {
-    ready: (link: PeerLink, have: Bitfield) => {
+    ready: (link: PeerLink, have: Bitfield, superSeed: boolean) => {
       this.#recorder.peerHolds(link.peer, have.count());
-      this.#run(this.#core?.handle({ t: "peer_ready", nowMs: Date.now(), peer: link.peer, have }) ?? []);
+      this.#run(
+        this.#core?.handle({ t: "peer_ready", nowMs: Date.now(), peer: link.peer, have, superSeed }) ?? [],
+      );
     },
     have: (link: PeerLink, index: number) => {
       this.#recorder.peerGained(link.peer);
@@ -344,6 +349,12 @@ export class Download {
     },
     reject: (link: PeerLink, index: number) => {
       this.#run(this.#core?.handle({ t: "reject", nowMs: Date.now(), peer: link.peer, index }) ?? []);
+    },
+    busy: (link: PeerLink, index: number) => {
+      this.#run(this.#core?.handle({ t: "busy", nowMs: Date.now(), peer: link.peer, index }) ?? []);
+    },
+    resume: (link: PeerLink) => {
+      this.#run(this.#core?.handle({ t: "resume", nowMs: Date.now(), peer: link.peer }) ?? []);
     },
     piece: (link: PeerLink, index: number, data: Uint8Array) => this.#onPiece(link, index, data),
     closed: (link: PeerLink, reason: string) => {

@@ -12,11 +12,13 @@ import { connectTls, type PeerKey, secureHandlers } from "../wire/tls.ts";
 
 /** What the engine hears from one seeder. */
 export interface LinkEvents {
-  ready(link: PeerLink, have: Bitfield): void;
+  ready(link: PeerLink, have: Bitfield, superSeed: boolean): void;
   have(link: PeerLink, index: number): void;
   /** `data` may be lent by the link's pool: the engine gives it back when done with it. */
   piece(link: PeerLink, index: number, data: Uint8Array): void;
   reject(link: PeerLink, index: number): void;
+  busy(link: PeerLink, index: number): void;
+  resume(link: PeerLink): void;
   closed(link: PeerLink, reason: string): void;
 }
 
@@ -88,16 +90,22 @@ export class PeerLink {
           case "p_bitfield":
             if (link.#ready) throw new ProtocolError("Second bitfield");
             link.#ready = true;
-            events.ready(link, Bitfield.fromBytes(msg.bits, id.pieceCount));
+            events.ready(link, Bitfield.fromBytes(msg.bits, id.pieceCount), msg.superSeed === true);
             return;
           case "p_have":
           case "p_piece":
           case "p_reject":
+          case "p_busy":
             if (!link.#ready) throw new ProtocolError(`${msg.t} before the bitfield`);
             if (msg.index >= id.pieceCount) throw new ProtocolError(`Piece index ${msg.index} out of range`);
             if (msg.t === "p_have") events.have(link, msg.index);
             else if (msg.t === "p_piece") events.piece(link, msg.index, msg.data);
+            else if (msg.t === "p_busy") events.busy(link, msg.index);
             else events.reject(link, msg.index);
+            return;
+          case "p_resume":
+            if (!link.#ready) throw new ProtocolError("p_resume before the bitfield");
+            events.resume(link);
             return;
           default:
             throw new ProtocolError(`Unexpected ${msg.t} from a seeder`);
@@ -134,6 +142,11 @@ export class PeerLink {
 
   request(index: number): void {
     this.#conn?.send({ t: "p_request", index });
+  }
+
+  /** Tells a super-seeding seeder that none of what it shows is of use (it shows others). */
+  decline(): void {
+    this.#conn?.send({ t: "p_decline" });
   }
 
   cancel(index: number): void {

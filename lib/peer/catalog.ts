@@ -9,6 +9,11 @@ export interface Served {
   sizeBytes: number;
   /** The verified pieces: all of them for a shared file, a growing set while downloading. */
   have: Bitfield;
+  /**
+   * Shared from here with `upload_file` (or re-shared at login), not downloaded: this copy may
+   * be the swarm's only one, so it super-seeds (lib/peer/super_seed.ts).
+   */
+  origin?: true;
 }
 
 type HaveListener = (index: number) => void;

@@ -14,11 +14,27 @@
  */
 export const DEFAULT_SEND_SLOTS = 6;
 
+/**
+ * Requests queued over all connections before new ones are answered busy: as many as the
+ * pieces being sent, so that each waits at most about one piece's time here. In the swarm
+ * simulator (64 MiB, 100 Mbit/s, 100 peers) 6 gave 1.38x the bound, 4 and 8 1.41x, no limit 1.53x.
+ */
+export const DEFAULT_QUEUED_TOTAL = 6;
+
 /** Options for `ServeQueue`. */
 export interface ServeQueueOptions {
   /** Requests one connection may have queued (it pipelines fewer; this is the hard cap). */
   maxQueuedPerConnection: number;
+  /**
+   * Requests queued over all connections before a connection's second and later ones are
+   * answered "busy" (the downloader asks someone else, and asks here again once told
+   * "resume"). A request queued behind many others waits while another holder may be idle.
+   */
+  maxQueuedTotal?: number;
 }
+
+/** What became of a request: queued, answered busy (ask elsewhere), or over the hard cap. */
+export type Admission = "queued" | "busy" | "over_limit";
 
 interface Queued {
   file: string;
@@ -32,6 +48,12 @@ export class ServeQueue<C> {
   #conns = new Map<C, Queued>();
   #sent = new Map<string, Map<number, number>>(); // file -> piece -> times sent
   #turn = 0;
+  #maxTotal: number;
+  #total = 0;
+  /** Connections told "busy", longest waiting first, with the busy answers since: told "resume" as room frees up. */
+  #waiting = new Map<C, number>();
+  /** Connections told "resume" that have not asked again yet: their places are kept. */
+  #resumed = new Set<C>();
 
   constructor(options: ServeQueueOptions) {
     if (!Number.isSafeInteger(options.maxQueuedPerConnection) || options.maxQueuedPerConnection < 1)
@@ -39,6 +61,9 @@ export class ServeQueue<C> {
         `Invalid "maxQueuedPerConnection": expected a positive integer: got ${options.maxQueuedPerConnection}`,
       );
     this.#max = options.maxQueuedPerConnection;
+    this.#maxTotal = options.maxQueuedTotal ?? Infinity;
+    if (!(this.#maxTotal >= 1))
+      throw new RangeError(`Invalid "maxQueuedTotal": expected at least 1: got ${options.maxQueuedTotal}`);
   }
 
   /** Starts queueing for `conn`, which serves `file` (any key naming the file). */
@@ -48,15 +73,47 @@ export class ServeQueue<C> {
 
   /** Forgets `conn` and its queue. */
   close(conn: C): void {
+    this.#total -= this.#conns.get(conn)?.indexes.length ?? 0;
     this.#conns.delete(conn);
+    this.#waiting.delete(conn);
+    this.#resumed.delete(conn);
   }
 
-  /** Queues a request; false when the connection's queue is full (or it is not open). */
-  request(conn: C, index: number): boolean {
+  /** Queues a request, or answers it busy while the queues are full. */
+  request(conn: C, index: number): Admission {
     const q = this.#conns.get(conn);
-    if (!q || q.indexes.length >= this.#max) return false;
+    if (!q || q.indexes.length >= this.#max) return "over_limit";
+    this.#resumed.delete(conn); // its kept place, if any, is this request's
+    // Every connection keeps one place whatever the others queue: connections that ask and
+    // never read (stuck, or hostile) cannot keep the seeder from the rest.
+    if (q.indexes.length > 0 && this.#total + this.#resumed.size >= this.#maxTotal) {
+      // A few requests cross our busy answer on the wire; a peer that keeps asking regardless
+      // is over the limit as if they were all queued.
+      const busy = (this.#waiting.get(conn) ?? 0) + 1;
+      if (busy + q.indexes.length > this.#max) return "over_limit";
+      this.#waiting.set(conn, busy);
+      return "busy";
+    }
     q.indexes.push(index);
-    return true;
+    this.#total++;
+    return "queued";
+  }
+
+  /**
+   * Connections to tell "resume" now (taken off the waiting list): one per request the queues
+   * have room for, longest waiting first; each keeps a place until it asks again.
+   */
+  toResume(): C[] {
+    // Nothing queued: whoever was told and did not ask wants nothing now; keep no places for them.
+    if (this.#total === 0) this.#resumed.clear();
+    const out: C[] = [];
+    for (const conn of this.#waiting.keys()) {
+      if (this.#total + this.#resumed.size >= this.#maxTotal) break;
+      out.push(conn);
+      this.#resumed.add(conn);
+    }
+    for (const conn of out) this.#waiting.delete(conn);
+    return out;
   }
 
   /** Drops a queued request; false if it was not queued (already being sent, or never asked). */
@@ -65,6 +122,7 @@ export class ServeQueue<C> {
     const at = q?.indexes.indexOf(index) ?? -1;
     if (!q || at < 0) return false;
     q.indexes.splice(at, 1);
+    this.#total--;
     return true;
   }
 
@@ -101,6 +159,7 @@ export class ServeQueue<C> {
     }
     if (best === undefined) return undefined;
     const [index = -1] = best.q.indexes.splice(best.at, 1);
+    this.#total--;
     best.q.lastServedTurn = this.#turn++;
     const sent = this.#sent.get(best.q.file) ?? new Map<number, number>();
     this.#sent.set(best.q.file, sent);

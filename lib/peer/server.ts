@@ -20,7 +20,8 @@ import {
 import { parsePeerMessage } from "../wire/peer_protocol.ts";
 import { listenTls, type PeerKey, secureHandlers } from "../wire/tls.ts";
 import type { Catalog, Served } from "./catalog.ts";
-import { DEFAULT_SEND_SLOTS, ServeQueue } from "./serve_queue.ts";
+import { DEFAULT_QUEUED_TOTAL, DEFAULT_SEND_SLOTS, ServeQueue } from "./serve_queue.ts";
+import { type Reveal, SuperSeed } from "./super_seed.ts";
 
 /** Requests a downloader may queue at one seeder (it pipelines fewer; this is the hard cap). */
 const MAX_QUEUED_REQUESTS = 64;
@@ -70,7 +71,12 @@ export function startPeerServer(options: {
   const perAddress = new AddressLimit(MAX_CONNECTIONS_PER_ADDRESS);
   const handshakes = new AddressLimit(MAX_HANDSHAKES_PER_ADDRESS);
 
-  const queue = new ServeQueue<Downloader>({ maxQueuedPerConnection: MAX_QUEUED_REQUESTS });
+  const queue = new ServeQueue<Downloader>({
+    maxQueuedPerConnection: MAX_QUEUED_REQUESTS,
+    maxQueuedTotal: DEFAULT_QUEUED_TOTAL,
+  });
+  /** Per file shared from here: what each downloader is shown while the swarm lacks a copy. */
+  const superSeeds = new WeakMap<Served, SuperSeed<Downloader>>();
   /** Connections with a piece still in their outbox: the next piece waits for the kernel to take it. */
   const sending = new Set<Downloader>();
   let pumping = false;
@@ -85,9 +91,10 @@ export function startPeerServer(options: {
       for (;;) {
         if (sending.size >= DEFAULT_SEND_SLOTS) return; // a few pieces at a time finish sooner
         const next = queue.next((c) => !c.isClosed && !sending.has(c));
-        if (!next) return;
+        if (!next) break;
         serve(next.conn, next.index);
       }
+      for (const conn of queue.toResume()) conn.send({ t: "p_resume" });
     } finally {
       pumping = false;
     }
@@ -106,6 +113,7 @@ export function startPeerServer(options: {
       conn.send({ t: "p_reject", index });
       return;
     }
+    reveal(superSeeds.get(entry)?.sent(conn, index) ?? []);
     const length = pieceLength(entry.sizeBytes, index);
     const { frame, dataOffset } = pieceFrame(index, length, (bytes) => pieceFrames.take(bytes));
     const read = readPiece(fds, entry, frame, dataOffset, length, index * PIECE_BYTES);
@@ -158,7 +166,12 @@ export function startPeerServer(options: {
             p.entry = entry;
             queue.open(conn, `${entry.group}\u0000${entry.name}`);
             catalog.introduce(msg.group, msg.name, msg.peer); // a downloader of this file: we may fetch from it too
-            conn.send({ t: "p_bitfield", bits: entry.have.toBytes() });
+            const seed = superSeedOf(entry);
+            conn.send(
+              seed?.active
+                ? { t: "p_bitfield", bits: seed.open(conn).toBytes(), superSeed: true }
+                : { t: "p_bitfield", bits: entry.have.toBytes() },
+            );
             p.unwatch = catalog.watch(msg.group, msg.name, (index) => conn.send({ t: "p_have", index }));
           })
           .catch((err) => {
@@ -173,11 +186,16 @@ export function startPeerServer(options: {
       if (msg.t === "p_request") {
         if (msg.index >= entry.have.size)
           throw new ProtocolError(`Piece ${msg.index} is beyond the file's ${entry.have.size} pieces`);
-        if (!queue.request(conn, msg.index))
-          throw new ProtocolError(`More than ${MAX_QUEUED_REQUESTS} piece requests queued`);
+        const admission = queue.request(conn, msg.index);
+        if (admission === "over_limit")
+          throw new ProtocolError(`More than ${MAX_QUEUED_REQUESTS} piece requests queued or answered busy`);
+        if (admission === "busy") conn.send({ t: "p_busy", index: msg.index });
         pump();
+      } else if (msg.t === "p_decline") {
+        reveal(superSeeds.get(entry)?.declined(conn) ?? []);
       } else if (msg.t === "p_cancel") {
         queue.cancel(conn, msg.index);
+        pump(); // room for a connection told busy
       } else {
         throw new ProtocolError(`Unexpected ${msg.t} from a downloader`);
       }
@@ -187,7 +205,23 @@ export function startPeerServer(options: {
       conn.state.unwatch?.();
       queue.close(conn);
       sending.delete(conn);
+      const entry = conn.state.entry;
+      if (entry) superSeeds.get(entry)?.close(conn);
+      pump(); // room for a connection told busy
     },
+  };
+  /** The super-seeding of a file shared from here (made on its first downloader), else undefined. */
+  const superSeedOf = (entry: Served) => {
+    if (!entry.origin || !entry.have.isComplete()) return undefined;
+    let seed = superSeeds.get(entry);
+    if (!seed) {
+      seed = new SuperSeed<Downloader>(entry.have.size);
+      superSeeds.set(entry, seed);
+    }
+    return seed;
+  };
+  const reveal = (reveals: readonly Reveal<Downloader>[]) => {
+    for (const r of reveals) for (const index of r.indexes) r.conn.send({ t: "p_have", index });
   };
 
   const listener = Bun.listen<Downloader>({

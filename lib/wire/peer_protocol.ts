@@ -12,12 +12,19 @@ export type PeerMessage =
   | { t: "p_challenge"; nonce: Uint8Array }
   | { t: "p_hello"; group: string; name: string; peer: string; proof: Uint8Array }
   | { t: "p_refuse"; reason: string }
-  | { t: "p_bitfield"; bits: Uint8Array }
+  /** `superSeed`: the seeder shows a few pieces at a time (lib/peer/super_seed.ts); see p_decline. */
+  | { t: "p_bitfield"; bits: Uint8Array; superSeed?: true }
   | { t: "p_have"; index: number }
   | { t: "p_request"; index: number }
   | { t: "p_cancel"; index: number }
+  /** To a super-seeding seeder: none of the pieces it shows us is of use; show others. */
+  | { t: "p_decline" }
   | { t: "p_piece"; index: number; data: Uint8Array }
-  | { t: "p_reject"; index: number };
+  | { t: "p_reject"; index: number }
+  /** The seeder's queues are full: it did not take the request for `index`; ask elsewhere. */
+  | { t: "p_busy"; index: number }
+  /** The seeder that said busy takes requests again. */
+  | { t: "p_resume" };
 
 /** Checks a decoded peer message. */
 export function parsePeerMessage(value: unknown): PeerMessage {
@@ -37,12 +44,19 @@ export function parsePeerMessage(value: unknown): PeerMessage {
     case "p_refuse":
       return { t: m.t, reason: readString(m, "reason", 1024) };
     case "p_bitfield":
-      return { t: m.t, bits: readBytes(m, "bits", 0, MAX_BITFIELD_BYTES) };
+      // Any other value than `true` (or none) means a seeder that shows everything.
+      return m.superSeed === true
+        ? { t: m.t, bits: readBytes(m, "bits", 0, MAX_BITFIELD_BYTES), superSeed: true }
+        : { t: m.t, bits: readBytes(m, "bits", 0, MAX_BITFIELD_BYTES) };
     case "p_have":
     case "p_request":
     case "p_cancel":
     case "p_reject":
+    case "p_busy":
       return { t: m.t, index: index() };
+    case "p_resume":
+    case "p_decline":
+      return { t: m.t };
     case "p_piece":
       return { t: m.t, index: index(), data: readBytes(m, "data", 1, 512 * 1024) };
     default:

@@ -424,10 +424,12 @@ describe("who may fetch pieces", () => {
         proofFor: extra.proofFor,
       });
 
-    // A member's proof gets the bitfield: every one of the 6 pieces.
+    // A member's proof gets the bitfield. The seeder shared the file itself, so it super-seeds:
+    // it shows the first downloader two of the 6 pieces (nobody has been sent any yet).
     expect(await hello(asBob.sessionId, bobPeer)).toEqual({
       t: "p_bitfield",
-      bits: new Uint8Array([0b1111_1100]),
+      bits: new Uint8Array([0b1100_0000]),
+      superSeed: true,
     });
     // A logged-in non-member is refused.
     expect(await hello(asDan.sessionId, danPeer)).toEqual({

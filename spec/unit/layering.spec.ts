@@ -17,6 +17,7 @@ const PURE = [
   "download/requests.ts",
   "download/core.ts",
   "peer/serve_queue.ts",
+  "peer/super_seed.ts",
   "download/view.ts",
   "web/security.ts",
   "web/listing.ts",
@@ -42,7 +43,7 @@ const FORBIDDEN: [RegExp, string][] = [
   [/\bDate\.now\(|\bnew Date\(|\bperformance\.now\(/, "clock reads"],
   [/\bMath\.random\(|crypto\.getRandomValues\(/, "randomness"],
   [
-    /from "\.\.\/(tracker|client|peer|download)\/(?!requests|core|serve_queue|liveness|login_throttle|commands)/,
+    /from "\.\.\/(tracker|client|peer|download)\/(?!requests|core|serve_queue|super_seed|liveness|login_throttle|commands)/,
     "imports of shells",
   ],
 ];

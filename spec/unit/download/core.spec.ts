@@ -187,6 +187,24 @@ describe("DownloadCore", () => {
     expect(of(e, "drop")).toEqual([{ t: "drop", peer: "a:1", why: "rejected piece 0 it had announced" }]);
   });
 
+  test("a peer that says busy gets no request until it resumes; its piece goes to another holder at once", () => {
+    const { c } = core(4, { initialRequestsPerPeer: 1 });
+    const a = of(connect(c, "a:1", full(4)), "request");
+    expect(a).toHaveLength(1);
+    const index = a[0]!.index;
+    const e = c.handle({ t: "busy", nowMs: 1, peer: "a:1", index });
+    expect(e).toEqual([]); // nobody else has it yet
+    // b holds everything: the piece a did not take goes to b, and a is left alone meanwhile.
+    const b = of(connect(c, "b:1", full(4), 2), "request");
+    expect(b.map((r) => r.index)).toContain(index);
+    expect(of(c.handle({ t: "have", nowMs: 3, peer: "a:1", index: 3 }), "request")).toEqual([]);
+    // A busy answer for a request it was never sent changes nothing.
+    expect(c.handle({ t: "busy", nowMs: 3, peer: "b:1", index: (index + 1) % 4 })).toEqual([]);
+    const resumed = of(c.handle({ t: "resume", nowMs: 4, peer: "a:1" }), "request");
+    expect(resumed.map((r) => r.peer)).toEqual(["a:1"]);
+    expect(resumed[0]!.index).not.toBe(index); // b has that one
+  });
+
   test("gives up after giveUpMs without progress and with no peer holding a missing piece: a tick, not a wait", () => {
     const { c } = core(4);
     const half = new Bitfield(4);
@@ -243,6 +261,12 @@ describe("DownloadCore", () => {
         ok: fc.boolean(),
       }),
       fc.record({ k: fc.constant("close"), p: fc.integer({ min: 0, max: 2 }) }),
+      fc.record({
+        k: fc.constant("busy"),
+        p: fc.integer({ min: 0, max: 2 }),
+        i: fc.integer({ min: 0, max: 5 }),
+      }),
+      fc.record({ k: fc.constant("resume"), p: fc.integer({ min: 0, max: 2 }) }),
       fc.record({ k: fc.constant("tick"), dt: fc.integer({ min: 1, max: 20_000 }) }),
     );
     fc.assert(
@@ -255,17 +279,21 @@ describe("DownloadCore", () => {
         const c = new DownloadCore({ sizeBytes: 6 * PIECE_BYTES, selfPeer: "me:1", nowMs: 0 }, {}, rng);
         const outstanding = new Map<string, Set<number>>(peers.map((p) => [p, new Set()]));
         const writes = new Set<number>();
+        const busy = new Set<string>();
         let now = 0;
         const apply = (effects: Effect[]) => {
           for (const e of effects) {
             if (e.t === "request") {
+              expect(busy.has(e.peer)).toBe(false); // nothing is asked of a peer that said busy
               const set = outstanding.get(e.peer)!;
               expect(set.has(e.index)).toBe(false);
               set.add(e.index);
               expect(set.size).toBeLessThanOrEqual(DEFAULT_CORE_OPTIONS.maxRequestsPerPeer);
             } else if (e.t === "cancel") outstanding.get(e.peer)!.delete(e.index);
-            else if (e.t === "drop") outstanding.get(e.peer)?.clear();
-            else if (e.t === "write") {
+            else if (e.t === "drop") {
+              outstanding.get(e.peer)?.clear();
+              busy.delete(e.peer);
+            } else if (e.t === "write") {
               expect(writes.has(e.index)).toBe(false);
               writes.add(e.index);
               apply(c.handle({ t: "written", nowMs: now, index: e.index }));
@@ -286,7 +314,16 @@ describe("DownloadCore", () => {
             for (const [i, b] of ev.bits.entries()) if (b) have.set(i);
             apply(c.handle({ t: "peer_ready", nowMs: now, peer, have }));
           } else if (ev.k === "have") apply(c.handle({ t: "have", nowMs: now, peer, index: ev.i }));
-          else if (ev.k === "close") {
+          else if (ev.k === "busy") {
+            // A seeder says busy only about a request it was sent.
+            if (!outstanding.get(peer)!.delete(ev.i)) continue;
+            busy.add(peer);
+            apply(c.handle({ t: "busy", nowMs: now, peer, index: ev.i }));
+          } else if (ev.k === "resume") {
+            busy.delete(peer);
+            apply(c.handle({ t: "resume", nowMs: now, peer }));
+          } else if (ev.k === "close") {
+            busy.delete(peer);
             outstanding.get(peer)!.clear();
             apply(c.handle({ t: "peer_closed", nowMs: now, peer }));
           } else {

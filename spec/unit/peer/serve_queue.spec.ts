@@ -37,8 +37,8 @@ describe("ServeQueue", () => {
     const q = new ServeQueue<string>({ maxQueuedPerConnection: 2 });
     q.open("a", "f");
     q.open("b", "g");
-    expect(q.request("a", 0) && q.request("a", 1)).toBe(true);
-    expect(q.request("a", 2)).toBe(false);
+    expect([q.request("a", 0), q.request("a", 1)]).toEqual(["queued", "queued"]);
+    expect(q.request("a", 2)).toBe("over_limit");
     expect(q.cancel("a", 0)).toBe(true);
     expect(q.cancel("a", 0)).toBe(false);
     q.request("b", 1);
@@ -46,8 +46,57 @@ describe("ServeQueue", () => {
     expect(q.timesSent("f", 1)).toBe(0); // piece 1 of g, not of f
     expect(q.next((c) => c !== "a")).toBeUndefined();
     q.close("a");
-    expect(q.request("a", 1)).toBe(false);
+    expect(q.request("a", 1)).toBe("over_limit");
     expect(q.next(all)).toBeUndefined();
+  });
+
+  test("answers a connection's second request busy beyond the total, then tells it to resume, longest waiting first", () => {
+    const q = new ServeQueue<string>({ maxQueuedPerConnection: 8, maxQueuedTotal: 2 });
+    for (const c of ["a", "b", "c", "d"]) q.open(c, "f");
+    expect(q.request("a", 0)).toBe("queued");
+    expect(q.request("a", 1)).toBe("queued");
+    expect(q.request("a", 2)).toBe("busy");
+    // Each connection keeps one place whatever the others queued: nobody can keep it out.
+    expect(q.request("b", 2)).toBe("queued");
+    expect(q.request("c", 3)).toBe("queued");
+    expect(q.request("c", 4)).toBe("busy");
+    expect(q.request("a", 5)).toBe("busy"); // still waiting: listed once
+    expect(q.toResume()).toEqual([]); // 4 queued, room for 2
+    for (let k = 0; k < 3; k++) q.next(all);
+    expect(q.toResume()).toEqual(["a"]); // one free place: the one waiting longest
+    expect(q.toResume()).toEqual([]); // a keeps it until it asks
+    expect(q.request("a", 2)).toBe("queued"); // a's kept place
+    expect(q.request("d", 6)).toBe("queued"); // a first request: queued over the total all the same
+    q.close("c"); // a closed connection is never told anything
+    for (let k = 0; k < 3; k++) q.next(all);
+    expect(q.toResume()).toEqual([]);
+    expect(q.queued("a") + q.queued("b") + q.queued("d")).toBe(0);
+    expect(() => new ServeQueue<string>({ maxQueuedPerConnection: 8, maxQueuedTotal: 0 })).toThrow(
+      /maxQueuedTotal/,
+    );
+  });
+
+  test("a connection told to resume that never asks keeps no place once nothing is queued", () => {
+    const r = new ServeQueue<string>({ maxQueuedPerConnection: 8, maxQueuedTotal: 1 });
+    for (const c of ["a", "b", "c"]) r.open(c, "f");
+    expect(r.request("a", 0)).toBe("queued");
+    expect(r.request("a", 1)).toBe("busy");
+    expect(r.request("c", 2)).toBe("queued");
+    expect(r.request("c", 3)).toBe("busy");
+    r.next(all);
+    r.next(all);
+    expect(r.toResume()).toEqual(["a"]);
+    // a does not ask: once nothing is queued its place goes to c.
+    expect(r.toResume()).toEqual(["c"]);
+    expect(r.request("c", 3)).toBe("queued");
+  });
+
+  test("a connection that keeps asking after a busy answer is over the limit as if all were queued", () => {
+    const q = new ServeQueue<string>({ maxQueuedPerConnection: 4, maxQueuedTotal: 1 });
+    q.open("a", "f");
+    expect(q.request("a", 0)).toBe("queued");
+    expect([1, 2, 3].map((i) => q.request("a", i))).toEqual(["busy", "busy", "busy"]);
+    expect(q.request("a", 4)).toBe("over_limit");
   });
 
   test("serves every queued request exactly once, and never a more-sent piece while a less-sent one waits", () => {
