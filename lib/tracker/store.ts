@@ -2,7 +2,7 @@
 // An operation is acknowledged only after append() returns: it is then in the WAL file,
 // which survives a SIGKILL of the process.
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { MIN_NODE_ID } from "../config.ts";
 import { messageOf } from "../errors.ts";
@@ -86,6 +86,23 @@ export class Store {
     throw new Error(
       `data dir ${dataDir} belongs to node ${owned}, not to this line's tracker (node ${node}): pass this tracker's own data dir with --data-dir, or start it with an empty one to catch up from the others (a tracker that moved to another address without a pinned id is a new tracker)`,
     );
+  }
+
+  /** The node id a data dir is bound to, read without changing it; undefined if it holds no store. */
+  static nodeOf(dataDir: string): number | undefined {
+    const path = join(dataDir, "tracker.sqlite");
+    if (!existsSync(path)) return undefined;
+    try {
+      const db = new Database(path, { readonly: true });
+      try {
+        const row = db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'node'").get();
+        return row ? Number(row.value) : undefined;
+      } finally {
+        db.close();
+      }
+    } catch {
+      return undefined; // unreadable here: the tracker that opens it says why
+    }
   }
 
   /**

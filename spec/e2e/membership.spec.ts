@@ -3,8 +3,10 @@
 // so removing the middle line renumbers tracker 3 on the command line and nothing else; and data
 // dirs written when node ids were line numbers are taken over.
 import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { nodeIdOf } from "../../lib/config.ts";
 import type { Change } from "../../lib/replica/change.ts";
 import { type Op, Replica } from "../../lib/replica/replica.ts";
 import { Store } from "../../lib/tracker/store.ts";
@@ -151,6 +153,21 @@ describe("removing any line of tracker_info.txt", () => {
       { timeoutMs: 15_000, what: "all three to hold the new group and fold their logs" },
     );
   }, 60_000);
+
+  test("started without --data-dir after its line number changed, a tracker is told which data dir is its own", async () => {
+    const cluster = await makeCluster({ trackers: 2 });
+    // Tracker 2's state, in its default data dir (<cwd>/tracker-2.data); then line 1 is removed.
+    new Store(cluster.slots[1]!.dataDir, nodeIdOf(cluster.slots[1]!)).close();
+    const infoPath = join(cluster.dir, "without-line-1.txt");
+    await writeFile(infoPath, `${address(cluster, 2)}\n`);
+    const r = await runToExit("tracker", [infoPath, "1"], { cwd: cluster.dir });
+    expect({ exitCode: r.exitCode, stderr: r.stderr.trim() }).toEqual({
+      exitCode: 2,
+      stderr:
+        "error: ./tracker-1.data does not exist, but ./tracker-2.data holds this tracker's state (its line number changed): pass --data-dir ./tracker-2.data",
+    });
+    expect(existsSync(join(cluster.dir, "tracker-1.data"))).toBe(false); // nothing made on the way
+  });
 
   test("a file whose lines give one node id is refused with both lines named, exit 2", async () => {
     const cluster = await makeCluster({ trackers: 1 });
