@@ -15,7 +15,7 @@ export function trackerStatus(t: RunningTracker): string {
     stateBytes += chunk.byteLength;
   }
   const digest = hash.digest("hex").slice(0, 12);
-  const links = t.sync.peers().map((p) => `tracker${p.node}=${p.connected ? `up(${p.silentMs}ms)` : "down"}`);
+  const links = t.sync.peers().map((p) => `tracker${p.no}=${p.connected ? `up(${p.silentMs}ms)` : "down"}`);
   return [
     `clients=${t.clientCount()}`,
     `ops=${t.replica.ops.length}`,

@@ -4,6 +4,7 @@
 import { Database } from "bun:sqlite";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { MIN_NODE_ID } from "../config.ts";
 import { messageOf } from "../errors.ts";
 import type { BaseImage, Op } from "../replica/replica.ts";
 import { compareStamps, type Stamp } from "../replica/stamp.ts";
@@ -19,6 +20,15 @@ export interface Persisted {
   node: number;
   base?: BaseImage;
   ops: Op[];
+}
+
+export interface StoreOptions {
+  fsync?: boolean | undefined;
+  /** This tracker's line number: a data dir bound to it was written when node ids were line numbers. */
+  line?: number | undefined;
+  /** Other node ids this line had (its address's, before it was pinned): their data dirs are this tracker's. */
+  formerIds?: readonly number[] | undefined;
+  log?: ((line: string) => void) | undefined;
 }
 
 /** The stored base: which stamp, and how many bytes of chunks. */
@@ -43,8 +53,13 @@ export class Store {
   #nextGen: number;
   #incoming = new Map<number, ChunkFileWriter>();
 
-  /** Opens (creating if needed) `<dataDir>/tracker.sqlite`; refuses a data dir of another tracker. */
-  constructor(dataDir: string, node: number, options: { fsync?: boolean | undefined } = {}) {
+  /**
+   * Opens (creating if needed) `<dataDir>/tracker.sqlite` for node id `node`; refuses a data dir
+   * of another tracker. One bound to an id this same line had (see StoreOptions) becomes this
+   * node's: its ops keep their old origin, one no tracker makes ops of any more (README
+   * "Adding and removing trackers" says why nothing is lost or reused).
+   */
+  constructor(dataDir: string, node: number, options: StoreOptions = {}) {
     mkdirSync(dataDir, { recursive: true });
     this.#dir = dataDir;
     this.#fsync = options.fsync ?? false;
@@ -57,13 +72,7 @@ export class Store {
     this.#db.exec(
       "CREATE TABLE IF NOT EXISTS ops (origin INTEGER NOT NULL, seq INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (origin, seq))",
     );
-    const owner = this.#db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'node'").get();
-    if (owner && Number(owner.value) !== node) {
-      throw new Error(
-        `data dir ${dataDir} belongs to tracker ${owner.value}, not tracker ${node}: pass --data-dir`,
-      );
-    }
-    if (!owner) this.#db.query("INSERT INTO meta (key, value) VALUES ('node', ?)").run(String(node));
+    this.#claim(dataDir, node, options);
     this.#insert = this.#db.query("INSERT OR IGNORE INTO ops (origin, seq, body) VALUES (?, ?, ?)");
     // Base files of no use: one that was coming in when the process stopped (never made
     // current), one replaced just before, or one next to a new tracker.sqlite (whose ops are lost).
@@ -76,6 +85,95 @@ export class Store {
       rmSync(join(dataDir, name), { force: true });
     }
     this.#nextGen = highest + 1;
+  }
+
+  /** Binds the data dir to `node` (taking over one bound to an earlier id of this line); throws if it is another's. */
+  #claim(dataDir: string, node: number, options: StoreOptions): void {
+    const owner = this.#db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'node'").get();
+    const bind = () =>
+      this.#db.query("INSERT OR REPLACE INTO meta (key, value) VALUES ('node', ?)").run(String(node));
+    if (!owner) return void bind();
+    const owned = Number(owner.value);
+    if (owned === node) return;
+    if (owned < MIN_NODE_ID) {
+      // Written by a version that used line numbers as node ids.
+      if (owned !== options.line)
+        throw new Error(
+          `data dir ${dataDir} belongs to tracker ${owned} (a line number, as trackers were numbered before node ids came from addresses), not tracker ${options.line ?? "?"}: pass its own data dir with --data-dir, or start tracker ${owned} on the file it ran with once to convert it`,
+        );
+      bind();
+      options.log?.(
+        `data dir ${dataDir}: was tracker ${owned}'s by line number; now node ${node} of its address (its operations stay as they are)`,
+      );
+      return;
+    }
+    if (options.formerIds?.includes(owned)) {
+      bind();
+      options.log?.(`data dir ${dataDir}: was node ${owned}, now node ${node} (its line was pinned since)`);
+      return;
+    }
+    throw new Error(
+      `data dir ${dataDir} belongs to node ${owned}, not to this line's tracker (node ${node}): pass this tracker's own data dir with --data-dir, or start it with an empty one to catch up from the others (a tracker that moved to another address without a pinned id is a new tracker)`,
+    );
+  }
+
+  /** The node id a data dir is bound to, read without changing it; undefined if it holds no store. */
+  static nodeOf(dataDir: string): number | undefined {
+    const path = join(dataDir, "tracker.sqlite");
+    if (!existsSync(path)) return undefined;
+    try {
+      const db = new Database(path, { readonly: true });
+      try {
+        const row = db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'node'").get();
+        return row ? Number(row.value) : undefined;
+      } finally {
+        db.close();
+      }
+    } catch {
+      return undefined; // unreadable here: the tracker that opens it says why
+    }
+  }
+
+  /**
+   * Whether this tracker started with nothing stored and has not caught up since: kept here, so
+   * that one restarted before it caught up (holding only what reached it meanwhile) still waits.
+   */
+  get catchingUp(): boolean {
+    return this.#db.query("SELECT 1 FROM meta WHERE key = 'catching_up'").get() !== null;
+  }
+
+  set catchingUp(on: boolean) {
+    if (on) this.#db.query("INSERT OR REPLACE INTO meta (key, value) VALUES ('catching_up', '1')").run();
+    else this.#db.query("DELETE FROM meta WHERE key = 'catching_up'").run();
+  }
+
+  /**
+   * The node ids of the file's lines at the last start, and the ids that have left the file
+   * since (a line listing one of them again brings back a tracker the others stopped waiting for).
+   */
+  get membership(): { members?: number[]; departed: number[] } {
+    const row = this.#db
+      .query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'membership'")
+      .get();
+    if (!row) return { departed: [] };
+    const ids = (v: unknown) => (Array.isArray(v) ? v.filter((n): n is number => Number.isInteger(n)) : []);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(row.value);
+    } catch {
+      return { departed: [] }; // unreadable: only the check of a returning tracker is lost
+    }
+    if (typeof parsed !== "object" || parsed === null) return { departed: [] };
+    return {
+      members: ids("members" in parsed ? parsed.members : undefined),
+      departed: ids("departed" in parsed ? parsed.departed : undefined),
+    };
+  }
+
+  set membership(m: { members: readonly number[]; departed: readonly number[] }) {
+    this.#db
+      .query("INSERT OR REPLACE INTO meta (key, value) VALUES ('membership', ?)")
+      .run(JSON.stringify({ members: m.members, departed: m.departed }));
   }
 
   /** Everything persisted; a corrupt row is an error naming it (never a silently wrong state). */

@@ -1,12 +1,14 @@
 // Shell: tracker <-> tracker replication. Pushes new operations at once, and every
 // SYNC_INTERVAL_MS sends its status so the other side answers with whatever this one lacks
 // (anti-entropy: a tracker that was down or cut off catches up). Accepts sync connections
-// only from trackers listed in tracker_info.txt. With a secret, both sides prove they know it
-// (HMAC over the other side's fresh nonce) before either trusts the other.
+// only from trackers listed in tracker_info.txt, each known by the node id its line gives
+// (nodeIdOf: its pinned id, else its address), so a tracker removed from the file is refused and
+// no longer waited for. With a secret, both sides prove they know it (HMAC over the other side's
+// fresh nonce) before either trusts the other.
 
 import { timingSafeEqual } from "node:crypto";
 import type { Socket } from "bun";
-import type { TrackerAddress, TrackerInfo } from "../config.ts";
+import { nodeIdOf, type TrackerAddress, type TrackerInfo } from "../config.ts";
 import { messageOf, ProtocolError } from "../errors.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
 import type { TrackerTrust } from "../identity/tracker_trust.ts";
@@ -99,21 +101,34 @@ export interface SyncOptions {
   liveness: Liveness;
   nowMs: () => number;
   log: (line: string) => void;
+  /**
+   * Trackers whose lines left the file and are listed again: we stopped waiting for them and
+   * compacted without them, so one that comes back with ops of its own we lack (made while it
+   * was out of the file, or never passed on) is refused; one that lacks nothing is a member again.
+   */
+  returning?: Set<number> | undefined;
+  /** A returning tracker was taken back (the shell stops counting it as departed). */
+  welcomedBack?: ((node: number) => void) | undefined;
 }
 
 /** An inbound sync connection's state: which tracker it claims to be, and whether it proved it. */
 export interface SyncPeer {
+  /** Its node id. */
   node: number;
   /** The challenge it must answer, when there is a secret. */
   nonce: Uint8Array | undefined;
   authed: boolean;
+  /** Refused and being closed quietly (a removed tracker redials every second): the rest is ignored. */
+  refused?: true;
 }
 
 /** Any connection sync writes to, whatever its owner keeps in its state. */
 type AnyConnection = Connection<unknown>;
 
 interface Link {
+  /** Its node id, and its line in tracker_info.txt. */
   node: number;
+  tracker: TrackerAddress;
   conn: Connection | undefined;
   authed: boolean;
   lastHeardMs: number;
@@ -127,8 +142,10 @@ export class Sync {
   #o: SyncOptions;
   #links = new Map<number, Link>();
   #inbound = new Map<AnyConnection, SyncPeer>();
-  /** The last key refusal per tracker that dialled us. */
+  /** The last refusal per node id that dialled us (a wrong key, or no line in the file). */
   #inboundRefusals = new Map<number, string>();
+  /** Our node id. */
+  #me: number;
   #timers: ReturnType<typeof setInterval>[] = [];
   #stopped = false;
   /** Ops folded into the base in memory since the base was last written to the store. */
@@ -146,10 +163,12 @@ export class Sync {
   constructor(options: SyncOptions) {
     this.#o = options;
     this.#savedBaseStamp = options.replica.baseStamp; // the replica was restored from the store
+    this.#me = nodeIdOf(options.me);
     for (const t of options.trackers)
       if (t.no !== options.me.no)
-        this.#links.set(t.no, {
-          node: t.no,
+        this.#links.set(nodeIdOf(t), {
+          node: nodeIdOf(t),
+          tracker: t,
           conn: undefined,
           authed: false,
           lastHeardMs: 0,
@@ -166,6 +185,7 @@ export class Sync {
       const wait = setTimeout(() => {
         if (!replica.catchingUp || this.#heardStatus) return;
         replica.stopCatchingUp();
+        this.#o.store.catchingUp = false;
         this.#o.log(
           `sync: no other tracker answered within ${CATCH_UP_WAIT_MS / 1000} s: starting with an empty state`,
         );
@@ -206,10 +226,11 @@ export class Sync {
     }
   }
 
-  /** Per other tracker: connected, and milliseconds since we last heard from it. */
-  peers(): { node: number; connected: boolean; silentMs: number }[] {
+  /** Per other tracker in the file (by line number, and node id): connected, and ms since we last heard from it. */
+  peers(): { no: number; node: number; connected: boolean; silentMs: number }[] {
     const now = this.#o.nowMs();
     return [...this.#links.values()].map((l) => ({
+      no: l.tracker.no,
       node: l.node,
       connected: l.authed,
       silentMs: l.lastHeardMs ? now - l.lastHeardMs : -1,
@@ -220,22 +241,31 @@ export class Sync {
   acceptInbound(conn: AnyConnection, key: string, value: unknown): SyncPeer {
     const msg = parseSyncMessage(value);
     if (msg.t !== "sync_hello") throw new ProtocolError(`Expected sync_hello first: got ${msg.t}`);
-    const listed = this.#o.trackers.find((t) => t.no === msg.node);
-    if (!listed || listed.no === this.#o.me.no)
-      throw new ProtocolError(`Sync hello from unknown tracker ${msg.node}`);
+    if (msg.node === this.#me) throw new ProtocolError("Sync hello from a tracker claiming to be this one");
+    const listed = this.#links.get(msg.node)?.tracker;
+    if (!listed) {
+      // A tracker removed from the file (still running on the old one), or files that differ:
+      // said once, and its connections closed without a line each (it redials every second).
+      const refusal = `node ${msg.node} has no line in tracker_info.txt (a tracker removed from the file, or its file differs from ours): not syncing with it`;
+      if (this.#inboundRefusals.get(msg.node) !== refusal)
+        this.#o.log(`sync: refusing ${conn.remote}: ${refusal}`);
+      this.#inboundRefusals.set(msg.node, refusal);
+      conn.end();
+      return { node: msg.node, nonce: undefined, authed: false, refused: true };
+    }
     if (!sameHost(listed.host, conn.remoteAddress)) {
       throw new ProtocolError(
-        `Sync hello as tracker ${msg.node} from ${conn.remoteAddress}, not its listed address ${listed.host}`,
+        `Sync hello as tracker ${listed.no} from ${conn.remoteAddress}, not its listed address ${listed.host}`,
       );
     }
     // Only the key pinned or remembered for that line: the address alone proves nothing.
     const refusal = this.#o.trust.check(listed, key);
     if (refusal !== undefined) {
       // Said once per change, not at each of its redials.
-      if (this.#inboundRefusals.get(listed.no) !== refusal)
+      if (this.#inboundRefusals.get(msg.node) !== refusal)
         this.#o.log(`sync: refusing ${conn.remote}: ${refusal}`);
-      this.#inboundRefusals.set(listed.no, refusal);
-      throw new ProtocolError(`Sync hello as tracker ${msg.node} with the wrong key`);
+      this.#inboundRefusals.set(msg.node, refusal);
+      throw new ProtocolError(`Sync hello as tracker ${listed.no} with the wrong key`);
     }
     const peer: SyncPeer = { node: msg.node, nonce: undefined, authed: false };
     this.#inbound.set(conn, peer);
@@ -247,20 +277,21 @@ export class Sync {
     conn.send({
       t: "sync_challenge",
       nonce: peer.nonce,
-      mac: proof(this.#o.secret, msg.nonce, this.#o.me.no),
+      mac: proof(this.#o.secret, msg.nonce, this.#me),
     });
     return peer;
   }
 
   /** Any later message on an inbound sync connection. */
   inboundMessage(conn: AnyConnection, peer: SyncPeer, value: unknown): void {
+    if (peer.refused) return;
     const msg = parseSyncMessage(value);
     if (!peer.authed) {
       if (msg.t !== "sync_prove" || peer.nonce === undefined)
         throw new ProtocolError(`Expected sync_prove: got ${msg.t}`);
       const expected = proof(this.#o.secret ?? "", peer.nonce, peer.node);
       if (!timingSafeEqual(expected, msg.mac))
-        throw new ProtocolError(`Tracker ${peer.node} failed the secret check`);
+        throw new ProtocolError(`${this.#label(peer.node, "Tracker")} failed the secret check`);
       this.#welcome(conn, peer);
       return;
     }
@@ -274,10 +305,10 @@ export class Sync {
   #welcome(conn: AnyConnection, peer: SyncPeer): void {
     peer.authed = true;
     conn.maxFrameBytes = MAX_FRAME_BYTES; // a proven tracker: op batches and bases are large
-    this.#o.log(`sync: tracker ${peer.node} connected to us`);
-    // It is back: redial it now rather than at the next retry.
+    this.#o.log(`sync: ${this.#label(peer.node)} connected to us`);
+    // It is back: redial it now rather than at the next retry (unless it may be refused again).
     const link = this.#links.get(peer.node);
-    if (link?.redial) {
+    if (link?.redial && !this.#o.returning?.has(peer.node)) {
       clearTimeout(link.redial);
       this.#dial(link);
     }
@@ -288,8 +319,7 @@ export class Sync {
   #dial(link: Link): void {
     link.redial = undefined;
     if (this.#stopped) return;
-    const peer = this.#o.trackers.find((t) => t.no === link.node);
-    if (!peer) throw new Error(`Tracker ${link.node} has a link but no line in tracker_info.txt`);
+    const peer = link.tracker;
     const nonce = crypto.getRandomValues(new Uint8Array(32));
     let acceptorProved = false;
     const handler = {
@@ -299,18 +329,18 @@ export class Sync {
         if (msg.t === "sync_challenge") {
           if (secret === undefined)
             throw new ProtocolError(
-              `Tracker ${link.node} requires a sync secret: set the same TRACKER_SECRET here`,
+              `Tracker ${peer.no} requires a sync secret: set the same TRACKER_SECRET here`,
             );
           if (!timingSafeEqual(proof(secret, nonce, link.node), msg.mac))
-            throw new ProtocolError(`Tracker ${link.node} failed the secret check`);
+            throw new ProtocolError(`Tracker ${peer.no} failed the secret check`);
           acceptorProved = true;
-          conn.send({ t: "sync_prove", mac: proof(secret, msg.nonce, this.#o.me.no) });
+          conn.send({ t: "sync_prove", mac: proof(secret, msg.nonce, this.#me) });
         } else if (msg.t === "sync_welcome") {
           if (secret !== undefined && !acceptorProved)
-            throw new ProtocolError(`Tracker ${link.node} has no sync secret: refusing it`);
+            throw new ProtocolError(`Tracker ${peer.no} has no sync secret: refusing it`);
           link.authed = true;
           link.lastHeardMs = this.#o.nowMs();
-          this.#o.log(`sync: connected to tracker ${link.node}`);
+          this.#o.log(`sync: connected to tracker ${peer.no}`);
           this.#sendStatus(conn);
         } else if (link.authed) {
           this.#handle(conn, msg, link.node);
@@ -319,7 +349,7 @@ export class Sync {
         }
       },
       close: () => {
-        if (link.authed) this.#o.log(`sync: lost tracker ${link.node}`);
+        if (link.authed) this.#o.log(`sync: lost tracker ${peer.no}`);
         link.authed = false;
         link.conn = undefined;
         if (!this.#stopped) link.redial = setTimeout(() => this.#dial(link), REDIAL_MS);
@@ -333,7 +363,7 @@ export class Sync {
       socket: secureHandlers(
         (socket: Socket<Connection>) => {
           link.conn = new Connection(socket, handler, undefined, { log: this.#o.log });
-          link.conn.send({ t: "sync_hello", node: this.#o.me.no, nonce });
+          link.conn.send({ t: "sync_hello", node: this.#me, nonce });
         },
         {
           check: (key) => (refused = this.#o.trust.check(peer, key)),
@@ -355,6 +385,7 @@ export class Sync {
     const { replica, store } = this.#o;
     const link = this.#links.get(from);
     if (link) link.lastHeardMs = this.#o.nowMs();
+    if (this.#o.returning?.has(from) && !this.#takeBack(msg, from)) return;
     switch (msg.t) {
       case "sync_ops": {
         const fresh = replica.applyMany(msg.ops);
@@ -368,12 +399,14 @@ export class Sync {
       }
       case "sync_status": {
         if (msg.status.node !== from)
-          throw new ProtocolError(`Status of tracker ${msg.status.node} on tracker ${from}'s link`);
+          throw new ProtocolError(`Status of node ${msg.status.node} on ${this.#label(from)}'s link`);
         const wasCatchingUp = replica.catchingUp;
         replica.receiveStatus(msg.status);
         this.#heardStatus = true;
-        if (wasCatchingUp && !replica.catchingUp)
-          this.#o.log(`sync: caught up with tracker ${from}: taking changes`);
+        if (wasCatchingUp && !replica.catchingUp) {
+          store.catchingUp = false;
+          this.#o.log(`sync: caught up with ${this.#label(from)}: taking changes`);
+        }
         if (conn.queuedBytes > 0 || this.#sendingBaseTo.has(from)) return; // still sending the last answer
         if (replica.needsBase(msg.status.vv)) {
           // Sent whole on a connection still open: it is on its way (or being adopted), not lost.
@@ -386,7 +419,7 @@ export class Sync {
           )
             return;
           this.#sendBase(conn, from, msg.partial).catch((err) =>
-            this.#o.log(`sync: sending the base to tracker ${from} failed: ${(err as Error).message}`),
+            this.#o.log(`sync: sending the base to ${this.#label(from)} failed: ${(err as Error).message}`),
           );
           return;
         }
@@ -402,6 +435,27 @@ export class Sync {
       default:
         throw new ProtocolError(`Unexpected ${msg.t} on an established sync link`);
     }
+  }
+
+  /**
+   * A tracker listed again after its line was removed: nothing it sends counts until its status
+   * shows it has no op of its own that we lack (see SyncOptions.returning); false to ignore `msg`.
+   */
+  #takeBack(msg: SyncMessage, from: number): boolean {
+    if (msg.t !== "sync_status") return false;
+    const lacking = this.#o.replica.ownOpsLacking(msg.status);
+    if (lacking > 0) {
+      const refusal = `${this.#label(from)} was removed from tracker_info.txt and is back with ${lacking} operation(s) of its own that we never had (made while it was out of the file, or never passed on before it left): refusing them and it; start it with an empty data dir to take part`;
+      if (this.#inboundRefusals.get(from) !== refusal) this.#o.log(`sync: ${refusal}`);
+      this.#inboundRefusals.set(from, refusal);
+      throw new ProtocolError(`${this.#label(from, "Tracker")} came back with operations we lack`);
+    }
+    this.#o.returning?.delete(from);
+    this.#o.welcomedBack?.(from);
+    this.#o.log(
+      `sync: ${this.#label(from)} is back in tracker_info.txt and lacks nothing of its own: taking part again`,
+    );
+    return true;
   }
 
   #tick(): void {
@@ -458,8 +512,8 @@ export class Sync {
           : 0;
       this.#o.log(
         resumeAt > 0
-          ? `sync: resuming compacted base for tracker ${node} at ${megabytes(resumeAt)} of ${megabytes(total)}`
-          : `sync: sending compacted base (${megabytes(total)}) to tracker ${node}`,
+          ? `sync: resuming compacted base for ${this.#label(node)} at ${megabytes(resumeAt)} of ${megabytes(total)}`
+          : `sync: sending compacted base (${megabytes(total)}) to ${this.#label(node)}`,
       );
       const started = performance.now();
       let waitedMs = 0;
@@ -517,7 +571,7 @@ export class Sync {
         conn,
       };
       this.#incoming = incoming;
-      this.#o.log(`sync: receiving compacted base (${megabytes(msg.totalBytes)}) from tracker ${from}`);
+      this.#o.log(`sync: receiving compacted base (${megabytes(msg.totalBytes)}) from ${this.#label(from)}`);
     }
     if (!incoming || msg.offset !== incoming.reader.bytes) return; // a part we hold, or past a gap
     if (msg.offset + msg.bytes.byteLength > incoming.totalBytes)
@@ -540,7 +594,7 @@ export class Sync {
     }
     if (incoming.conn !== conn && msg.offset > 0) {
       this.#o.log(
-        `sync: resuming compacted base from tracker ${from} at ${megabytes(msg.offset)} of ${megabytes(msg.totalBytes)}`,
+        `sync: resuming compacted base from ${this.#label(from)} at ${megabytes(msg.offset)} of ${megabytes(msg.totalBytes)}`,
       );
     }
     incoming.conn = conn;
@@ -559,7 +613,7 @@ export class Sync {
     const seconds = (this.#o.nowMs() - incoming.startedMs) / 1000;
     const spent = `${(incoming.readMs / 1000).toFixed(2)} s reading, ${(incoming.storeMs / 1000).toFixed(2)} s storing`;
     this.#o.log(
-      `sync: adopted compacted base from tracker ${from} (${megabytes(incoming.totalBytes)} in ${seconds.toFixed(2)} s; ${spent})`,
+      `sync: adopted compacted base from ${this.#label(from)} (${megabytes(incoming.totalBytes)} in ${seconds.toFixed(2)} s; ${spent})`,
     );
     conn.send(this.#statusMessage()); // the ops above it come at once
     // Its chunks are in its file already: making it the stored base is one small transaction.
@@ -575,6 +629,12 @@ export class Sync {
     if (!incoming) return;
     this.#incoming = undefined;
     this.#o.store.dropIncoming(incoming.gen);
+  }
+
+  /** `tracker 2`: a node id as the operator knows it, by its line in our tracker_info.txt. */
+  #label(node: number, word = "tracker"): string {
+    const line = this.#links.get(node)?.tracker.no;
+    return line === undefined ? `node ${node}` : `${word} ${line}`;
   }
 
   #compact(): void {
@@ -679,7 +739,7 @@ function megabytes(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-/** HMAC-SHA256(secret, nonce | node): proves a tracker knows the cluster secret. */
+/** HMAC-SHA256(secret, nonce | node id): proves a tracker knows the cluster secret. */
 function proof(secret: string, nonce: Uint8Array, node: number): Uint8Array {
   const hmac = new Bun.CryptoHasher("sha256", secret);
   hmac.update(nonce);

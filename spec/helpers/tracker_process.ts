@@ -23,6 +23,8 @@ export interface TrackerStartOptions {
   infoPath?: string;
   /** How long it may take to print `listening` (default START_TIMEOUT_MS; a 1 GB state takes longer). */
   startTimeoutMs?: number;
+  /** The <tracker_no> to pass (default its slot's number): its line in a file with lines removed above it. */
+  no?: number;
 }
 
 /** `clients=2 ops=3 users=1 groups=1 sessions=1 live=1 digest=ab12.. tracker2=up(12ms)`, parsed. */
@@ -89,7 +91,7 @@ export class TrackerProcess {
       ...(this.options.wrap ?? []),
       TRACKER_BIN,
       this.options.infoPath ?? this.cluster.infoPath,
-      String(this.no),
+      String(this.options.no ?? this.no),
       "--data-dir",
       this.slot.dataDir,
       ...(this.options.args ?? []),
