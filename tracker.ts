@@ -1,14 +1,16 @@
 // Entry point: ./tracker tracker_info.txt <tracker_no> [--id] [--data-dir DIR] [--key-file FILE] [--strict] [--secret-file FILE] [--fsync] [--session-expiry SECONDS]
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { makeLog } from "./lib/cli/log.ts";
 import { readLines } from "./lib/cli/stdin_lines.ts";
-import { parseTrackerInfo, requirePins } from "./lib/config.ts";
+import { nodeIdOf, parseTrackerInfo, requirePins } from "./lib/config.ts";
 import { ConfigError, messageOf } from "./lib/errors.ts";
 import { DEFAULT_KEY_FILE, loadIdentity } from "./lib/identity/key_file.ts";
 import { LIVE_WINDOW_MS } from "./lib/tracker/liveness.ts";
 import { trackerStatus } from "./lib/tracker/status.ts";
+import { Store } from "./lib/tracker/store.ts";
 import { startTracker } from "./lib/tracker/tracker.ts";
 
 const argv = yargs(hideBin(process.argv))
@@ -70,6 +72,7 @@ try {
     throw new ConfigError(`tracker_no must be 1..${trackers.length} (the lines of ${info}): got ${no}`);
   }
   const dataDir = argv["data-dir"] ?? `./tracker-${no}.data`;
+  if (argv["data-dir"] === undefined) refuseDefaultDataDirOfAnother(dataDir, nodeIdOf(me));
   const identity = await loadIdentity(argv["key-file"] ?? join(dataDir, DEFAULT_KEY_FILE));
   if (argv.id) {
     console.log(identity.id);
@@ -132,6 +135,22 @@ try {
   }
   console.error(`error: ${message}`);
   process.exit(1);
+}
+
+/**
+ * The default data dir follows the line number, which changes when a line above is removed: a
+ * tracker started without --data-dir whose default is new, while another `./tracker-N.data`
+ * here holds its state, would start empty. Refused instead, saying which one to pass.
+ */
+function refuseDefaultDataDirOfAnother(dataDir: string, node: number): void {
+  if (existsSync(dataDir)) return;
+  const own = readdirSync(".")
+    .filter((name) => /^tracker-\d+\.data$/.test(name))
+    .find((name) => Store.nodeOf(name) === node);
+  if (own)
+    throw new ConfigError(
+      `${dataDir} does not exist, but ./${own} holds this tracker's state (its line number changed): pass --data-dir ./${own}`,
+    );
 }
 
 /** At least 3 heartbeats: a live client is never taken for a vanished one. */

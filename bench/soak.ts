@@ -216,6 +216,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
   report.corruptedFiles = ledger.corrupted.length;
   report.details.push(...ledger.corrupted);
   report.sessionsLost = ledger.sessionsLost;
+  report.sessionsLostLines = [...ledger.sessionsLostLines];
   report.stuck = ledger.stuck;
   report.crashed = ledger.crashed;
   report.downloads = {

@@ -37,15 +37,11 @@ async function liveCopies(d: DownloadRecord, actors: Actor[], ledger: Ledger): P
   for (const a of actors) {
     if (a.user === d.actor || !a.alive) continue;
     const uploaded = upload?.acked === true && upload.uploader === a.user && upload.group === d.group;
-    const downloaded = ledger.downloads.some(
-      (x) =>
-        x.actor === a.user &&
-        x.group === d.group &&
-        x.name === d.name &&
-        x.state === "C" &&
-        x.verified &&
-        !x.unshared,
+    // Its latest download of the file (an earlier copy was unshared before it fetched again).
+    const latest = ledger.downloads.findLast(
+      (x) => x.actor === a.user && x.group === d.group && x.name === d.name,
     );
+    const downloaded = latest?.state === "C" && latest.verified && latest.unshared !== true;
     if ((uploaded || downloaded) && (await a.member(d.group)))
       out.push(`${a.user} (${uploaded ? "uploader" : "downloaded it"})`);
   }

@@ -31,6 +31,8 @@ export interface SoakReport {
   corruptedFiles: number;
   downloads: { started: number; completed: number; failed: number; cancelled: number; unfinished: number };
   sessionsLost: number;
+  /** The first few of them, as the actor saw them. */
+  sessionsLostLines: string[];
   /** The replicated state's size over the run: [seconds into it, encoded bytes, entries]. */
   stateSize: [number, number, number][];
   stuck: string[];
@@ -64,6 +66,7 @@ export function emptyReport(seed: number, method: PartitionMethod): SoakReport {
     corruptedFiles: 0,
     downloads: { started: 0, completed: 0, failed: 0, cancelled: 0, unfinished: 0 },
     sessionsLost: 0,
+    sessionsLostLines: [],
     stateSize: [],
     stuck: [],
     crashed: [],
@@ -131,6 +134,7 @@ export function printReport(r: SoakReport, log: (line: string) => void = (l) => 
     ...r.details,
     ...r.lostAcks,
     ...r.couldProgress,
+    ...r.sessionsLostLines,
     ...r.stuck.slice(0, 5),
     ...r.crashed,
   ].slice(0, 40))

@@ -18,7 +18,7 @@ export interface Upload {
   uploader: string;
   /** The uploader created `group` (a stable group): the upload must still be listed at the end. */
   mustStay: boolean;
-  /** upload_file printed success: the uploader shares it while it is a logged-in member. */
+  /** upload_file printed success and the uploader has not left the group since: it shares it. */
   acked: boolean;
 }
 
@@ -34,7 +34,7 @@ export interface DownloadRecord {
   /** The last show_downloads line seen for it. */
   shown?: string;
   verified: boolean;
-  /** stop_share ran for it after it completed: no longer a copy others can fetch from. */
+  /** stop_share ran for it after it completed, or its actor left the group: no copy for others. */
   unshared?: true;
 }
 
@@ -57,6 +57,8 @@ export class Ledger {
   readonly stuck: string[] = [];
   readonly crashed: string[] = [];
   sessionsLost = 0;
+  /** The first answers that showed a lost session: which command, which tracker, what it said. */
+  readonly sessionsLostLines: string[] = [];
 
   count(map: Map<string, number>, key: string): void {
     map.set(key, (map.get(key) ?? 0) + 1);
@@ -192,9 +194,15 @@ export class Actor {
         const g = rng.pick(leavable)!;
         if (await this.#write(`leave_group ${g}`)) {
           this.#memberOf.delete(g);
-          // Leaving stops the group's downloads here (README: its files stop being shared).
-          for (const d of this.#ledger.downloads)
-            if (d.actor === this.user && d.group === g && d.state === "D") d.state = "X";
+          // Leaving stops the group's downloads here, and its files stop being shared (README):
+          // what it uploaded or completed there is no copy for anyone any more.
+          for (const d of this.#ledger.downloads) {
+            if (d.actor !== this.user || d.group !== g) continue;
+            if (d.state === "D") d.state = "X";
+            if (d.state === "C") d.unshared = true;
+          }
+          for (const u of this.#ledger.uploads.values())
+            if (u.uploader === this.user && u.group === g) u.acked = false;
           for (const key of [...this.#downloaded]) if (key.startsWith(`${g}/`)) this.#downloaded.delete(key);
         }
         return;
@@ -286,7 +294,11 @@ export class Actor {
       "not shown";
     const files = await this.#run(`list_files ${record.group}`);
     const listed = files?.err[0] ?? files?.out.find((l) => l.startsWith(`${record.name} `)) ?? "not listed";
-    return `${record.actor}: ${shown}; list_files: ${listed}`;
+    // What the client last logged about that download (its peers): why it waits.
+    const logged = this.client.stderr.lines
+      .filter((l) => l.includes(`${record.group}/${record.name}:`))
+      .slice(-3);
+    return `${record.actor}: ${shown}; list_files: ${listed}${logged.length > 0 ? `; last logged: ${logged.join(" | ")}` : ""}`;
   }
 
   /** Whether the tracker lets this actor list `group`'s files (it is a member, logged in). */
@@ -403,6 +415,14 @@ export class Actor {
       if (/not a member/.test(r.err[0]!) && group) this.#memberOf.delete(group);
       if (/session|not logged in/.test(r.err[0]!) && verb !== "login") {
         this.#ledger.sessionsLost++;
+        if (this.#ledger.sessionsLostLines.length < 5) {
+          const switched = this.client.stderr.lines
+            .filter((l) => /switched to tracker|tracker/.test(l))
+            .slice(-2);
+          this.#ledger.sessionsLostLines.push(
+            `${this.user}: "${line}": ${r.err[0]} (last tracker lines: ${switched.join(" | ")})`,
+          );
+        }
         await this.login();
       }
     }

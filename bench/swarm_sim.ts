@@ -65,6 +65,8 @@ export interface SimResult {
   badReceived: number;
   /** Pieces the source uploaded, and all hosts together. */
   sourceUploads: number;
+  /** Source uploads of a piece it had sent already, while another had never left it. */
+  sourceRepeatsEarly: number;
   totalUploads: number;
   /** Kumar-Ross bound for this swarm, ms. */
   boundMs: number;
@@ -233,12 +235,14 @@ export function simulateSwarm(options: SimOptions): SimResult {
     badWritten: 0,
     badReceived: 0,
     sourceUploads: 0,
+    sourceRepeatsEarly: 0,
     totalUploads: 0,
     boundMs: kumarRossBoundMs(sizeBytes, hosts),
     events: 0,
     uplinkUse: [],
   };
   const byId = new Map<string, number>();
+  const sourceSent = new Set<number>(); // pieces a full seeder has sent (one source in these swarms)
   const nodes: Node[] = hosts.map((host, i) => {
     const have = new Bitfield(count);
     if (host.have === "all") for (let p = 0; p < count; p++) have.set(p);
@@ -372,7 +376,12 @@ export function simulateSwarm(options: SimOptions): SimResult {
     active.add(t);
     if (maxMin) reschedule(t); // a provisional rate until the next recompute
     result.totalUploads++;
-    if (up.host.have === "all") result.sourceUploads++;
+    if (up.host.have === "all") {
+      result.sourceUploads++;
+      if (sourceSent.has(index)) {
+        if (sourceSent.size < count) result.sourceRepeatsEarly++;
+      } else sourceSent.add(index);
+    }
     for (const r of up.superSeed?.sent(conn, index) ?? []) tellHaves(r.conn, r.indexes);
     touch(up);
     touch(down);

@@ -1,4 +1,5 @@
 // Parses tracker_info.txt text into the list of trackers. Pure: the entry points read the file.
+import { createHash } from "node:crypto";
 import { ConfigError } from "./errors.ts";
 import { parseKeyId } from "./identity/fingerprint.ts";
 
@@ -43,7 +44,51 @@ export function parseTrackerInfo(text: string): TrackerInfo {
   });
   if (trackers.length === 0)
     throw new ConfigError('tracker_info.txt lists no tracker: add a line like "127.0.0.1 9001"');
+  refuseNodeCollisions(trackers);
   return trackers;
+}
+
+/**
+ * Node ids are at least this: the numbers below are the line numbers that earlier versions used
+ * as node ids, and their operations live on in data dirs (as ops of retired origins, see README).
+ */
+export const MIN_NODE_ID = 65_536;
+/** The largest node id: 32 bits. */
+export const MAX_NODE_ID = 2 ** 32 - 1;
+
+/**
+ * A tracker's node id in the replicated state (op origins, stamps, version vectors). It comes
+ * from what its line keeps whatever other lines do, so removing or reordering lines renames no
+ * tracker: the pinned key id when the line has one (the tracker itself, wherever it is reached
+ * from: it keeps its id when it moves, and lines of different machines may reach it at different
+ * addresses), else the address (host without case: `localhost` and `127.0.0.1` differ).
+ */
+export function nodeIdOf(t: { host: string; port: number; id?: string | undefined }): number {
+  return t.id === undefined ? addressNodeId(t) : idOfText(`key ${t.id}`);
+}
+
+/** The node id a line's address gives, pinned or not (what the line had before it was pinned). */
+export function addressNodeId(a: { host: string; port: number }): number {
+  return idOfText(`${a.host.toLowerCase()}:${a.port}`);
+}
+
+function idOfText(text: string): number {
+  const digest = createHash("sha256").update(text).digest();
+  return MIN_NODE_ID + (digest.readUInt32BE(0) % (MAX_NODE_ID - MIN_NODE_ID + 1));
+}
+
+/** Two lines that give one node id (the same pinned id, or 1 chance in 4 billion) cannot both run. */
+function refuseNodeCollisions(trackers: TrackerInfo): void {
+  const byNode = new Map<number, TrackerAddress>();
+  for (const t of trackers) {
+    const node = nodeIdOf(t);
+    const other = byNode.get(node);
+    if (other)
+      throw new ConfigError(
+        `tracker_info.txt lines ${other.line} (${formatAddress(other)}) and ${t.line} (${formatAddress(t)}) give the same node id ${node}: ${t.id !== undefined && t.id === other.id ? "they pin the same tracker id; remove the line that is not that tracker's" : "change the port of one of them"}`,
+      );
+    byNode.set(node, t);
+  }
 }
 
 /** Parses `IP:PORT` or `IP PORT`; `where` prefixes the error message. */

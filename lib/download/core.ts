@@ -31,6 +31,12 @@ export interface CoreOptions {
   requestTimeoutMs: number;
   /** A peer that failed, stalled or rejected is not dialled again for this long (while others can serve). */
   cooldownMs: number;
+  /**
+   * A dial not answered with a bitfield this long is abandoned (and the peer cooled down): a
+   * connect into a partition is retried by the kernel for minutes, and would hold the peer's
+   * place all that time (the soak found downloads waiting past the heal for exactly that).
+   */
+  dialTimeoutMs: number;
   /** No progress this long and no connected peer holding a missing piece: give up. */
   giveUpMs: number;
   /** Ask the tracker for the file's peers this often (every tick while stuck). */
@@ -50,6 +56,7 @@ export const DEFAULT_CORE_OPTIONS: CoreOptions = {
   queueAheadMs: 20,
   requestTimeoutMs: 15_000,
   cooldownMs: 30_000,
+  dialTimeoutMs: 10_000,
   giveUpMs: 60_000,
   refreshPeersMs: 5_000,
   strikesToDrop: DEFAULT_STRIKES_TO_DROP,
@@ -116,6 +123,8 @@ interface PeerState {
   /** Smallest seen time from request to arrival beyond the piece's own transfer time. */
   rttMs: number;
   lastArrivalMs: number;
+  /** When we dialled it. */
+  dialedAtMs: number;
   /** Said busy and has not resumed: asked for nothing meanwhile. */
   busy: boolean;
   /** Shows a few pieces at a time (lib/peer/super_seed.ts). */
@@ -315,6 +324,7 @@ export class DownloadCore {
         rate: 0,
         rttMs: Infinity,
         lastArrivalMs: -Infinity,
+        dialedAtMs: nowMs,
         busy: false,
         superSeed: false,
         declined: false,
@@ -473,6 +483,12 @@ export class DownloadCore {
       );
     }
     if (out.length > 0) out.push(...this.#fillAll(nowMs));
+    for (const [peer, p] of this.#peers) {
+      if (p.phase !== "dialing" || nowMs - p.dialedAtMs < o.dialTimeoutMs) continue;
+      this.#cooldown.set(peer, nowMs + o.cooldownMs);
+      this.#forget(peer);
+      out.push({ t: "drop", peer, why: `no answer to our dial in ${o.dialTimeoutMs / 1000} s` });
+    }
     // No progress for a while and no connected peer holds a missing piece (no peer at all, or
     // only other downloaders as far behind): give up rather than wait forever.
     const stuck = !this.#picker.canProgress();

@@ -98,6 +98,16 @@ export class Download {
   #onDisk: Bitfield;
   #core: DownloadCore | undefined;
   #links = new Map<string, PeerLink>();
+  /** The attempt number of each dial in progress; an abandoned attempt is not here. */
+  #dialing = new Map<string, number>();
+  #attempts = 0;
+  /** Logs a line about this download, naming it (a client may run many). */
+  #log(line: string): void {
+    this.#deps.log(`${this.spec.group}/${this.spec.name}: ${line}`);
+  }
+
+  /** The last reason a dial of each peer failed, so that a peer that stays away is logged once. */
+  #dialFailures = new Map<string, string>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #unwatchPeers: (() => void) | undefined;
   #startedMs = Date.now();
@@ -261,9 +271,10 @@ export class Download {
           this.#links.get(e.peer)?.decline();
           break;
         case "drop": {
+          this.#dialing.delete(e.peer); // a dial in progress is abandoned
           const link = this.#links.get(e.peer);
           if (!e.quiet) {
-            this.#deps.log(`peer ${e.peer}: ${e.why}`);
+            this.#log(`peer ${e.peer}: ${e.why}`);
             this.#recorder.peerState(e.peer, e.forGood ? "dropped" : "cooling", e.why);
           }
           link?.close(e.why);
@@ -311,6 +322,9 @@ export class Download {
   #dial(peer: string): void {
     const session = this.#deps.session();
     if (!session) {
+      if (this.#dialFailures.get(peer) !== "not logged in")
+        this.#log(`peer ${peer}: not dialled: not logged in`);
+      this.#dialFailures.set(peer, "not logged in");
       this.#run(this.#core?.handle({ t: "dial_failed", nowMs: Date.now(), peer }) ?? []);
       return;
     }
@@ -323,15 +337,29 @@ export class Download {
       trust: this.#deps.trust,
     };
     this.#recorder.peerState(peer, "connecting");
+    const attempt = ++this.#attempts;
+    this.#dialing.set(peer, attempt);
+    // An attempt the core abandoned (no answer in time) may still connect, or fail, later:
+    // only the peer's latest attempt may reach the core.
+    const current = () => this.#dialing.get(peer) === attempt;
     PeerLink.open(peer, id, this.#events, { pool: pieceBodies, log: this.#deps.log })
       .then((link) => {
+        if (!current()) return link.close("dial abandoned");
+        this.#dialing.delete(peer);
+        this.#dialFailures.delete(peer);
         if (!this.#fetching()) return link.close("download over");
         this.#links.set(peer, link);
         this.#recorder.peerState(peer, "connected");
         if (this.#paused) link.pause();
       })
       .catch((err: unknown) => {
-        this.#recorder.peerState(peer, "cooling", `cannot connect: ${messageOf(err)}`);
+        if (!current()) return;
+        this.#dialing.delete(peer);
+        const why = `cannot connect: ${messageOf(err)}`;
+        // Said once per peer and reason: a peer that stays away is dialled again every tick.
+        if (this.#dialFailures.get(peer) !== why) this.#log(`peer ${peer}: ${why}`);
+        this.#dialFailures.set(peer, why);
+        this.#recorder.peerState(peer, "cooling", why);
         this.#run(this.#core?.handle({ t: "dial_failed", nowMs: Date.now(), peer }) ?? []);
       });
   }
@@ -358,11 +386,12 @@ export class Download {
     },
     piece: (link: PeerLink, index: number, data: Uint8Array) => this.#onPiece(link, index, data),
     closed: (link: PeerLink, reason: string) => {
-      if (this.#links.get(link.peer) === link) this.#links.delete(link.peer);
+      if (this.#links.get(link.peer) !== link) return; // an abandoned attempt: the core forgot it
+      this.#links.delete(link.peer);
       this.#recorder.peerState(link.peer, "closed", reason);
       // Our own closes were logged when decided (drop effects); say why a peer hung up on us.
       if (!link.closedByUs && reason !== "connection closed" && this.state === "downloading")
-        this.#deps.log(`peer ${link.peer}: ${reason}`);
+        this.#log(`peer ${link.peer}: ${reason}`);
       this.#run(this.#core?.handle({ t: "peer_closed", nowMs: Date.now(), peer: link.peer }) ?? []);
     },
   };

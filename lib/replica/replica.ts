@@ -26,6 +26,16 @@ export interface Base {
   state: StateSnapshot;
 }
 
+/**
+ * A base with its state built (read back from chunks, lib/wire/base_stream.ts): adopted as it
+ * is, without a snapshot in between. The state is the base's own from then on.
+ */
+export interface BaseImage {
+  stamp: Stamp;
+  vv: VersionVector;
+  state: State;
+}
+
 /** What a tracker tells the others periodically, so they can send what it lacks and compact. */
 export interface SyncStatus {
   node: number;
@@ -54,6 +64,8 @@ export interface ReplicaOptions {
    * already compacted, and either would be dropped by them: a silent divergence.
    */
   catchingUp?: boolean;
+  /** How answers name this tracker (default `tracker <node>`): its line number, not its node id. */
+  name?: string | undefined;
 }
 
 /**
@@ -78,18 +90,23 @@ export class Replica {
   #frontiers = new Map<number, Stamp>();
   #order: StampOrder;
   #catchingUp: boolean;
+  #name: string;
   /** While catching up: the trackers that said they are new and empty too. */
   #newPeers = new Set<number>();
 
   /**
-   * `nodes` lists every tracker number in the cluster, this one included. `options.order` is
-   * the replay order: tests pass a deliberately broken one to prove the fuzzer catches it.
+   * `nodes` lists the node id of every tracker in the cluster, this one included: the ones whose
+   * promises the frontier waits for. Ops of other origins (trackers removed from the file, or
+   * the ids data dirs had before node ids came from addresses) are held and replayed like any.
+   * `options.order` is the replay order: tests pass a deliberately broken one to prove the
+   * fuzzer catches it.
    */
-  constructor(node: number, nodes: readonly number[], base?: Base, options: ReplicaOptions = {}) {
+  constructor(node: number, nodes: readonly number[], base?: Base | BaseImage, options: ReplicaOptions = {}) {
     this.node = node;
     this.nodes = nodes;
     this.#order = options.order ?? compareStamps;
     this.#catchingUp = options.catchingUp ?? false;
+    this.#name = options.name ?? `tracker ${node}`;
     this.#clock = new Clock(node);
     this.#base = { stamp: ZERO_STAMP, vv: new Map(), state: new State() };
     this.#state = new State();
@@ -100,7 +117,7 @@ export class Replica {
   static restore(
     node: number,
     nodes: readonly number[],
-    persisted: { base?: Base; ops: Op[] },
+    persisted: { base?: Base | BaseImage | undefined; ops: Op[] },
     options: ReplicaOptions = {},
   ): Replica {
     const replica = new Replica(node, nodes, persisted.base, options);
@@ -160,7 +177,7 @@ export class Replica {
       return {
         outcome: {
           ok: false,
-          reason: `tracker ${this.node} is catching up with the others: try again in a moment`,
+          reason: `${this.#name} is catching up with the others: try again in a moment`,
         },
       };
     const outcome = this.check(change);
@@ -241,15 +258,29 @@ export class Replica {
     return status;
   }
 
-  /** Takes another tracker's status: its clock promise and its frontier. */
+  /**
+   * Takes another tracker's status: its clock promise and its frontier. The promise counts once
+   * we hold every op it holds of its own and of every origin that is not a member: no member
+   * makes those any more, so they reach us only from the trackers that hold them, and a
+   * frontier past one we lack would compact it away here while it lives on elsewhere.
+   */
   receiveStatus(status: SyncStatus): void {
     this.#clock.observe(status.clock);
     if (this.#catchingUp) this.#catchUpWith(status);
-    const theirOwn = status.vv.find(([origin]) => origin === status.node)?.[1] ?? 0;
-    if ((this.#contig.get(status.node) ?? 0) >= theirOwn) {
+    const lacking = status.vv.some(
+      ([origin, seq]) =>
+        (origin === status.node || !this.nodes.includes(origin)) && (this.#contig.get(origin) ?? 0) < seq,
+    );
+    if (!lacking) {
       this.#promises.set(status.node, maxOf(this.#promises.get(status.node), status.clock));
     }
     this.#frontiers.set(status.node, maxOf(this.#frontiers.get(status.node), status.frontier));
+  }
+
+  /** How many ops of its own a tracker's status shows that this replica lacks. */
+  ownOpsLacking(status: SyncStatus): number {
+    const theirs = status.vv.find(([origin]) => origin === status.node)?.[1] ?? 0;
+    return Math.max(0, theirs - (this.#contig.get(status.node) ?? 0));
   }
 
   /** Every operation stamped at or below this is held here, and no new one can appear. */
@@ -301,16 +332,25 @@ export class Replica {
     return { stamp: this.#base.stamp, vv: this.baseVersionVector(), state: this.#base.state.snapshot() };
   }
 
+  /**
+   * The compacted prefix as it is held, for encoding it record by record: its state is this
+   * replica's own and changes in place at the next compact(), so read it before that.
+   */
+  baseImage(): BaseImage {
+    return { stamp: this.#base.stamp, vv: this.baseVersionVector(), state: this.#base.state };
+  }
+
   /** The base's version vector alone (base() snapshots the whole state). */
   baseVersionVector(): VersionVector {
     return [...this.#base.vv].sort((a, b) => a[0] - b[0]);
   }
 
   /** Takes a newer base from another tracker (one that compacted ops this one lacks). */
-  adoptBase(base: Base): boolean {
+  adoptBase(base: Base | BaseImage): boolean {
     if (compareStamps(base.stamp, this.#base.stamp) <= 0) return false;
     const vv = new Map(base.vv);
-    this.#base = { stamp: base.stamp, vv, state: State.fromSnapshot(base.state) };
+    const state = base.state instanceof State ? base.state : State.fromSnapshot(base.state);
+    this.#base = { stamp: base.stamp, vv, state };
     this.#ops = this.#ops.filter(
       (op) => compareStamps(op.stamp, base.stamp) > 0 && op.seq > (vv.get(op.origin) ?? 0),
     );

@@ -33,7 +33,7 @@ function expireSilent(o: ExpiryOptions, sinceMs: number): void {
   const inTouch = o.sync
     .peers()
     .filter((p) => p.connected)
-    .map((p) => p.node);
+    .map((p) => p.no);
   if (2 * (inTouch.length + 1) <= o.trackerCount) return; // no majority here
   if (inTouch.some((n) => n < o.me)) return; // a lower-numbered tracker decides
   const now = o.nowMs();

@@ -1,5 +1,5 @@
 // Shell: one running tracker: its store, replica, client listener and replication, wired together.
-import type { TrackerInfo } from "../config.ts";
+import { addressNodeId, nodeIdOf, type TrackerInfo } from "../config.ts";
 import { messageOf } from "../errors.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
 import { TrackerTrust } from "../identity/tracker_trust.ts";
@@ -41,23 +41,42 @@ export function startTracker(options: TrackerOptions): RunningTracker {
   const me = options.trackers.find((t) => t.no === options.no);
   if (!me)
     throw new Error(`tracker ${options.no} is not in tracker_info.txt (it lists ${options.trackers.length})`);
-  const nodes = options.trackers.map((t) => t.no);
+  // Node ids come from what a line keeps (its pinned id, else its address): removing or
+  // reordering lines renames no tracker.
+  const node = nodeIdOf(me);
+  const nodes = options.trackers.map(nodeIdOf);
   let store: Store;
   let replica: Replica;
   try {
-    store = new Store(options.dataDir, me.no, { fsync: options.fsync });
-    const persisted = store.load(me.no);
-    // Nothing stored while others exist: a new tracker, or one whose data dir was lost.
-    const catchingUp = !persisted.base && persisted.ops.length === 0 && nodes.length > 1;
-    replica = Replica.restore(me.no, nodes, persisted, { catchingUp });
+    store = new Store(options.dataDir, node, {
+      fsync: options.fsync,
+      line: me.no,
+      formerIds: [addressNodeId(me)],
+      log: options.log,
+    });
+    const persisted = store.load(node);
+    // Nothing stored while others exist: a new tracker, or one whose data dir was lost; or one
+    // that was such and stopped before it caught up.
+    const catchingUp =
+      store.catchingUp || (!persisted.base && persisted.ops.length === 0 && nodes.length > 1);
+    if (catchingUp) store.catchingUp = true;
+    replica = Replica.restore(node, nodes, persisted, { catchingUp, name: `tracker ${me.no}` });
   } catch (err) {
     // Never serve a state we cannot read back whole: say what to do instead.
     const reason = messageOf(err);
-    if (reason.includes("belongs to tracker")) throw err;
+    if (reason.includes(" belongs to ")) throw err;
     throw new Error(
       `cannot load ${options.dataDir} (${reason}): it is damaged; move its tracker.sqlite files aside and start again to resync everything from the other trackers (keep its identity.key: they know this tracker by it)`,
     );
   }
+  // Lines that left the file since some start of ours, and those of them listed again.
+  const previous = store.membership;
+  const departed = new Set(previous.departed);
+  for (const n of previous.members ?? []) if (!nodes.includes(n)) departed.add(n);
+  const saveMembership = () => {
+    store.membership = { members: nodes, departed: [...departed] };
+  };
+  saveMembership();
   const broken = brokenInvariants(replica.state);
   if (broken.length > 0)
     throw new Error(`stored state breaks an invariant (${broken[0]}): refusing to serve it`);
@@ -74,6 +93,11 @@ export function startTracker(options: TrackerOptions): RunningTracker {
     liveness,
     nowMs,
     log: options.log,
+    returning: new Set(nodes.filter((n) => departed.has(n))),
+    welcomedBack: (n) => {
+      departed.delete(n);
+      saveMembership();
+    },
   });
   const core: TrackerCore = {
     replica,

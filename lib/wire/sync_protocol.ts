@@ -1,4 +1,5 @@
 // Tracker <-> tracker messages: hello and proof, operations, status, base and liveness. Shapes only.
+import { MAX_NODE_ID } from "../config.ts";
 import { ProtocolError } from "../errors.ts";
 import { type Change, MAX_EXPIRED_PER_OP } from "../replica/change.ts";
 import type { Base, Op, SyncStatus, VersionVector } from "../replica/replica.ts";
@@ -20,7 +21,10 @@ import { MAX_OPS_PER_FRAME } from "./limits.ts";
 import { PART_BYTES } from "./parts.ts";
 import { MAX_PIECE_HASH_BYTES } from "./tracker_protocol.ts";
 
-const MAX_NODE = 1024;
+/** Node ids: ids derived from addresses, and the line numbers of data dirs from before them. */
+const MAX_NODE = MAX_NODE_ID;
+/** Origins in a version vector: every tracker the cluster ever had, the removed ones included. */
+const MAX_ORIGINS = 1024;
 const MAX_LIVE = 100_000;
 const MAX_BASE_ITEMS = 1_000_000;
 
@@ -35,8 +39,9 @@ export type SyncMessage =
   | { t: "sync_live"; sessions: [session: string, heardAgoMs: number][] };
 
 /**
- * Largest compacted base a tracker takes from another, encoded: checked on a transfer's first
- * part, before any of it is kept. A base is one CBOR value, and the whole state lives in memory.
+ * Largest compacted base a tracker takes from another, in bytes of its chunks: checked on a
+ * transfer's first part, before any of it is kept. Chunks are built into the state as they come
+ * (lib/wire/base_stream.ts), so this bounds memory through the state, which lives in memory.
  */
 export const MAX_BASE_BYTES = 4 * 1024 * 1024 * 1024;
 
@@ -194,7 +199,7 @@ function parseVersionVector(items: unknown[]): VersionVector {
 function parseStatus(m: Fields): SyncStatus {
   const status: SyncStatus = {
     node: readInt(m, "node", 1, MAX_NODE),
-    vv: parseVersionVector(readArray(m, "vv", MAX_NODE)),
+    vv: parseVersionVector(readArray(m, "vv", MAX_ORIGINS)),
     clock: parseStamp(readMap(m, "clock")),
     frontier: parseStamp(readMap(m, "frontier")),
   };
@@ -261,7 +266,7 @@ export function parseBase(m: Fields): Base {
   };
   return {
     stamp: parseStamp(readMap(m, "stamp")),
-    vv: parseVersionVector(readArray(m, "vv", MAX_NODE)),
+    vv: parseVersionVector(readArray(m, "vv", MAX_ORIGINS)),
     state,
   };
 }

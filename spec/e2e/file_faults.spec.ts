@@ -35,7 +35,8 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in 100 Hz ticks
 }
 
-const DROPPED = /info client peer (127\.0\.0\.1:\d+): dropped after 3 pieces that failed their SHA-1 check$/m;
+const DROPPED =
+  /info client \S+: peer (127\.0\.0\.1:\d+): dropped after 3 pieces that failed their SHA-1 check$/m;
 
 /** Bob's --give-up-after in the orphaned-download test. */
 const GIVE_UP_S = 5;

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
+import { nodeIdOf } from "../../lib/config.ts";
 import { ProtocolError } from "../../lib/errors.ts";
 import { decodeMessage, encodeMessage } from "../../lib/wire/codec.ts";
 import { readEnvelope } from "../../lib/wire/fields.ts";
@@ -40,6 +41,8 @@ afterEach(async () => {
 interface Target {
   tracker: TrackerProcess;
   port: number;
+  /** The node id of each line of its tracker_info.txt (what a sync hello names). */
+  nodes: number[];
   /** Logged in as `witness`; must keep working through every attack. */
   witness: RawSocket;
   token: Uint8Array;
@@ -69,7 +72,7 @@ async function startTarget(options: { trackers?: number; secret?: string } = {})
   expect(
     await witness.request({ t: "login", user: "witness", pass: "pw", peer: "127.0.0.1:9", token }),
   ).toMatchObject({ ok: true });
-  return { tracker, port, witness, token };
+  return { tracker, port, nodes: cluster.slots.map(nodeIdOf), witness, token };
 }
 
 /** Lines of the tracker's stderr that reveal a bug rather than a refused peer: stack traces, internal errors. */
@@ -515,7 +518,7 @@ describe("the tracker under hostile input", () => {
             const body = tryEncode(value);
             fc.pre(body !== undefined);
             const raw = await RawSocket.connect({ port: target.port });
-            raw.send({ t: "sync_hello", node: 2, nonce: bytes(32) });
+            raw.send({ t: "sync_hello", node: target.nodes[1]!, nonce: bytes(32) });
             expect(await raw.next(undefined, ANSWER_MS)).toMatchObject({ t: "sync_challenge" });
             raw.write(Uint8Array.from([...header(body!.byteLength), ...body!]));
             expect(await raw.waitClosed(ANSWER_MS)).toBe(true);

@@ -1,5 +1,5 @@
 // spec/e2e/scale.spec.ts: a cluster whose state outgrows the frame limit (40,000 groups with
-// 200-byte ids, about 12 MB): listings in parts, a wiped tracker catching up, a base transfer
+// 200-byte ids, about 10.6 MB of base): listings in parts, a wiped tracker catching up, a base transfer
 // cut halfway that continues, and trackers added to and removed from tracker_info.txt.
 import { afterEach, describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
@@ -8,7 +8,7 @@ import { writeBigState } from "../helpers/big_state.ts";
 import { startClient } from "../helpers/client_process.ts";
 import { type Cluster, makeCluster, settle, waitForLinks } from "../helpers/cluster.ts";
 import { CuttingRelays } from "../helpers/cutting_relay.ts";
-import { stopAll } from "../helpers/processes.ts";
+import { runToExit, stopAll } from "../helpers/processes.ts";
 import { startTracker } from "../helpers/tracker_process.ts";
 import { waitUntil } from "../helpers/wait.ts";
 
@@ -32,11 +32,43 @@ const address = (cluster: Cluster, no: number) => {
   return `${slot.host}:${slot.port}`;
 };
 
+/**
+ * `./tracker <info> <no> --id` (making the slot's key): trackers that reach each other through
+ * relays list each other at different addresses, so their lines pin these ids, which then give
+ * both sides the same node id for each tracker.
+ */
+async function idFor(cluster: Cluster, no: number): Promise<string> {
+  const r = await runToExit("tracker", [
+    cluster.infoPath,
+    String(no),
+    "--id",
+    "--data-dir",
+    cluster.slots[no - 1]!.dataDir,
+  ]);
+  expect({ exitCode: r.exitCode, stderr: r.stderr }).toEqual({ exitCode: 0, stderr: "" });
+  return r.stdout.trim();
+}
+
+/** Per tracker, a tracker_info.txt listing itself at its address and the others at their relays, every line pinned. */
+async function relayedInfos(cluster: Cluster, relayPorts: number[]): Promise<string[]> {
+  const ids = await Promise.all(cluster.slots.map((s) => idFor(cluster, s.no)));
+  return Promise.all(
+    cluster.slots.map((me) =>
+      writeInfo(
+        join(cluster.dir, `info-${me.no}.txt`),
+        cluster.slots.map((s, i) =>
+          s.no === me.no ? `${address(cluster, s.no)} ${ids[i]}` : `127.0.0.1:${relayPorts[i]} ${ids[i]}`,
+        ),
+      ),
+    ),
+  );
+}
+
 describe("a cluster past the frame limit", () => {
   test("lists 40,000 groups and 3,000 files whole, in order, in parts", async () => {
     const cluster = await makeCluster({ trackers: 1 });
     const big = await writeBigState(cluster.slots[0]!.dataDir, 1, { groups: GROUPS, files: 3_000 });
-    expect(big.baseBytes).toBeGreaterThan(11_000_000); // over the 8 MiB frame limit
+    expect(big.baseBytes).toBeGreaterThan(8 * 1024 * 1024); // over the 8 MiB frame limit
     await startTracker(cluster, 1);
     const client = await startClient(cluster);
     await client.ok(`login ${big.user} ${big.pass}`);
@@ -87,18 +119,11 @@ describe("a cluster past the frame limit", () => {
   test("a base transfer cut halfway continues where it stopped", async () => {
     const cluster = await makeCluster({ trackers: 2 });
     const big = await writeBigState(cluster.slots[0]!.dataDir, 1, { groups: GROUPS });
-    // Every byte between the trackers goes through relays that cut everything once at 8 MB (of 12.8).
+    // Every byte between the trackers goes through relays that cut everything once at 8 MB (of about 10.6).
     relays = new CuttingRelays(8_000_000);
     const toT1 = relays.relay(cluster.slots[0]!);
     const toT2 = relays.relay(cluster.slots[1]!);
-    const info1 = await writeInfo(join(cluster.dir, "info-1.txt"), [
-      address(cluster, 1),
-      `127.0.0.1:${toT2}`,
-    ]);
-    const info2 = await writeInfo(join(cluster.dir, "info-2.txt"), [
-      `127.0.0.1:${toT1}`,
-      address(cluster, 2),
-    ]);
+    const [info1, info2] = (await relayedInfos(cluster, [toT1, toT2])) as [string, string]; // cast: one per tracker
     const t1 = await startTracker(cluster, 1, { infoPath: info1 });
     const t2 = await startTracker(cluster, 2, { infoPath: info2 });
     await waitUntil(() => t2.stderr.text().includes("sync: adopted compacted base"), {
@@ -213,14 +238,7 @@ describe("failover keeps the session", () => {
     relays = new CuttingRelays();
     const toT1 = relays.relay(cluster.slots[0]!);
     const toT2 = relays.relay(cluster.slots[1]!);
-    const info1 = await writeInfo(join(cluster.dir, "info-1.txt"), [
-      address(cluster, 1),
-      `127.0.0.1:${toT2}`,
-    ]);
-    const info2 = await writeInfo(join(cluster.dir, "info-2.txt"), [
-      `127.0.0.1:${toT1}`,
-      address(cluster, 2),
-    ]);
+    const [info1, info2] = (await relayedInfos(cluster, [toT1, toT2])) as [string, string]; // cast: one per tracker
     const t1 = await startTracker(cluster, 1, { infoPath: info1 });
     const t2 = await startTracker(cluster, 2, { infoPath: info2 });
     await waitForLinks(cluster);

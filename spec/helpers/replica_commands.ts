@@ -139,14 +139,27 @@ export class Restart implements Cmd {
   toString = () => `${t(this.at)}.restart()`;
 }
 
-/** A tracker added as a new line of the file (at most 6 in all). */
+/** A tracker added as a new line of the file (at most 6 in all); `reuse`: at a removed one's address. */
 export class AddNode implements Cmd {
+  constructor(readonly reuse = false) {}
   check = () => true;
   run(_: object, net: Net): void {
     if (net.size >= 6) return void net.trace.push(`${this}: already 6 trackers`);
-    net.trace.push(`${this}: tracker ${net.addNode()} joins, the others restart`);
+    net.trace.push(`${this}: tracker ${net.addNode(this.reuse)} joins, the others restart`);
   }
-  toString = () => "addNode()";
+  toString = () => `addNode(${this.reuse ? "reuse" : ""})`;
+}
+
+/** The tracker at index `at` takes a new node id and keeps its data (a data dir from line-number ids). */
+export class RenameNode implements Cmd {
+  constructor(readonly at: number) {}
+  check = () => true;
+  run(_: object, net: Net): void {
+    const at = this.at % net.size;
+    const old = net.replicas[at]!.node;
+    net.trace.push(`${this}: tracker ${old} is now ${net.renameNode(at)}, the others restart`);
+  }
+  toString = () => `renameNode(#${this.at})`;
 }
 
 /** The tracker at index `at` (modulo the size) removed from the file (2 stay at least). */
@@ -177,16 +190,27 @@ export function commandArb(size: number): fc.Arbitrary<Cmd> {
     { weight: 3, arbitrary: at.map((a) => new Compact(a)) },
     { weight: 2, arbitrary: fc.tuple(at, fc.integer({ min: 1, max: 3 })).map(([a, n]) => new Compact(a, n)) },
     { weight: 3, arbitrary: at.map((a) => new Restart(a)) },
-    { weight: 1, arbitrary: fc.constant(new AddNode()) },
+    { weight: 1, arbitrary: fc.boolean().map((reuse) => new AddNode(reuse)) },
     { weight: 1, arbitrary: at.map((a) => new RemoveNode(a)) },
+    { weight: 1, arbitrary: at.map((a) => new RenameNode(a)) },
   );
 }
 
 /** How much a run starts with, known everywhere: nothing, users u1-u2 (hash h0), or u1-u3 with sessions and a group. */
 export type Preset = 0 | 1 | 2;
 
-/** A cluster size (2..5), a preset, and commands for that cluster. */
-export function scenarioArb(maxCommands = 200): fc.Arbitrary<[number, Preset, Iterable<Cmd>]> {
+/**
+ * Node ids for a run, distinct, in no order: small ones (as line numbers were) and large ones
+ * (as derived from addresses), so that lines' order and ids' order disagree. Trackers added or
+ * renamed past the eighth id get ids of Net's own.
+ */
+export const nodeIdsArb: fc.Arbitrary<number[]> = fc.uniqueArray(
+  fc.oneof(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 65_536, max: 2 ** 32 - 1 })),
+  { minLength: 8, maxLength: 8 },
+);
+
+/** A cluster size (2..5), a preset, commands for that cluster, and its node ids. */
+export function scenarioArb(maxCommands = 200): fc.Arbitrary<[number, Preset, Iterable<Cmd>, number[]]> {
   return fc
     .integer({ min: 2, max: 5 })
     .chain((size) =>
@@ -194,6 +218,7 @@ export function scenarioArb(maxCommands = 200): fc.Arbitrary<[number, Preset, It
         fc.constant(size),
         fc.constantFrom<Preset>(0, 1, 2),
         fc.commands([commandArb(size)], { maxCommands, size: "max" }),
+        nodeIdsArb,
       ),
     );
 }
@@ -253,8 +278,8 @@ export function runSound(net: Net, cmds: Iterable<Cmd>): void {
 
 /** Any run of commands, followed by reliable anti-entropy, leaves every tracker converged. */
 export function convergenceProperty(options: NetOptions = {}, maxCommands = 200) {
-  return fc.property(scenarioArb(maxCommands), ([size, preset, cmds]) => {
-    const net = makeNet(size, preset, options);
+  return fc.property(scenarioArb(maxCommands), ([size, preset, cmds, ids]) => {
+    const net = makeNet(size, preset, { ids, ...options });
     try {
       // Every replay of a prefix of the log is sound, so invariants hold after every step too.
       fc.modelRun(
@@ -265,7 +290,7 @@ export function convergenceProperty(options: NetOptions = {}, maxCommands = 200)
       expectConverged(net);
     } catch (err) {
       throw new Error(
-        `${messageOf(err)}\nTrace of this run (${size} trackers, preset ${preset}):\n  ${net.trace.join("\n  ")}`,
+        `${messageOf(err)}\nTrace of this run (${size} trackers, ids ${ids.join(" ")}, preset ${preset}):\n  ${net.trace.join("\n  ")}`,
       );
     }
   });

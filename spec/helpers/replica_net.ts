@@ -19,9 +19,14 @@ const OPS_PER_BATCH = 2;
 export interface NetOptions {
   /** The replay order every replica uses; tests pass a broken one to prove the harness bites. */
   order?: StampOrder;
+  /**
+   * Node ids, distinct: the first `size` are the trackers' at the start, in line order; trackers
+   * added or renamed later take the next ones. Default 1, 2, 3, ... (ids as line numbers).
+   */
+  ids?: readonly number[];
 }
 
-/** N trackers numbered 1..N (replica index i is tracker i + 1) and their inboxes. */
+/** N trackers (replica index i is the tracker on line i + 1) and their inboxes. */
 export class Net {
   /** The trackers in the file now, in line order; membership changes add and remove some. */
   nodes: number[];
@@ -37,24 +42,37 @@ export class Net {
   /** Trackers removed from the file. */
   readonly removed = new Set<number>();
   readonly #options: NetOptions;
-  #nextNode: number;
+  #nextId = 0;
 
   constructor(size: number, options: NetOptions = {}) {
-    this.nodes = Array.from({ length: size }, (_, i) => i + 1);
     this.#options = options;
+    this.nodes = Array.from({ length: size }, () => this.#freshId());
     this.replicas = this.nodes.map(
       (node) => new Replica(node, this.nodes, undefined, { order: options.order }),
     );
     this.queues = this.nodes.map(() => []);
-    this.#nextNode = size + 1;
+  }
+
+  /** The next node id never used in this run (past the given ones: counting down from 2^32 - 1). */
+  #freshId(): number {
+    const ids = this.#options.ids;
+    if (!ids) return ++this.#nextId;
+    for (;;) {
+      const i = this.#nextId++;
+      const id = ids[i] ?? 2 ** 32 - 1 - (i - ids.length);
+      if (i < ids.length || !ids.includes(id)) return id;
+    }
   }
 
   /**
    * A tracker added as a new line: the running ones restart on the new file, one at a time
-   * (losing their soft state), and the new one starts empty. Returns its number.
+   * (losing their soft state), and the new one starts empty. `reuse`: it takes the id of a
+   * tracker removed before (the same address added back, with an empty data dir). Returns its id.
    */
-  addNode(): number {
-    const node = this.#nextNode++;
+  addNode(reuse = false): number {
+    const back = reuse ? [...this.removed].find((n) => !this.nodes.includes(n)) : undefined;
+    const node = back ?? this.#freshId();
+    this.removed.delete(node);
     this.nodes = [...this.nodes, node];
     for (let at = 0; at < this.replicas.length; at++) this.restart(at);
     this.replicas.push(
@@ -76,6 +94,25 @@ export class Net {
     this.queues.splice(at, 1);
     this.removed.add(node);
     for (let i = 0; i < this.replicas.length; i++) this.restart(i);
+    return node;
+  }
+
+  /**
+   * The tracker at index `at` takes a new node id and keeps its data: what a data dir written when
+   * node ids were line numbers goes through at its first start (its old id's ops stay, as ops of
+   * an origin that is no member any more). Every tracker restarts on the new membership, with no
+   * settling first: an upgrade stops trackers whatever they hold. Returns the new id.
+   */
+  renameNode(at: number): number {
+    const old = this.replicas[at]!;
+    const node = this.#freshId();
+    this.nodes = this.nodes.map((n) => (n === old.node ? node : n));
+    this.removed.add(old.node);
+    this.replicas[at] = Replica.restore(node, this.nodes, this.#persisted(old), {
+      order: this.#options.order,
+      catchingUp: old.catchingUp || (old.ops.length === 0 && old.base().vv.length === 0 && this.size > 1),
+    });
+    for (let i = 0; i < this.replicas.length; i++) if (i !== at) this.restart(i);
     return node;
   }
 
@@ -127,14 +164,22 @@ export class Net {
   restart(index: number): void {
     const at = index % this.size;
     const old = this.replicas[at]!;
-    const persisted = { base: old.base(), ops: old.ops.map((op) => structuredClone(op)) };
+    const persisted = this.#persisted(old);
     // As the tracker does: nothing stored while others exist, it waits to hear one (the tracker
     // also gives up waiting after 3 s alone, and then stamps by its wall clock, not modelled here).
-    const catchingUp = persisted.ops.length === 0 && persisted.base.vv.length === 0 && this.size > 1;
+    // Still catching up when it stopped (the tracker keeps that in its store): it still waits,
+    // whatever it received meanwhile, or it could reuse the numbers of its ops from before.
+    const catchingUp =
+      old.catchingUp || (persisted.ops.length === 0 && persisted.base.vv.length === 0 && this.size > 1);
     this.replicas[at] = Replica.restore(old.node, this.nodes, persisted, {
       order: this.#options.order,
       catchingUp,
     });
+  }
+
+  /** What a tracker's store holds: its base and the ops above it. */
+  #persisted(r: Replica): { base: Base; ops: Op[] } {
+    return { base: r.base(), ops: r.ops.map((op) => structuredClone(op)) };
   }
 
   /** Delivers every message in flight, oldest first, until all queues are empty. */

@@ -21,6 +21,10 @@ export interface TrackerStartOptions {
   wrap?: string[];
   /** A tracker_info.txt of its own (same line count, e.g. other trackers behind relays). */
   infoPath?: string;
+  /** How long it may take to print `listening` (default START_TIMEOUT_MS; a 1 GB state takes longer). */
+  startTimeoutMs?: number;
+  /** The <tracker_no> to pass (default its slot's number): its line in a file with lines removed above it. */
+  no?: number;
 }
 
 /** `clients=2 ops=3 users=1 groups=1 sessions=1 live=1 digest=ab12.. tracker2=up(12ms)`, parsed. */
@@ -87,7 +91,7 @@ export class TrackerProcess {
       ...(this.options.wrap ?? []),
       TRACKER_BIN,
       this.options.infoPath ?? this.cluster.infoPath,
-      String(this.no),
+      String(this.options.no ?? this.no),
       "--data-dir",
       this.slot.dataDir,
       ...(this.options.args ?? []),
@@ -111,11 +115,12 @@ export class TrackerProcess {
     this.stdout = new LineStream(this.proc.stdout);
     this.stderr = new LineStream(this.proc.stderr);
     this.exited = this.proc.exited;
+    const timeoutMs = this.options.startTimeoutMs ?? START_TIMEOUT_MS;
     const failed = () =>
-      `tracker ${this.no} printed no "listening" line within ${START_TIMEOUT_MS} ms; stderr:\n${this.stderr.text()}`;
+      `tracker ${this.no} printed no "listening" line within ${timeoutMs} ms; stderr:\n${this.stderr.text()}`;
     let first: { lines: string[]; found: boolean };
     try {
-      first = await this.stdout.next((l) => l.includes("listening"), START_TIMEOUT_MS);
+      first = await this.stdout.next((l) => l.includes("listening"), timeoutMs);
     } catch {
       this.proc.kill("SIGKILL");
       throw new Error(failed());

@@ -1,10 +1,21 @@
 // spec/unit/config.spec.ts: tracker_info.txt parsing, accepted forms and every refusal naming its line.
 import { describe, expect, test } from "bun:test";
-import { formatAddress, parseAddress, parseTrackerInfo, requirePins } from "../../lib/config.ts";
+import {
+  addressNodeId,
+  formatAddress,
+  MAX_NODE_ID,
+  MIN_NODE_ID,
+  nodeIdOf,
+  parseAddress,
+  parseTrackerInfo,
+  requirePins,
+} from "../../lib/config.ts";
 import { ConfigError, messageOf } from "../../lib/errors.ts";
 
 /** A well-formed id (any 32 base32 characters are one). */
 const ID = "abcd-efgh-ijkl-mnop-qrst-uvwx-yz23-4567";
+/** Another one (two lines pinning one id would be one tracker twice: refused). */
+const ID2 = "zzzz-yyyy-xxxx-wwww-vvvv-uuuu-tttt-ssss";
 
 /** Runs `fn`, expects a ConfigError and returns its message. */
 function configErrorOf(fn: () => unknown): string {
@@ -124,10 +135,10 @@ describe("parseTrackerInfo", () => {
 
 describe("tracker ids on tracker_info.txt lines", () => {
   test("accepts IP PORT ID and IP:PORT ID, in any case and with or without dashes", () => {
-    const bare = ID.replaceAll("-", "").toUpperCase();
+    const bare = ID2.replaceAll("-", "").toUpperCase();
     expect(parseTrackerInfo(`127.0.0.1 9001 ${ID}\n127.0.0.1:9002 ${bare}\n127.0.0.1 9003`)).toEqual([
       { no: 1, line: 1, host: "127.0.0.1", port: 9001, id: ID },
-      { no: 2, line: 2, host: "127.0.0.1", port: 9002, id: ID },
+      { no: 2, line: 2, host: "127.0.0.1", port: 9002, id: ID2 },
       { no: 3, line: 3, host: "127.0.0.1", port: 9003 },
     ]);
   });
@@ -139,6 +150,48 @@ describe("tracker ids on tracker_info.txt lines", () => {
     );
     expect(configErrorOf(() => requirePins(info, 1))).toMatch(/line 4 .*--strict.*tracker_info.txt 3 --id/);
     expect(() => requirePins(parseTrackerInfo(`127.0.0.1 9001\n127.0.0.1 9002 ${ID}`), 1)).not.toThrow();
+  });
+});
+
+describe("node ids", () => {
+  const ids = (text: string) => new Map(parseTrackerInfo(text).map((t) => [formatAddress(t), nodeIdOf(t)]));
+
+  test("a line keeps its node id when lines above it are removed or the lines are reordered", () => {
+    const three = ids("10.0.0.1 9001\n10.0.0.2 9001\n10.0.0.3 9001\n");
+    const two = ids("10.0.0.3 9001\n# line 2 removed\n10.0.0.1 9001\n");
+    expect(two.get("10.0.0.1:9001")).toBe(three.get("10.0.0.1:9001")!);
+    expect(two.get("10.0.0.3:9001")).toBe(three.get("10.0.0.3:9001")!);
+    expect(new Set(three.values()).size).toBe(3);
+  });
+
+  test("are 32-bit numbers above every line number earlier versions used as ids", () => {
+    for (let port = 1; port <= 2_000; port++) {
+      const id = nodeIdOf({ host: "127.0.0.1", port });
+      expect(id >= MIN_NODE_ID && id <= MAX_NODE_ID && Number.isInteger(id)).toBe(true);
+    }
+  });
+
+  test("a pinned line's id comes from its key id, whatever address reaches it; host case does not matter", () => {
+    const here = parseTrackerInfo(`10.0.0.1 9001 ${ID}`)[0]!;
+    const relayed = parseTrackerInfo(`127.0.0.1:7777 ${ID.toUpperCase()}`)[0]!;
+    expect(nodeIdOf(relayed)).toBe(nodeIdOf(here));
+    expect(nodeIdOf(here)).not.toBe(addressNodeId(here));
+    expect(nodeIdOf({ host: "Tracker.Example", port: 1 })).toBe(
+      nodeIdOf({ host: "tracker.example", port: 1 }),
+    );
+  });
+
+  test("refuses a file where two lines would share one node id, naming both lines", () => {
+    // Found by search over ports: these two addresses' ids collide.
+    expect(configErrorOf(() => parseTrackerInfo("127.0.0.2:38701\n# x\n127.0.0.2:39138\n"))).toBe(
+      "tracker_info.txt lines 1 (127.0.0.2:38701) and 3 (127.0.0.2:39138) give the same node id 2105151182: change the port of one of them",
+    );
+    expect(configErrorOf(() => parseTrackerInfo(`10.0.0.1 9001 ${ID}\n10.0.0.2 9001 ${ID}\n`))).toMatch(
+      /^tracker_info.txt lines 1 \(10.0.0.1:9001\) and 2 \(10.0.0.2:9001\) give the same node id \d+: they pin the same tracker id/,
+    );
+    expect(configErrorOf(() => parseTrackerInfo("Localhost 9001\nlocalhost 9001\n"))).toMatch(
+      /^tracker_info.txt lines 1 \(Localhost:9001\) and 2 \(localhost:9001\) give the same node id/,
+    );
   });
 });
 

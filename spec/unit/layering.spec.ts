@@ -34,6 +34,7 @@ const PURE = [
   "wire/sync_protocol.ts",
   "wire/peer_protocol.ts",
   "wire/parts.ts",
+  "wire/base_stream.ts",
 ];
 
 const FORBIDDEN: [RegExp, string][] = [

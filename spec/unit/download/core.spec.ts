@@ -169,6 +169,27 @@ describe("DownloadCore", () => {
     expect(of(c.handle({ t: "peers", nowMs: 45_001, peers: ["ok:1"] }), "dial")).toHaveLength(1);
   });
 
+  test("a dial with no answer in dialTimeoutMs is abandoned; with nobody else to fetch from it is tried again at once", () => {
+    const { c } = core(2);
+    expect(of(c.handle({ t: "peers", nowMs: 0, peers: ["a:1"] }), "dial")).toHaveLength(1);
+    expect(of(c.handle({ t: "tick", nowMs: 9_999 }), "drop")).toEqual([]);
+    expect(c.peerPhase("a:1")).toBe("dialing");
+    expect(of(c.handle({ t: "tick", nowMs: 10_000 }), "drop")).toEqual([
+      { t: "drop", peer: "a:1", why: "no answer to our dial in 10 s" },
+    ]);
+    expect(c.peerPhase("a:1")).toBeUndefined();
+    // The abandoned attempt's bitfield, should it come, is not taken.
+    expect(c.handle({ t: "peer_ready", nowMs: 10_001, peer: "a:1", have: full(2) })).toEqual([]);
+    // Stuck (nobody connected has anything): the cooldown does not hold it back.
+    expect(of(c.handle({ t: "peers", nowMs: 10_002, peers: ["a:1"] }), "dial")).toHaveLength(1);
+    // While another peer serves, an abandoned one waits out its cooldown.
+    const { c: d } = core(2);
+    connect(d, "b:1", full(2));
+    d.handle({ t: "peers", nowMs: 0, peers: ["a:1"] });
+    d.handle({ t: "tick", nowMs: 10_000 });
+    expect(of(d.handle({ t: "peers", nowMs: 10_001, peers: ["a:1"] }), "dial")).toEqual([]);
+  });
+
   test("a failed dial is cooled down while another peer serves", () => {
     const { c } = core(4);
     connect(c, "ok:1", full(4));

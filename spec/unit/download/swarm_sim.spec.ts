@@ -38,8 +38,11 @@ describe("swarm simulator", () => {
       console.log(`swarm sim: ${summary(peers, r.finishMs, r.boundMs)}`);
       expect(r.finishMs.every((t) => t !== undefined && t >= r.boundMs)).toBe(true);
       expect({ gaveUp: r.gaveUp, badWritten: r.badWritten }).toEqual({ gaveUp: 0, badWritten: 0 });
-      // The source's uplink mostly carries pieces nobody has yet: well under twice each piece.
+      // The source's uplink mostly carries pieces nobody has yet: well under twice each piece,
+      // and (super-seeding) almost never a piece twice while another never left it.
       expect(r.sourceUploads).toBeLessThan(2 * (F / PIECE_BYTES));
+      console.log(`  source repeats before every piece left once: ${r.sourceRepeatsEarly}`);
+      expect(r.sourceRepeatsEarly).toBeLessThanOrEqual(8);
     },
     60_000,
   );

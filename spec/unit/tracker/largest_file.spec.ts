@@ -50,7 +50,7 @@ describe("a 1 TiB file's 40 MiB of piece hashes", () => {
     const again = Replica.restore(1, [1], loaded);
     again.compact(100);
     const reopened = new Store(dir, 1);
-    reopened.saveBase(again.base());
+    reopened.saveBase(again.baseImage());
     const persisted = reopened.load(1);
     reopened.close();
     expect(persisted.ops).toEqual([]);

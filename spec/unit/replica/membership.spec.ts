@@ -1,0 +1,69 @@
+// spec/unit/replica/membership.spec.ts: node ids that are not line numbers, a member that takes a
+// new id and keeps its data, and a removed member whose ops live on only in the others.
+import { describe, expect, test } from "bun:test";
+import type { Change } from "../../../lib/replica/change.ts";
+import { type Op, Replica } from "../../../lib/replica/replica.ts";
+
+const createUser = (user: string): Change => ({ kind: "create_user", user, hash: "h" });
+const restoredAs = (r: Replica, node: number, nodes: number[]) =>
+  Replica.restore(node, nodes, { base: r.base(), ops: [...r.ops] });
+
+/** Every replica sends its status to every other one, and nothing else travels. */
+function statusesOnly(rs: Replica[]): void {
+  const statuses = rs.map((r) => r.status());
+  for (const r of rs) for (const s of statuses) if (s.node !== r.node) r.receiveStatus(s);
+}
+
+describe("membership by node id", () => {
+  test("a member that took a new id keeps the ops of its old one reaching everyone, past compaction", () => {
+    // Tracker 1 makes op x that nobody else has yet, then restarts as node 70001 (its data dir
+    // from before node ids came from addresses); the others restart on the new membership.
+    const old = [1, 2, 3];
+    const [a, b, c] = old.map((n) => new Replica(n, old)) as [Replica, Replica, Replica]; // cast: three nodes
+    const x = a.local(createUser("u1"), 10).op as Op; // cast: the change applies
+    const nodes = [70_001, 2, 3];
+    const a2 = restoredAs(a, 70_001, nodes);
+    const b2 = restoredAs(b, 2, nodes);
+    const c2 = restoredAs(c, 3, nodes);
+    // b2 makes op y later than x; every tracker gets y, and statuses go round; x stays in flight.
+    const y = b2.local(createUser("u2"), 20).op as Op; // cast: the change applies
+    for (const r of [a2, c2]) r.apply(y);
+    statusesOnly([a2, b2, c2]);
+    statusesOnly([a2, b2, c2]);
+    // Origin 1 is no member now: b2 must not take a2's promise while a2 holds ops of it that b2 lacks.
+    b2.compact();
+    c2.compact();
+    expect([b2.apply(x), c2.apply(x)]).toEqual([true, true]);
+    for (const r of [b2, c2]) expect(r.state.snapshot()).toEqual(a2.state.snapshot());
+    // Once everyone holds x, compaction goes on without origin 1's promise.
+    statusesOnly([a2, b2, c2]);
+    statusesOnly([a2, b2, c2]);
+    for (const r of [a2, b2, c2]) expect(r.compact().length).toBe(2);
+  });
+
+  test("a tracker removed from the file is no longer waited for, whatever its id and place", () => {
+    const ids = [4_000_000_000, 65_536, 900_000];
+    const rs = ids.map((n) => new Replica(n, ids));
+    const op = rs[0]!.local(createUser("u1"), 5).op as Op; // cast: the change applies
+    for (const r of rs.slice(1)) r.apply(op);
+    // The middle line (65_536, the lowest id) is removed: the two others restart without it.
+    const nodes = [4_000_000_000, 900_000];
+    const kept = [restoredAs(rs[0]!, ids[0]!, nodes), restoredAs(rs[2]!, ids[2]!, nodes)];
+    statusesOnly(kept);
+    statusesOnly(kept);
+    for (const r of kept) expect(r.compact()).toEqual([op]);
+    // Without the removal, the silent tracker holds compaction back.
+    const stuck = [restoredAs(rs[0]!, ids[0]!, ids), restoredAs(rs[2]!, ids[2]!, ids)];
+    statusesOnly(stuck);
+    statusesOnly(stuck);
+    for (const r of stuck) expect(r.compact()).toEqual([]);
+  });
+
+  test("answers name the tracker by its line, not by its node id", () => {
+    const r = new Replica(123_456, [123_456, 7], undefined, { catchingUp: true, name: "tracker 2" });
+    expect(r.local(createUser("u1"), 1).outcome).toEqual({
+      ok: false,
+      reason: "tracker 2 is catching up with the others: try again in a moment",
+    });
+  });
+});
