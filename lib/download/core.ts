@@ -27,6 +27,11 @@ export interface CoreOptions {
   maxRequestsTotal: number;
   /** Beyond one round trip, how long each peer's queue of our requests should last (covers our own delays). */
   queueAheadMs: number;
+  /**
+   * A peer that said busy is asked again after this long even without its "resume" (which
+   * a lost or reordered message, or another implementation, might never send).
+   */
+  busyRetryMs: number;
   /** A request unanswered this long drops its peer (for `cooldownMs`). */
   requestTimeoutMs: number;
   /** A peer that failed, stalled or rejected is not dialled again for this long (while others can serve). */
@@ -54,6 +59,7 @@ export const DEFAULT_CORE_OPTIONS: CoreOptions = {
   maxRequestsPerPeer: 8,
   maxRequestsTotal: 32,
   queueAheadMs: 20,
+  busyRetryMs: 5_000,
   requestTimeoutMs: 15_000,
   cooldownMs: 30_000,
   dialTimeoutMs: 10_000,
@@ -127,6 +133,7 @@ interface PeerState {
   dialedAtMs: number;
   /** Said busy and has not resumed: asked for nothing meanwhile. */
   busy: boolean;
+  busySinceMs: number;
   /** Shows a few pieces at a time (lib/peer/super_seed.ts). */
   superSeed: boolean;
   /** Told that its pieces are of no use, and has shown none since. */
@@ -226,6 +233,7 @@ export class DownloadCore {
         const p = this.#peers.get(event.peer);
         if (p?.phase !== "ready" || !this.#book.remove(event.peer, event.index)) return [];
         p.busy = true;
+        p.busySinceMs = event.nowMs;
         this.#picker.release(event.peer, event.index);
         return this.#fillAll(event.nowMs);
       }
@@ -326,6 +334,7 @@ export class DownloadCore {
         lastArrivalMs: -Infinity,
         dialedAtMs: nowMs,
         busy: false,
+        busySinceMs: 0,
         superSeed: false,
         declined: false,
       });
@@ -484,6 +493,10 @@ export class DownloadCore {
     }
     if (out.length > 0) out.push(...this.#fillAll(nowMs));
     for (const [peer, p] of this.#peers) {
+      if (p.phase === "ready" && p.busy && nowMs - p.busySinceMs >= o.busyRetryMs) {
+        p.busy = false;
+        out.push(...this.#fill(peer, nowMs));
+      }
       if (p.phase !== "dialing" || nowMs - p.dialedAtMs < o.dialTimeoutMs) continue;
       this.#cooldown.set(peer, nowMs + o.cooldownMs);
       this.#forget(peer);

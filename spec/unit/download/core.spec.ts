@@ -224,6 +224,12 @@ describe("DownloadCore", () => {
     const resumed = of(c.handle({ t: "resume", nowMs: 4, peer: "a:1" }), "request");
     expect(resumed.map((r) => r.peer)).toEqual(["a:1"]);
     expect(resumed[0]!.index).not.toBe(index); // b has that one
+    // A seeder that never says resume is asked again after busyRetryMs.
+    const { c: d } = core(2, { initialRequestsPerPeer: 1, busyRetryMs: 5_000 });
+    const first = of(connect(d, "a:1", full(2)), "request")[0]!;
+    d.handle({ t: "busy", nowMs: 10, peer: "a:1", index: first.index });
+    expect(of(d.handle({ t: "tick", nowMs: 5_009 }), "request")).toEqual([]);
+    expect(of(d.handle({ t: "tick", nowMs: 5_010 }), "request").map((r) => r.peer)).toEqual(["a:1"]);
   });
 
   test("gives up after giveUpMs without progress and with no peer holding a missing piece: a tick, not a wait", () => {
