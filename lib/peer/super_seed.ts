@@ -46,7 +46,7 @@ export class SuperSeed<C> {
   /** Sends so far: the clock that ages offers. */
   #sends = 0;
   /** The send count when each piece was last put on offer. */
-  #offeredAt: Float64Array;
+  #offeredAt: Uint32Array;
   #sentOnce: Bitfield;
   #sentCount = 0;
   /** Per connection: the pieces it was shown (offers first, then everything once revealed). */
@@ -70,7 +70,7 @@ export class SuperSeed<C> {
     this.#offers = o.offersPerConnection;
     this.#staleAfter = o.staleAfterSends;
     this.#free = pieceCount;
-    this.#offeredAt = new Float64Array(pieceCount);
+    this.#offeredAt = new Uint32Array(pieceCount);
     this.#sentOnce = new Bitfield(pieceCount);
     this.#offered = new Uint32Array(pieceCount);
   }
