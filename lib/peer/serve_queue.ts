@@ -52,8 +52,12 @@ export class ServeQueue<C> {
   #total = 0;
   /** Connections told "busy", longest waiting first, with the busy answers since: told "resume" as room frees up. */
   #waiting = new Map<C, number>();
-  /** Connections told "resume" that have not asked again yet: their places are kept. */
-  #resumed = new Set<C>();
+  /**
+   * Connections told "resume" that have not asked again yet, with the turn they were told at:
+   * their places are kept for as many turns as the queues hold (a round trip's worth of
+   * serving), then given up (one that wants nothing from us now must not keep them forever).
+   */
+  #resumed = new Map<C, number>();
 
   constructor(options: ServeQueueOptions) {
     if (!Number.isSafeInteger(options.maxQueuedPerConnection) || options.maxQueuedPerConnection < 1)
@@ -104,13 +108,14 @@ export class ServeQueue<C> {
    * have room for, longest waiting first; each keeps a place until it asks again.
    */
   toResume(): C[] {
-    // Nothing queued: whoever was told and did not ask wants nothing now; keep no places for them.
-    if (this.#total === 0) this.#resumed.clear();
+    // Nothing queued, or told long ago: whoever did not ask wants nothing now; keep no place.
+    for (const [conn, turn] of this.#resumed)
+      if (this.#total === 0 || this.#turn - turn > this.#maxTotal) this.#resumed.delete(conn);
     const out: C[] = [];
     for (const conn of this.#waiting.keys()) {
       if (this.#total + this.#resumed.size >= this.#maxTotal) break;
       out.push(conn);
-      this.#resumed.add(conn);
+      this.#resumed.set(conn, this.#turn);
     }
     for (const conn of out) this.#waiting.delete(conn);
     return out;

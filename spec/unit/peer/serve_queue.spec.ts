@@ -89,6 +89,25 @@ describe("ServeQueue", () => {
     // a does not ask: once nothing is queued its place goes to c.
     expect(r.toResume()).toEqual(["c"]);
     expect(r.request("c", 3)).toBe("queued");
+    // Nor once the queues have served more turns than they hold since it was told.
+    const t = new ServeQueue<string>({ maxQueuedPerConnection: 8, maxQueuedTotal: 2 });
+    for (const c of ["a", "b", "c", "d", "w"]) t.open(c, "f");
+    t.request("a", 0);
+    t.request("a", 1);
+    expect(t.request("w", 2)).toBe("queued"); // a first request: over the total all the same
+    expect(t.request("w", 3)).toBe("busy");
+    t.next(all);
+    t.next(all);
+    expect(t.toResume()).toEqual(["w"]); // w does not ask again
+    expect(t.request("b", 4)).toBe("queued");
+    expect(t.request("b", 5)).toBe("busy"); // w's place is kept
+    t.next(all);
+    t.request("c", 6);
+    t.next(all);
+    expect(t.toResume()).toEqual([]); // two turns: still kept
+    t.request("d", 7);
+    t.next(all);
+    expect(t.toResume()).toEqual(["b"]); // three turns: w's place goes to b, who waits
   });
 
   test("a connection that keeps asking after a busy answer is over the limit as if all were queued", () => {
