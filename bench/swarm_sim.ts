@@ -382,7 +382,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
         if (sourceSent.size < count) result.sourceRepeatsEarly++;
       } else sourceSent.add(index);
     }
-    for (const r of up.superSeed?.sent(conn, index) ?? []) tellHaves(r.conn, r.indexes);
+    for (const r of up.superSeed?.sent(conn, index) ?? []) tellHaves(r.conn, r.indexes, r.all);
     touch(up);
     touch(down);
   };
@@ -468,7 +468,8 @@ export function simulateSwarm(options: SimOptions): SimResult {
           if (conn)
             at(lat(conn.from, conn.to) / 2, () => {
               if (conn.closed) return;
-              for (const r of nodeOf(conn.to).superSeed?.declined(conn) ?? []) tellHaves(r.conn, r.indexes);
+              for (const r of nodeOf(conn.to).superSeed?.declined(conn) ?? [])
+                tellHaves(r.conn, r.indexes, r.all);
             });
           break;
         }
@@ -514,12 +515,15 @@ export function simulateSwarm(options: SimOptions): SimResult {
     }
   };
   /** The seeder of `conn` tells its downloader it has these pieces. */
-  const tellHaves = (conn: Conn, indexes: readonly number[]) => {
+  const tellHaves = (conn: Conn, indexes: readonly number[], all?: true) => {
     const peer = nodeOf(conn.to).id;
     at(lat(conn.from, conn.to) / 2, () => {
       if (conn.closed) return;
-      for (const index of indexes)
-        apply(conn.from, nodeOf(conn.from).core?.handle({ t: "have", nowMs: now, peer, index }) ?? []);
+      const core = nodeOf(conn.from).core;
+      if (all) apply(conn.from, core?.handle({ t: "have_all", nowMs: now, peer }) ?? []);
+      else
+        for (const index of indexes)
+          apply(conn.from, core?.handle({ t: "have", nowMs: now, peer, index }) ?? []);
     });
   };
   const dial = (i: number, peer: string) => {

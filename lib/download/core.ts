@@ -87,6 +87,8 @@ export type CoreEvent =
   /** `superSeed`: the peer shows a few pieces at a time and wants a `decline` when none is of use. */
   | { t: "peer_ready"; nowMs: number; peer: string; have: Bitfield; superSeed?: boolean }
   | { t: "have"; nowMs: number; peer: string; index: number }
+  /** The peer has every piece now (a super-seeder that has sent each piece once). */
+  | { t: "have_all"; nowMs: number; peer: string }
   /** The peer will not send a piece it announced. */
   | { t: "reject"; nowMs: number; peer: string; index: number }
   /** The peer's queues are full: it did not take the request for `index`; ask elsewhere. */
@@ -229,6 +231,13 @@ export class DownloadCore {
           ...this.#drop(event.peer, `rejected piece ${event.index} it had announced`),
           ...this.#fillAll(event.nowMs),
         ];
+      case "have_all": {
+        const p = this.#peers.get(event.peer);
+        if (p?.phase !== "ready") return [];
+        for (let i = 0; i < this.#count; i++) this.#picker.peerHas(event.peer, i);
+        p.declined = false;
+        return this.#fill(event.peer, event.nowMs);
+      }
       case "busy": {
         const p = this.#peers.get(event.peer);
         if (p?.phase !== "ready" || !this.#book.remove(event.peer, event.index)) return [];

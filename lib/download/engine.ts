@@ -381,6 +381,9 @@ export class Download {
     busy: (link: PeerLink, index: number) => {
       this.#run(this.#core?.handle({ t: "busy", nowMs: Date.now(), peer: link.peer, index }) ?? []);
     },
+    haveAll: (link: PeerLink) => {
+      this.#run(this.#core?.handle({ t: "have_all", nowMs: Date.now(), peer: link.peer }) ?? []);
+    },
     resume: (link: PeerLink) => {
       this.#run(this.#core?.handle({ t: "resume", nowMs: Date.now(), peer: link.peer }) ?? []);
     },

@@ -19,6 +19,7 @@ export interface LinkEvents {
   reject(link: PeerLink, index: number): void;
   busy(link: PeerLink, index: number): void;
   resume(link: PeerLink): void;
+  haveAll(link: PeerLink): void;
   closed(link: PeerLink, reason: string): void;
 }
 
@@ -104,8 +105,10 @@ export class PeerLink {
             else events.reject(link, msg.index);
             return;
           case "p_resume":
-            if (!link.#ready) throw new ProtocolError("p_resume before the bitfield");
-            events.resume(link);
+          case "p_have_all":
+            if (!link.#ready) throw new ProtocolError(`${msg.t} before the bitfield`);
+            if (msg.t === "p_resume") events.resume(link);
+            else events.haveAll(link);
             return;
           default:
             throw new ProtocolError(`Unexpected ${msg.t} from a seeder`);

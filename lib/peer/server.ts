@@ -215,13 +215,19 @@ export function startPeerServer(options: {
     if (!entry.origin || !entry.have.isComplete()) return undefined;
     let seed = superSeeds.get(entry);
     if (!seed) {
-      seed = new SuperSeed<Downloader>(entry.have.size);
+      // Other seeders of the same file (each shared it itself) start their offers elsewhere.
+      seed = new SuperSeed<Downloader>(entry.have.size, {
+        firstPiece: Math.floor(Math.random() * entry.have.size),
+      });
       superSeeds.set(entry, seed);
     }
     return seed;
   };
   const reveal = (reveals: readonly Reveal<Downloader>[]) => {
-    for (const r of reveals) for (const index of r.indexes) r.conn.send({ t: "p_have", index });
+    for (const r of reveals) {
+      if (r.all) r.conn.send({ t: "p_have_all" });
+      else for (const index of r.indexes) r.conn.send({ t: "p_have", index });
+    }
   };
 
   const listener = Bun.listen<Downloader>({

@@ -15,6 +15,8 @@ export type PeerMessage =
   /** `superSeed`: the seeder shows a few pieces at a time (lib/peer/super_seed.ts); see p_decline. */
   | { t: "p_bitfield"; bits: Uint8Array; superSeed?: true }
   | { t: "p_have"; index: number }
+  /** The seeder has every piece (a super-seeder's last reveal, in one message). */
+  | { t: "p_have_all" }
   | { t: "p_request"; index: number }
   | { t: "p_cancel"; index: number }
   /** To a super-seeding seeder: none of the pieces it shows us is of use; show others. */
@@ -56,6 +58,7 @@ export function parsePeerMessage(value: unknown): PeerMessage {
       return { t: m.t, index: index() };
     case "p_resume":
     case "p_decline":
+    case "p_have_all":
       return { t: m.t };
     case "p_piece":
       return { t: m.t, index: index(), data: readBytes(m, "data", 1, 512 * 1024) };

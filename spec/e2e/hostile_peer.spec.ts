@@ -183,6 +183,7 @@ const WELL_FORMED: Record<string, Record<string, unknown>> = {
   p_busy: { index: 1 },
   p_resume: {},
   p_decline: {},
+  p_have_all: {},
 };
 const FIELD_NAMES = ["t", "nonce", "group", "name", "peer", "proof", "reason", "bits", "index", "data"];
 const anyValue = fc.anything({

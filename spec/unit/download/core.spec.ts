@@ -232,6 +232,17 @@ describe("DownloadCore", () => {
     expect(of(d.handle({ t: "tick", nowMs: 5_010 }), "request").map((r) => r.peer)).toEqual(["a:1"]);
   });
 
+  test("have_all: a super-seeder that has sent every piece once is then asked for anything", () => {
+    const { c } = core(4, { initialRequestsPerPeer: 2 });
+    const shown = new Bitfield(4);
+    shown.set(0);
+    expect(of(connect(c, "a:1", shown), "request").map((r) => r.index)).toEqual([0]);
+    const more = of(c.handle({ t: "have_all", nowMs: 1, peer: "a:1" }), "request");
+    expect(more.map((r) => r.index)).toHaveLength(1); // the window (2) is full again
+    expect(more[0]!.index).not.toBe(0);
+    expect(c.handle({ t: "have_all", nowMs: 2, peer: "nobody:1" })).toEqual([]);
+  });
+
   test("gives up after giveUpMs without progress and with no peer holding a missing piece: a tick, not a wait", () => {
     const { c } = core(4);
     const half = new Bitfield(4);

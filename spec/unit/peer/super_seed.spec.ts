@@ -22,6 +22,13 @@ describe("SuperSeed", () => {
     expect(s.active).toBe(true);
   });
 
+  test("offers start at firstPiece and go on in index order, wrapping", () => {
+    const s = new SuperSeed<string>(5, { offersPerConnection: 2, firstPiece: 3 });
+    expect(shown(s.open("a"))).toEqual([3, 4]);
+    expect(shown(s.open("b"))).toEqual([0, 1]);
+    expect(() => new SuperSeed<string>(5, { firstPiece: -1 })).toThrow(/firstPiece/);
+  });
+
   test("once every unsent piece is on offer, nothing is offered twice until offers go stale", () => {
     const s = new SuperSeed<string>(3, { offersPerConnection: 2, staleAfterSends: 1 });
     expect(shown(s.open("a"))).toEqual([0, 1]);
@@ -44,8 +51,8 @@ describe("SuperSeed", () => {
     // Nothing unsent is free to offer b: it shares 2 with a rather than wait for a to ask.
     expect(s.sent("b", 1)).toEqual([{ conn: "b", indexes: [2] }]);
     expect(s.sent("a", 2)).toEqual([
-      { conn: "a", indexes: [1] },
-      { conn: "b", indexes: [0] },
+      { conn: "a", indexes: [1], all: true },
+      { conn: "b", indexes: [0], all: true },
     ]);
     expect(s.active).toBe(false);
     expect(shown(s.open("c"))).toEqual([0, 1, 2]);
