@@ -26,14 +26,26 @@ export interface SuperSeedOptions {
    * it, a downloader that stopped asking cannot keep a piece from the swarm.
    */
   staleAfterSends: number;
+  /**
+   * The piece offers start from (then go on in index order). Seeders that each shared the same
+   * file should start apart (the shell picks it at random): all starting at 0 would show one
+   * downloader the same few pieces from every seeder, and all but one would be declined.
+   */
+  firstPiece: number;
 }
 
-export const DEFAULT_SUPER_SEED_OPTIONS: SuperSeedOptions = { offersPerConnection: 2, staleAfterSends: 8 };
+export const DEFAULT_SUPER_SEED_OPTIONS: SuperSeedOptions = {
+  offersPerConnection: 2,
+  staleAfterSends: 8,
+  firstPiece: 0,
+};
 
 /** What to tell connections: `have` for these pieces (in this order). */
 export interface Reveal<C> {
   conn: C;
   indexes: number[];
+  /** With these, `conn` is shown every piece (one message can say so instead of many). */
+  all?: true;
 }
 
 /** One file's super-seeding over all the connections that download it from us. */
@@ -67,8 +79,11 @@ export class SuperSeed<C> {
       throw new RangeError(
         `Invalid "staleAfterSends": expected a non-negative number: got ${o.staleAfterSends}`,
       );
+    if (!Number.isSafeInteger(o.firstPiece) || o.firstPiece < 0)
+      throw new RangeError(`Invalid "firstPiece": expected a non-negative integer: got ${o.firstPiece}`);
     this.#offers = o.offersPerConnection;
     this.#staleAfter = o.staleAfterSends;
+    this.#cursor = pieceCount > 0 ? o.firstPiece % pieceCount : 0;
     this.#free = pieceCount;
     this.#offeredAt = new Uint32Array(pieceCount);
     this.#sentOnce = new Bitfield(pieceCount);
@@ -201,7 +216,7 @@ export class SuperSeed<C> {
     for (const [conn, shown] of this.#shown) {
       const indexes: number[] = [];
       for (let i = 0; i < this.#count; i++) if (!shown.bits.has(i)) indexes.push(i);
-      if (indexes.length > 0) out.push({ conn, indexes });
+      if (indexes.length > 0) out.push({ conn, indexes, all: true });
     }
     this.#shown.clear();
     this.#offered.fill(0);
