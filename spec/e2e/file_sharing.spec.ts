@@ -425,12 +425,15 @@ describe("who may fetch pieces", () => {
       });
 
     // A member's proof gets the bitfield. The seeder shared the file itself, so it super-seeds:
-    // it shows the first downloader two of the 6 pieces (nobody has been sent any yet).
-    expect(await hello(asBob.sessionId, bobPeer)).toEqual({
-      t: "p_bitfield",
-      bits: new Uint8Array([0b1100_0000]),
-      superSeed: true,
-    });
+    // it shows the first downloader two of the 6 pieces (nobody has been sent any yet), two in
+    // a row from a piece of its own choosing.
+    const first = await hello(asBob.sessionId, bobPeer);
+    expect(first).toMatchObject({ t: "p_bitfield", superSeed: true });
+    const bits = (first as { bits: Uint8Array }).bits; // cast: a p_bitfield carries its bits as bytes
+    const shown = [0, 1, 2, 3, 4, 5].filter((i) => ((bits[0] ?? 0) & (0x80 >> i)) !== 0);
+    expect(shown).toHaveLength(2);
+    expect(shown[1]! - shown[0]! === 1 || (shown[0] === 0 && shown[1] === 5)).toBe(true);
+    expect((bits[0] ?? 0) & 0b11).toBe(0); // nothing beyond the 6 pieces
     // A logged-in non-member is refused.
     expect(await hello(asDan.sessionId, danPeer)).toEqual({
       t: "p_refuse",

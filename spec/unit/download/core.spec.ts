@@ -317,12 +317,16 @@ describe("DownloadCore", () => {
         const c = new DownloadCore({ sizeBytes: 6 * PIECE_BYTES, selfPeer: "me:1", nowMs: 0 }, {}, rng);
         const outstanding = new Map<string, Set<number>>(peers.map((p) => [p, new Set()]));
         const writes = new Set<number>();
-        const busy = new Set<string>();
+        // Peers that said busy, and when: asked nothing until they resume, or busyRetryMs later.
+        const busy = new Map<string, number>();
         let now = 0;
         const apply = (effects: Effect[]) => {
           for (const e of effects) {
             if (e.t === "request") {
-              expect(busy.has(e.peer)).toBe(false); // nothing is asked of a peer that said busy
+              // Nothing is asked of a peer that said busy, until it resumes or busyRetryMs passed.
+              const since = busy.get(e.peer);
+              expect(since === undefined || now - since >= DEFAULT_CORE_OPTIONS.busyRetryMs).toBe(true);
+              busy.delete(e.peer);
               const set = outstanding.get(e.peer)!;
               expect(set.has(e.index)).toBe(false);
               set.add(e.index);
@@ -355,7 +359,7 @@ describe("DownloadCore", () => {
           else if (ev.k === "busy") {
             // A seeder says busy only about a request it was sent.
             if (!outstanding.get(peer)!.delete(ev.i)) continue;
-            busy.add(peer);
+            busy.set(peer, now);
             apply(c.handle({ t: "busy", nowMs: now, peer, index: ev.i }));
           } else if (ev.k === "resume") {
             busy.delete(peer);
