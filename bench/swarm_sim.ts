@@ -107,63 +107,26 @@ export function kumarRossBoundMs(sizeBytes: number, hosts: readonly SimHost[]): 
 /** Simulated ms between global rate recomputations (max-min sharing). */
 const RECOMPUTE_MS = 5;
 
-function heapPush(h: [number, number][], e: [number, number]): void {
-  h.push(e);
-  let i = h.length - 1;
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    if ((h[p]?.[0] ?? 0) <= e[0]) break;
-    h[i] = h[p] ?? e;
-    i = p;
+/** A binary min-heap by `less`; among equals, pops follow no particular order. */
+class MinHeap<T> {
+  #a: T[] = [];
+  #less: (x: T, y: T) => boolean;
+  constructor(less: (x: T, y: T) => boolean) {
+    this.#less = less;
   }
-  h[i] = e;
-}
-
-function heapPop(h: [number, number][]): [number, number] | undefined {
-  const top = h[0];
-  const last = h.pop();
-  if (top === undefined || last === undefined || h.length === 0) return top;
-  let i = 0;
-  for (;;) {
-    const l = 2 * i + 1;
-    if (l >= h.length) break;
-    const r = l + 1;
-    const c = r < h.length && (h[r]?.[0] ?? 0) < (h[l]?.[0] ?? 0) ? r : l;
-    if ((h[c]?.[0] ?? 0) >= last[0]) break;
-    h[i] = h[c] ?? last;
-    i = c;
-  }
-  h[i] = last;
-  return top;
-}
-
-interface Ev {
-  at: number;
-  seq: number;
-  fn: () => void;
-}
-
-/** A binary min-heap of events by (time, insertion order): ties run in the order they were made. */
-class EventHeap {
-  #a: Ev[] = [];
-  #seq = 0;
-  get size(): number {
-    return this.#a.length;
-  }
-  push(at: number, fn: () => void): void {
+  push(e: T): void {
     const a = this.#a;
-    const e = { at, seq: this.#seq++, fn };
     a.push(e);
     let i = a.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!less(e, a[p]!)) break;
+      if (!this.#less(e, a[p]!)) break;
       a[i] = a[p]!;
       i = p;
     }
     a[i] = e;
   }
-  pop(): Ev | undefined {
+  pop(): T | undefined {
     const a = this.#a;
     const top = a[0];
     const last = a.pop();
@@ -173,8 +136,8 @@ class EventHeap {
       const l = 2 * i + 1;
       if (l >= a.length) break;
       const r = l + 1;
-      const c = r < a.length && less(a[r]!, a[l]!) ? r : l;
-      if (!less(a[c]!, last)) break;
+      const c = r < a.length && this.#less(a[r]!, a[l]!) ? r : l;
+      if (!this.#less(a[c]!, last)) break;
       a[i] = a[c]!;
       i = c;
     }
@@ -182,7 +145,24 @@ class EventHeap {
     return top;
   }
 }
-const less = (x: Ev, y: Ev) => x.at < y.at || (x.at === y.at && x.seq < y.seq);
+
+interface Ev {
+  at: number;
+  seq: number;
+  fn: () => void;
+}
+
+/** Events by (time, insertion order): ties run in the order they were made. */
+class EventHeap {
+  #heap = new MinHeap<Ev>((x, y) => x.at < y.at || (x.at === y.at && x.seq < y.seq));
+  #seq = 0;
+  push(at: number, fn: () => void): void {
+    this.#heap.push({ at, seq: this.#seq++, fn });
+  }
+  pop(): Ev | undefined {
+    return this.#heap.pop();
+  }
+}
 
 /** A downloader's link to one seeder, seen from both ends. */
 interface Conn {
@@ -314,9 +294,9 @@ export function simulateSwarm(options: SimOptions): SimResult {
       byRes[2 * t.conn.to]?.push(t);
       byRes[2 * t.conn.from + 1]?.push(t);
     }
-    const heapRes: [number, number][] = [];
+    const heapRes = new MinHeap<[number, number]>((x, y) => x[0] < y[0]); // [fair share, resource]
     const pushRes = (r: number) => {
-      if (users[r]! > 0) heapPush(heapRes, [cap[r]! / users[r]!, r]);
+      if (users[r]! > 0) heapRes.push([cap[r]! / users[r]!, r]);
     };
     for (let i = 0; i < nodes.length; i++) {
       cap[2 * i] = nodeOf(i).host.upBps / 1000;
@@ -326,7 +306,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
       users[r] = byRes[r]?.length ?? 0;
       pushRes(r);
     }
-    for (let top = heapPop(heapRes); top; top = heapPop(heapRes)) {
+    for (let top = heapRes.pop(); top; top = heapRes.pop()) {
       const [share, r] = top;
       if (users[r] === 0 || Math.abs(share - cap[r]! / users[r]!) > 1e-12) continue; // stale
       for (const t of byRes[r] ?? []) {

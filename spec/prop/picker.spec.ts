@@ -1,23 +1,14 @@
 // spec/prop/picker.spec.ts: PiecePicker against a plain model: eligibility, rarest first, no double requests, endgame, whether waiting can pay.
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
+// mulberry32, seeded, so fast-check can shrink and replay the tie-breaks.
+import { seededRng } from "../../bench/swarm_sim.ts";
 import { Bitfield } from "../../lib/pieces/bitfield.ts";
 import { ENDGAME_REQUESTERS, PiecePicker } from "../../lib/pieces/picker.ts";
 
 const FC_RUNS = Number(process.env.FC_RUNS ?? 1000);
 const PEERS = ["p1", "p2", "p3", "p4"] as const;
 type MakePicker = (size: number, rng: () => number) => PiecePicker;
-
-/** mulberry32: a seeded [0, 1) generator, so fast-check can shrink and replay the tie-breaks. */
-function seededRng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function bitfieldOf(size: number, pieces: Iterable<number>): Bitfield {
   const field = new Bitfield(size);
