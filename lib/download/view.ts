@@ -58,16 +58,8 @@ export interface DownloadView {
 /** Rate samples kept: at this many, pairs are averaged into one and each sample spans twice the time. */
 export const RATE_SAMPLES = 600;
 
-interface PeerRecord {
-  state: PeerState;
-  reason: string;
-  piecesHeld: number;
-  piecesDelivered: number;
-  bytesDelivered: number;
-  badPieces: number;
-  bytesThisTick: number;
-  bytesPerSecond: number;
-}
+/** A peer as recorded: what the page shows of it, and the bytes of the tick under way. */
+type PeerRecord = Omit<PeerView, "peer"> & { bytesThisTick: number };
 
 /** Records what happens to a download, for its DownloadView. Fed by the engine. */
 export class DownloadRecorder {
