@@ -2,6 +2,7 @@
 // Pure: no clock, no Math.random; randomness comes in as `rng`.
 import { ProtocolError } from "../errors.ts";
 import { Bitfield } from "./bitfield.ts";
+import { RarestTree } from "./rarest_tree.ts";
 
 /** Options for `PiecePicker`. */
 export interface PiecePickerOptions {
@@ -9,6 +10,23 @@ export interface PiecePickerOptions {
   rng: () => number;
   /** Pieces already verified, e.g. when a download resumes. */
   have?: Bitfield;
+}
+
+/** A peer's pieces as packed bits, and how many of them are idle here (lacked, asked of nobody). */
+interface PeerBits {
+  bits: Uint8Array;
+  idle: number;
+}
+
+/** Whether bit `i` (MSB first) of packed `bits` is set. */
+function isSet(bits: Uint8Array, i: number): boolean {
+  return ((bits[i >> 3] ?? 0) & (0x80 >> (i & 7))) !== 0;
+}
+
+function popCount(byte: number): number {
+  let bits = 0;
+  for (let b = byte; b !== 0; b &= b - 1) bits += 1;
+  return bits;
 }
 
 /** Per-download piece availability, ownership and in-flight requests; answers "what next from this peer?". */
@@ -23,6 +41,11 @@ export class PiecePicker {
   #availability: Uint32Array; // how many connected peers have each piece
   #requesters = new Map<number, Set<string>>(); // in-flight piece -> peers asked for it; never empty
   #ties: Uint32Array; // scratch for pick: candidates tied for best
+  /** The idle pieces (lacked, asked of nobody) by availability: a complete peer's picks. */
+  #idle: RarestTree;
+  /** The same pieces as packed bits (MSB first, as Bitfield). */
+  #idleBits: Uint8Array;
+  #peerBits = new Map<string, PeerBits>();
 
   /** A picker for `pieceCount` pieces, none of them held by any peer yet. */
   constructor(pieceCount: number, options: PiecePickerOptions) {
@@ -34,6 +57,9 @@ export class PiecePicker {
     }
     this.#availability = new Uint32Array(pieceCount);
     this.#ties = new Uint32Array(pieceCount);
+    this.#idle = new RarestTree(pieceCount);
+    this.#idleBits = new Uint8Array(Math.ceil(pieceCount / 8));
+    for (let i = 0; i < pieceCount; i++) this.#update(i);
   }
 
   /** Starts tracking a peer and every piece in its bitfield (copied). */
@@ -44,8 +70,15 @@ export class PiecePicker {
     }
     const own = bitfield.clone();
     this.#peers.set(peerId, own);
+    const bits = own.toBytes();
+    let idle = 0;
+    for (let b = 0; b < bits.length; b++) idle += popCount((bits[b] ?? 0) & (this.#idleBits[b] ?? 0));
+    this.#peerBits.set(peerId, { bits, idle });
     for (let i = 0; i < this.#size; i++)
-      if (own.has(i)) this.#availability[i] = (this.#availability[i] ?? 0) + 1;
+      if (own.has(i)) {
+        this.#availability[i] = (this.#availability[i] ?? 0) + 1;
+        this.#update(i);
+      }
   }
 
   /** Forgets a peer; returns the pieces whose requests to it were released, ascending. */
@@ -53,8 +86,12 @@ export class PiecePicker {
     const peer = this.#peers.get(peerId);
     if (peer === undefined) return [];
     this.#peers.delete(peerId);
+    this.#peerBits.delete(peerId);
     for (let i = 0; i < this.#size; i++)
-      if (peer.has(i)) this.#availability[i] = (this.#availability[i] ?? 0) - 1;
+      if (peer.has(i)) {
+        this.#availability[i] = (this.#availability[i] ?? 0) - 1;
+        this.#update(i);
+      }
     const released: number[] = [];
     for (const [pieceIndex, askers] of this.#requesters) {
       if (askers.has(peerId)) released.push(pieceIndex);
@@ -70,7 +107,13 @@ export class PiecePicker {
       throw new ProtocolError(`Invalid "have": expected a piece in 0..${this.#size - 1}: got ${pieceIndex}`);
     }
     if (!peer.set(pieceIndex)) return false;
+    const p = this.#peerBits.get(peerId);
+    if (p) {
+      p.bits[pieceIndex >> 3] = (p.bits[pieceIndex >> 3] ?? 0) | (0x80 >> (pieceIndex & 7));
+      if (isSet(this.#idleBits, pieceIndex)) p.idle++;
+    }
     this.#availability[pieceIndex] = (this.#availability[pieceIndex] ?? 0) + 1;
+    this.#update(pieceIndex);
     return true;
   }
 
@@ -85,13 +128,17 @@ export class PiecePicker {
       throw new Error(`PiecePicker: piece ${pieceIndex} already requested from "${peerId}"`);
     askers.add(peerId);
     this.#requesters.set(pieceIndex, askers);
+    if (askers.size === 1) this.#update(pieceIndex);
   }
 
   /** Drops one outstanding request (failed, timed out or bad data); false if there was none. */
   release(peerId: string, pieceIndex: number): boolean {
     const askers = this.#requesters.get(pieceIndex);
     if (askers === undefined || !askers.delete(peerId)) return false;
-    if (askers.size === 0) this.#requesters.delete(pieceIndex);
+    if (askers.size === 0) {
+      this.#requesters.delete(pieceIndex);
+      this.#update(pieceIndex);
+    }
     return true;
   }
 
@@ -100,6 +147,7 @@ export class PiecePicker {
     if (!this.#have.set(pieceIndex)) return []; // a duplicate: its requests went with the first copy
     const askers = this.#requesters.get(pieceIndex);
     this.#requesters.delete(pieceIndex);
+    this.#update(pieceIndex);
     return askers === undefined ? [] : [...askers].filter((peerId) => peerId !== fromPeerId);
   }
 
@@ -107,19 +155,18 @@ export class PiecePicker {
   pick(peerId: string): number | undefined {
     const peer = this.#peers.get(peerId);
     if (peer === undefined) return undefined;
-    // Rarest first over pieces we lack and nobody is fetching: O(pieces).
-    let rarest = Infinity;
+    // Rarest first over pieces we lack and nobody is fetching.
     let ties = 0;
-    for (let i = 0; i < this.#size; i++) {
-      if (this.#requesters.has(i) || this.#have.has(i) || !peer.has(i)) continue;
-      const available = this.#availability[i] ?? 0;
-      if (available < rarest) {
-        rarest = available;
-        ties = 0;
-      }
-      if (available === rarest) this.#ties[ties++] = i;
+    if (peer.isComplete()) {
+      // Every idle piece is a candidate: the tree gives what the scan would, in O(log pieces).
+      const tied = this.#idle.countAtMin();
+      if (tied > 0) return this.#idle.kthAtMin(this.#choose(tied));
+    } else {
+      // Most picks of a peer showing a few pieces (a super-seeder) find none idle: no scan then.
+      const p = this.#peerBits.get(peerId);
+      ties = p && p.idle > 0 ? this.#rarestIdle(p.bits) : 0;
+      if (ties > 0) return this.#ties[this.#choose(ties)];
     }
-    if (ties > 0) return this.#ties[this.#choose(ties)];
     if (!this.inEndgame()) return undefined;
     // Endgame: all this peer could give us is in flight elsewhere; ask it too, so that one slow
     // peer cannot hold the download at 99%. Fewest outstanding requests first, and never more
@@ -180,6 +227,44 @@ export class PiecePicker {
   /** Number of pieces not yet verified. */
   missingCount(): number {
     return this.#size - this.#have.count();
+  }
+
+  /**
+   * Rarest first over the idle pieces (lacked, asked of nobody) among a peer's `bits`, eight at a
+   * time: a peer showing few pieces (a super-seeder) costs a pass over bytes, not a call per
+   * piece. The candidates tied for rarest go to #ties in index order; returns how many.
+   */
+  #rarestIdle(bits: Uint8Array): number {
+    const idle = this.#idleBits;
+    let rarest = Infinity;
+    let ties = 0;
+    for (let b = 0; b < idle.length; b++) {
+      let candidates = (idle[b] ?? 0) & (bits[b] ?? 0);
+      while (candidates !== 0) {
+        const bit = Math.clz32(candidates) - 24; // the lowest piece first: bits are MSB first
+        candidates &= ~(0x80 >> bit);
+        const i = 8 * b + bit;
+        const available = this.#availability[i] ?? 0;
+        if (available < rarest) {
+          rarest = available;
+          ties = 0;
+        }
+        if (available === rarest) this.#ties[ties++] = i;
+      }
+    }
+    return ties;
+  }
+
+  /** Puts piece `i` in the idle tree and bits with its availability, or takes it out (held or in flight). */
+  #update(i: number): void {
+    const idle = !this.#have.has(i) && !this.#requesters.has(i);
+    this.#idle.set(i, idle ? (this.#availability[i] ?? 0) : undefined);
+    if (idle === isSet(this.#idleBits, i)) return;
+    const mask = 0x80 >> (i & 7);
+    this.#idleBits[i >> 3] = idle
+      ? (this.#idleBits[i >> 3] ?? 0) | mask
+      : (this.#idleBits[i >> 3] ?? 0) & ~mask;
+    for (const p of this.#peerBits.values()) if (isSet(p.bits, i)) p.idle += idle ? 1 : -1;
   }
 
   #peer(peerId: string): Bitfield {

@@ -261,6 +261,20 @@ function typeOf(value: unknown): string {
 }
 
 /**
+ * Frees the memory of a chunk Bun handed to `data` once `receive` is done with it (it copies what
+ * it keeps). Bun copies every socket read into a fresh buffer (up to 512 KiB: a GiB of them per
+ * GiB received), which would otherwise wait for a full collection; detaching it (transfer to
+ * length 0) gives it back to the allocator at once. Only a buffer the chunk covers whole, and
+ * so Bun's own copy, is detached.
+ */
+export function releaseChunk(chunk: Uint8Array): void {
+  const buffer = chunk.buffer;
+  if (!(buffer instanceof ArrayBuffer) || buffer.detached) return;
+  if (chunk.byteOffset !== 0 || chunk.byteLength !== buffer.byteLength) return;
+  buffer.transfer(0);
+}
+
+/**
  * Bun socket handlers that forward every event to the socket's Connection. The handler type says
  * "buffer" because bun-types' listen/connect options accept no other; at run time chunks are plain
  * Uint8Arrays (`binaryType`), and `data` takes any Uint8Array, so both are right.
@@ -271,7 +285,10 @@ export function connectionHandlers<S>(
   return {
     binaryType: "uint8array",
     open: onOpen,
-    data: (socket, chunk: Uint8Array) => socket.data?.receive(chunk),
+    data: (socket, chunk: Uint8Array) => {
+      socket.data?.receive(chunk);
+      releaseChunk(chunk);
+    },
     drain: (socket) => socket.data?.drain(),
     close: (socket) => socket.data?.closed(),
     error: (socket, error) => socket.data?.failed(error),

@@ -21,6 +21,8 @@ interface Model {
   peers: Map<string, Set<number>>;
   have: Set<number>;
   inFlight: Map<number, Set<string>>; // piece -> peers asked; never empty
+  /** The picker's last draw from its rng: which of the tied pieces it must have taken. */
+  lastDraw: number;
 }
 type Cmd = fc.Command<Model, PiecePicker>;
 
@@ -107,7 +109,12 @@ class PickAndRequest implements Cmd {
     expect(m.inFlight.get(picked)?.has(this.peer) ?? false).toBe(false); // never the same peer twice
     if (idle.length > 0) {
       expect(m.inFlight.has(picked)).toBe(false); // no second request outside endgame
-      expect(availability(m, picked)).toBe(Math.min(...idle.map((i) => availability(m, i)))); // rarest first
+      const rarest = Math.min(...idle.map((i) => availability(m, i)));
+      expect(availability(m, picked)).toBe(rarest); // rarest first
+      // Exactly the tie the draw names, in index order, whichever way the picker found the ties
+      // (a scan for a peer lacking pieces, its tree of idle pieces for a peer that has them all).
+      const ties = idle.filter((i) => availability(m, i) === rarest).sort((a, b) => a - b);
+      expect(picked).toBe(ties[Math.min(ties.length - 1, Math.floor(m.lastDraw * ties.length))]!);
     } else {
       const outstanding = (i: number) => m.inFlight.get(i)!.size;
       expect(outstanding(picked)).toBe(Math.min(...endgame.map(outstanding))); // fewest requests first
@@ -159,7 +166,11 @@ function release(m: Model, peer: string, piece: number): void {
 }
 
 const peerArb = fc.constantFrom(...PEERS);
-const bitsArb = fc.array(fc.boolean(), { minLength: 16, maxLength: 16 }); // cut to the piece count
+// Cut to the piece count; a seeder (every piece) often, as on a real download.
+const bitsArb = fc.oneof(
+  fc.array(fc.boolean(), { minLength: 16, maxLength: 16 }),
+  fc.constant(Array.from({ length: 16 }, () => true)),
+);
 const commands = fc.commands(
   [
     fc.tuple(peerArb, bitsArb).map(([p, bits]) => new AddPeer(p, bits)),
@@ -180,8 +191,12 @@ function pickerBehaves(make: MakePicker) {
     startPeers,
     commands,
     (size, seed, start, cmds) => {
-      const model: Model = { size, peers: new Map(), have: new Set(), inFlight: new Map() };
-      const real = make(size, seededRng(seed));
+      const model: Model = { size, peers: new Map(), have: new Set(), inFlight: new Map(), lastDraw: 0 };
+      const rng = seededRng(seed);
+      const real = make(size, () => {
+        model.lastDraw = rng();
+        return model.lastDraw;
+      });
       for (const [i, bits] of start.entries()) new AddPeer(PEERS[i]!, bits).run(model, real);
       fc.modelRun(() => ({ model, real }), cmds);
     },

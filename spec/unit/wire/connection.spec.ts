@@ -8,6 +8,7 @@ import {
   type ConnectionHandler,
   type ConnectionOptions,
   connectionHandlers,
+  releaseChunk,
 } from "../../../lib/wire/connection.ts";
 import { FrameDecoder } from "../../../lib/wire/frame.ts";
 import { messageParts, PART_BYTES, WHOLE_MESSAGE_BYTES } from "../../../lib/wire/parts.ts";
@@ -170,6 +171,47 @@ describe("Connection", () => {
     const replies = await client.nextMessages(3);
     expect(replies).toEqual(messages.map((m) => ({ echo: m })));
     expect(replies[1]).toMatchObject({ echo: { bytes: expect.any(Uint8Array) } });
+  });
+
+  test("frees each chunk the socket hands over once it is decoded; the messages keep their bytes", async () => {
+    const recorder = new Recorder();
+    const chunks: Uint8Array[] = [];
+    const handlers = connectionHandlers<undefined>((socket) => {
+      new Connection(socket, recorder, undefined, { log: () => {} });
+    });
+    const data = handlers.data!;
+    const listener = Bun.listen<Connection>({
+      hostname: HOST,
+      port: 0,
+      socket: {
+        ...handlers,
+        data: (socket, chunk) => {
+          chunks.push(chunk);
+          data(socket, chunk);
+        },
+      },
+    });
+    listeners.push(listener);
+    const conn = await connectClient(listener.port, new Recorder());
+    const bytes = new Uint8Array(300_000).map((_, i) => i & 255); // a piece-sized frame, in several reads
+    conn.send({ t: "piece", bytes });
+    conn.send({ t: "small" });
+    expect(await recorder.nextMessages(2)).toEqual([{ t: "piece", bytes }, { t: "small" }]);
+    expect(chunks.length).toBeGreaterThan(0);
+    for (const chunk of chunks) expect(chunk.buffer.byteLength).toBe(0); // detached: its memory is free
+  });
+
+  test("releaseChunk frees only a buffer the chunk covers whole", () => {
+    const whole = new Uint8Array(64);
+    releaseChunk(whole);
+    expect(whole.buffer.byteLength).toBe(0);
+    const view = new Uint8Array(new ArrayBuffer(64), 8, 16);
+    releaseChunk(view);
+    expect(view.buffer.byteLength).toBe(64);
+    const shared = new Uint8Array(new SharedArrayBuffer(64));
+    releaseChunk(shared);
+    expect(shared.buffer.byteLength).toBe(64);
+    releaseChunk(whole); // already detached: nothing to do
   });
 
   test("delivers server-initiated messages to the client and replies back to the server", async () => {
