@@ -435,7 +435,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
           if (!conn) break;
           at(lat(conn.from, conn.to) / 2, () => {
             if (conn.closed) return;
-            if (nodeOf(conn.to).serve.request(conn, e.index) === "busy")
+            if (nodeOf(conn.to).serve.request(conn, e.index, e.missing) === "busy")
               at(lat(conn.from, conn.to) / 2, () => {
                 if (!conn.closed)
                   apply(
