@@ -3,7 +3,8 @@
 // of its link). Host 0 shares a random file; N hosts ask for it at the same moment and keep
 // serving what they have. Ours (./tracker + ./client) and aria2c + opentracker run on the same
 // file and links in one invocation. Prints per N: ours, aria2c, the Kumar-Ross bound, both
-// ratios and the spread between the first and the last peer to finish; JSON to bench/results/.
+// ratios, the spread between the first and the last peer to finish, and the time N+1 plain TCP
+// copies take on the same links at once (what the machine can move); JSON to bench/results/.
 // Needs root and iproute2; installs aria2/opentracker/mktorrent when missing. --ours-only skips
 // aria2c; SWARM_BIN_DIR=<dir> runs the ./tracker and ./client found there instead of ours.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -248,28 +249,75 @@ async function runAria2(lab: SwarmLab, dir: string, file: string, peers: number)
   }
 }
 
-/** Bytes per second one TCP stream carries from host 0 to host 1 of the lab (bench/tcp_copy.ts). */
-async function measureGoodput(lab: SwarmLab, file: string, sizeBytes: number): Promise<number> {
-  const [from, to] = lab.hosts;
-  if (!from || !to) throw new Error("the goodput check needs two hosts");
-  const env = { ...process.env, TCP_COPY_HOST: to.ip };
-  const sink = Bun.spawn([...to.exec, process.execPath, TCP_COPY_SCRIPT, "sink"], { env, stdout: "pipe" });
+/**
+ * Plain TCP copies of `file` (bench/tcp_copy.ts), all at once: `pairs[k]` = [sender, receiver]
+ * host indexes. Returns each copy's seconds from its receiver's accept to the sender's close.
+ */
+async function timeTcpCopies(
+  lab: SwarmLab,
+  file: string,
+  sizeBytes: number,
+  pairs: readonly (readonly [number, number])[],
+): Promise<number[]> {
+  const host = (i: number) => {
+    const h = lab.hosts[i];
+    if (!h) throw new Error(`the lab has no host ${i}`);
+    return h;
+  };
+  const sinks: { proc: Subprocess<"ignore", "pipe", "inherit">; lines: Lines; port: string; at: number }[] =
+    [];
+  const sources: Subprocess[] = [];
   try {
-    const lines = new Lines(sink.stdout);
-    const at = await lines.wait((l) => l.startsWith("port "), 0, 10_000, "the TCP sink to listen");
-    const port = lines.lines[at]?.split(" ")[1] ?? "";
-    const source = Bun.spawn([...from.exec, process.execPath, TCP_COPY_SCRIPT, "source", file, port], {
-      env,
-    });
-    const done = await lines.wait((l) => l.startsWith("done "), at, RUN_TIMEOUT_MS, "the TCP copy");
-    await source.exited;
-    const [, bytes, ms] = (lines.lines[done] ?? "").split(" ");
-    if (Number(bytes) !== sizeBytes) throw new Error(`the TCP sink got ${bytes} bytes of ${sizeBytes}`);
-    return sizeBytes / (Number(ms) / 1000);
+    for (const [, to] of pairs) {
+      const env = { ...process.env, TCP_COPY_HOST: host(to).ip };
+      const proc = Bun.spawn([...host(to).exec, process.execPath, TCP_COPY_SCRIPT, "sink"], {
+        env,
+        stdout: "pipe",
+      });
+      const lines = new Lines(proc.stdout);
+      const at = await lines.wait((l) => l.startsWith("port "), 0, 10_000, "a TCP sink to listen");
+      sinks.push({ proc, lines, port: lines.lines[at]?.split(" ")[1] ?? "", at });
+    }
+    for (const [k, [from, to]] of pairs.entries()) {
+      const env = { ...process.env, TCP_COPY_HOST: host(to).ip };
+      sources.push(
+        Bun.spawn(
+          [...host(from).exec, process.execPath, TCP_COPY_SCRIPT, "source", file, sinks[k]?.port ?? ""],
+          {
+            env,
+          },
+        ),
+      );
+    }
+    const seconds: number[] = [];
+    for (const sink of sinks) {
+      const done = await sink.lines.wait((l) => l.startsWith("done "), sink.at, RUN_TIMEOUT_MS, "a TCP copy");
+      const [, bytes, ms] = (sink.lines.lines[done] ?? "").split(" ");
+      if (Number(bytes) !== sizeBytes) throw new Error(`a TCP sink got ${bytes} bytes of ${sizeBytes}`);
+      seconds.push(Number(ms) / 1000);
+    }
+    return seconds;
   } finally {
-    sink.kill("SIGKILL");
-    await sink.exited;
+    for (const p of [...sources, ...sinks.map((s) => s.proc)]) p.kill("SIGKILL");
+    await Promise.all([...sources, ...sinks.map((s) => s.proc)].map((p) => p.exited));
   }
+}
+
+/** Bytes per second one TCP stream carries from host 0 to host 1 of the lab. */
+async function measureGoodput(lab: SwarmLab, file: string, sizeBytes: number): Promise<number> {
+  const [seconds = Number.NaN] = await timeTcpCopies(lab, file, sizeBytes, [[0, 1]]);
+  return sizeBytes / seconds;
+}
+
+/**
+ * What this machine can move through the lab at once, whatever the tool: every host sends the
+ * file to the next over plain TCP, all N+1 copies together (each host uploads and downloads F,
+ * as in a perfect swarm). The slowest copy's seconds: on an idle network F/G; above it, the
+ * machine's CPU (the kernel moving packets through the veths, the bridge and tbf) is the limit.
+ */
+async function timeRing(lab: SwarmLab, file: string, sizeBytes: number, hosts: number): Promise<number> {
+  const pairs = Array.from({ length: hosts }, (_, i) => [i, (i + 1) % hosts] as const);
+  return Math.max(...(await timeTcpCopies(lab, file, sizeBytes, pairs)));
 }
 
 /** Runs the lab bench; returns the exit code. */
@@ -348,6 +396,8 @@ export async function runSwarmLab(args: string[]): Promise<number> {
         sizeBytes / Math.min(...down),
         (c.peers * sizeBytes) / (us + down.reduce((a, b) => a + b, 0)),
       );
+      const ringS = await timeRing(lab, file, sizeBytes, c.peers + 1);
+      log(`${c.peers + 1} plain TCP copies at once, host i to host i+1: slowest ${ringS.toFixed(2)} s`);
       const ours = await runOurs(lab, join(dir, `ours-${rows.length}`), file, c.peers);
       log(`ours: last ${Math.max(...ours.seconds).toFixed(2)} s`);
       const aria: Finish = oursOnly
@@ -362,12 +412,14 @@ export async function runSwarmLab(args: string[]): Promise<number> {
         case: c.name,
         peers: c.peers,
         boundS,
+        ringS,
         oursS: last(ours),
         oursSpreadS: spread(ours),
         aria2cS: last(aria),
         aria2cSpreadS: spread(aria),
         oursOverBound: last(ours) / boundS,
         oursOverAria2c: last(ours) / last(aria),
+        oursOverRing: last(ours) / ringS,
         oursAll: ours.seconds,
         aria2cAll: aria.seconds,
       });
@@ -381,11 +433,16 @@ export async function runSwarmLab(args: string[]): Promise<number> {
   console.log(
     `swarm lab: ${sizeMb} MiB, namespaces on one bridge, tbf on both ends of every host's link; one TCP stream carries G = ${((goodput ?? 0) / 1e6).toFixed(2)} MB/s per 100 Mbit/s link; bound T_min = max(F/u_s, F/d_min, N F/(u_s + sum u_i)) with every rate scaled by G`,
   );
-  console.log("| case | ours s (spread) | aria2c s (spread) | bound s | ours/bound | ours/aria2c |");
-  console.log("|---|---|---|---|---|---|");
+  console.log(
+    "ring: N+1 plain TCP copies of the file at once (host i to host i+1), the slowest: what this machine moves through the lab whatever the tool",
+  );
+  console.log(
+    "| case | ours s (spread) | aria2c s (spread) | bound s | ring s | ours/bound | ours/aria2c | ours/ring |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|");
   for (const r of rows)
     console.log(
-      `| ${r.case} | ${f(r.oursS)} (${f(r.oursSpreadS)}) | ${f(r.aria2cS)} (${f(r.aria2cSpreadS)}) | ${f(r.boundS)} | ${f(r.oursOverBound)} | ${f(r.oursOverAria2c)} |`,
+      `| ${r.case} | ${f(r.oursS)} (${f(r.oursSpreadS)}) | ${f(r.aria2cS)} (${f(r.aria2cSpreadS)}) | ${f(r.boundS)} | ${f(r.ringS)} | ${f(r.oursOverBound)} | ${f(r.oursOverAria2c)} | ${f(r.oursOverRing)} |`,
     );
   const resultsDir = join(import.meta.dir, "results");
   mkdirSync(resultsDir, { recursive: true });

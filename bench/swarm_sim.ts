@@ -73,6 +73,10 @@ export interface SimResult {
   events: number;
   /** Share of the swarm's total uplink in use at each sample. */
   uplinkUse: number[];
+  /** Share of the source's uplink in use at each sample. */
+  sourceUse: number[];
+  /** When the source had sent every piece at least once (ms), if it did. */
+  sourceAllSentMs: number | undefined;
 }
 
 /** mulberry32: a seeded uniform [0, 1). */
@@ -220,6 +224,8 @@ export function simulateSwarm(options: SimOptions): SimResult {
     boundMs: kumarRossBoundMs(sizeBytes, hosts),
     events: 0,
     uplinkUse: [],
+    sourceUse: [],
+    sourceAllSentMs: undefined,
   };
   const byId = new Map<string, number>();
   const sourceSent = new Set<number>(); // pieces a full seeder has sent (one source in these swarms)
@@ -360,7 +366,10 @@ export function simulateSwarm(options: SimOptions): SimResult {
       result.sourceUploads++;
       if (sourceSent.has(index)) {
         if (sourceSent.size < count) result.sourceRepeatsEarly++;
-      } else sourceSent.add(index);
+      } else {
+        sourceSent.add(index);
+        if (sourceSent.size === count) result.sourceAllSentMs = now;
+      }
     }
     for (const r of up.superSeed?.sent(conn, index) ?? []) tellHaves(r.conn, r.indexes, r.all);
     touch(up);
@@ -426,7 +435,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
           if (!conn) break;
           at(lat(conn.from, conn.to) / 2, () => {
             if (conn.closed) return;
-            if (nodeOf(conn.to).serve.request(conn, e.index) === "busy")
+            if (nodeOf(conn.to).serve.request(conn, e.index, e.missing) === "busy")
               at(lat(conn.from, conn.to) / 2, () => {
                 if (!conn.closed)
                   apply(
@@ -581,6 +590,9 @@ export function simulateSwarm(options: SimOptions): SimResult {
       let use = 0;
       for (const n of nodes) for (const t of n.ups) use += t.rate;
       result.uplinkUse.push(use / capacity);
+      let source = 0;
+      for (const t of nodeOf(0).ups) source += t.rate;
+      result.sourceUse.push(source / (nodeOf(0).host.upBps / 1000));
       at(every, sample);
     };
     at(every, sample);

@@ -21,8 +21,12 @@ export interface CoreOptions {
   /** Requests in flight to a peer at most (a whole loopback link's worth). */
   maxRequestsPerPeer: number;
   /**
-   * Requests in flight over all peers at most: enough to fill our downlink, few enough that
-   * the pieces not yet asked for can go to whichever peer is free first.
+   * Requests in flight over all peers at most: enough to fill our downlink (6 MiB: 0.5 s at
+   * 100 Mbit/s, 15 ms on loopback), few enough that the pieces not yet asked for can go to
+   * whichever peer is free first, and that our downlink is not split over many senders each
+   * held to a sliver of it. In the swarm simulator (64 MiB, 100 peers, mean of 4 seeds) 12 gave
+   * 1.34x the bound on equal links and 1.26x with a 1 Gbit/s source; 16 1.37x and 1.41x; 32
+   * 1.37x and 1.45x.
    */
   maxRequestsTotal: number;
   /** Beyond one round trip, how long each peer's queue of our requests should last (covers our own delays). */
@@ -57,7 +61,7 @@ export const DEFAULT_CORE_OPTIONS: CoreOptions = {
   initialRequestsPerPeer: 2,
   minRequestsPerPeer: 2,
   maxRequestsPerPeer: 8,
-  maxRequestsTotal: 32,
+  maxRequestsTotal: 12,
   queueAheadMs: 20,
   busyRetryMs: 5_000,
   requestTimeoutMs: 15_000,
@@ -104,7 +108,8 @@ export type CoreEvent =
 
 export type Effect =
   | { t: "dial"; peer: string }
-  | { t: "request"; peer: string; index: number }
+  /** `missing`: pieces we still lack, told to the peer (it serves the furthest behind first). */
+  | { t: "request"; peer: string; index: number; missing: number }
   | { t: "cancel"; peer: string; index: number }
   /** Tell a super-seeding peer that nothing it shows is of use to us (it shows others then). */
   | { t: "decline"; peer: string }
@@ -454,7 +459,7 @@ export class DownloadCore {
       if (index === undefined) break;
       this.#picker.markRequested(peer, index);
       this.#book.add(peer, index, nowMs);
-      out.push({ t: "request", peer, index });
+      out.push({ t: "request", peer, index, missing: this.#picker.missingCount() });
     }
     // A super-seeder shows only what nobody else was sent; if we want none of it (we have it,
     // or fetch it elsewhere), it must hear so, or it would wait for our requests forever.

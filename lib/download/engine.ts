@@ -264,7 +264,7 @@ export class Download {
           this.#dial(e.peer);
           break;
         case "request":
-          this.#links.get(e.peer)?.request(e.index);
+          this.#links.get(e.peer)?.request(e.index, e.missing);
           break;
         case "cancel":
           this.#links.get(e.peer)?.cancel(e.index);

@@ -143,8 +143,9 @@ export class PeerLink {
     return link;
   }
 
-  request(index: number): void {
-    this.#conn?.send({ t: "p_request", index });
+  /** Asks for piece `index`, saying how many pieces we still lack (the furthest behind are served first). */
+  request(index: number, missing: number): void {
+    this.#conn?.send({ t: "p_request", index, missing });
   }
 
   /** Tells a super-seeding seeder that none of what it shows is of use (it shows others). */

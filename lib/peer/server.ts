@@ -186,7 +186,7 @@ export function startPeerServer(options: {
       if (msg.t === "p_request") {
         if (msg.index >= entry.have.size)
           throw new ProtocolError(`Piece ${msg.index} is beyond the file's ${entry.have.size} pieces`);
-        const admission = queue.request(conn, msg.index);
+        const admission = queue.request(conn, msg.index, msg.missing);
         if (admission === "over_limit")
           throw new ProtocolError(`More than ${MAX_QUEUED_REQUESTS} piece requests queued or answered busy`);
         if (admission === "busy") conn.send({ t: "p_busy", index: msg.index });

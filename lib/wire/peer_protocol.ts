@@ -17,7 +17,11 @@ export type PeerMessage =
   | { t: "p_have"; index: number }
   /** The seeder has every piece (a super-seeder's last reveal, in one message). */
   | { t: "p_have_all" }
-  | { t: "p_request"; index: number }
+  /**
+   * `missing`: pieces the downloader still lacks; a seeder serves those furthest behind first
+   * (lib/peer/serve_queue.ts). Absent from a peer that does not say: served as if done.
+   */
+  | { t: "p_request"; index: number; missing?: number }
   | { t: "p_cancel"; index: number }
   /** To a super-seeding seeder: none of the pieces it shows us is of use; show others. */
   | { t: "p_decline" }
@@ -50,8 +54,11 @@ export function parsePeerMessage(value: unknown): PeerMessage {
       return m.superSeed === true
         ? { t: m.t, bits: readBytes(m, "bits", 0, MAX_BITFIELD_BYTES), superSeed: true }
         : { t: m.t, bits: readBytes(m, "bits", 0, MAX_BITFIELD_BYTES) };
-    case "p_have":
     case "p_request":
+      return m.missing === undefined
+        ? { t: m.t, index: index() }
+        : { t: m.t, index: index(), missing: readInt(m, "missing", 0, MAX_PIECE_INDEX) };
+    case "p_have":
     case "p_cancel":
     case "p_reject":
     case "p_busy":

@@ -176,7 +176,7 @@ const WELL_FORMED: Record<string, Record<string, unknown>> = {
   p_refuse: { reason: "no" },
   p_bitfield: { bits: Uint8Array.of(0xe0) },
   p_have: { index: 1 },
-  p_request: { index: 1 },
+  p_request: { index: 1, missing: 3 },
   p_cancel: { index: 1 },
   p_piece: { index: 1, data: bytes(16) },
   p_reject: { index: 1 },
@@ -185,7 +185,19 @@ const WELL_FORMED: Record<string, Record<string, unknown>> = {
   p_decline: {},
   p_have_all: {},
 };
-const FIELD_NAMES = ["t", "nonce", "group", "name", "peer", "proof", "reason", "bits", "index", "data"];
+const FIELD_NAMES = [
+  "t",
+  "nonce",
+  "group",
+  "name",
+  "peer",
+  "proof",
+  "reason",
+  "bits",
+  "index",
+  "missing",
+  "data",
+];
 const anyValue = fc.anything({
   maxDepth: 2,
   maxKeys: 4,

@@ -131,7 +131,7 @@ describe("DownloadCore", () => {
     const { c } = core(1, { initialRequestsPerPeer: 1 });
     connect(c, "bad:1", full(1));
     const e = connect(c, "good:1", full(1)); // endgame: asked too
-    expect(of(e, "request")).toEqual([{ t: "request", peer: "good:1", index: 0 }]);
+    expect(of(e, "request")).toEqual([{ t: "request", peer: "good:1", index: 0, missing: 1 }]);
     c.handle(piece("bad:1", 0, 5, false));
     expect(of(c.handle(piece("good:1", 0, 6)), "write")).toHaveLength(1);
   });
@@ -140,7 +140,7 @@ describe("DownloadCore", () => {
     const { c } = core(1, { initialRequestsPerPeer: 4 });
     expect(of(connect(c, "slow:1", full(1)), "request")).toHaveLength(1);
     expect(of(connect(c, "fast:1", full(1)), "request")).toEqual([
-      { t: "request", peer: "fast:1", index: 0 },
+      { t: "request", peer: "fast:1", index: 0, missing: 1 },
     ]);
     expect(of(connect(c, "third:1", full(1)), "request")).toEqual([]); // at most two per piece
     const e = c.handle(piece("fast:1", 0, 7));

