@@ -6,7 +6,8 @@
 // ratios, the spread between the first and the last peer to finish, and the time N+1 plain TCP
 // copies take on the same links at once (what the machine can move); JSON to bench/results/.
 // Needs root and iproute2; installs aria2/opentracker/mktorrent when missing. --ours-only skips
-// aria2c; SWARM_BIN_DIR=<dir> runs the ./tracker and ./client found there instead of ours.
+// aria2c; SWARM_BIN_DIR=<dir> runs the ./tracker and ./client found there instead of ours;
+// --sysctl=KEY=VALUE (repeatable) sets a kernel setting in every host's namespace.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Subprocess } from "bun";
@@ -327,8 +328,15 @@ export async function runSwarmLab(args: string[]): Promise<number> {
   const mixed = !args.includes("--no-mixed");
   const peerCounts = peersArg.split(",").map(Number);
   const oursOnly = args.includes("--ours-only");
+  // Kernel settings inside every host (say net.ipv4.tcp_notsent_lowat=131072): what-ifs about
+  // the hosts' TCP, not the product's defaults.
+  const sysctls = args.filter((a) => a.startsWith("--sysctl=")).map((a) => a.slice("--sysctl=".length));
   const unknown = args.filter(
-    (a) => !/^--(peers|size-mb)=/.test(a) && a !== "--no-mixed" && a !== "--ours-only",
+    (a) =>
+      !/^--(peers|size-mb)=/.test(a) &&
+      a !== "--no-mixed" &&
+      a !== "--ours-only" &&
+      !/^--sysctl=[\w.]+=\S+$/.test(a),
   );
   if (
     unknown.length > 0 ||
@@ -336,7 +344,7 @@ export async function runSwarmLab(args: string[]): Promise<number> {
     !(sizeMb >= 1)
   ) {
     console.error(
-      "error: usage: npm run bench -- swarm [--peers=4,8,16 (1..32)] [--size-mb=64] [--no-mixed] [--ours-only]",
+      "error: usage: npm run bench -- swarm [--peers=4,8,16 (1..32)] [--size-mb=64] [--no-mixed] [--ours-only] [--sysctl=KEY=VALUE ...]",
     );
     return 2;
   }
@@ -383,7 +391,7 @@ export async function runSwarmLab(args: string[]): Promise<number> {
     await makeRandomFile(file, sizeBytes, 120_000);
     for (const c of cases) {
       log(`building the lab for ${c.name}`);
-      lab = await SwarmLab.build(c.rates);
+      lab = await SwarmLab.build(c.rates, sysctls);
       const bits = c.rates.map((r) => (r === "20mbit" ? 20e6 : RATE_BITS));
       goodput ??= await measureGoodput(lab, file, sizeBytes);
       log(`one TCP stream through one 100 Mbit/s link: ${(goodput / 1e6).toFixed(2)} MB/s`);
@@ -433,6 +441,7 @@ export async function runSwarmLab(args: string[]): Promise<number> {
   console.log(
     `swarm lab: ${sizeMb} MiB, namespaces on one bridge, tbf on both ends of every host's link; one TCP stream carries G = ${((goodput ?? 0) / 1e6).toFixed(2)} MB/s per 100 Mbit/s link; bound T_min = max(F/u_s, F/d_min, N F/(u_s + sum u_i)) with every rate scaled by G`,
   );
+  if (sysctls.length > 0) console.log(`every host's kernel: ${sysctls.join(", ")}`);
   console.log(
     "ring: N+1 plain TCP copies of the file at once (host i to host i+1), the slowest: what this machine moves through the lab whatever the tool",
   );
@@ -447,7 +456,10 @@ export async function runSwarmLab(args: string[]): Promise<number> {
   const resultsDir = join(import.meta.dir, "results");
   mkdirSync(resultsDir, { recursive: true });
   const out = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, "-")}-swarm-lab.json`);
-  writeFileSync(out, `${JSON.stringify({ sizeMb, goodputBytesPerSecond: goodput, rows }, null, 2)}\n`);
+  writeFileSync(
+    out,
+    `${JSON.stringify({ sizeMb, goodputBytesPerSecond: goodput, sysctls, rows }, null, 2)}\n`,
+  );
   console.log(`written to ${out}`);
   return 0;
 }

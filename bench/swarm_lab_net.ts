@@ -50,8 +50,11 @@ export class SwarmLab {
     this.#bridge = `${PREFIX}${this.#id}br`;
   }
 
-  /** Builds the bridge and `rates.length` hosts, host i limited to `rates[i]` (tc syntax, e.g. "100mbit"). */
-  static async build(rates: string[]): Promise<SwarmLab> {
+  /**
+   * Builds the bridge and `rates.length` hosts, host i limited to `rates[i]` (tc syntax, e.g.
+   * "100mbit"); `sysctls` ("key=value") are set in every host's namespace.
+   */
+  static async build(rates: string[], sysctls: readonly string[] = []): Promise<SwarmLab> {
     await sweepLeftovers();
     const lab = new SwarmLab();
     try {
@@ -59,7 +62,11 @@ export class SwarmLab {
       lab.#made.links.push(lab.#bridge);
       await run(["ip", "addr", "add", `${lab.rootIp}/24`, "dev", lab.#bridge]);
       await run(["ip", "link", "set", lab.#bridge, "up"]);
-      for (const [i, rate] of rates.entries()) lab.hosts.push(await lab.#addHost(i, rate));
+      for (const [i, rate] of rates.entries()) {
+        const host = await lab.#addHost(i, rate);
+        for (const kv of sysctls) await run([...host.exec, "sysctl", "-q", "-w", kv]);
+        lab.hosts.push(host);
+      }
     } catch (err) {
       await lab.destroy();
       throw err;

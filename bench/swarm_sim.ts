@@ -9,7 +9,8 @@
 // sum of both ends' one-way latencies. The tracker answers a peer list in one round trip to
 // the source's latency. Up to `sendSlots` pieces leave a node at once, as in lib/peer/server.ts.
 import { type CoreOptions, DownloadCore, type Effect } from "../lib/download/core.ts";
-import { DEFAULT_QUEUED_TOTAL, DEFAULT_SEND_SLOTS, ServeQueue } from "../lib/peer/serve_queue.ts";
+import { DEFAULT_SEND_SLOTS } from "../lib/peer/send_slots.ts";
+import { DEFAULT_QUEUED_TOTAL, ServeQueue } from "../lib/peer/serve_queue.ts";
 import { SuperSeed } from "../lib/peer/super_seed.ts";
 import { Bitfield } from "../lib/pieces/bitfield.ts";
 import { pieceCount, pieceLength } from "../lib/pieces/constants.ts";
@@ -207,7 +208,9 @@ export function simulateSwarm(options: SimOptions): SimResult {
   const { sizeBytes, hosts, seed } = options;
   const count = pieceCount(sizeBytes);
   const rng = seededRng(seed);
-  const sendSlots = options.sendSlots ?? DEFAULT_SEND_SLOTS;
+  // A piece holds its slot until it has arrived, as lib/peer/send_slots.ts counts them (the
+  // p_got's half round trip aside).
+  const sendSlots = options.sendSlots ?? DEFAULT_SEND_SLOTS.connections;
   const limitMs = options.limitMs ?? 3_600_000;
   const tickMs = 1_000;
   const heap = new EventHeap();

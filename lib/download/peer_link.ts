@@ -100,8 +100,11 @@ export class PeerLink {
             if (!link.#ready) throw new ProtocolError(`${msg.t} before the bitfield`);
             if (msg.index >= id.pieceCount) throw new ProtocolError(`Piece index ${msg.index} out of range`);
             if (msg.t === "p_have") events.have(link, msg.index);
-            else if (msg.t === "p_piece") events.piece(link, msg.index, msg.data);
-            else if (msg.t === "p_busy") events.busy(link, msg.index);
+            else if (msg.t === "p_piece") {
+              // First, so that the seeder's slot frees while we check and write the piece.
+              conn.send({ t: "p_got", index: msg.index });
+              events.piece(link, msg.index, msg.data);
+            } else if (msg.t === "p_busy") events.busy(link, msg.index);
             else events.reject(link, msg.index);
             return;
           case "p_resume":

@@ -10,15 +10,6 @@
 // a source at 1 Gbit/s 1.47x -> 1.24x). Then the connection served longest ago.
 
 /**
- * Pieces a seeder sends at once, over all its connections: few, so that each piece finishes
- * soon and its receiver can pass it on, rather than every piece crawling in parallel; not one,
- * so that a receiver whose downlink is shared does not leave our uplink idle. In the swarm
- * simulator (64 MiB, 100 Mbit/s) 6 did best over 8 to 64 peers: 1 gave 2.5x the bound at 64
- * peers, 4 gave 1.7x, 6 1.6x, 16 1.8x, unlimited 2.7x.
- */
-export const DEFAULT_SEND_SLOTS = 6;
-
-/**
  * Requests queued over all connections before new ones are answered busy: as many as the
  * pieces being sent, so that each waits at most about one piece's time here. In the swarm
  * simulator (64 MiB, 100 Mbit/s, 100 peers) 6 gave 1.38x the bound, 4 and 8 1.41x, no limit 1.53x.

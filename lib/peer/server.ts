@@ -20,7 +20,8 @@ import {
 import { parsePeerMessage } from "../wire/peer_protocol.ts";
 import { listenTls, type PeerKey, secureHandlers } from "../wire/tls.ts";
 import type { Catalog, Served } from "./catalog.ts";
-import { DEFAULT_QUEUED_TOTAL, DEFAULT_SEND_SLOTS, ServeQueue } from "./serve_queue.ts";
+import { SendSlots } from "./send_slots.ts";
+import { DEFAULT_QUEUED_TOTAL, ServeQueue } from "./serve_queue.ts";
 import { type Reveal, SuperSeed } from "./super_seed.ts";
 
 /** Requests a downloader may queue at one seeder (it pipelines fewer; this is the hard cap). */
@@ -79,18 +80,25 @@ export function startPeerServer(options: {
   const superSeeds = new WeakMap<Served, SuperSeed<Downloader>>();
   /** Connections with a piece still in their outbox: the next piece waits for the kernel to take it. */
   const sending = new Set<Downloader>();
+  /** Pieces on the wire until their downloader says each arrived: a few connections at a time. */
+  const slots = new SendSlots<Downloader>();
+  // A downloader that never says a piece arrived gives its slot back after a while.
+  const expiry = setInterval(() => {
+    if (slots.expire(Date.now())) pump();
+  }, 1_000);
+  expiry.unref();
   let pumping = false;
   /**
-   * Serves queued requests in the order ServeQueue decides: a piece per connection at a time,
-   * and at most DEFAULT_SEND_SLOTS pieces not yet taken by the kernel over all connections.
+   * Serves queued requests in the order ServeQueue decides, as SendSlots allows: a few
+   * connections with a piece on the wire at once, and one frame per connection waiting for
+   * the kernel.
    */
   const pump = () => {
     if (pumping) return;
     pumping = true;
     try {
       for (;;) {
-        if (sending.size >= DEFAULT_SEND_SLOTS) return; // a few pieces at a time finish sooner
-        const next = queue.next((c) => !c.isClosed && !sending.has(c));
+        const next = queue.next((c) => !c.isClosed && !sending.has(c) && slots.canSend(c));
         if (!next) break;
         serve(next.conn, next.index);
       }
@@ -123,6 +131,7 @@ export function startPeerServer(options: {
       conn.send({ t: "p_reject", index });
       return;
     }
+    slots.sent(conn, index, Date.now());
     if (conn.sendFrame(frame)) return pieceFrames.give(frame);
     // The frame is free once the kernel has all of it; until then this connection waits.
     sending.add(conn);
@@ -193,6 +202,8 @@ export function startPeerServer(options: {
         pump();
       } else if (msg.t === "p_decline") {
         reveal(superSeeds.get(entry)?.declined(conn) ?? []);
+      } else if (msg.t === "p_got") {
+        if (slots.delivered(conn, msg.index)) pump();
       } else if (msg.t === "p_cancel") {
         queue.cancel(conn, msg.index);
         pump(); // room for a connection told busy
@@ -205,6 +216,7 @@ export function startPeerServer(options: {
       conn.state.unwatch?.();
       queue.close(conn);
       sending.delete(conn);
+      slots.close(conn);
       const entry = conn.state.entry;
       if (entry) superSeeds.get(entry)?.close(conn);
       pump(); // room for a connection told busy
@@ -266,6 +278,7 @@ export function startPeerServer(options: {
   });
   const stop = listener.stop.bind(listener);
   listener.stop = (closeActive?: boolean) => {
+    clearInterval(expiry);
     fds.closeAll();
     stop(closeActive);
   };

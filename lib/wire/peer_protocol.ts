@@ -23,6 +23,8 @@ export type PeerMessage =
    */
   | { t: "p_request"; index: number; missing?: number }
   | { t: "p_cancel"; index: number }
+  /** To the seeder: piece `index` arrived whole (its send slot is free; lib/peer/send_slots.ts). */
+  | { t: "p_got"; index: number }
   /** To a super-seeding seeder: none of the pieces it shows us is of use; show others. */
   | { t: "p_decline" }
   | { t: "p_piece"; index: number; data: Uint8Array }
@@ -59,6 +61,7 @@ export function parsePeerMessage(value: unknown): PeerMessage {
         ? { t: m.t, index: index() }
         : { t: m.t, index: index(), missing: readInt(m, "missing", 0, MAX_PIECE_INDEX) };
     case "p_have":
+    case "p_got":
     case "p_cancel":
     case "p_reject":
     case "p_busy":

@@ -115,11 +115,12 @@ function pieceOf(target: Target, index: number): Uint8Array {
   return target.content.subarray(index * PIECE_BYTES, Math.min((index + 1) * PIECE_BYTES, FILE_BYTES));
 }
 
-/** Requests piece `index` on `raw` and expects its exact bytes. */
+/** Requests piece `index` on `raw` and expects its exact bytes; says it arrived, as a downloader does. */
 async function expectPiece(target: Target, raw: RawSocket, index: number): Promise<void> {
   raw.send({ t: "p_request", index });
   const piece = await raw.next((f) => f.t === "p_piece" && f.index === index, ANSWER_MS);
   expect(piece?.t).toBe("p_piece");
+  raw.send({ t: "p_got", index }); // frees its send slot (lib/peer/send_slots.ts)
   expect(Buffer.compare(piece!.data as Uint8Array, pieceOf(target, index))).toBe(0); // cast: a p_piece's data
 }
 
@@ -178,6 +179,7 @@ const WELL_FORMED: Record<string, Record<string, unknown>> = {
   p_have: { index: 1 },
   p_request: { index: 1, missing: 3 },
   p_cancel: { index: 1 },
+  p_got: { index: 1 },
   p_piece: { index: 1, data: bytes(16) },
   p_reject: { index: 1 },
   p_busy: { index: 1 },
@@ -262,8 +264,8 @@ function expectedOutcome(body: Uint8Array, isAdmitted: boolean): Outcome | "skip
   }
   if (!isAdmitted) return msg.t === "p_hello" ? "refuse" : "close"; // our proofs here are never valid
   if (msg.t === "p_request") return msg.index < PIECES ? "piece" : "skip"; // out of range: its own test
-  // A cancel is answered by nothing; a decline by new offers at most (p_have, not counted here).
-  if (msg.t === "p_cancel" || msg.t === "p_decline") return "silence";
+  // A cancel or a got is answered by nothing; a decline by new offers at most (p_have, not counted here).
+  if (msg.t === "p_cancel" || msg.t === "p_got" || msg.t === "p_decline") return "silence";
   return "close";
 }
 
@@ -395,6 +397,22 @@ describe("the peer server under hostile input", () => {
     },
     15_000 + FC_RUNS * RUN_MS,
   );
+
+  test("keeps a connection's third piece until its downloader says one of the first two arrived", async () => {
+    const target = await startTarget();
+    const raw = await admitted(target);
+    for (let index = 0; index < PIECES; index++) raw.send({ t: "p_request", index });
+    const piece = (f: Record<string, unknown>) => f.t === "p_piece";
+    const first = await raw.next(piece, ANSWER_MS);
+    const second = await raw.next(piece, ANSWER_MS);
+    expect([first?.t, second?.t]).toEqual(["p_piece", "p_piece"]);
+    expect(await raw.next(piece, 500)).toBeUndefined(); // two on the wire: the third waits
+    raw.send({ t: "p_got", index: first?.index });
+    const third = await raw.next(piece, ANSWER_MS);
+    expect(new Set([first?.index, second?.index, third?.index]).size).toBe(PIECES);
+    raw.destroy();
+    await expectServing(target);
+  });
 
   test("bounds a peer that sends thousands of piece requests without reading", async () => {
     const target = await startTarget();

@@ -18,6 +18,7 @@ const PURE = [
   "download/core.ts",
   "peer/serve_queue.ts",
   "peer/super_seed.ts",
+  "peer/send_slots.ts",
   "download/view.ts",
   "web/security.ts",
   "web/listing.ts",
@@ -44,7 +45,7 @@ const FORBIDDEN: [RegExp, string][] = [
   [/\bDate\.now\(|\bnew Date\(|\bperformance\.now\(/, "clock reads"],
   [/\bMath\.random\(|crypto\.getRandomValues\(/, "randomness"],
   [
-    /from "\.\.\/(tracker|client|peer|download)\/(?!requests|core|serve_queue|super_seed|liveness|login_throttle|commands)/,
+    /from "\.\.\/(tracker|client|peer|download)\/(?!requests|core|serve_queue|super_seed|send_slots|liveness|login_throttle|commands)/,
     "imports of shells",
   ],
 ];
