@@ -220,7 +220,12 @@ export class Actor {
         if (r && r.err.length === 0) this.#ledger.count(this.#ledger.acked, "stop_share");
         if (r) {
           this.#downloaded.delete(`${d.group}/${d.name}`);
-          d.unshared = true; // even if it printed an error: it may have taken effect
+          // Every copy of the file here: stop_share names the file, not one download of it (a
+          // file fetched again after an earlier stop_share has several finished records).
+          // Even if it printed an error: it may have taken effect.
+          for (const x of this.#ledger.downloads)
+            if (x.actor === this.user && x.group === d.group && x.name === d.name && x.state === "C")
+              x.unshared = true;
         }
         return;
       }
