@@ -78,18 +78,6 @@ export class Bitfield {
     return this.#count === this.#size;
   }
 
-  /** Packed byte `b` (pieces 8b..8b+7, the lowest in the top bit); 0 past the end. */
-  byte(b: number): number {
-    return this.#bytes[b] ?? 0;
-  }
-
-  /** How many pieces both this and `other` (of the same size) have. */
-  countShared(other: Bitfield): number {
-    let count = 0;
-    for (let b = 0; b < this.#bytes.length; b++) count += popCount((this.#bytes[b] ?? 0) & other.byte(b));
-    return count;
-  }
-
   /** The packed bytes, a copy safe to send or keep. */
   toBytes(): Uint8Array {
     return this.#bytes.slice();

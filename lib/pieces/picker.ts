@@ -12,10 +12,21 @@ export interface PiecePickerOptions {
   have?: Bitfield;
 }
 
-/** A peer's pieces, and how many of them are idle here (lacked, asked of nobody). */
-interface PeerPieces {
-  bits: Bitfield;
+/** A peer's pieces as packed bits, and how many of them are idle here (lacked, asked of nobody). */
+interface PeerBits {
+  bits: Uint8Array;
   idle: number;
+}
+
+/** Whether bit `i` (MSB first) of packed `bits` is set. */
+function isSet(bits: Uint8Array, i: number): boolean {
+  return ((bits[i >> 3] ?? 0) & (0x80 >> (i & 7))) !== 0;
+}
+
+function popCount(byte: number): number {
+  let bits = 0;
+  for (let b = byte; b !== 0; b &= b - 1) bits += 1;
+  return bits;
 }
 
 /** Per-download piece availability, ownership and in-flight requests; answers "what next from this peer?". */
@@ -26,14 +37,15 @@ export class PiecePicker {
   #size: number;
   #rng: () => number;
   #have: Bitfield;
-  #peers = new Map<string, PeerPieces>();
+  #peers = new Map<string, Bitfield>();
   #availability: Uint32Array; // how many connected peers have each piece
   #requesters = new Map<number, Set<string>>(); // in-flight piece -> peers asked for it; never empty
   #ties: Uint32Array; // scratch for pick: candidates tied for best
   /** The idle pieces (lacked, asked of nobody) by availability: a complete peer's picks. */
   #idle: RarestTree;
-  /** The same pieces as a bitfield, scanned a byte at a time against a peer's. */
-  #idleBits: Bitfield;
+  /** The same pieces as packed bits (MSB first, as Bitfield). */
+  #idleBits: Uint8Array;
+  #peerBits = new Map<string, PeerBits>();
 
   /** A picker for `pieceCount` pieces, none of them held by any peer yet. */
   constructor(pieceCount: number, options: PiecePickerOptions) {
@@ -46,7 +58,7 @@ export class PiecePicker {
     this.#availability = new Uint32Array(pieceCount);
     this.#ties = new Uint32Array(pieceCount);
     this.#idle = new RarestTree(pieceCount);
-    this.#idleBits = new Bitfield(pieceCount);
+    this.#idleBits = new Uint8Array(Math.ceil(pieceCount / 8));
     for (let i = 0; i < pieceCount; i++) this.#update(i);
   }
 
@@ -57,7 +69,11 @@ export class PiecePicker {
       throw new Error(`PiecePicker: bitfield covers ${bitfield.size} pieces, expected ${this.#size}`);
     }
     const own = bitfield.clone();
-    this.#peers.set(peerId, { bits: own, idle: own.countShared(this.#idleBits) });
+    this.#peers.set(peerId, own);
+    const bits = own.toBytes();
+    let idle = 0;
+    for (let b = 0; b < bits.length; b++) idle += popCount((bits[b] ?? 0) & (this.#idleBits[b] ?? 0));
+    this.#peerBits.set(peerId, { bits, idle });
     for (let i = 0; i < this.#size; i++)
       if (own.has(i)) {
         this.#availability[i] = (this.#availability[i] ?? 0) + 1;
@@ -67,9 +83,10 @@ export class PiecePicker {
 
   /** Forgets a peer; returns the pieces whose requests to it were released, ascending. */
   removePeer(peerId: string): number[] {
-    const peer = this.#peers.get(peerId)?.bits;
+    const peer = this.#peers.get(peerId);
     if (peer === undefined) return [];
     this.#peers.delete(peerId);
+    this.#peerBits.delete(peerId);
     for (let i = 0; i < this.#size; i++)
       if (peer.has(i)) {
         this.#availability[i] = (this.#availability[i] ?? 0) - 1;
@@ -89,8 +106,12 @@ export class PiecePicker {
     if (!Number.isInteger(pieceIndex) || pieceIndex < 0 || pieceIndex >= this.#size) {
       throw new ProtocolError(`Invalid "have": expected a piece in 0..${this.#size - 1}: got ${pieceIndex}`);
     }
-    if (!peer.bits.set(pieceIndex)) return false;
-    if (this.#idleBits.has(pieceIndex)) peer.idle++;
+    if (!peer.set(pieceIndex)) return false;
+    const p = this.#peerBits.get(peerId);
+    if (p) {
+      p.bits[pieceIndex >> 3] = (p.bits[pieceIndex >> 3] ?? 0) | (0x80 >> (pieceIndex & 7));
+      if (isSet(this.#idleBits, pieceIndex)) p.idle++;
+    }
     this.#availability[pieceIndex] = (this.#availability[pieceIndex] ?? 0) + 1;
     this.#update(pieceIndex);
     return true;
@@ -98,7 +119,7 @@ export class PiecePicker {
 
   /** Records that `pieceIndex` was requested from `peerId` (normally right after `pick`). */
   markRequested(peerId: string, pieceIndex: number): void {
-    if (!this.#peer(peerId).bits.has(pieceIndex)) {
+    if (!this.#peer(peerId).has(pieceIndex)) {
       throw new Error(`PiecePicker: peer "${peerId}" lacks piece ${pieceIndex}`);
     }
     if (this.#have.has(pieceIndex)) throw new Error(`PiecePicker: piece ${pieceIndex} is already verified`);
@@ -136,13 +157,14 @@ export class PiecePicker {
     if (peer === undefined) return undefined;
     // Rarest first over pieces we lack and nobody is fetching.
     let ties = 0;
-    if (peer.bits.isComplete()) {
+    if (peer.isComplete()) {
       // Every idle piece is a candidate: the tree gives what the scan would, in O(log pieces).
       const tied = this.#idle.countAtMin();
       if (tied > 0) return this.#idle.kthAtMin(this.#choose(tied));
     } else {
       // Most picks of a peer showing a few pieces (a super-seeder) find none idle: no scan then.
-      ties = peer.idle > 0 ? this.#rarestIdle(peer.bits) : 0;
+      const p = this.#peerBits.get(peerId);
+      ties = p && p.idle > 0 ? this.#rarestIdle(p.bits) : 0;
       if (ties > 0) return this.#ties[this.#choose(ties)];
     }
     if (!this.inEndgame()) return undefined;
@@ -151,7 +173,7 @@ export class PiecePicker {
     // than ENDGAME_REQUESTERS per piece: every extra copy is a whole piece sent for nothing.
     let fewest = Infinity;
     for (const [pieceIndex, askers] of this.#requesters) {
-      if (askers.has(peerId) || askers.size >= ENDGAME_REQUESTERS || !peer.bits.has(pieceIndex)) continue;
+      if (askers.has(peerId) || askers.size >= ENDGAME_REQUESTERS || !peer.has(pieceIndex)) continue;
       if (askers.size < fewest) {
         fewest = askers.size;
         ties = 0;
@@ -212,12 +234,12 @@ export class PiecePicker {
    * time: a peer showing few pieces (a super-seeder) costs a pass over bytes, not a call per
    * piece. The candidates tied for rarest go to #ties in index order; returns how many.
    */
-  #rarestIdle(bits: Bitfield): number {
+  #rarestIdle(bits: Uint8Array): number {
     const idle = this.#idleBits;
     let rarest = Infinity;
     let ties = 0;
-    for (let b = 0; 8 * b < this.#size; b++) {
-      let candidates = idle.byte(b) & bits.byte(b);
+    for (let b = 0; b < idle.length; b++) {
+      let candidates = (idle[b] ?? 0) & (bits[b] ?? 0);
       while (candidates !== 0) {
         const bit = Math.clz32(candidates) - 24; // the lowest piece first: bits are MSB first
         candidates &= ~(0x80 >> bit);
@@ -237,11 +259,15 @@ export class PiecePicker {
   #update(i: number): void {
     const idle = !this.#have.has(i) && !this.#requesters.has(i);
     this.#idle.set(i, idle ? (this.#availability[i] ?? 0) : undefined);
-    if (!(idle ? this.#idleBits.set(i) : this.#idleBits.clear(i))) return;
-    for (const p of this.#peers.values()) if (p.bits.has(i)) p.idle += idle ? 1 : -1;
+    if (idle === isSet(this.#idleBits, i)) return;
+    const mask = 0x80 >> (i & 7);
+    this.#idleBits[i >> 3] = idle
+      ? (this.#idleBits[i >> 3] ?? 0) | mask
+      : (this.#idleBits[i >> 3] ?? 0) & ~mask;
+    for (const p of this.#peerBits.values()) if (isSet(p.bits, i)) p.idle += idle ? 1 : -1;
   }
 
-  #peer(peerId: string): PeerPieces {
+  #peer(peerId: string): Bitfield {
     const peer = this.#peers.get(peerId);
     if (peer === undefined) throw new Error(`PiecePicker: unknown peer "${peerId}"`);
     return peer;

@@ -29,14 +29,6 @@ describe("Bitfield", () => {
     expect([...field.toBytes()]).toEqual([0x81, 0x40]);
   });
 
-  test("byte and countShared read the packed bits as they are sent", () => {
-    const a = Bitfield.fromBytes(Uint8Array.of(0b1010_0000, 0b1000_0000), 9);
-    const b = Bitfield.fromBytes(Uint8Array.of(0b0010_0001, 0b1000_0000), 9);
-    expect([a.byte(0), a.byte(1), a.byte(2)]).toEqual([0b1010_0000, 0b1000_0000, 0]);
-    expect(a.countShared(b)).toBe(2); // pieces 2 and 8
-    expect(b.countShared(new Bitfield(9))).toBe(0);
-  });
-
   test("set and clear report whether anything changed and keep the count", () => {
     const field = new Bitfield(3);
     expect(field.set(1)).toBe(true);
