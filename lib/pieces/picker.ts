@@ -12,7 +12,13 @@ export interface PiecePickerOptions {
   have?: Bitfield;
 }
 
-/** A peer's pieces as packed bits, and how many of them are idle here (lacked, asked of nobody). */
+/**
+ * A peer's pieces as packed bits, and how many of them are idle here (lacked, asked of nobody).
+ * A second copy of the peer's Bitfield on purpose: the scan in #rarestIdle reads plain bytes.
+ * Reading them through Bitfield methods instead (tried: byte() and countShared()) made that
+ * scan hot enough for JSC to tier it up, and the 4-seeder leecher's peak RSS went from
+ * 59.2-60.6 to 63.1-65.7 MiB (3 interleaved runs each, 1 GiB on loopback).
+ */
 interface PeerBits {
   bits: Uint8Array;
   idle: number;
