@@ -54,7 +54,11 @@ export class SwarmLab {
    * Builds the bridge and `rates.length` hosts, host i limited to `rates[i]` (tc syntax, e.g.
    * "100mbit"); `sysctls` ("key=value") are set in every host's namespace.
    */
-  static async build(rates: string[], sysctls: readonly string[] = []): Promise<SwarmLab> {
+  /**
+   * `queueMs`: how long a packet may wait in each link's tbf queue before it is dropped (the
+   * switch port's buffer: 50 ms is 625 KB at 100 Mbit/s).
+   */
+  static async build(rates: string[], sysctls: readonly string[] = [], queueMs = 50): Promise<SwarmLab> {
     await sweepLeftovers();
     const lab = new SwarmLab();
     try {
@@ -63,7 +67,7 @@ export class SwarmLab {
       await run(["ip", "addr", "add", `${lab.rootIp}/24`, "dev", lab.#bridge]);
       await run(["ip", "link", "set", lab.#bridge, "up"]);
       for (const [i, rate] of rates.entries()) {
-        const host = await lab.#addHost(i, rate);
+        const host = await lab.#addHost(i, rate, queueMs);
         for (const kv of sysctls) await run([...host.exec, "sysctl", "-q", "-w", kv]);
         lab.hosts.push(host);
       }
@@ -74,7 +78,7 @@ export class SwarmLab {
     return lab;
   }
 
-  async #addHost(i: number, rate: string): Promise<LabHost> {
+  async #addHost(i: number, rate: string, queueMs: number): Promise<LabHost> {
     const ns = `${PREFIX}-${this.#id}-h${i}`;
     const inner = `${PREFIX}${this.#id}h${i}`;
     const outer = `${PREFIX}${this.#id}p${i}`;
@@ -91,7 +95,7 @@ export class SwarmLab {
     await run([...exec, "ip", "link", "set", inner, "up"]);
     await run([...exec, "ip", "link", "set", "lo", "up"]);
     // Uplink: the host's egress; downlink: the bridge port's egress towards the host.
-    const tbf = ["root", "tbf", "rate", rate, "burst", "64kb", "latency", "50ms"];
+    const tbf = ["root", "tbf", "rate", rate, "burst", "64kb", "latency", `${queueMs}ms`];
     await run([...exec, "tc", "qdisc", "add", "dev", inner, ...tbf]);
     await run(["tc", "qdisc", "add", "dev", outer, ...tbf]);
     return { ns, ip, exec };

@@ -59,7 +59,11 @@ export class Files implements FileCommands {
     this.#selfPeer = options.selfPeer;
     this.#log = options.log;
     this.#progress = options.progress;
-    this.#trust = { identity: options.identity, keyOf: (peer) => this.#seederKeys.get(peer) };
+    this.#trust = {
+      identity: options.identity,
+      keyOf: (peer) => this.#seederKeys.get(peer),
+      vouch: (peer, key) => this.#seederKeys.set(peer, key),
+    };
   }
 
   /** Remembers the seeder keys of a file_info reply; its live peers. */

@@ -165,8 +165,8 @@ export class Download {
       sizeBytes: spec.sizeBytes,
       have: this.#onDisk.clone(),
     });
-    this.#unwatchPeers = this.#deps.catalog.watchPeers(spec.group, spec.name, (peer) =>
-      this.#introduce(peer),
+    this.#unwatchPeers = this.#deps.catalog.watchPeers(spec.group, spec.name, (peer, key) =>
+      this.#introduce(peer, key),
     );
     const first = this.#core.start(now);
     if (this.#core.progress(now).bytesVerified < spec.sizeBytes)
@@ -186,9 +186,10 @@ export class Download {
   }
 
   /** A peer connected to us for this file: we can fetch from it too, at once. */
-  #introduce(peer: string): void {
-    if (this.#fetching())
-      this.#run(this.#core?.handle({ t: "peers", nowMs: Date.now(), peers: [peer] }) ?? []);
+  #introduce(peer: string, key: string): void {
+    if (!this.#fetching()) return;
+    this.#deps.trust.vouch(peer, key);
+    this.#run(this.#core?.handle({ t: "peers", nowMs: Date.now(), peers: [peer] }) ?? []);
   }
 
   /** `42% 12.3 MB/s 3 peers` and the like. */

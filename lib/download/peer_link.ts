@@ -38,6 +38,12 @@ export interface LinkIdentity {
 export interface SeederTrust {
   identity: TlsIdentity;
   keyOf(peer: string): string | undefined;
+  /**
+   * The tracker confirmed that `peer`'s session registered `key` (a check_peer that passed when
+   * it connected to us): without it a newcomer introduced that way, not yet in any file_info
+   * reply, would be refused when we dial it.
+   */
+  vouch(peer: string, key: string): void;
 }
 
 export class PeerLink {

@@ -17,7 +17,8 @@ export interface Served {
 }
 
 type HaveListener = (index: number) => void;
-type PeerListener = (peer: string) => void;
+/** `key`: the key the tracker confirmed that peer's session registered (it checked the peer's proof). */
+type PeerListener = (peer: string, key: string) => void;
 
 /** The files served, with "have" announcements to the peers watching each. */
 export class Catalog {
@@ -52,9 +53,12 @@ export class Catalog {
     for (const listener of this.#watchers.get(key(group, name)) ?? []) listener(index);
   }
 
-  /** A proven peer connected to us for this file (a downloader of it): tell who listens. */
-  introduce(group: string, name: string, peer: string): void {
-    for (const listener of this.#peerWatchers.get(key(group, name)) ?? []) listener(peer);
+  /**
+   * A proven peer connected to us for this file (a downloader of it), presenting `peerKey`, the
+   * key its session registered: tell who listens.
+   */
+  introduce(group: string, name: string, peer: string, peerKey: string): void {
+    for (const listener of this.#peerWatchers.get(key(group, name)) ?? []) listener(peer, peerKey);
   }
 
   /** Subscribes to introductions of peers of a file; returns the unsubscribe function. */

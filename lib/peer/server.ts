@@ -174,7 +174,9 @@ export function startPeerServer(options: {
             p.phase = "serving";
             p.entry = entry;
             queue.open(conn, `${entry.group}\u0000${entry.name}`);
-            catalog.introduce(msg.group, msg.name, msg.peer); // a downloader of this file: we may fetch from it too
+            // A downloader of this file: we may fetch from it too. The tracker has just confirmed
+            // that the key it presented is its session's, the key its own server will present.
+            catalog.introduce(msg.group, msg.name, msg.peer, p.who.id);
             const seed = superSeedOf(entry);
             conn.send(
               seed?.active

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { helloSeeder, startRawSeeder, stopBadPeers, TrackerSession } from "../helpers/bad_peer.ts";
 import { makeCluster, startTrackers } from "../helpers/cluster.ts";
-import { groupOf, MiB, randomFile, tempPath, waitForDownload } from "../helpers/files.ts";
+import { downloadLine, groupOf, MiB, randomFile, tempPath, waitForDownload } from "../helpers/files.ts";
 import { freshIdentity, TEST_IDENTITY } from "../helpers/identity.ts";
 import { makeTempDir, stopAll } from "../helpers/processes.ts";
 import { closeRawSockets, RawSocket } from "../helpers/raw_socket.ts";
@@ -50,6 +50,38 @@ describe("a downloader", () => {
     });
     await waitForDownload(bob!, "g/keyed.bin", { timeoutMs: 45_000 });
   }, 60_000);
+});
+
+describe("a newcomer that connects to a downloader", () => {
+  test("is dialled back at once, by the key the tracker confirmed for it, before any peer list names it", async () => {
+    const cluster = await makeCluster({ trackers: 1 });
+    await startTrackers(cluster);
+    const [, bob, carol, mallory] = await groupOf(cluster, ["alice", "bob", "carol", "mallory"]);
+    await mallory!.close();
+    const path = await randomFile(await tempPath("newcomer.bin"), 2 * MiB);
+    // A seeder that sends nothing: bob and carol stay downloading, and each is the other's peer.
+    await startRawSeeder({
+      tracker: cluster.slots[0]!,
+      user: "mallory",
+      pass: "pw-mallory",
+      group: "g",
+      path,
+      corrupt: false,
+      stall: true,
+    });
+    await bob!.ok(`download_file g newcomer.bin ${await makeTempDir()}`);
+    await waitUntil(async () => (await downloadLine(bob!, "g/newcomer.bin"))?.peers === 1, {
+      what: "bob to connect to the seeder",
+    });
+    // bob's peer list (from the tracker, refreshed every 5 s) does not name carol yet: he
+    // learns of her when she connects to him, and knows her key only from that connection's check.
+    await carol!.ok(`download_file g newcomer.bin ${await makeTempDir()}`);
+    await waitUntil(async () => (await downloadLine(bob!, "g/newcomer.bin"))?.peers === 2, {
+      what: "bob to connect to carol",
+      timeoutMs: 4_000,
+    });
+    expect(bob!.stderr.text()).not.toContain("refusing seeder");
+  }, 30_000);
 });
 
 describe("a seeder's check of a membership proof", () => {
