@@ -134,6 +134,12 @@ export class ServeQueue<C> {
     return true;
   }
 
+  /** Whether some connection that `pred` accepts has a request queued. */
+  anyQueued(pred: (conn: C) => boolean): boolean {
+    for (const [conn, q] of this.#conns) if (q.indexes.length > 0 && pred(conn)) return true;
+    return false;
+  }
+
   /** Requests queued for `conn`. */
   queued(conn: C): number {
     return this.#conns.get(conn)?.indexes.length ?? 0;

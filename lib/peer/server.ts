@@ -97,8 +97,11 @@ export function startPeerServer(options: {
     if (pumping) return;
     pumping = true;
     try {
+      const ready = (c: Downloader) => !c.isClosed && !sending.has(c);
       for (;;) {
-        const next = queue.next((c) => !c.isClosed && !sending.has(c) && slots.canSend(c));
+        // Connections with requests and no slot: while there are any, a slot holder's turn ends.
+        const othersWaiting = queue.anyQueued((c) => ready(c) && slots.onWire(c) === 0);
+        const next = queue.next((c) => ready(c) && slots.canSend(c, othersWaiting));
         if (!next) break;
         serve(next.conn, next.index);
       }

@@ -22,6 +22,25 @@ describe("SendSlots", () => {
     expect([s.active, s.onWire("a")]).toEqual([1, 2]);
   });
 
+  test("a slot holder keeps its slot while nobody waits, and lets it go after its turn when others do", () => {
+    const s = new SendSlots<string>({ connections: 1, perConnection: 2, expireMs: 1_000 });
+    // Alone: a connection that keeps asking keeps sending, one piece right behind the other.
+    s.sent("a", 0, 0);
+    s.sent("a", 1, 0);
+    s.delivered("a", 0);
+    expect(s.canSend("a", false)).toBe(true);
+    s.sent("a", 2, 0);
+    s.delivered("a", 1);
+    // b waits for a slot: a's turn (two pieces) is over, its third goes out only if nobody waits.
+    expect(s.canSend("b", true)).toBe(false);
+    expect(s.canSend("a", true)).toBe(false);
+    s.delivered("a", 2);
+    expect(s.canSend("b", true)).toBe(true); // a's slot is free: b takes it
+    s.sent("b", 0, 0);
+    expect(s.canSend("b", true)).toBe(true); // b's second, within its turn
+    expect(s.canSend("a", true)).toBe(false);
+  });
+
   test("a piece never acknowledged frees its slot after expireMs; closing frees them all", () => {
     const s = new SendSlots<string>({ connections: 1, perConnection: 2, expireMs: 1_000 });
     s.sent("a", 0, 0);
