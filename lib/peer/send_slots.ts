@@ -33,11 +33,16 @@ export interface SendSlotsOptions {
 
 export const DEFAULT_SEND_SLOTS: SendSlotsOptions = { connections: 6, perConnection: 2, expireMs: 10_000 };
 
-/** Pieces sent and not yet acknowledged, per connection, and how many it sent since it took its slot. */
+/** A connection holding a slot: its pieces not yet acknowledged, and how many it sent since it took the slot. */
+interface Held {
+  pieces: { index: number; atMs: number }[];
+  turn: number;
+}
+
+/** Pieces sent and not yet acknowledged, per connection. */
 export class SendSlots<C> {
   readonly options: SendSlotsOptions;
-  #out = new Map<C, { index: number; atMs: number }[]>();
-  #turn = new Map<C, number>();
+  #out = new Map<C, Held>();
 
   constructor(options: Partial<SendSlotsOptions> = {}) {
     this.options = { ...DEFAULT_SEND_SLOTS, ...options };
@@ -53,7 +58,7 @@ export class SendSlots<C> {
 
   /** Pieces of `conn` on the wire. */
   onWire(conn: C): number {
-    return this.#out.get(conn)?.length ?? 0;
+    return this.#out.get(conn)?.pieces.length ?? 0;
   }
 
   /**
@@ -68,47 +73,41 @@ export class SendSlots<C> {
     const n = this.onWire(conn);
     if (n >= this.options.perConnection) return false;
     if (n === 0) return this.#out.size < this.options.connections;
-    return !othersWaiting || (this.#turn.get(conn) ?? 0) < this.options.perConnection;
+    return !othersWaiting || (this.#out.get(conn)?.turn ?? 0) < this.options.perConnection;
   }
 
   /** Piece `index` went out on `conn`. */
   sent(conn: C, index: number, nowMs: number): void {
-    const out = this.#out.get(conn) ?? [];
-    out.push({ index, atMs: nowMs });
-    this.#out.set(conn, out);
-    this.#turn.set(conn, (this.#turn.get(conn) ?? 0) + 1);
+    const held = this.#out.get(conn) ?? { pieces: [], turn: 0 };
+    held.pieces.push({ index, atMs: nowMs });
+    held.turn++;
+    this.#out.set(conn, held);
   }
 
   /** The downloader on `conn` has piece `index`; false if it was not on the wire (a stray or late `p_got`). */
   delivered(conn: C, index: number): boolean {
-    const out = this.#out.get(conn);
+    const out = this.#out.get(conn)?.pieces;
     const at = out?.findIndex((p) => p.index === index) ?? -1;
     if (!out || at < 0) return false;
     out.splice(at, 1);
-    if (out.length === 0) this.#release(conn);
+    if (out.length === 0) this.#out.delete(conn); // its slot, and its turn, are over
     return true;
   }
 
   /** Forgets `conn` (closed). */
   close(conn: C): void {
-    this.#release(conn);
-  }
-
-  /** `conn` has nothing on the wire: its slot, and its turn, are over. */
-  #release(conn: C): void {
     this.#out.delete(conn);
-    this.#turn.delete(conn);
   }
 
   /** Counts pieces sent `expireMs` ago or earlier as arrived; true if any was. */
   expire(nowMs: number): boolean {
     let any = false;
-    for (const [conn, out] of this.#out) {
-      const kept = out.filter((p) => nowMs - p.atMs < this.options.expireMs);
-      if (kept.length === out.length) continue;
+    for (const [conn, held] of this.#out) {
+      const kept = held.pieces.filter((p) => nowMs - p.atMs < this.options.expireMs);
+      if (kept.length === held.pieces.length) continue;
       any = true;
-      if (kept.length === 0) this.#release(conn);
-      else this.#out.set(conn, kept);
+      if (kept.length === 0) this.#out.delete(conn);
+      else held.pieces = kept;
     }
     return any;
   }
