@@ -180,6 +180,8 @@ export class TrackerLink {
       lastError = `tracker ${this.#current?.no} stopped answering`;
       conn.end();
     }
+    // A tracker catching up says what to do itself; silence means none of them is up.
+    if (CATCHING_UP.test(lastError)) throw new Error(lastError);
     throw new Error(`${lastError}: check that a tracker in tracker_info.txt is running`);
   }
 
@@ -235,6 +237,7 @@ export class TrackerLink {
     const start = this.#current ? this.trackers.indexOf(this.#current) + 1 : 0;
     let round = 0;
     let refused: string | undefined;
+    let catchingUp: string | undefined;
     while (!this.#closed && Date.now() < deadline) {
       let refusedNow = 0;
       for (let i = 0; i < this.trackers.length; i++) {
@@ -251,28 +254,40 @@ export class TrackerLink {
         this.#conn = conn;
         const previous = this.#current;
         this.#current = t;
-        if (this.#token && !(await this.#resume(conn, this.#token, deadline))) continue;
+        const resumed = this.#token ? await this.#resume(conn, this.#token, deadline) : true;
+        if (resumed !== true) {
+          if (typeof resumed === "string") catchingUp = resumed;
+          continue;
+        }
         if (previous && previous !== t) this.#log(`switched to tracker ${t.no} (${t.host}:${t.port})`);
         return conn;
       }
       // Every tracker answered with a key we refuse: waiting will not change that.
       if (refused !== undefined && refusedNow === this.trackers.length) throw new KeyRefused(refused);
-      await Bun.sleep(Math.min(200 * 2 ** round++, 2_000));
+      await Bun.sleep(Math.max(0, Math.min(200 * 2 ** round++, 2_000, deadline - Date.now())));
     }
     if (refused !== undefined) throw new KeyRefused(refused);
+    if (catchingUp !== undefined) throw new Error(catchingUp);
     throw new Error("no tracker reachable");
   }
 
-  /** Re-attaches the session on a new tracker; false if this tracker could not. */
-  async #resume(conn: Link, token: Uint8Array, deadline: number): Promise<boolean> {
+  /**
+   * Re-attaches the session on a new tracker: true when done (or the session is gone for good),
+   * false if this tracker stopped answering, and the tracker's reason if it is catching up with
+   * the others: it may not hold the session yet, so another one is tried, or this one again in
+   * a moment, and the session is kept. It is lost only when a tracker that lacks nothing the
+   * others hold knows it not, and will not take the login again.
+   */
+  async #resume(conn: Link, token: Uint8Array, deadline: number): Promise<boolean | string> {
     const graceEnd = Math.min(Date.now() + this.#o.resumeGraceMs, deadline);
     let renewed = false;
     for (;;) {
       const reply = await this.#send(conn, { t: "resume", token });
       if (!reply) return false;
       if (reply.ok) return true;
+      let reason = reply.reason;
       const proof = this.#proof;
-      if (proof && !renewed) {
+      if (proof && !renewed && !CATCHING_UP.test(reason)) {
         // Unknown here: the login has not reached this tracker. The same token makes the same
         // session, so logging in again with it carries the session on, shares and all.
         renewed = true;
@@ -283,6 +298,11 @@ export class TrackerLink {
           this.#log(`session carried on at tracker ${this.#current?.no}`);
           return true;
         }
+        reason = again.reason;
+      }
+      if (CATCHING_UP.test(reason)) {
+        conn.end();
+        return reason;
       }
       if (Date.now() >= graceEnd) {
         this.setSession(undefined);

@@ -93,6 +93,8 @@ export class Replica {
   #name: string;
   /** While catching up: the trackers that said they are new and empty too. */
   #newPeers = new Set<number>();
+  /** The version vector of each linked tracker's latest status (forgotten when its link drops). */
+  #theirs = new Map<number, VersionVector>();
 
   /**
    * `nodes` lists the node id of every tracker in the cluster, this one included: the ones whose
@@ -162,6 +164,29 @@ export class Replica {
     return this.#catchingUp;
   }
 
+  /** What a request that has to wait for this replica to catch up is told. */
+  get catchingUpReason(): string {
+    return `${this.#name} is catching up with the others: try again in a moment`;
+  }
+
+  /**
+   * Whether something held elsewhere may be missing here: still catching up, or a linked
+   * tracker's latest status shows ops not held yet. A session or user unknown here then may
+   * exist all the same (a wiped tracker between its first status and the ops that follow it, or
+   * one a moment behind), so "unknown" would be the wrong answer: "try again in a moment" is right.
+   */
+  lacksOpsHeldElsewhere(): boolean {
+    if (this.#catchingUp) return true;
+    for (const vv of this.#theirs.values())
+      for (const [origin, seq] of vv) if ((this.#contig.get(origin) ?? 0) < seq) return true;
+    return false;
+  }
+
+  /** A tracker's link dropped: what its last status showed may never arrive, and is not waited for. */
+  forgetStatus(node: number): void {
+    this.#theirs.delete(node);
+  }
+
   /** No other tracker answered in time: this one starts the cluster's history (see ReplicaOptions). */
   stopCatchingUp(): void {
     this.#catchingUp = false;
@@ -173,13 +198,7 @@ export class Replica {
       const previous = this.outcomeOf(rid);
       if (previous) return { outcome: previous };
     }
-    if (this.#catchingUp)
-      return {
-        outcome: {
-          ok: false,
-          reason: `${this.#name} is catching up with the others: try again in a moment`,
-        },
-      };
+    if (this.#catchingUp) return { outcome: { ok: false, reason: this.catchingUpReason } };
     const outcome = this.check(change);
     if (!outcome.ok) return { outcome };
     const seq = (this.#contig.get(this.node) ?? 0) + 1;
@@ -267,6 +286,8 @@ export class Replica {
   receiveStatus(status: SyncStatus): void {
     this.#clock.observe(status.clock);
     if (this.#catchingUp) this.#catchUpWith(status);
+    if (status.node !== this.node && this.nodes.includes(status.node))
+      this.#theirs.set(status.node, status.vv);
     const lacking = status.vv.some(
       ([origin, seq]) =>
         (origin === status.node || !this.nodes.includes(origin)) && (this.#contig.get(origin) ?? 0) < seq,

@@ -79,8 +79,11 @@ export async function handleRequest(
     const user = core.replica.state.users.get(req.user);
     // One message for both cases, so a stranger cannot probe which user ids exist.
     if (!user || !(await Bun.password.verify(req.pass, user.hash))) {
-      core.throttle.failed(req.user, client.address, core.nowMs());
-      return fail("wrong user id or password");
+      // Behind the others, the user may exist elsewhere: "try again", not "wrong" (the same
+      // answer for a wrong password then, so that it reveals nothing either; only that counts).
+      const behind = core.replica.lacksOpsHeldElsewhere();
+      if (user || !behind) core.throttle.failed(req.user, client.address, core.nowMs());
+      return fail(behind ? core.replica.catchingUpReason : "wrong user id or password");
     }
     core.throttle.succeeded(req.user);
     const session = sessionId(req.token);
@@ -98,7 +101,12 @@ export async function handleRequest(
   if (req.t === "resume") {
     const session = sessionId(req.token);
     const known = core.replica.state.sessions.get(session);
-    if (!known) return fail("session unknown to this tracker: log in again");
+    if (!known)
+      return fail(
+        core.replica.lacksOpsHeldElsewhere()
+          ? core.replica.catchingUpReason
+          : "session unknown to this tracker: log in again",
+      );
     if (known.key !== client.key)
       return fail("session belongs to another client key: log in again from this client");
     client.session = session;

@@ -352,6 +352,7 @@ export class Sync {
       },
       close: () => {
         if (link.authed) this.#o.log(`sync: lost tracker ${peer.no}`);
+        this.#o.replica.forgetStatus(link.node);
         link.authed = false;
         link.conn = undefined;
         if (!this.#stopped) link.redial = setTimeout(() => this.#dial(link), REDIAL_MS);

@@ -8,6 +8,7 @@ import { type ClientProcess, startClient } from "../helpers/client_process.ts";
 import { type Cluster, makeCluster, settle, startTrackers } from "../helpers/cluster.ts";
 import { expectError, expectOut } from "../helpers/expect_output.ts";
 import { makeTempDir, runToExit, stopAll } from "../helpers/processes.ts";
+import { closeRawSockets, RawSocket } from "../helpers/raw_socket.ts";
 import { startRelay } from "../helpers/relay.ts";
 import { startTracker } from "../helpers/tracker_process.ts";
 import { waitUntil } from "../helpers/wait.ts";
@@ -15,7 +16,10 @@ import { waitUntil } from "../helpers/wait.ts";
 /** A key id as the listening line shows it. */
 const ID = "[a-z2-7]{4}(-[a-z2-7]{4}){7}";
 
-afterEach(stopAll);
+afterEach(async () => {
+  closeRawSockets();
+  await stopAll();
+});
 
 /** Starts a client that tries the trackers in `order` and logs in as `user` (created if asked). */
 async function loggedIn(
@@ -328,6 +332,33 @@ describe("tracker cluster: failover and recovery", () => {
     const r = await alice.run("create_group g");
     expect({ out: r.out, err: r.err }).toEqual({ out: ["group g created; you own it"], err: [] });
     await expectOut(alice, "whoami", [`alice on ${alice.peer} via tracker 2 (${t2.address})`]);
+  }, 30_000);
+
+  test("a tracker still catching up says so to a resume or login it cannot place, rather than 'unknown'", async () => {
+    // Alone in a file of two with nothing stored, tracker 1 waits up to 3 s for the other: a
+    // session or user unknown to it may exist there, so the client must try again, not give up.
+    const cluster = await makeCluster({ trackers: 2 });
+    await startTracker(cluster, 1);
+    const raw = await RawSocket.connect({ port: cluster.slots[0]!.port });
+    const token = crypto.getRandomValues(new Uint8Array(32));
+    const catchingUp = {
+      ok: false,
+      reason: "tracker 1 is catching up with the others: try again in a moment",
+    };
+    expect(await raw.request({ t: "resume", token })).toMatchObject(catchingUp);
+    const login = { t: "login", user: "alice", pass: "pw", peer: "127.0.0.1:9", token };
+    expect(await raw.request(login)).toMatchObject(catchingUp);
+    // Nobody answered in 3 s: it starts empty, and knows it lacks nothing: now "unknown" is true.
+    const after = await waitUntil(
+      async () => {
+        const reply = await raw.request({ t: "resume", token });
+        return reply?.reason === catchingUp.reason ? undefined : reply;
+      },
+      { timeoutMs: 10_000, intervalMs: 250, what: "tracker 1 to stop catching up" },
+    );
+    expect(after).toMatchObject({ ok: false, reason: "session unknown to this tracker: log in again" });
+    expect(await raw.request(login)).toMatchObject({ ok: false, reason: "wrong user id or password" });
+    raw.destroy();
   }, 30_000);
 
   test("a restarted tracker catches up with what happened while it was down", async () => {

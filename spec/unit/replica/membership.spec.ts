@@ -67,3 +67,39 @@ describe("membership by node id", () => {
     });
   });
 });
+
+describe("lacksOpsHeldElsewhere: when an unknown session may exist all the same", () => {
+  test("while catching up, and while a linked tracker's latest status shows ops not held here", () => {
+    const nodes = [1, 2];
+    const a = new Replica(1, nodes);
+    const login = a.local(createUser("alice"), 10).op as Op; // cast: the change applies
+    // A wiped tracker: catching up until a status shows it holds its own ops.
+    const b = new Replica(2, nodes, undefined, { catchingUp: true });
+    expect(b.lacksOpsHeldElsewhere()).toBe(true);
+    b.receiveStatus(a.status()); // caught up (nothing of its own to wait for), alice not here yet
+    expect(b.catchingUp).toBe(false);
+    expect(b.lacksOpsHeldElsewhere()).toBe(true);
+    b.apply(login);
+    expect(b.lacksOpsHeldElsewhere()).toBe(false);
+    // A moment behind: a status ahead of the ops it shows.
+    const later = a.local(createUser("bob"), 20).op as Op; // cast: the change applies
+    b.receiveStatus(a.status());
+    expect(b.lacksOpsHeldElsewhere()).toBe(true);
+    b.apply(later);
+    expect(b.lacksOpsHeldElsewhere()).toBe(false);
+    // The link drops before the ops arrive: they are not waited for.
+    a.local(createUser("carol"), 30);
+    b.receiveStatus(a.status());
+    expect(b.lacksOpsHeldElsewhere()).toBe(true);
+    b.forgetStatus(1);
+    expect(b.lacksOpsHeldElsewhere()).toBe(false);
+  });
+
+  test("a status of a tracker that is not a member counts for nothing", () => {
+    const a = new Replica(9, [9]);
+    a.local(createUser("alice"), 10);
+    const b = new Replica(2, [1, 2]);
+    b.receiveStatus(a.status());
+    expect(b.lacksOpsHeldElsewhere()).toBe(false);
+  });
+});
