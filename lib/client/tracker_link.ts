@@ -287,9 +287,10 @@ export class TrackerLink {
       if (reply.ok) return true;
       let reason = reply.reason;
       const proof = this.#proof;
-      if (proof && !renewed && !CATCHING_UP.test(reason)) {
-        // Unknown here: the login has not reached this tracker. The same token makes the same
-        // session, so logging in again with it carries the session on, shares and all.
+      if (proof && !renewed) {
+        // Unknown here, or not yet: the login has not reached this tracker. The same token makes
+        // the same session, so logging in again with it carries the session on, shares and all
+        // (a tracker behind the others takes it if the user has reached it).
         renewed = true;
         const login = { t: "login", ...proof, token, rid: this.newRid() };
         const again = await this.#send(conn, login);

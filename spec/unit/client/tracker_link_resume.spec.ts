@@ -97,6 +97,21 @@ describe("TrackerLink resuming a session", () => {
     expect(seen.at(-2)).toBe("resume"); // the session came back as it was, then the request
   }, 15_000);
 
+  test("on a tracker behind the others that has the user but not the session: carried on by logging in again at once", async () => {
+    const seen: string[] = [];
+    const port = fakeTracker((type) => {
+      if (type === "resume") return CATCHING_UP;
+      if (type === "login") return { ok: true, data: { user: "alice" } };
+      return WHOAMI;
+    }, seen);
+    const { link, lost } = await sessionOn(port, 10_000);
+    const started = Date.now();
+    expect((await link.request({ t: "whoami" })).reply).toMatchObject(WHOAMI);
+    expect(Date.now() - started).toBeLessThan(RESUME_GRACE_MS);
+    expect(seen).toEqual(["resume", "login", "whoami"]);
+    expect(lost).toEqual([]);
+  }, 10_000);
+
   test("past the request's deadline while the tracker catches up: the request fails saying so, the session stays", async () => {
     const seen: string[] = [];
     const port = fakeTracker((type) => (type === "resume" || type === "login" ? CATCHING_UP : WHOAMI), seen);
