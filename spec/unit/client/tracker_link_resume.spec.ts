@@ -22,10 +22,13 @@ afterEach(async () => {
   await stopAll();
 });
 
-const CATCHING_UP = { ok: false, reason: "tracker 1 is catching up with the others: try again in a moment" };
-const RESUME_GRACE_MS = 300;
-
 type Answer = { ok: true; data: Record<string, unknown> } | { ok: false; reason: string };
+
+const CATCHING_UP: Answer = {
+  ok: false,
+  reason: "tracker 1 is catching up with the others: try again in a moment",
+};
+const RESUME_GRACE_MS = 300;
 
 /** A tracker that answers every request with `answer(type)`; `seen` collects the types asked. */
 function fakeTracker(answer: (type: string) => Answer, seen: string[]): number {
