@@ -347,8 +347,12 @@ describe("the peer server under hostile input", () => {
             const raw = isAdmitted ? await admitted(target) : (await challenged(target)).raw;
             raw.write(Uint8Array.from([...header(body.byteLength), ...body]));
             let outcome: Outcome;
-            // The super-seeding seeder may show new pieces (p_have) before anything else.
-            const frame = await raw.next((f) => f.t !== "p_have", expected === "silence" ? 50 : ANSWER_MS);
+            // The super-seeding seeder may show new pieces before anything else: one at a time
+            // (p_have), or all at once when every piece has left it once (p_have_all).
+            const frame = await raw.next(
+              (f) => f.t !== "p_have" && f.t !== "p_have_all",
+              expected === "silence" ? 50 : ANSWER_MS,
+            );
             if (frame?.t === "p_refuse") outcome = "refuse";
             else if (frame?.t === "p_piece") outcome = "piece";
             else if (frame) outcome = `unexpected ${frame.t}` as Outcome;
