@@ -131,7 +131,10 @@ export class ClientApp {
       },
       logout: async () => {
         await this.#files.beforeLogout();
-        await this.#write({ t: "logout" });
+        // A tracker that holds no session for us any more: it has ended already, as asked.
+        await this.#write({ t: "logout" }).catch((err: unknown) => {
+          if (!(err instanceof CommandError && err.message.startsWith("not logged in:"))) throw err;
+        });
         this.#link.setSession(undefined);
         this.#loggedIn = undefined;
         return ["logged out"];

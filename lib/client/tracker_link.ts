@@ -35,6 +35,8 @@ export const TRACKER_LINK_DEFAULTS: TrackerLinkOptions = {
 
 /** A tracker started with nothing stored refuses changes until it caught up (at most 3 s alone). */
 const CATCHING_UP = /^tracker \d+ is catching up with the others/;
+/** A tracker's answer to a request whose session it does not hold (rules.ts, client_api.ts). */
+const NOT_LOGGED_IN = /^not logged in: run login/;
 const CATCH_UP_RETRY_MS = 250;
 
 /** Our key, and the keys the trackers must present. */
@@ -161,6 +163,7 @@ export class TrackerLink {
       });
     const deadline = Date.now() + this.#o.requestTimeoutMs;
     let lastError = "no tracker reachable";
+    let carriedOn = false;
     while (!this.#closed && Date.now() < deadline) {
       let conn: Link;
       try {
@@ -174,6 +177,12 @@ export class TrackerLink {
       if (reply && !reply.ok && CATCHING_UP.test(reply.reason)) {
         await Bun.sleep(CATCH_UP_RETRY_MS); // a tracker that just started empty: it takes changes in a moment
         continue;
+      }
+      // The session ended under a live connection (expired while this client was cut off from
+      // the majority, say), and we did not log out: carry it on as after a failover, once.
+      if (reply && !reply.ok && NOT_LOGGED_IN.test(reply.reason) && body.t !== "logout" && !carriedOn) {
+        carriedOn = true;
+        if (await this.#carryOn(conn, reply.reason, deadline)) continue;
       }
       const answeredBy = this.#current;
       if (reply && answeredBy) return { reply, tracker: answeredBy.no };
@@ -311,6 +320,31 @@ export class TrackerLink {
         return true; // connected, but logged out
       }
       await Bun.sleep(200);
+    }
+  }
+
+  /**
+   * Logs in again with the session's token on `conn`, the session having ended there: true if
+   * it goes on; otherwise it is lost, said once through onSessionLost. False without a session.
+   */
+  async #carryOn(conn: Link, reason: string, deadline: number): Promise<boolean> {
+    const token = this.#token;
+    const proof = this.#proof;
+    if (!token || !proof) return false;
+    const login = { t: "login", ...proof, token, rid: this.newRid() };
+    for (;;) {
+      const again = await this.#send(conn, login);
+      if (!again) return true; // the connection died: a failover resumes the session as usual
+      if (again.ok) {
+        this.#log(`session carried on at tracker ${this.#current?.no} (it had ended there)`);
+        return true;
+      }
+      if (!CATCHING_UP.test(again.reason) || Date.now() >= deadline) {
+        this.setSession(undefined);
+        this.onSessionLost?.(CATCHING_UP.test(again.reason) ? reason : again.reason);
+        return false;
+      }
+      await Bun.sleep(CATCH_UP_RETRY_MS);
     }
   }
 

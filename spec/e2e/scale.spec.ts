@@ -231,6 +231,35 @@ describe("session expiry", () => {
   }, 30_000);
 });
 
+describe("a session that ended under a live client", () => {
+  test("is carried on with its token at the next command: no 'not logged in' the user cannot get out of", async () => {
+    const cluster = await makeCluster({ trackers: 1 });
+    const t1 = await startTracker(cluster, 1, { args: ["--session-expiry", "6"] });
+    const alice = await startClient(cluster);
+    await alice.ok("create_user alice pw-a");
+    await alice.ok("login alice pw-a");
+    await alice.ok("create_group before");
+    // Frozen past the expiry (its heartbeats stop) but not the 30 s idle timeout: the connection
+    // stays, the tracker ends the session, the client does not know.
+    process.kill(alice.proc.pid, "SIGSTOP");
+    try {
+      await waitUntil(async () => (await t1.status()).sessions === 0, {
+        timeoutMs: 20_000,
+        what: "the frozen client's session to expire",
+      });
+    } finally {
+      process.kill(alice.proc.pid, "SIGCONT");
+    }
+    const r = await alice.run("create_group after");
+    expect({ out: r.out, err: r.err }).toEqual({ out: ["group after created; you own it"], err: [] });
+    expect(alice.stderr.text()).toContain("session carried on at tracker 1 (it had ended there)");
+    expect((await t1.status()).sessions).toBe(1);
+    // And a logout the tracker cannot place (the session gone) still logs out: login works after.
+    await alice.ok("logout");
+    await alice.ok("login alice pw-a");
+  }, 40_000);
+});
+
 describe("failover keeps the session", () => {
   test("a login acknowledged by a tracker that died before passing it on goes on through another", async () => {
     const cluster = await makeCluster({ trackers: 2 });

@@ -28,6 +28,7 @@ const CATCHING_UP: Answer = {
   ok: false,
   reason: "tracker 1 is catching up with the others: try again in a moment",
 };
+const NOT_LOGGED_IN: Answer = { ok: false, reason: "not logged in: run login <user_id> <passwd>" };
 const RESUME_GRACE_MS = 300;
 
 /** A tracker that answers every request with `answer(type)`; `seen` collects the types asked. */
@@ -139,5 +140,41 @@ describe("TrackerLink resuming a session", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(RESUME_GRACE_MS);
     expect(lost).toEqual(["session unknown to this tracker: log in again"]);
     expect(seen.filter((t) => t === "login")).toHaveLength(1); // asked once, not at every retry
+  }, 10_000);
+
+  test("a session that ended under a live connection is carried on with its token, and the request answered", async () => {
+    const seen: string[] = [];
+    let loggedIn = true;
+    const port = fakeTracker((type) => {
+      if (type === "resume") return { ok: true, data: { user: "alice", peer: "127.0.0.1:9" } };
+      if (type === "login") {
+        loggedIn = true;
+        return { ok: true, data: { user: "alice" } };
+      }
+      if (seen.filter((t) => t === "whoami").length === 1) loggedIn = false; // it ends before the first
+      return loggedIn ? WHOAMI : NOT_LOGGED_IN;
+    }, seen);
+    const { link, lost } = await sessionOn(port, 10_000);
+    expect((await link.request({ t: "whoami" })).reply).toMatchObject(WHOAMI);
+    expect(seen).toEqual(["resume", "whoami", "login", "whoami"]);
+    expect(lost).toEqual([]);
+  }, 10_000);
+
+  test("one the tracker will not take again is lost, said once; a logout it cannot place is not logged in again", async () => {
+    const seen: string[] = [];
+    const port = fakeTracker((type) => {
+      if (type === "resume") return { ok: true, data: { user: "alice", peer: "127.0.0.1:9" } };
+      if (type === "login") return { ok: false, reason: "wrong user id or password" };
+      return NOT_LOGGED_IN;
+    }, seen);
+    const { link, lost } = await sessionOn(port, 10_000);
+    expect((await link.request({ t: "whoami" })).reply).toMatchObject(NOT_LOGGED_IN);
+    expect((await link.request({ t: "whoami" })).reply).toMatchObject(NOT_LOGGED_IN);
+    expect(lost).toEqual(["wrong user id or password"]);
+    expect(seen.filter((t) => t === "login")).toHaveLength(1);
+    const other = await sessionOn(port, 10_000);
+    expect((await other.link.request({ t: "logout" })).reply).toMatchObject(NOT_LOGGED_IN);
+    expect(seen.filter((t) => t === "login")).toHaveLength(1);
+    expect(other.lost).toEqual([]);
   }, 10_000);
 });
