@@ -301,13 +301,9 @@ export class TrackerLink {
         // the same session, so logging in again with it carries the session on, shares and all
         // (a tracker behind the others takes it if the user has reached it).
         renewed = true;
-        const login = { t: "login", ...proof, token, rid: this.newRid() };
-        const again = await this.#send(conn, login);
+        const again = await this.#logInAgain(conn, token, proof, "");
         if (!again) return false;
-        if (again.ok) {
-          this.#log(`session carried on at tracker ${this.#current?.no}`);
-          return true;
-        }
+        if (again.ok) return true;
         reason = again.reason;
       }
       if (CATCHING_UP.test(reason)) {
@@ -331,14 +327,10 @@ export class TrackerLink {
     const token = this.#token;
     const proof = this.#proof;
     if (!token || !proof) return false;
-    const login = { t: "login", ...proof, token, rid: this.newRid() };
     for (;;) {
-      const again = await this.#send(conn, login);
+      const again = await this.#logInAgain(conn, token, proof, " (it had ended there)");
       if (!again) return true; // the connection died: a failover resumes the session as usual
-      if (again.ok) {
-        this.#log(`session carried on at tracker ${this.#current?.no} (it had ended there)`);
-        return true;
-      }
+      if (again.ok) return true;
       if (!CATCHING_UP.test(again.reason) || Date.now() >= deadline) {
         this.setSession(undefined);
         this.onSessionLost?.(CATCHING_UP.test(again.reason) ? reason : again.reason);
@@ -346,6 +338,18 @@ export class TrackerLink {
       }
       await Bun.sleep(CATCH_UP_RETRY_MS);
     }
+  }
+
+  /** A login with the session's token: the same session goes on, shares and all. */
+  async #logInAgain(
+    conn: Link,
+    token: Uint8Array,
+    proof: SessionProof,
+    why: string,
+  ): Promise<Reply | undefined> {
+    const reply = await this.#send(conn, { t: "login", ...proof, token, rid: this.newRid() });
+    if (reply?.ok) this.#log(`session carried on at tracker ${this.#current?.no}${why}`);
+    return reply;
   }
 
   #dial(t: TrackerAddress): Promise<Link> {
