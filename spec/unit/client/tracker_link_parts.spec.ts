@@ -3,57 +3,37 @@
 // limit, and every part restarts its reply timer, so a reply slower than the timeout but still
 // arriving is not taken for a dead tracker. A reply in parts over its bound is refused.
 import { afterEach, describe, expect, test } from "bun:test";
-import type { Socket, TCPSocketListener } from "bun";
 import { TrackerLink } from "../../../lib/client/tracker_link.ts";
 import { TrackerTrust } from "../../../lib/identity/tracker_trust.ts";
 import { encodeMessage, encodeValue } from "../../../lib/wire/codec.ts";
-import { Connection } from "../../../lib/wire/connection.ts";
-import { readEnvelope, readInt } from "../../../lib/wire/fields.ts";
 import { MAX_FRAME_BYTES } from "../../../lib/wire/limits.ts";
 import { messageParts } from "../../../lib/wire/parts.ts";
-import { listenTls, secureHandlers } from "../../../lib/wire/tls.ts";
 import { TRACKER_MESSAGE_BOUNDS } from "../../../lib/wire/tracker_protocol.ts";
 import { parseFileInfo } from "../../../lib/wire/tracker_replies.ts";
+import { fakeTracker, stopFakeTrackers } from "../../helpers/fake_tracker.ts";
 import { TEST_IDENTITY } from "../../helpers/identity.ts";
 import { makeTempDir, stopAll } from "../../helpers/processes.ts";
 
-const listeners: TCPSocketListener<Connection>[] = [];
 const links: TrackerLink[] = [];
 
 afterEach(async () => {
   for (const link of links.splice(0)) link.close();
-  for (const listener of listeners.splice(0)) listener.stop(true);
+  stopFakeTrackers();
   await stopAll();
 });
 
 const REPLY_TIMEOUT_MS = 300;
 
 /** A tracker that answers every request with `reply(id)`, sent in parts `gapMs` apart. */
-function fakeTracker(reply: (id: number) => Record<string, unknown>, gapMs: number): number {
-  const listener = Bun.listen<Connection>({
-    hostname: "127.0.0.1",
-    port: 0,
-    tls: listenTls(TEST_IDENTITY),
-    socket: secureHandlers((socket: Socket<Connection>) => {
-      new Connection(
-        socket,
-        {
-          message: (conn, value) => {
-            const id = readInt(readEnvelope(value), "id", 0, 2 ** 32 - 1);
-            void (async () => {
-              for (const part of messageParts("reply", encodeValue(reply(id)))) {
-                conn.sendFrame(encodeMessage({ t: "msg_part", ...part }));
-                await Bun.sleep(gapMs);
-              }
-            })();
-          },
-        },
-        undefined,
-      );
-    }),
+function partsTracker(reply: (id: number) => Record<string, unknown>, gapMs: number): number {
+  return fakeTracker((conn, _request, id) => {
+    void (async () => {
+      for (const part of messageParts("reply", encodeValue(reply(id)))) {
+        conn.sendFrame(encodeMessage({ t: "msg_part", ...part }));
+        await Bun.sleep(gapMs);
+      }
+    })();
   });
-  listeners.push(listener);
-  return listener.port;
 }
 
 async function linkTo(port: number): Promise<TrackerLink> {
@@ -89,7 +69,7 @@ describe("TrackerLink and replies in parts", () => {
     const pieces = new Uint8Array(20 * 471_860).map((_, i) => (i * 7) & 0xff);
     expect(pieces.byteLength).toBeGreaterThan(MAX_FRAME_BYTES);
     // 10 parts 100 ms apart: 1 s in all, 3x the reply timeout, each part well within it.
-    const link = await linkTo(fakeTracker((id) => fileInfoReply(id, pieces), 100));
+    const link = await linkTo(partsTracker((id) => fileInfoReply(id, pieces), 100));
     const started = performance.now();
     const { reply } = await link.request({ t: "file_info", group: "g", name: "huge.iso" });
     expect(performance.now() - started).toBeGreaterThan(REPLY_TIMEOUT_MS * 2);
@@ -100,7 +80,7 @@ describe("TrackerLink and replies in parts", () => {
 
   test("refuses a reply in parts over its bound: the request fails rather than buffering it", async () => {
     const pieces = new Uint8Array(TRACKER_MESSAGE_BOUNDS.reply + 1);
-    const link = await linkTo(fakeTracker((id) => fileInfoReply(id, pieces), 0));
+    const link = await linkTo(partsTracker((id) => fileInfoReply(id, pieces), 0));
     await expect(link.request({ t: "file_info", group: "g", name: "huge.iso" })).rejects.toThrow(
       "stopped answering",
     );

@@ -3,22 +3,18 @@
 // behind) may not hold the session yet: the session is kept, however long that takes, and resumed
 // once it does. Only a tracker that lacks nothing and knows the session not loses it.
 import { afterEach, describe, expect, test } from "bun:test";
-import type { Socket, TCPSocketListener } from "bun";
 import { TrackerLink } from "../../../lib/client/tracker_link.ts";
 import { TrackerTrust } from "../../../lib/identity/tracker_trust.ts";
 import { encodeMessage } from "../../../lib/wire/codec.ts";
-import { Connection } from "../../../lib/wire/connection.ts";
-import { readEnvelope, readInt } from "../../../lib/wire/fields.ts";
-import { listenTls, secureHandlers } from "../../../lib/wire/tls.ts";
+import { fakeTracker, stopFakeTrackers } from "../../helpers/fake_tracker.ts";
 import { TEST_IDENTITY } from "../../helpers/identity.ts";
 import { makeTempDir, stopAll } from "../../helpers/processes.ts";
 
-const listeners: TCPSocketListener<Connection>[] = [];
 const links: TrackerLink[] = [];
 
 afterEach(async () => {
   for (const link of links.splice(0)) link.close();
-  for (const listener of listeners.splice(0)) listener.stop(true);
+  stopFakeTrackers();
   await stopAll();
 });
 
@@ -32,29 +28,12 @@ const NOT_LOGGED_IN: Answer = { ok: false, reason: "not logged in: run login <us
 const RESUME_GRACE_MS = 300;
 
 /** A tracker that answers every request with `answer(type)`; `seen` collects the types asked. */
-function fakeTracker(answer: (type: string) => Answer, seen: string[]): number {
-  const listener = Bun.listen<Connection>({
-    hostname: "127.0.0.1",
-    port: 0,
-    tls: listenTls(TEST_IDENTITY),
-    socket: secureHandlers((socket: Socket<Connection>) => {
-      new Connection(
-        socket,
-        {
-          message: (conn, value) => {
-            const request = readEnvelope(value);
-            const id = readInt(request, "id", 0, 2 ** 32 - 1);
-            const type = String(request.t);
-            seen.push(type);
-            conn.sendFrame(encodeMessage({ t: "reply", id, ...answer(type) }));
-          },
-        },
-        undefined,
-      );
-    }),
+function answering(answer: (type: string) => Answer, seen: string[]): number {
+  return fakeTracker((conn, request, id) => {
+    const type = String(request.t);
+    seen.push(type);
+    conn.sendFrame(encodeMessage({ t: "reply", id, ...answer(type) }));
   });
-  listeners.push(listener);
-  return listener.port;
 }
 
 /** A link to `port` holding alice's session, and the reasons it was told the session is lost. */
@@ -86,7 +65,7 @@ describe("TrackerLink resuming a session", () => {
   test("on a tracker catching up for longer than the resume grace: kept, and resumed once it caught up", async () => {
     const caughtUpAt = Date.now() + 4 * RESUME_GRACE_MS;
     const seen: string[] = [];
-    const port = fakeTracker((type) => {
+    const port = answering((type) => {
       if (type === "resume" || type === "login")
         return Date.now() < caughtUpAt
           ? CATCHING_UP
@@ -103,7 +82,7 @@ describe("TrackerLink resuming a session", () => {
 
   test("on a tracker behind the others that has the user but not the session: carried on by logging in again at once", async () => {
     const seen: string[] = [];
-    const port = fakeTracker((type) => {
+    const port = answering((type) => {
       if (type === "resume") return CATCHING_UP;
       if (type === "login") return { ok: true, data: { user: "alice" } };
       return WHOAMI;
@@ -118,7 +97,7 @@ describe("TrackerLink resuming a session", () => {
 
   test("past the request's deadline while the tracker catches up: the request fails saying so, the session stays", async () => {
     const seen: string[] = [];
-    const port = fakeTracker((type) => (type === "resume" || type === "login" ? CATCHING_UP : WHOAMI), seen);
+    const port = answering((type) => (type === "resume" || type === "login" ? CATCHING_UP : WHOAMI), seen);
     const { link, lost } = await sessionOn(port, 1_500);
     await expect(link.request({ t: "whoami" })).rejects.toThrow(
       /^tracker 1 is catching up with the others: try again in a moment$/,
@@ -129,7 +108,7 @@ describe("TrackerLink resuming a session", () => {
 
   test("on a tracker that lacks nothing and knows it not, and refuses the login again: lost after the grace", async () => {
     const seen: string[] = [];
-    const port = fakeTracker((type) => {
+    const port = answering((type) => {
       if (type === "resume") return { ok: false, reason: "session unknown to this tracker: log in again" };
       if (type === "login") return { ok: false, reason: "wrong user id or password" };
       return WHOAMI;
@@ -145,7 +124,7 @@ describe("TrackerLink resuming a session", () => {
   test("a session that ended under a live connection is carried on with its token, and the request answered", async () => {
     const seen: string[] = [];
     let loggedIn = true;
-    const port = fakeTracker((type) => {
+    const port = answering((type) => {
       if (type === "resume") return { ok: true, data: { user: "alice", peer: "127.0.0.1:9" } };
       if (type === "login") {
         loggedIn = true;
@@ -162,7 +141,7 @@ describe("TrackerLink resuming a session", () => {
 
   test("one the tracker will not take again is lost, said once; a logout it cannot place is not logged in again", async () => {
     const seen: string[] = [];
-    const port = fakeTracker((type) => {
+    const port = answering((type) => {
       if (type === "resume") return { ok: true, data: { user: "alice", peer: "127.0.0.1:9" } };
       if (type === "login") return { ok: false, reason: "wrong user id or password" };
       return NOT_LOGGED_IN;
