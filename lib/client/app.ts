@@ -12,7 +12,7 @@ import {
   type OpenCommand,
   usage,
 } from "./commands.ts";
-import type { TrackerLink } from "./tracker_link.ts";
+import { SESSION_GONE, type TrackerLink } from "./tracker_link.ts";
 
 /** Where the app writes. */
 export interface Output {
@@ -133,7 +133,7 @@ export class ClientApp {
         await this.#files.beforeLogout();
         // A tracker that holds no session for us any more: it has ended already, as asked.
         await this.#write({ t: "logout" }).catch((err: unknown) => {
-          if (!(err instanceof CommandError && err.message.startsWith("not logged in:"))) throw err;
+          if (!(err instanceof CommandError && SESSION_GONE.test(err.message))) throw err;
         });
         this.#link.setSession(undefined);
         this.#loggedIn = undefined;

@@ -35,8 +35,8 @@ export const TRACKER_LINK_DEFAULTS: TrackerLinkOptions = {
 
 /** A tracker started with nothing stored refuses changes until it caught up (at most 3 s alone). */
 const CATCHING_UP = /^tracker \d+ is catching up with the others/;
-/** A tracker's answer to a request whose session it does not hold (rules.ts, client_api.ts). */
-const NOT_LOGGED_IN = /^not logged in: run login/;
+/** A tracker's answer to a request whose session it does not hold (NOT_LOGGED_IN in lib/replica/rules.ts). */
+export const SESSION_GONE = /^not logged in: run login/;
 const CATCH_UP_RETRY_MS = 250;
 
 /** Our key, and the keys the trackers must present. */
@@ -180,7 +180,7 @@ export class TrackerLink {
       }
       // The session ended under a live connection (expired while this client was cut off from
       // the majority, say), and we did not log out: carry it on as after a failover, once.
-      if (reply && !reply.ok && NOT_LOGGED_IN.test(reply.reason) && body.t !== "logout" && !carriedOn) {
+      if (reply && !reply.ok && SESSION_GONE.test(reply.reason) && body.t !== "logout" && !carriedOn) {
         carriedOn = true;
         if (await this.#carryOn(conn, reply.reason, deadline)) continue;
       }

@@ -135,7 +135,8 @@ export function applyChange(state: State, change: Change, commit: boolean): Outc
   }
 }
 
-const NOT_LOGGED_IN = "not logged in: run login <user_id> <passwd>";
+/** The refusal of anything that needs a session the state does not hold (clients recognise it). */
+export const NOT_LOGGED_IN = "not logged in: run login <user_id> <passwd>";
 
 function noGroup(group: string): string {
   return `no group "${group}": see list_groups`;

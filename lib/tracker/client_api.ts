@@ -5,6 +5,7 @@ import { messageOf } from "../errors.ts";
 import { peerProof, sessionId } from "../peer/auth.ts";
 import type { Change, Outcome } from "../replica/change.ts";
 import type { Replica } from "../replica/replica.ts";
+import { NOT_LOGGED_IN } from "../replica/rules.ts";
 import type { Group } from "../replica/state.ts";
 import type { Fields } from "../wire/fields.ts";
 import { itemParts } from "../wire/parts.ts";
@@ -115,7 +116,7 @@ export async function handleRequest(
   }
 
   const session = client.session === undefined ? undefined : core.replica.state.sessions.get(client.session);
-  if (!session || client.session === undefined) return fail("not logged in: run login <user_id> <passwd>");
+  if (!session || client.session === undefined) return fail(NOT_LOGGED_IN);
   const sid = client.session;
   const user = session.user;
   core.liveness.touch(sid, core.nowMs());

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { startBadSeeder, startRawSeeder, stopBadPeers } from "../helpers/bad_peer.ts";
+import { memberSeeder, startBadSeeder, stopBadPeers } from "../helpers/bad_peer.ts";
 import { startClient } from "../helpers/client_process.ts";
 import { makeCluster, startTrackers } from "../helpers/cluster.ts";
 import {
@@ -237,14 +237,7 @@ describe("peers that die mid-download", () => {
     const [bob, sam] = await groupOf(cluster, ["bob", "sam"]);
     await sam!.close(); // sam's hand-made seeder records every request it gets
     const path = await randomFile(await tempPath("count.bin"), 200 * MiB);
-    const seeder = await startRawSeeder({
-      tracker: cluster.slots[0]!,
-      user: "sam",
-      pass: "pw-sam",
-      group: "g",
-      path,
-      corrupt: false,
-    });
+    const seeder = await memberSeeder(cluster, "sam", path);
     const dest = await makeTempDir();
     await bob!.ok(`download_file g count.bin ${dest}`);
     await waitForPercent(bob!, "g/count.bin", { percent: 10 });
@@ -315,15 +308,7 @@ describe("a seeder that accepts and then stalls", () => {
     const path = await randomFile(await tempPath("stall.bin"), 20 * MiB);
     const sha1 = await sha1File(path);
     await alice!.ok(`upload_file ${path} g`);
-    const staller = await startRawSeeder({
-      tracker: cluster.slots[0]!,
-      user: "mallory",
-      pass: "pw-mallory",
-      group: "g",
-      path,
-      corrupt: false,
-      stall: true,
-    });
+    const staller = await memberSeeder(cluster, "mallory", path, { stall: true });
     expect(await bob!.ok("list_files g")).toEqual(["stall.bin size=20971520 seeders=2"]);
     const dest = await makeTempDir();
     await bob!.ok(`download_file g stall.bin ${dest}`);

@@ -2,31 +2,13 @@
 // downloader refuses a seeder presenting another key; a seeder's tracker refuses a proof made
 // on another connection (channel binding) or shown by a client with another key.
 import { afterEach, describe, expect, test } from "bun:test";
-import type { TlsIdentity } from "../../lib/identity/key_file.ts";
-import { helloSeeder, startRawSeeder, stopBadPeers, TrackerSession } from "../helpers/bad_peer.ts";
-import { type Cluster, makeCluster, startTrackers } from "../helpers/cluster.ts";
+import { helloSeeder, memberSeeder, stopBadPeers, TrackerSession } from "../helpers/bad_peer.ts";
+import { makeCluster, startTrackers } from "../helpers/cluster.ts";
 import { downloadLine, groupOf, MiB, randomFile, tempPath, waitForDownload } from "../helpers/files.ts";
 import { freshIdentity, TEST_IDENTITY } from "../helpers/identity.ts";
 import { makeTempDir, stopAll } from "../helpers/processes.ts";
 import { closeRawSockets, RawSocket } from "../helpers/raw_socket.ts";
 import { waitUntil } from "../helpers/wait.ts";
-
-/** mallory's hand-made seeder of `path` in group g, logged in at the first tracker (her client closed first). */
-function mallorySeeder(
-  cluster: Cluster,
-  path: string,
-  options: { listenIdentity?: TlsIdentity; stall?: boolean } = {},
-) {
-  return startRawSeeder({
-    tracker: cluster.slots[0]!,
-    user: "mallory",
-    pass: "pw-mallory",
-    group: "g",
-    path,
-    corrupt: false,
-    ...options,
-  });
-}
 
 afterEach(async () => {
   closeRawSockets();
@@ -42,7 +24,7 @@ describe("a downloader", () => {
     await mallory!.close(); // her hand-made seeder logs in instead
     const path = await randomFile(await tempPath("keyed.bin"), 2 * MiB);
     const impostor = await freshIdentity();
-    const seeder = await mallorySeeder(cluster, path, { listenIdentity: impostor }); // her session registered TEST_IDENTITY
+    const seeder = await memberSeeder(cluster, "mallory", path, { listenIdentity: impostor }); // her session registered TEST_IDENTITY
     const dest = await makeTempDir();
     await bob!.ok(`download_file g keyed.bin ${dest}`);
     const refusal = `refusing seeder ${seeder.peer}: it presented key ${impostor.id}, but its session registered ${TEST_IDENTITY.id}`;
@@ -50,7 +32,7 @@ describe("a downloader", () => {
     expect(seeder.stats.requests).toBe(0);
     // Control: the same seeder with its session's key serves the file.
     seeder.close();
-    await mallorySeeder(cluster, path);
+    await memberSeeder(cluster, "mallory", path);
     await waitForDownload(bob!, "g/keyed.bin", { timeoutMs: 45_000 });
   }, 60_000);
 });
@@ -63,7 +45,7 @@ describe("a newcomer that connects to a downloader", () => {
     await mallory!.close();
     const path = await randomFile(await tempPath("newcomer.bin"), 2 * MiB);
     // A seeder that sends nothing: bob and carol stay downloading, and each is the other's peer.
-    await mallorySeeder(cluster, path, { stall: true });
+    await memberSeeder(cluster, "mallory", path, { stall: true });
     await bob!.ok(`download_file g newcomer.bin ${await makeTempDir()}`);
     await waitUntil(async () => (await downloadLine(bob!, "g/newcomer.bin"))?.peers === 1, {
       what: "bob to connect to the seeder",

@@ -193,6 +193,21 @@ export function startBadSeeder(options: SeederOptions): Promise<RawSeeder> {
   return startRawSeeder({ ...options, corrupt: true });
 }
 
+/**
+ * A raw seeder of true bytes (or, with `stall`, none) for `user`, made a member of group "g" by
+ * groupOf (password `pw-<user>`), logging in at tracker 1 of `cluster`.
+ */
+export function memberSeeder(
+  cluster: { slots: readonly { host: string; port: number }[] },
+  user: string,
+  path: string,
+  options: { listenIdentity?: TlsIdentity; stall?: boolean } = {},
+): Promise<RawSeeder> {
+  const tracker = cluster.slots[0];
+  if (!tracker) throw new Error("memberSeeder: the cluster has no tracker");
+  return startRawSeeder({ tracker, user, pass: `pw-${user}`, group: "g", path, corrupt: false, ...options });
+}
+
 /** Like startBadSeeder; with `corrupt: false` it serves the true bytes, with `stall` it never answers. */
 export async function startRawSeeder(
   options: SeederOptions & { corrupt: boolean; stall?: boolean },
