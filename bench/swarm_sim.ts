@@ -8,6 +8,13 @@
 // min(up_A / uploads of A, down_B / downloads into B), exact at every change but wasteful). A message (request, cancel, have, bitfield, dial) takes the
 // sum of both ends' one-way latencies. The tracker answers a peer list in one round trip to
 // the source's latency. Up to `sendSlots` pieces leave a node at once, as in lib/peer/server.ts.
+//
+// `cutThrough` is a what-if of the transport, not what the product does: a peer announces a
+// piece as soon as its first bytes arrive and forwards it as it comes in, holding back only its
+// last bytes until its own copy is checked (the product stores a whole piece, checks it, then
+// offers it). A forwarded piece never runs ahead of its sender's copy, and never completes
+// before it: a caught-up transfer is held to its upstream's rate. A forwarder whose copy fails
+// or is cut off restarts its forwarded transfers once it holds the piece.
 import { type CoreOptions, DownloadCore, type Effect } from "../lib/download/core.ts";
 import { DEFAULT_SEND_SLOTS } from "../lib/peer/send_slots.ts";
 import { DEFAULT_QUEUED_TOTAL, ServeQueue } from "../lib/peer/serve_queue.ts";
@@ -53,6 +60,8 @@ export interface SimOptions {
   superSeed?: boolean;
   /** Simulated time after which the run stops, finished or not. */
   limitMs?: number;
+  /** Pieces are forwarded while they arrive (see the head of this file); default false. */
+  cutThrough?: boolean;
 }
 
 export interface SimResult {
@@ -78,6 +87,10 @@ export interface SimResult {
   sourceUse: number[];
   /** When the source had sent every piece at least once (ms), if it did. */
   sourceAllSentMs: number | undefined;
+  /** Cut-through: forwarded transfers restarted because their sender's copy failed or was cut off. */
+  forwardsRestarted: number;
+  /** Pieces that reached a downloader before the peer that sent them held them (must be 0). */
+  arrivedBeforeSenderHad: number;
 }
 
 /** mulberry32: a seeded uniform [0, 1). */
@@ -186,7 +199,18 @@ interface Transfer {
   rate: number; // bytes per ms
   atMs: number;
   version: number;
+  /** Cut-through: the transfer bringing this piece to our sender, while its sender lacks it. */
+  up: Transfer | undefined;
+  /** Cut-through: transfers forwarding what this one brings. */
+  forwards: Transfer[];
+  /** Cut-through: sent all it may; waits for `up` to end (or, `stalled`, for the sender to hold the piece). */
+  waiting: boolean;
+  stalled: boolean;
+  ended: boolean;
 }
+
+/** Cut-through: the bytes a forwarder holds back until its copy is checked (one part). */
+const HELD_BACK_BYTES = 16 * 1024;
 
 interface Node {
   host: SimHost;
@@ -199,6 +223,10 @@ interface Node {
   outbound: Map<number, Conn>;
   ups: Set<Transfer>;
   downs: Set<Transfer>;
+  /** Cut-through: the transfer whose arriving bytes this node forwards, per piece it lacks. */
+  partial: Map<number, Transfer>;
+  /** Cut-through: pieces announced on their first bytes. */
+  announcedEarly: Set<number>;
   started: boolean;
   done: boolean;
 }
@@ -229,7 +257,10 @@ export function simulateSwarm(options: SimOptions): SimResult {
     uplinkUse: [],
     sourceUse: [],
     sourceAllSentMs: undefined,
+    forwardsRestarted: 0,
+    arrivedBeforeSenderHad: 0,
   };
+  const cutThrough = options.cutThrough === true;
   const byId = new Map<string, number>();
   const sourceSent = new Set<number>(); // pieces a full seeder has sent (one source in these swarms)
   const nodes: Node[] = hosts.map((host, i) => {
@@ -257,11 +288,19 @@ export function simulateSwarm(options: SimOptions): SimResult {
       outbound: new Map(),
       ups: new Set(),
       downs: new Set(),
+      partial: new Map(),
+      announcedEarly: new Set(),
       started: host.have === "all",
       done: have.isComplete(),
     };
   });
   const leechers = nodes.map((_, i) => i).filter((i) => !nodes[i]!.done);
+  // When each node first held each piece whole (checked), apart from the simulation's own state.
+  const heldAt = nodes.map((n) => {
+    const at = new Map<number, number>();
+    for (let p = 0; p < count; p++) if (n.have.has(p)) at.set(p, -1);
+    return at;
+  });
   const finish = new Map<number, number>();
   let remaining = leechers.length;
   const lat = (a: number, b: number) => nodes[a]!.host.latencyMs + nodes[b]!.host.latencyMs;
@@ -276,9 +315,20 @@ export function simulateSwarm(options: SimOptions): SimResult {
     const down = nodeOf(t.conn.from);
     return Math.min(up.host.upBps / 1000 / up.ups.size, down.host.downBps / 1000 / down.downs.size);
   };
-  const reschedule = (t: Transfer) => {
+  /** Moves `t` on to `now`; a forwarded transfer never gets ahead of its sender's copy. */
+  const advance = (t: Transfer) => {
     t.left -= t.rate * (now - t.atMs);
     t.atMs = now;
+    if (t.up && !t.up.ended) {
+      advance(t.up);
+      t.left = Math.max(t.left, t.up.left);
+    }
+  };
+  /** Takes no share of either link: done but for its upstream, or waiting for its sender's copy. */
+  const idle = (t: Transfer) => t.waiting || t.stalled;
+  const reschedule = (t: Transfer) => {
+    advance(t);
+    if (idle(t)) return;
     t.rate = rateOf(t);
     const version = ++t.version;
     at(Math.max(0, t.left) / t.rate, () => {
@@ -293,16 +343,32 @@ export function simulateSwarm(options: SimOptions): SimResult {
   const recompute = () => {
     recomputeAt = -1;
     lastRecompute = now;
-    const cap = new Float64Array(2 * nodes.length);
-    const users = new Int32Array(2 * nodes.length);
     const byRes: Transfer[][] = Array.from({ length: 2 * nodes.length }, () => []);
+    const upstreamRate = new Map<Transfer, number>();
     for (const t of active) {
-      t.left -= t.rate * (now - t.atMs);
-      t.atMs = now;
+      advance(t);
+      if (t.up && !t.up.ended) upstreamRate.set(t, t.up.rate);
+    }
+    // A forward caught up with its sender's copy goes no faster than that copy arrives: one more
+    // resource of its own, of that rate (the upstream's rate of the last recompute).
+    const capOf = new Map<Transfer, number>();
+    for (const t of active) {
+      if (idle(t)) {
+        t.rate = 0;
+        continue;
+      }
       t.rate = -1; // not yet fixed
       byRes[2 * t.conn.to]?.push(t);
       byRes[2 * t.conn.from + 1]?.push(t);
+      const up = t.up;
+      if (up && !up.ended && t.left <= up.left + HELD_BACK_BYTES) {
+        capOf.set(t, byRes.length);
+        byRes.push([t]);
+      }
     }
+    const cap = new Float64Array(byRes.length);
+    const users = new Int32Array(byRes.length);
+    for (const [t, r] of capOf) cap[r] = Math.max(1e-6, upstreamRate.get(t) ?? 0);
     const heapRes = new MinHeap<[number, number]>((x, y) => x[0] < y[0]); // [fair share, resource]
     const pushRes = (r: number) => {
       if (users[r]! > 0) heapRes.push([cap[r]! / users[r]!, r]);
@@ -321,19 +387,29 @@ export function simulateSwarm(options: SimOptions): SimResult {
       for (const t of byRes[r] ?? []) {
         if (t.rate >= 0) continue;
         t.rate = share;
-        const other = r % 2 === 0 ? 2 * t.conn.from + 1 : 2 * t.conn.to;
-        cap[other] = Math.max(0, cap[other]! - share);
-        users[other]! -= 1;
-        pushRes(other);
+        for (const other of [2 * t.conn.from + 1, 2 * t.conn.to, capOf.get(t) ?? r]) {
+          if (other === r) continue;
+          cap[other] = Math.max(0, cap[other]! - share);
+          users[other]! -= 1;
+          pushRes(other);
+        }
       }
       users[r] = 0;
     }
+    let forwarding = false;
     for (const t of active) {
-      if (t.rate <= 0) t.rate = 1e-9;
       const version = ++t.version;
+      if (idle(t)) continue;
+      if (t.rate <= 0) t.rate = 1e-9;
+      if (t.up && !t.up.ended) forwarding = true;
       at(Math.max(0, t.left) / t.rate, () => {
         if (t.version === version) endTransfer(t);
       });
+    }
+    // A forward's cap follows its upstream's rate, which the recompute itself changes.
+    if (forwarding) {
+      recomputeAt = now + RECOMPUTE_MS;
+      heap.push(recomputeAt, recompute);
     }
   };
   /** Rates changed at node `n`: locally at once (min model), or in the next global recompute. */
@@ -358,7 +434,13 @@ export function simulateSwarm(options: SimOptions): SimResult {
       rate: 0,
       atMs: now,
       version: 0,
+      up: undefined,
+      forwards: [],
+      waiting: false,
+      stalled: false,
+      ended: false,
     };
+    if (cutThrough) forwardFrom(up, t);
     conn.busy = true;
     up.ups.add(t);
     down.downs.add(t);
@@ -381,6 +463,18 @@ export function simulateSwarm(options: SimOptions): SimResult {
   const endTransfer = (t: Transfer) => {
     const up = nodeOf(t.conn.to);
     const down = nodeOf(t.conn.from);
+    if (t.up && !t.up.ended) {
+      // All but the held-back bytes are through; the rest follows once the sender's copy is checked.
+      advance(t);
+      t.waiting = true;
+      t.rate = 0;
+      t.version++;
+      touch(up);
+      return;
+    }
+    t.ended = true;
+    t.left = 0;
+    if (cutThrough) upstreamEnded(t);
     up.ups.delete(t);
     down.downs.delete(t);
     active.delete(t);
@@ -393,6 +487,10 @@ export function simulateSwarm(options: SimOptions): SimResult {
       if (conn.closed) return;
       const d = nodeOf(conn.from);
       if (!good) result.badReceived++;
+      else {
+        if (!((heldAt[conn.to]!.get(index) ?? Infinity) <= now)) result.arrivedBeforeSenderHad++;
+        if (!heldAt[conn.from]!.has(index)) heldAt[conn.from]!.set(index, now);
+      }
       apply(
         conn.from,
         d.core?.handle({
@@ -408,13 +506,74 @@ export function simulateSwarm(options: SimOptions): SimResult {
     });
     pump(conn.to);
   };
+  // ---- cut-through ----
+  /** `t` leaves `sender`: forwarded from the copy it is receiving, if it lacks the piece. */
+  const forwardFrom = (sender: Node, t: Transfer) => {
+    if (!sender.have.has(t.index)) {
+      const u = sender.partial.get(t.index);
+      if (u) {
+        t.up = u;
+        u.forwards.push(t);
+      } else t.stalled = true; // the copy it announced was cut off: wait for the piece itself
+    }
+    const receiver = nodeOf(t.conn.from);
+    if (receiver.have.has(t.index) || receiver.partial.has(t.index)) return;
+    receiver.partial.set(t.index, t);
+    if (receiver.announcedEarly.has(t.index)) return;
+    receiver.announcedEarly.add(t.index);
+    // Its first bytes reach the receiver, which announces the piece to its own downloaders.
+    at(lat(t.conn.from, t.conn.to) / 2, () => announce(t.conn.from, t.index));
+  };
+  /** `t` ended (whole, or cut off): its forwards finish, or wait for their sender's own copy. */
+  const upstreamEnded = (t: Transfer, cutOff = false) => {
+    const receiver = nodeOf(t.conn.from);
+    if (receiver.partial.get(t.index) === t && (cutOff || !t.good)) receiver.partial.delete(t.index);
+    for (const f of t.forwards) {
+      if (f.ended || !active.has(f)) continue;
+      if (cutOff || !t.good) {
+        // What it forwarded is not the piece: it starts again once the sender holds the piece.
+        result.forwardsRestarted++;
+        f.up = undefined;
+        f.waiting = false;
+        f.stalled = true;
+        f.rate = 0;
+        f.left = pieceLength(sizeBytes, f.index);
+        f.version++;
+      } else if (f.waiting) at(lat(t.conn.from, t.conn.to) / 2, () => endTransfer(f)); // once its sender holds the copy
+    }
+    touch(receiver);
+  };
+  /** A node holds `index` now: its stalled forwards of it start over from its own copy. */
+  const restartStalled = (n: Node, index: number) => {
+    n.partial.delete(index);
+    for (const f of n.ups)
+      if (f.stalled && f.index === index) {
+        f.stalled = false;
+        f.atMs = now;
+        f.rate = 0;
+      }
+    touch(n);
+  };
+  /** Node `i` tells its downloaders it has piece `index`. */
+  const announce = (i: number, index: number) => {
+    const n = nodeOf(i);
+    for (const c of n.inbound) {
+      if (c.closed || !c.admitted) continue;
+      at(lat(c.from, c.to) / 2, () => {
+        if (!c.closed)
+          apply(c.from, nodeOf(c.from).core?.handle({ t: "have", nowMs: now, peer: n.id, index }) ?? []);
+      });
+    }
+  };
+
   const pump = (i: number) => {
     const n = nodeOf(i);
     const slots = n.have.isComplete() ? (options.seedSendSlots ?? sendSlots) : sendSlots;
     while (n.ups.size < slots) {
       const next = n.serve.next((c) => !c.closed && !c.busy);
       if (!next) break;
-      if (!n.have.has(next.index) && !n.host.liar) continue; // would be rejected; our cores never ask so
+      // would be rejected; our cores never ask so (and with cut-through, an early announcement stands)
+      if (!n.have.has(next.index) && !n.host.liar && !n.announcedEarly.has(next.index)) continue;
       startTransfer(next.conn, next.index);
     }
     for (const c of n.serve.toResume()) {
@@ -475,16 +634,8 @@ export function simulateSwarm(options: SimOptions): SimResult {
           break;
         case "announce":
           n.have.set(e.index);
-          for (const c of n.inbound) {
-            if (c.closed || !c.admitted) continue;
-            at(lat(c.from, c.to) / 2, () => {
-              if (!c.closed)
-                apply(
-                  c.from,
-                  nodeOf(c.from).core?.handle({ t: "have", nowMs: now, peer: n.id, index: e.index }) ?? [],
-                );
-            });
-          }
+          if (cutThrough) restartStalled(n, e.index);
+          announce(i, e.index);
           break;
         case "refresh_peers":
           at(2 * nodeOf(0).host.latencyMs + 2 * n.host.latencyMs, () => {
@@ -556,6 +707,8 @@ export function simulateSwarm(options: SimOptions): SimResult {
         nodeOf(conn.from).downs.delete(t);
         active.delete(t);
         t.version++;
+        t.ended = true;
+        if (cutThrough) upstreamEnded(t, true);
         touch(s);
         touch(nodeOf(conn.from));
       }

@@ -1,7 +1,8 @@
-// bench/swarm_sim_bench.ts: `npm run bench -- swarm-sim [--peers=10,100,1000] [--seed=N]`: flash
-// crowds of simulated peers (the real DownloadCore and ServeQueue, bench/swarm_sim.ts) against
-// the Kumar-Ross bound, with equal links and with mixed ones. Prints the table and writes JSON
-// to bench/results/.
+// bench/swarm_sim_bench.ts: `npm run bench -- swarm-sim [--peers=10,100,1000] [--seed=N]
+// [--cut-through]`: flash crowds of simulated peers (the real DownloadCore and ServeQueue,
+// bench/swarm_sim.ts) against the Kumar-Ross bound, with equal links and with mixed ones.
+// `--cut-through` is a what-if: peers forward pieces while they arrive (see swarm_sim.ts).
+// Prints the table and writes JSON to bench/results/.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { flashCrowd, type SimHost, simulateSwarm } from "./swarm_sim.ts";
@@ -36,19 +37,27 @@ export function runSwarmSimBench(args: string[]): number {
   const seedArg = args.find((a) => a.startsWith("--seed="))?.slice("--seed=".length) ?? "1";
   const peerCounts = peersArg.split(",").map(Number);
   const seed = Number(seedArg);
-  const unknown = args.filter((a) => !a.startsWith("--peers=") && !a.startsWith("--seed="));
+  const cutThrough = args.includes("--cut-through");
+  const unknown = args.filter(
+    (a) => !a.startsWith("--peers=") && !a.startsWith("--seed=") && a !== "--cut-through",
+  );
   if (
     unknown.length > 0 ||
     peerCounts.some((n) => !Number.isInteger(n) || n < 1) ||
     !Number.isInteger(seed)
   ) {
-    console.error("error: usage: npm run bench -- swarm-sim [--peers=10,100,1000] [--seed=<integer>]");
+    console.error(
+      "error: usage: npm run bench -- swarm-sim [--peers=10,100,1000] [--seed=<integer>] [--cut-through]",
+    );
     return 2;
   }
   const rows: Record<string, unknown>[] = [];
   const header = `${"case".padEnd(54)} ${"peers".padStart(5)} ${"bound s".padStart(8)} ${"first s".padStart(8)} ${"last s".padStart(8)} ${"last/bound".padStart(10)} ${"source sent".padStart(11)} ${"wall s".padStart(7)}`;
   const lines = [
     `swarm simulator: ${SIZE_BYTES / 2 ** 20} MiB (${SIZE_BYTES / 2 ** 19} pieces), flash crowd at t=0, seed ${seed}, 0.5 ms RTT per hop`,
+    cutThrough
+      ? "what-if: cut-through (pieces forwarded while they arrive; the product stores, checks, then offers each piece)"
+      : "pieces stored, checked, then offered (as the product does)",
     "bound: T_min = max(F/u_s, F/d_min, N F/(u_s + sum u_i)) (Kumar and Ross 2006), per case; source sent = pieces the source uploaded",
     header,
     "-".repeat(header.length),
@@ -57,18 +66,19 @@ export function runSwarmSimBench(args: string[]): number {
   for (const c of CASES) {
     for (const peers of peerCounts) {
       const began = performance.now();
-      const r = simulateSwarm({ sizeBytes: SIZE_BYTES, hosts: c.hosts(peers), seed });
+      const r = simulateSwarm({ sizeBytes: SIZE_BYTES, hosts: c.hosts(peers), seed, cutThrough });
       const wallS = (performance.now() - began) / 1000;
       const done = r.finishMs.filter((t): t is number => t !== undefined);
       const first = Math.min(...done) / 1000;
       const last = Math.max(...done) / 1000;
-      const line = `${c.name.padEnd(54)} ${String(peers).padStart(5)} ${(r.boundMs / 1000).toFixed(2).padStart(8)} ${first.toFixed(2).padStart(8)} ${last.toFixed(2).padStart(8)} ${`${(last / (r.boundMs / 1000)).toFixed(2)}x`.padStart(10)} ${String(r.sourceUploads).padStart(11)} ${wallS.toFixed(1).padStart(7)}${done.length < peers ? `  ${peers - done.length} NOT FINISHED` : ""}${r.badWritten > 0 ? `  ${r.badWritten} BAD PIECES WRITTEN` : ""}`;
+      const line = `${c.name.padEnd(54)} ${String(peers).padStart(5)} ${(r.boundMs / 1000).toFixed(2).padStart(8)} ${first.toFixed(2).padStart(8)} ${last.toFixed(2).padStart(8)} ${`${(last / (r.boundMs / 1000)).toFixed(2)}x`.padStart(10)} ${String(r.sourceUploads).padStart(11)} ${wallS.toFixed(1).padStart(7)}${done.length < peers ? `  ${peers - done.length} NOT FINISHED` : ""}${r.badWritten > 0 ? `  ${r.badWritten} BAD PIECES WRITTEN` : ""}${r.arrivedBeforeSenderHad > 0 ? `  ${r.arrivedBeforeSenderHad} PIECES AHEAD OF THEIR SENDER` : ""}`;
       console.log(line);
       lines.push(line);
       rows.push({
         case: c.name,
         peers,
         seed,
+        cutThrough,
         boundS: r.boundMs / 1000,
         firstS: first,
         lastS: last,
@@ -85,8 +95,14 @@ export function runSwarmSimBench(args: string[]): number {
   }
   const dir = join(import.meta.dir, "results");
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, "-")}-swarm-sim.json`);
-  writeFileSync(file, `${JSON.stringify({ sizeBytes: SIZE_BYTES, seed, rows, table: lines }, null, 2)}\n`);
+  const file = join(
+    dir,
+    `${new Date().toISOString().replace(/[:.]/g, "-")}-swarm-sim${cutThrough ? "-cut-through" : ""}.json`,
+  );
+  writeFileSync(
+    file,
+    `${JSON.stringify({ sizeBytes: SIZE_BYTES, seed, cutThrough, rows, table: lines }, null, 2)}\n`,
+  );
   console.log(`\nwritten to ${file}`);
   return 0;
 }

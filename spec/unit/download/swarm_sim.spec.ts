@@ -37,7 +37,11 @@ describe("swarm simulator", () => {
       const r = simulateSwarm({ sizeBytes: F, hosts, seed: 7 });
       console.log(`swarm sim: ${summary(peers, r.finishMs, r.boundMs)}`);
       expect(r.finishMs.every((t) => t !== undefined && t >= r.boundMs)).toBe(true);
-      expect({ gaveUp: r.gaveUp, badWritten: r.badWritten }).toEqual({ gaveUp: 0, badWritten: 0 });
+      expect({ gaveUp: r.gaveUp, badWritten: r.badWritten, early: r.arrivedBeforeSenderHad }).toEqual({
+        gaveUp: 0,
+        badWritten: 0,
+        early: 0,
+      });
       // The source's uplink mostly carries pieces nobody has yet: well under twice each piece,
       // and (super-seeding) almost never a piece twice while another never left it.
       expect(r.sourceUploads).toBeLessThan(2 * (F / PIECE_BYTES));
@@ -82,6 +86,36 @@ describe("swarm simulator", () => {
     }));
     const r = simulateSwarm({ sizeBytes: 4 * PIECE_BYTES, hosts, seed: 5 });
     expect(r.gaveUp).toBe(3);
+  });
+
+  describe("cut-through (a what-if: pieces forwarded while they arrive)", () => {
+    test("no piece reaches a downloader before its sender held it, and a crowd of 10 finishes sooner", () => {
+      const hosts = flashCrowd({ peers: 10, sourceBits: LAN, peerBits: () => LAN });
+      const stored = simulateSwarm({ sizeBytes: F, hosts, seed: 1 });
+      const cut = simulateSwarm({ sizeBytes: F, hosts, seed: 1, cutThrough: true });
+      console.log(`swarm sim, cut-through: ${summary(10, cut.finishMs, cut.boundMs)}`);
+      expect(cut.finishMs.every((t) => t !== undefined && t >= cut.boundMs)).toBe(true);
+      expect({ badWritten: cut.badWritten, early: cut.arrivedBeforeSenderHad }).toEqual({
+        badWritten: 0,
+        early: 0,
+      });
+      const last = (r: typeof cut) => Math.max(...r.finishMs.map((t) => t ?? Infinity));
+      expect(last(cut)).toBeLessThan(last(stored));
+    });
+
+    test("a liar's garbage forwarded on is sent again from the forwarder's good copy; nothing bad is written", () => {
+      const hosts: SimHost[] = flashCrowd({ peers: 12, sourceBits: LAN, peerBits: () => LAN });
+      for (let i = 0; i < 2; i++)
+        hosts.push({ upBps: LAN / 8, downBps: LAN / 8, latencyMs: 0.25, have: "all", liar: true });
+      const r = simulateSwarm({ sizeBytes: F, hosts, seed: 3, cutThrough: true });
+      expect(r.badReceived).toBeGreaterThan(0);
+      expect(r.forwardsRestarted).toBeGreaterThan(0);
+      expect({ badWritten: r.badWritten, early: r.arrivedBeforeSenderHad }).toEqual({
+        badWritten: 0,
+        early: 0,
+      });
+      expect(r.finishMs.every((t) => t !== undefined)).toBe(true);
+    });
   });
 
   test("the same seed replays the same run; another seed gives another", () => {
