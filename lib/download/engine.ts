@@ -1,16 +1,17 @@
 // Shell: one download. Draws pieces from every peer that has them (rarest first, several in
 // flight per peer, endgame at the end), checks each piece's SHA-1 before writing it into a
-// temporary file (written off the main thread), serves each piece once it is written, hashes
+// temporary file (written off the main thread), forwards each piece while it arrives and serves
+// it from disk once it is written (lib/peer/arriving.ts), hashes
 // the whole file as its verified prefix grows, and renames the file into place only after the
 // whole file's SHA-1 matches.
 import { closeSync, existsSync, ftruncateSync, openSync, readSync, renameSync } from "node:fs";
 import { messageOf } from "../errors.ts";
+import { ArrivingPiece } from "../peer/arriving.ts";
 import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../pieces/constants.ts";
 import { verifyPiece } from "../pieces/hash.ts";
 import { BufferPool } from "../wire/buffer_pool.ts";
-import { PIECE_FRAME_OVERHEAD_BYTES } from "../wire/codec.ts";
 import { type CoreOptions, DownloadCore, type Effect } from "./core.ts";
 import { PeerLink, type SeederTrust } from "./peer_link.ts";
 import { PieceWriter } from "./piece_writer.ts";
@@ -74,7 +75,7 @@ function paceGarbage(bytes: number): void {
  * Piece bodies of every download, reused: a body goes back once its piece is written and
  * hashed (or turned away). Idle buffers kept: enough for the pieces that wait for the disk.
  */
-const pieceBodies = new BufferPool({ bufferBytes: PIECE_BYTES + PIECE_FRAME_OVERHEAD_BYTES, maxIdle: 16 });
+const pieceBodies = new BufferPool({ bufferBytes: PIECE_BYTES, maxIdle: 16 });
 
 export type DownloadState = "downloading" | "complete" | "failed";
 
@@ -100,6 +101,8 @@ export class Download {
   #onDisk: Bitfield;
   #core: DownloadCore | undefined;
   #links = new Map<string, PeerLink>();
+  /** The pieces forwarded while they arrive, by the link bringing each (one copy per piece). */
+  #arrivals = new Map<PeerLink, ArrivingPiece>();
   /** The attempt number of each dial in progress; an abandoned attempt is not here. */
   #dialing = new Map<string, number>();
   #attempts = 0;
@@ -178,6 +181,7 @@ export class Download {
   stop(): void {
     clearInterval(this.#timer);
     this.#unwatchPeers?.();
+    this.#loseArrivals();
     for (const link of this.#links.values()) link.close("download stopped");
     this.#links.clear();
     const fd = this.#fd;
@@ -336,6 +340,7 @@ export class Download {
       name: this.spec.name,
       selfPeer: this.#deps.selfPeer,
       session,
+      sizeBytes: this.spec.sizeBytes,
       pieceCount: this.#count,
       trust: this.#deps.trust,
     };
@@ -374,11 +379,15 @@ export class Download {
         this.#core?.handle({ t: "peer_ready", nowMs: Date.now(), peer: link.peer, have, superSeed }) ?? [],
       );
     },
-    have: (link: PeerLink, index: number) => {
+    // A piece the peer is still receiving counts as held: it sends it as it arrives.
+    have: (link: PeerLink, index: number, _soon: boolean) => {
       this.#recorder.peerGained(link.peer);
       this.#run(this.#core?.handle({ t: "have", nowMs: Date.now(), peer: link.peer, index }) ?? []);
     },
+    arriving: (link: PeerLink, index: number, bytes: Uint8Array, received: number, fresh: boolean) =>
+      this.#onArriving(link, index, bytes, received, fresh),
     reject: (link: PeerLink, index: number) => {
+      this.#loseArrival(link);
       this.#run(this.#core?.handle({ t: "reject", nowMs: Date.now(), peer: link.peer, index }) ?? []);
     },
     busy: (link: PeerLink, index: number) => {
@@ -392,6 +401,7 @@ export class Download {
     },
     piece: (link: PeerLink, index: number, data: Uint8Array) => this.#onPiece(link, index, data),
     closed: (link: PeerLink, reason: string) => {
+      this.#loseArrival(link); // its buffer goes back to the pool
       if (this.#links.get(link.peer) !== link) return; // an abandoned attempt: the core forgot it
       this.#links.delete(link.peer);
       this.#recorder.peerState(link.peer, "closed", reason);
@@ -402,11 +412,41 @@ export class Download {
     },
   };
 
+  /** Part of a piece came in: forwarded from here while it arrives, if no other copy of it is. */
+  #onArriving(link: PeerLink, index: number, bytes: Uint8Array, received: number, fresh: boolean): void {
+    let arrival = this.#arrivals.get(link);
+    if (arrival && (fresh || arrival.index !== index)) {
+      // Started over: what was forwarded of it may not be the piece.
+      this.#loseArrival(link);
+      arrival = undefined;
+    }
+    if (!arrival) {
+      if (!fresh || !this.#fetching() || this.#onDisk.has(index)) return;
+      arrival = new ArrivingPiece(index, bytes);
+      if (!this.#deps.catalog.arriving(this.spec.group, this.spec.name, arrival)) return;
+      this.#arrivals.set(link, arrival);
+    }
+    arrival.grew(received);
+  }
+
+  #loseArrival(link: PeerLink): void {
+    this.#arrivals.get(link)?.lost();
+    this.#arrivals.delete(link);
+  }
+
+  #loseArrivals(): void {
+    for (const arrival of this.#arrivals.values()) arrival.lost();
+    this.#arrivals.clear();
+  }
+
   /** A piece arrived: written if the core wants it and its SHA-1 checks. */
   #onPiece(link: PeerLink, index: number, data: Uint8Array): void {
     paceGarbage(data.byteLength); // every piece read, wanted or not (endgame copies, late ones)
     this.#hold(data);
+    const arrival = this.#arrivals.get(link);
+    this.#arrivals.delete(link);
     if (!this.#fetching() || !this.#core || !this.#writer) {
+      arrival?.lost();
       this.#release(data);
       return;
     }
@@ -422,6 +462,9 @@ export class Download {
         return checked;
       },
     });
+    // Forwards of it wait for the disk (checked), or start over from the copy we get (not checked).
+    if (checked === true) arrival?.whole();
+    else arrival?.lost();
     if (effects.some((e) => e.t === "write")) {
       this.#recorder.verified(index, link.peer, data.byteLength);
       this.#writer.write(index, data);
@@ -508,6 +551,7 @@ export class Download {
 
   #fail(reason: string): void {
     if (this.state !== "downloading") return;
+    this.#loseArrivals();
     this.#finalBytes = this.#core?.progress(Date.now()).bytesVerified ?? 0;
     this.state = "failed";
     this.reason = reason;

@@ -1,20 +1,30 @@
 // Shell: one downloader-side connection to a seeder: accepts only the key its session
-// registered, answers its challenge with our proof, then turns its messages into events for the engine.
+// registered, answers its challenge with our proof, then turns its messages into events for the
+// engine, putting each piece together from its parts.
 import type { Socket } from "bun";
 import { ProtocolError } from "../errors.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
 import { peerProof } from "../peer/auth.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
-import type { BufferPool } from "../wire/buffer_pool.ts";
+import { pieceLength } from "../pieces/constants.ts";
+import { BufferPool } from "../wire/buffer_pool.ts";
+import { PART_FRAME_OVERHEAD_BYTES } from "../wire/codec.ts";
 import { Connection } from "../wire/connection.ts";
-import { parsePeerMessage } from "../wire/peer_protocol.ts";
+import { PIECE_PART_BYTES, parsePeerMessage } from "../wire/peer_protocol.ts";
 import { connectTls, type PeerKey, secureHandlers } from "../wire/tls.ts";
 
 /** What the engine hears from one seeder. */
 export interface LinkEvents {
   ready(link: PeerLink, have: Bitfield, superSeed: boolean): void;
-  have(link: PeerLink, index: number): void;
-  /** `data` may be lent by the link's pool: the engine gives it back when done with it. */
+  /** `soon`: the seeder is receiving the piece itself, and sends it as it arrives (p_soon). */
+  have(link: PeerLink, index: number, soon: boolean): void;
+  /**
+   * A part of piece `index` arrived: `bytes` is the buffer it is put together in, `received`
+   * bytes of it in so far; `fresh` for its first part (a piece started over is fresh again).
+   * The buffer is read only until the piece is whole (`piece`) or the link closes.
+   */
+  arriving(link: PeerLink, index: number, bytes: Uint8Array, received: number, fresh: boolean): void;
+  /** `data` is lent by the link's pool: the engine gives it back when done with it. */
   piece(link: PeerLink, index: number, data: Uint8Array): void;
   reject(link: PeerLink, index: number): void;
   busy(link: PeerLink, index: number): void;
@@ -29,6 +39,7 @@ export interface LinkIdentity {
   name: string;
   selfPeer: string;
   session: string;
+  sizeBytes: number;
   pieceCount: number;
   /** Our key, and the key each seeder's session registered with the tracker. */
   trust: SeederTrust;
@@ -46,12 +57,23 @@ export interface SeederTrust {
   vouch(peer: string, key: string): void;
 }
 
+/** Bodies of part frames as they are decoded: each is copied into its piece and given back at once. */
+const partBodies = new BufferPool({ bufferBytes: PIECE_PART_BYTES + PART_FRAME_OVERHEAD_BYTES, maxIdle: 16 });
+
+/** The piece being put together from its parts (a seeder sends one piece at a time). */
+interface Assembly {
+  index: number;
+  bytes: Uint8Array;
+  received: number;
+}
+
 export class PeerLink {
   readonly peer: string;
   #conn: Connection | undefined;
   #ready = false;
   #closeReason = "connection closed";
   #closedByUs = false;
+  #assembly: Assembly | undefined;
 
   private constructor(peer: string) {
     this.peer = peer;
@@ -74,12 +96,17 @@ export class PeerLink {
     const handler = {
       message: (conn: Connection, value: unknown) => {
         const msg = parsePeerMessage(value);
-        // Closed by the engine: frames still in the same read (TLS hands over ~500 KiB at a
-        // time) are not its business; a dropped liar's next bad piece must not count again.
-        if (link.#closedByUs) {
-          if (msg.t === "p_piece") options.pool.give(msg.data);
+        if (msg.t === "p_part") {
+          try {
+            link.#part(conn, msg.index, msg.offset, msg.data, id, events, options.pool);
+          } finally {
+            partBodies.give(msg.data);
+          }
           return;
         }
+        // Closed by the engine: frames still in the same read (TLS hands over ~500 KiB at a
+        // time) are not its business.
+        if (link.#closedByUs) return;
         switch (msg.t) {
           case "p_challenge":
             conn.send({
@@ -100,18 +127,17 @@ export class PeerLink {
             events.ready(link, Bitfield.fromBytes(msg.bits, id.pieceCount), msg.superSeed === true);
             return;
           case "p_have":
-          case "p_piece":
+          case "p_soon":
           case "p_reject":
           case "p_busy":
             if (!link.#ready) throw new ProtocolError(`${msg.t} before the bitfield`);
             if (msg.index >= id.pieceCount) throw new ProtocolError(`Piece index ${msg.index} out of range`);
-            if (msg.t === "p_have") events.have(link, msg.index);
-            else if (msg.t === "p_piece") {
-              // First, so that the seeder's slot frees while we check and write the piece.
-              conn.send({ t: "p_got", index: msg.index });
-              events.piece(link, msg.index, msg.data);
-            } else if (msg.t === "p_busy") events.busy(link, msg.index);
-            else events.reject(link, msg.index);
+            if (msg.t === "p_have" || msg.t === "p_soon") events.have(link, msg.index, msg.t === "p_soon");
+            else if (msg.t === "p_busy") events.busy(link, msg.index);
+            else {
+              if (link.#assembly?.index === msg.index) link.#dropAssembly(options.pool);
+              events.reject(link, msg.index);
+            }
             return;
           case "p_resume":
           case "p_have_all":
@@ -123,7 +149,10 @@ export class PeerLink {
             throw new ProtocolError(`Unexpected ${msg.t} from a seeder`);
         }
       },
-      close: () => events.closed(link, link.#closeReason),
+      close: () => {
+        events.closed(link, link.#closeReason);
+        link.#dropAssembly(options.pool); // after the engine let go of it
+      },
     };
     await new Promise<void>((resolve, reject) => {
       Bun.connect<Connection>({
@@ -133,7 +162,7 @@ export class PeerLink {
         socket: secureHandlers(
           (socket: Socket<Connection>, seeder: PeerKey) => {
             binding = seeder.binding;
-            link.#conn = new Connection(socket, handler, undefined, options);
+            link.#conn = new Connection(socket, handler, undefined, { log: options.log, pool: partBodies });
             resolve();
           },
           {
@@ -150,6 +179,50 @@ export class PeerLink {
       }).catch(reject);
     });
     return link;
+  }
+
+  /** Puts a part into its piece; the piece goes to the engine once whole. */
+  #part(
+    conn: Connection,
+    index: number,
+    offset: number,
+    data: Uint8Array,
+    id: LinkIdentity,
+    events: LinkEvents,
+    pool: BufferPool,
+  ): void {
+    if (this.#closedByUs) return; // a dropped liar's next bad piece must not count again
+    if (!this.#ready) throw new ProtocolError("p_part before the bitfield");
+    if (index >= id.pieceCount) throw new ProtocolError(`Piece index ${index} out of range`);
+    const length = pieceLength(id.sizeBytes, index);
+    let a = this.#assembly;
+    if (offset === 0) {
+      if (a && a.index !== index)
+        throw new ProtocolError(`A part of piece ${index} before piece ${a.index} was whole`);
+      a ??= { index, bytes: pool.take(length), received: 0 };
+      a.received = 0;
+      this.#assembly = a;
+    } else if (a?.index !== index || a.received !== offset)
+      throw new ProtocolError(
+        `A part of piece ${index} at ${offset}, where ${a ? `piece ${a.index} goes on at ${a.received}` : "no piece was begun"}`,
+      );
+    if (offset + data.byteLength > length)
+      throw new ProtocolError(`A part of piece ${index} ends past its ${length} bytes`);
+    a.bytes.set(data, offset);
+    a.received += data.byteLength;
+    if (a.received < length) {
+      events.arriving(this, index, a.bytes, a.received, offset === 0);
+      return;
+    }
+    this.#assembly = undefined;
+    // First, so that the seeder's slot frees while we check and write the piece.
+    conn.send({ t: "p_got", index });
+    events.piece(this, index, a.bytes);
+  }
+
+  #dropAssembly(pool: BufferPool): void {
+    if (this.#assembly) pool.give(this.#assembly.bytes);
+    this.#assembly = undefined;
   }
 
   /** Asks for piece `index`, saying how many pieces we still lack (the furthest behind are served first). */

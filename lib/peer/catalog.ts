@@ -1,5 +1,7 @@
-// What this client serves: each shared or downloading file, its path and its verified pieces.
+// What this client serves: each shared or downloading file, its path, its verified pieces and
+// the pieces it is receiving (offered on while they arrive: lib/peer/arriving.ts).
 import type { Bitfield } from "../pieces/bitfield.ts";
+import type { ArrivingPiece } from "./arriving.ts";
 
 /** One file this client serves pieces of. */
 export interface Served {
@@ -14,9 +16,14 @@ export interface Served {
    * be the swarm's only one, so it super-seeds (lib/peer/super_seed.ts).
    */
   origin?: true;
+  /** Pieces being received now, each forwarded as it arrives (one copy per piece). */
+  arriving?: Map<number, ArrivingPiece>;
+  /** Pieces offered before they were whole (`p_soon`): asked for, they are sent once here. */
+  soon?: Set<number>;
 }
 
-type HaveListener = (index: number) => void;
+/** `soon`: the piece is arriving (p_soon), not yet verified (p_have). */
+type HaveListener = (index: number, soon: boolean) => void;
 /** `key`: the key the tracker confirmed that peer's session registered (it checked the peer's proof). */
 type PeerListener = (peer: string, key: string) => void;
 
@@ -50,7 +57,31 @@ export class Catalog {
   announce(group: string, name: string, index: number): void {
     const entry = this.get(group, name);
     if (!entry?.have.set(index)) return;
-    for (const listener of this.#watchers.get(key(group, name)) ?? []) listener(index);
+    entry.soon?.delete(index);
+    for (const listener of this.#watchers.get(key(group, name)) ?? []) listener(index, false);
+  }
+
+  /**
+   * A piece began to arrive: forwarded from here while it does, and offered at once to every
+   * peer connected for this file (again when a copy was lost and another one comes: what was
+   * asked for meanwhile follows the new one). False when the file holds the piece, or another
+   * copy of it is arriving.
+   */
+  arriving(group: string, name: string, piece: ArrivingPiece): boolean {
+    const entry = this.get(group, name);
+    const index = piece.index;
+    if (!entry || entry.have.has(index) || entry.arriving?.has(index) || piece.state !== "arriving")
+      return false;
+    entry.arriving ??= new Map();
+    const arriving = entry.arriving;
+    arriving.set(index, piece);
+    piece.listen(() => {
+      if (piece.state !== "arriving" && arriving.get(index) === piece) arriving.delete(index);
+    });
+    entry.soon ??= new Set();
+    entry.soon.add(index);
+    for (const listener of this.#watchers.get(key(group, name)) ?? []) listener(index, true);
+    return true;
   }
 
   /**
@@ -73,7 +104,7 @@ export class Catalog {
     };
   }
 
-  /** Subscribes to "have" announcements; returns the unsubscribe function. */
+  /** Subscribes to "have" and "soon" announcements; returns the unsubscribe function. */
   watch(group: string, name: string, listener: HaveListener): () => void {
     const k = key(group, name);
     const set = this.#watchers.get(k) ?? new Set();

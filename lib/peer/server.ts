@@ -1,7 +1,9 @@
 // Shell: serves pieces to other peers. Only a logged-in member of the file's group gets any:
 // the downloader answers our nonce with a proof, bound to this TLS connection, that our
-// tracker checks along with the key the downloader presented. Reads each piece from
-// disk straight into its frame, and stops reading requests while a slow peer's outbox is full.
+// tracker checks along with the key the downloader presented. Sends each piece in parts, read
+// from disk straight into their frames, or, for a piece still arriving here (lib/peer/arriving.ts),
+// copied from it as it comes in, the last part once our copy is checked and on disk; and stops
+// reading requests while a slow peer's outbox is full.
 
 import { closeSync, openSync, readSync } from "node:fs";
 import type { Socket, TCPSocketListener } from "bun";
@@ -10,15 +12,16 @@ import type { TlsIdentity } from "../identity/key_file.ts";
 import { PIECE_BYTES, pieceLength } from "../pieces/constants.ts";
 import { AddressLimit } from "../wire/address_limit.ts";
 import { BufferPool } from "../wire/buffer_pool.ts";
-import { PIECE_FRAME_OVERHEAD_BYTES, pieceFrame } from "../wire/codec.ts";
+import { PART_FRAME_OVERHEAD_BYTES, partFrame } from "../wire/codec.ts";
 import { Connection } from "../wire/connection.ts";
 import {
   MAX_CONNECTIONS_PER_ADDRESS,
   MAX_HANDSHAKES_PER_ADDRESS,
   MAX_UNAUTHENTICATED_FRAME_BYTES,
 } from "../wire/limits.ts";
-import { parsePeerMessage } from "../wire/peer_protocol.ts";
+import { PIECE_PART_BYTES, parsePeerMessage } from "../wire/peer_protocol.ts";
 import { listenTls, type PeerKey, secureHandlers } from "../wire/tls.ts";
+import type { ArrivingPiece } from "./arriving.ts";
 import type { Catalog, Served } from "./catalog.ts";
 import { SendSlots } from "./send_slots.ts";
 import { DEFAULT_QUEUED_TOTAL, ServeQueue } from "./serve_queue.ts";
@@ -30,10 +33,25 @@ const MAX_QUEUED_REQUESTS = 64;
 const MAX_CONCURRENT_CHECKS = 16;
 
 /**
- * Frames of pieces being sent, reused once the kernel has taken them: serving at GB/s with a
- * fresh 512 KiB frame per piece would leave that much garbage and page faults per GB served.
+ * Frames of parts being sent, reused once the kernel has taken them: serving at GB/s with a
+ * fresh frame per part would leave that much garbage and page faults per GB served.
  */
-const pieceFrames = new BufferPool({ bufferBytes: PIECE_BYTES + PIECE_FRAME_OVERHEAD_BYTES, maxIdle: 16 });
+const partFrames = new BufferPool({ bufferBytes: PIECE_PART_BYTES + PART_FRAME_OVERHEAD_BYTES, maxIdle: 64 });
+
+/** One piece on its way to one downloader, part by part. */
+interface Stream {
+  index: number;
+  length: number;
+  /** Bytes sent so far. */
+  offset: number;
+  /** The copy arriving here that it forwards, while it does. */
+  following: ArrivingPiece | undefined;
+  unlisten: (() => void) | undefined;
+  /** What it sent came from a copy that was lost: it starts over from the piece we get. */
+  restart: boolean;
+  /** A part waits for the kernel: nothing more until it is taken. */
+  draining: boolean;
+}
 
 /** Asks our tracker whether `peer`, connected with key `who`, proved a live session in `group`. */
 export type VerifyPeer = (
@@ -78,8 +96,8 @@ export function startPeerServer(options: {
   });
   /** Per file shared from here: what each downloader is shown while the swarm lacks a copy. */
   const superSeeds = new WeakMap<Served, SuperSeed<Downloader>>();
-  /** Connections with a piece still in their outbox: the next piece waits for the kernel to take it. */
-  const sending = new Set<Downloader>();
+  /** Connections with a piece on its way: the next piece waits until this one is all sent. */
+  const streams = new Map<Downloader, Stream>();
   /** Pieces on the wire until their downloader says each arrived: a few connections at a time. */
   const slots = new SendSlots<Downloader>();
   // A downloader that never says a piece arrived gives its slot back after a while.
@@ -97,7 +115,7 @@ export function startPeerServer(options: {
     if (pumping) return;
     pumping = true;
     try {
-      const ready = (c: Downloader) => !c.isClosed && !sending.has(c);
+      const ready = (c: Downloader) => !c.isClosed && !streams.has(c);
       for (;;) {
         // Connections with requests and no slot: while there are any, a slot holder's turn ends.
         const othersWaiting = queue.anyQueued((c) => ready(c) && slots.onWire(c) === 0);
@@ -120,29 +138,94 @@ export function startPeerServer(options: {
       queue.close(conn);
       return;
     }
-    if (!entry.have.has(index)) {
+    // A piece offered while it arrived (p_soon) is sent once here, even if that copy was lost.
+    if (!entry.have.has(index) && !entry.soon?.has(index)) {
       conn.send({ t: "p_reject", index });
       return;
     }
     reveal(superSeeds.get(entry)?.sent(conn, index) ?? []);
-    const length = pieceLength(entry.sizeBytes, index);
-    const { frame, dataOffset } = pieceFrame(index, length, (bytes) => pieceFrames.take(bytes));
-    const read = readPiece(fds, entry, frame, dataOffset, length, index * PIECE_BYTES);
-    if (read !== length) {
-      pieceFrames.give(frame);
-      log(`cannot read piece ${index} of ${entry.path}: ${read}; rejecting`);
-      conn.send({ t: "p_reject", index });
+    slots.sent(conn, index, Date.now());
+    const stream: Stream = {
+      index,
+      length: pieceLength(entry.sizeBytes, index),
+      offset: 0,
+      following: undefined,
+      unlisten: undefined,
+      restart: false,
+      draining: false,
+    };
+    streams.set(conn, stream);
+    flow(conn, entry, stream);
+  };
+  /** Sends what it can of `stream`: from disk once the piece is here, else from its arriving copy. */
+  const flow = (conn: Downloader, entry: Served, stream: Stream) => {
+    if (streams.get(conn) !== stream || stream.draining) return;
+    if (conn.isClosed) return endStream(conn);
+    const { index, length } = stream;
+    for (;;) {
+      const arriving = entry.arriving?.get(index);
+      if (stream.following && stream.following !== arriving) {
+        // The copy it followed ended: checked (the rest comes from disk) or lost (all again).
+        if (stream.following.state === "lost") stream.restart = true;
+        stream.unlisten?.();
+        stream.following = undefined;
+        stream.unlisten = undefined;
+      }
+      let limit: number;
+      if (entry.have.has(index)) limit = length;
+      else if (arriving) {
+        if (stream.following !== arriving) {
+          stream.following = arriving;
+          stream.unlisten = arriving.listen(() => flow(conn, entry, stream));
+        }
+        // The last part waits for our copy's check: a downloader never gets a whole bad piece from us.
+        limit = Math.min(arriving.received, length - Math.min(PIECE_PART_BYTES, length));
+      } else return; // neither here nor arriving: the piece's announcement wakes the stream
+      if (stream.restart) {
+        stream.restart = false;
+        stream.offset = 0;
+      }
+      if (stream.offset >= length) {
+        endStream(conn);
+        pump();
+        return;
+      }
+      if (stream.offset >= limit) return; // more of the arriving copy wakes it
+      const bytes = Math.min(PIECE_PART_BYTES, limit - stream.offset);
+      const { frame, dataOffset } = partFrame(index, stream.offset, bytes, (n) => partFrames.take(n));
+      if (arriving && !entry.have.has(index))
+        frame.set(arriving.slice(stream.offset, stream.offset + bytes), dataOffset);
+      else {
+        const read = readPiece(fds, entry, frame, dataOffset, bytes, index * PIECE_BYTES + stream.offset);
+        if (read !== bytes) {
+          partFrames.give(frame);
+          log(`cannot read piece ${index} of ${entry.path}: ${read}; rejecting`);
+          conn.send({ t: "p_reject", index });
+          endStream(conn);
+          pump();
+          return;
+        }
+      }
+      stream.offset += bytes;
+      if (conn.sendFrame(frame)) {
+        partFrames.give(frame);
+        continue;
+      }
+      // The frame is free once the kernel has all of it; until then this stream waits.
+      stream.draining = true;
+      void conn.drained().then(() => {
+        partFrames.give(frame);
+        stream.draining = false;
+        flow(conn, entry, stream);
+      });
       return;
     }
-    slots.sent(conn, index, Date.now());
-    if (conn.sendFrame(frame)) return pieceFrames.give(frame);
-    // The frame is free once the kernel has all of it; until then this connection waits.
-    sending.add(conn);
-    void conn.drained().then(() => {
-      sending.delete(conn);
-      pieceFrames.give(frame);
-      pump();
-    });
+  };
+  const endStream = (conn: Downloader) => {
+    const stream = streams.get(conn);
+    if (!stream) return;
+    streams.delete(conn);
+    stream.unlisten?.();
   };
 
   const handler = {
@@ -186,7 +269,13 @@ export function startPeerServer(options: {
                 ? { t: "p_bitfield", bits: seed.open(conn).toBytes(), superSeed: true }
                 : { t: "p_bitfield", bits: entry.have.toBytes() },
             );
-            p.unwatch = catalog.watch(msg.group, msg.name, (index) => conn.send({ t: "p_have", index }));
+            for (const index of entry.soon ?? []) conn.send({ t: "p_soon", index });
+            p.unwatch = catalog.watch(msg.group, msg.name, (index, soon) => {
+              conn.send(soon ? { t: "p_soon", index } : { t: "p_have", index });
+              // A piece asked for while it arrived, and lost on the way, is here now or coming again.
+              const stream = streams.get(conn);
+              if (stream?.index === index) flow(conn, entry, stream);
+            });
           })
           .catch((err) => {
             conn.send({ t: "p_refuse", reason: `cannot check your session: ${messageOf(err)}` });
@@ -220,7 +309,7 @@ export function startPeerServer(options: {
       if (conn.state.admitted) perAddress.release(conn.remoteAddress);
       conn.state.unwatch?.();
       queue.close(conn);
-      sending.delete(conn);
+      endStream(conn);
       slots.close(conn);
       const entry = conn.state.entry;
       if (entry) superSeeds.get(entry)?.close(conn);

@@ -111,40 +111,35 @@ export function decodeJsonOrCbor(body: Uint8Array): unknown {
   }
 }
 
-const PIECE_HEAD = [
-  0xa3,
-  0x61,
-  0x74,
-  0x67,
-  ...new TextEncoder().encode("p_piece"),
-  0x65,
-  ...new TextEncoder().encode("index"),
-];
-const DATA_KEY = [0x64, ...new TextEncoder().encode("data"), 0x5a]; // then a u32 byte-string length
+const text = (s: string) => [...new TextEncoder().encode(s)];
+/** CBOR head of an unsigned integer (major type 0) or of a text or byte string's length. */
+function cborHead(major: number, n: number): number[] {
+  const m = major << 5;
+  if (n < 24) return [m | n];
+  if (n < 256) return [m | 24, n];
+  if (n < 65536) return [m | 25, n >> 8, n & 255];
+  return [m | 26, (n >>> 24) & 255, (n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
+const PART_T = [0xa4, 0x61, ...text("t"), 0x66, ...text("p_part"), 0x65, ...text("index")];
+const OFFSET_KEY = [0x66, ...text("offset")];
+const DATA_KEY = [0x64, ...text("data"), 0x5a]; // then a u32 byte-string length
 
-/** Bytes of a piece frame around its data, at most: length prefix and CBOR map (36 now). */
-export const PIECE_FRAME_OVERHEAD_BYTES = 40;
+/** Bytes of a part frame around its data, at most: length prefix and CBOR map (46 now). */
+export const PART_FRAME_OVERHEAD_BYTES = 48;
 
 /**
- * A `{ t: "p_piece", index, data }` frame with room for `dataBytes` at `dataOffset`, so the
- * piece can be read from disk straight into the frame (no CBOR copy of 512 KiB per piece).
+ * A `{ t: "p_part", index, offset, data }` frame with room for `dataBytes` at `dataOffset`, so
+ * the part can be read from disk (or copied from a piece arriving) straight into the frame.
  * Decodes to the same value as encodeMessage's frame (the byte-string length is always 4 bytes).
  * `allocate` may lend the frame's memory (a pool); it must return exactly `bytes` bytes.
  */
-export function pieceFrame(
+export function partFrame(
   index: number,
+  offset: number,
   dataBytes: number,
   allocate: (bytes: number) => Uint8Array = (bytes) => new Uint8Array(bytes),
 ): { frame: Uint8Array; dataOffset: number } {
-  const indexBytes =
-    index < 24
-      ? [index]
-      : index < 256
-        ? [0x18, index]
-        : index < 65536
-          ? [0x19, index >> 8, index & 255]
-          : [0x1a, (index >>> 24) & 255, (index >> 16) & 255, (index >> 8) & 255, index & 255];
-  const head = [...PIECE_HEAD, ...indexBytes, ...DATA_KEY];
+  const head = [...PART_T, ...cborHead(0, index), ...OFFSET_KEY, ...cborHead(0, offset), ...DATA_KEY];
   const dataOffset = 4 + head.length + 4;
   const frame = allocate(dataOffset + dataBytes);
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);

@@ -1,5 +1,5 @@
 // Peer <-> peer messages. The seeder speaks first with a nonce; the downloader answers with
-// the file it wants and its proof; then requests whole pieces. Shapes, not bytes.
+// the file it wants and its proof; then requests whole pieces, which come in parts. Shapes, not bytes.
 import { ProtocolError } from "../errors.ts";
 import { readBytes, readEnvelope, readInt, readName, readString } from "./fields.ts";
 import { MAX_PIECE_HASH_BYTES } from "./tracker_protocol.ts";
@@ -7,6 +7,11 @@ import { MAX_PIECE_HASH_BYTES } from "./tracker_protocol.ts";
 /** Whole 512 KiB pieces per request: few frames, and each is checked by its SHA-1 at once. */
 export const MAX_PIECE_INDEX = MAX_PIECE_HASH_BYTES / 20;
 const MAX_BITFIELD_BYTES = Math.ceil(MAX_PIECE_INDEX / 8);
+/**
+ * Bytes of one part of a piece: a piece goes out in parts so that its receiver can pass each on
+ * while the rest arrives (a piece offered with `p_soon`), rather than a whole piece time later.
+ */
+export const PIECE_PART_BYTES = 64 * 1024;
 
 export type PeerMessage =
   | { t: "p_challenge"; nonce: Uint8Array }
@@ -15,6 +20,12 @@ export type PeerMessage =
   /** `superSeed`: the seeder shows a few pieces at a time (lib/peer/super_seed.ts); see p_decline. */
   | { t: "p_bitfield"; bits: Uint8Array; superSeed?: true }
   | { t: "p_have"; index: number }
+  /**
+   * The seeder is receiving piece `index`: it may be asked for it, and sends it as it arrives,
+   * its last part once its own copy is checked. Not a promise: its copy may fail or be cut off,
+   * and then the piece comes once the seeder has it whole, from the first part again.
+   */
+  | { t: "p_soon"; index: number }
   /** The seeder has every piece (a super-seeder's last reveal, in one message). */
   | { t: "p_have_all" }
   /**
@@ -27,7 +38,12 @@ export type PeerMessage =
   | { t: "p_got"; index: number }
   /** To a super-seeding seeder: none of the pieces it shows us is of use; show others. */
   | { t: "p_decline" }
-  | { t: "p_piece"; index: number; data: Uint8Array }
+  /**
+   * Bytes of piece `index` from `offset`. A piece comes in order, one piece at a time per
+   * connection, each part at most PIECE_PART_BYTES; the part that ends at the piece's length
+   * completes it, and a part at offset 0 starts the piece over.
+   */
+  | { t: "p_part"; index: number; offset: number; data: Uint8Array }
   | { t: "p_reject"; index: number }
   /** The seeder's queues are full: it did not take the request for `index`; ask elsewhere. */
   | { t: "p_busy"; index: number }
@@ -61,6 +77,7 @@ export function parsePeerMessage(value: unknown): PeerMessage {
         ? { t: m.t, index: index() }
         : { t: m.t, index: index(), missing: readInt(m, "missing", 0, MAX_PIECE_INDEX) };
     case "p_have":
+    case "p_soon":
     case "p_got":
     case "p_cancel":
     case "p_reject":
@@ -70,8 +87,13 @@ export function parsePeerMessage(value: unknown): PeerMessage {
     case "p_decline":
     case "p_have_all":
       return { t: m.t };
-    case "p_piece":
-      return { t: m.t, index: index(), data: readBytes(m, "data", 1, 512 * 1024) };
+    case "p_part":
+      return {
+        t: m.t,
+        index: index(),
+        offset: readInt(m, "offset", 0, 512 * 1024 - 1),
+        data: readBytes(m, "data", 1, PIECE_PART_BYTES),
+      };
     default:
       throw new ProtocolError(`Unknown peer message type ${JSON.stringify(m.t).slice(0, 60)}`);
   }

@@ -115,13 +115,21 @@ function pieceOf(target: Target, index: number): Uint8Array {
   return target.content.subarray(index * PIECE_BYTES, Math.min((index + 1) * PIECE_BYTES, FILE_BYTES));
 }
 
-/** Requests piece `index` on `raw` and expects its exact bytes; says it arrived, as a downloader does. */
+/** Requests piece `index` on `raw` and expects its exact bytes, in order; says it arrived, as a downloader does. */
 async function expectPiece(target: Target, raw: RawSocket, index: number): Promise<void> {
   raw.send({ t: "p_request", index });
-  const piece = await raw.next((f) => f.t === "p_piece" && f.index === index, ANSWER_MS);
-  expect(piece?.t).toBe("p_piece");
+  const want = pieceOf(target, index);
+  const got: Uint8Array[] = [];
+  let received = 0;
+  while (received < want.byteLength) {
+    const part = await raw.next((f) => f.t === "p_part" && f.index === index, ANSWER_MS);
+    expect(part?.offset).toBe(received);
+    const data = part!.data as Uint8Array; // cast: a p_part carries its bytes as bytes
+    got.push(data);
+    received += data.byteLength;
+  }
   raw.send({ t: "p_got", index }); // frees its send slot (lib/peer/send_slots.ts)
-  expect(Buffer.compare(piece!.data as Uint8Array, pieceOf(target, index))).toBe(0); // cast: a p_piece's data
+  expect(Buffer.compare(Buffer.concat(got), want)).toBe(0);
 }
 
 /** Lines of alice's stderr that reveal a bug rather than a refused peer: stack traces, uncaught errors. */
@@ -180,7 +188,8 @@ const WELL_FORMED: Record<string, Record<string, unknown>> = {
   p_request: { index: 1, missing: 3 },
   p_cancel: { index: 1 },
   p_got: { index: 1 },
-  p_piece: { index: 1, data: bytes(16) },
+  p_part: { index: 1, offset: 0, data: bytes(16) },
+  p_soon: { index: 1 },
   p_reject: { index: 1 },
   p_busy: { index: 1 },
   p_resume: {},
@@ -198,6 +207,7 @@ const FIELD_NAMES = [
   "bits",
   "index",
   "missing",
+  "offset",
   "data",
 ];
 const anyValue = fc.anything({
@@ -354,7 +364,7 @@ describe("the peer server under hostile input", () => {
               expected === "silence" ? 50 : ANSWER_MS,
             );
             if (frame?.t === "p_refuse") outcome = "refuse";
-            else if (frame?.t === "p_piece") outcome = "piece";
+            else if (frame?.t === "p_part") outcome = "piece";
             else if (frame) outcome = `unexpected ${frame.t}` as Outcome;
             else
               outcome = (await raw.waitClosed(expected === "silence" ? 50 : ANSWER_MS)) ? "close" : "silence";
@@ -389,7 +399,7 @@ describe("the peer server under hostile input", () => {
             const outcome = answer?.t ?? ((await raw.waitClosed(10)) ? "close" : "silence");
             expect({ index, outcome }).toEqual({
               index,
-              outcome: index < PIECES ? "p_piece" : expect.stringMatching(/^(p_reject|close)$/),
+              outcome: index < PIECES ? "p_part" : expect.stringMatching(/^(p_reject|close)$/),
             });
             raw.destroy();
           },
@@ -406,10 +416,10 @@ describe("the peer server under hostile input", () => {
     const target = await startTarget();
     const raw = await admitted(target);
     for (let index = 0; index < PIECES; index++) raw.send({ t: "p_request", index });
-    const piece = (f: Record<string, unknown>) => f.t === "p_piece";
+    const piece = (f: Record<string, unknown>) => f.t === "p_part" && f.offset === 0; // a piece begins
     const first = await raw.next(piece, ANSWER_MS);
     const second = await raw.next(piece, ANSWER_MS);
-    expect([first?.t, second?.t]).toEqual(["p_piece", "p_piece"]);
+    expect([first?.t, second?.t]).toEqual(["p_part", "p_part"]);
     expect(await raw.next(piece, 500)).toBeUndefined(); // two on the wire: the third waits
     raw.send({ t: "p_got", index: first?.index });
     const third = await raw.next(piece, ANSWER_MS);

@@ -27,7 +27,7 @@ import type { FileDigest } from "../../lib/pieces/hash.ts";
 import { Connection } from "../../lib/wire/connection.ts";
 import type { Fields } from "../../lib/wire/fields.ts";
 import { HEARTBEAT_MS } from "../../lib/wire/limits.ts";
-import { type PeerMessage, parsePeerMessage } from "../../lib/wire/peer_protocol.ts";
+import { type PeerMessage, PIECE_PART_BYTES, parsePeerMessage } from "../../lib/wire/peer_protocol.ts";
 import { connectTls, listenTls, type PeerKey, secureHandlers } from "../../lib/wire/tls.ts";
 import { parseReply, type Reply, TRACKER_MESSAGE_BOUNDS } from "../../lib/wire/tracker_protocol.ts";
 import { TEST_IDENTITY } from "./identity.ts";
@@ -163,6 +163,8 @@ export interface SeederStats {
   requested: number[];
   /** Pieces sent with corrupted bytes. */
   corrupted: number;
+  /** With `withhold`: the piece whose last part it holds back now. */
+  withheld: number | undefined;
 }
 
 export interface RawSeeder {
@@ -170,6 +172,11 @@ export interface RawSeeder {
   peer: string;
   stats: SeederStats;
   session: TrackerSession;
+  /**
+   * With `withhold`: sends the last part of the piece held back (`corrupt`: wrong bytes in it),
+   * then starts the next piece asked for, holding its last part back too.
+   */
+  release(options?: { corrupt?: boolean }): void;
   close(): void;
 }
 
@@ -186,7 +193,7 @@ interface SeederOptions {
 /**
  * Logs in as `user` (who must be a member of `group`) at `tracker`, shares the file at `path`
  * under its base name with its true SHA-1s, and serves it on a free port the way ./client
- * does (challenge, bitfield of every piece, one p_piece per p_request), except that every
+ * does (challenge, bitfield of every piece, one piece in parts per p_request), except that every
  * piece it sends has its bytes corrupted (same length, wrong SHA-1).
  */
 export function startBadSeeder(options: SeederOptions): Promise<RawSeeder> {
@@ -201,23 +208,51 @@ export function memberSeeder(
   cluster: { slots: readonly { host: string; port: number }[] },
   user: string,
   path: string,
-  options: { listenIdentity?: TlsIdentity; stall?: boolean } = {},
+  options: { listenIdentity?: TlsIdentity; stall?: boolean; withhold?: boolean } = {},
 ): Promise<RawSeeder> {
   const tracker = cluster.slots[0];
   if (!tracker) throw new Error("memberSeeder: the cluster has no tracker");
   return startRawSeeder({ tracker, user, pass: `pw-${user}`, group: "g", path, corrupt: false, ...options });
 }
 
-/** Like startBadSeeder; with `corrupt: false` it serves the true bytes, with `stall` it never answers. */
+/**
+ * Like startBadSeeder; with `corrupt: false` it serves the true bytes, with `stall` it never
+ * answers, with `withhold` it sends one piece at a time but its last part, until `release()`.
+ */
 export async function startRawSeeder(
-  options: SeederOptions & { corrupt: boolean; stall?: boolean },
+  options: SeederOptions & { corrupt: boolean; stall?: boolean; withhold?: boolean },
 ): Promise<RawSeeder> {
   const digest = await hashFile(options.path);
   const count = pieceCount(digest.sizeBytes);
   const all = new Bitfield(count);
   for (let i = 0; i < count; i++) all.set(i);
-  const stats: SeederStats = { connections: 0, live: 0, requests: 0, requested: [], corrupted: 0 };
+  const stats: SeederStats = {
+    connections: 0,
+    live: 0,
+    requests: 0,
+    requested: [],
+    corrupted: 0,
+    withheld: undefined,
+  };
   const fd = openSync(options.path, "r");
+  const read = (index: number) => {
+    const data = new Uint8Array(pieceLength(digest.sizeBytes, index));
+    readSync(fd, data, 0, data.byteLength, index * PIECE_BYTES);
+    return data;
+  };
+  // withhold: the requests waiting, and the piece whose last part is held back.
+  const waiting: { conn: Connection; index: number }[] = [];
+  let held: { conn: Connection; index: number; data: Uint8Array; last: number } | undefined;
+  const holdNext = () => {
+    for (let next = waiting.shift(); next && !held; next = waiting.shift()) {
+      if (next.conn.isClosed) continue;
+      const data = read(next.index);
+      const last = Math.floor((data.byteLength - 1) / PIECE_PART_BYTES) * PIECE_PART_BYTES;
+      sendPiece(next.conn, next.index, data.subarray(0, last));
+      held = { ...next, data, last };
+      stats.withheld = next.index;
+    }
+  };
   const handler = {
     message(conn: Connection, value: unknown): void {
       const msg = parsePeerMessage(value);
@@ -227,13 +262,17 @@ export async function startRawSeeder(
         stats.requests++;
         stats.requested.push(msg.index);
         if (options.stall) return; // accepted the connection, announced everything, sends nothing
-        const data = new Uint8Array(pieceLength(digest.sizeBytes, msg.index));
-        readSync(fd, data, 0, data.byteLength, msg.index * PIECE_BYTES);
+        if (options.withhold) {
+          waiting.push({ conn, index: msg.index });
+          holdNext();
+          return;
+        }
+        const data = read(msg.index);
         if (options.corrupt) {
           for (let i = 0; i < data.byteLength; i += 4096) data[i]! ^= 0xff;
           stats.corrupted++;
         }
-        conn.send({ t: "p_piece", index: msg.index, data });
+        sendPiece(conn, msg.index, data);
       }
     },
     close(): void {
@@ -261,6 +300,19 @@ export async function startRawSeeder(
     peer,
     stats,
     session,
+    release(how = {}) {
+      if (!held) throw new Error("release: no piece is held back");
+      const { conn, index, data, last } = held;
+      const tail = data.slice(last);
+      if (how.corrupt) {
+        tail[0]! ^= 0xff;
+        stats.corrupted++;
+      }
+      conn.send({ t: "p_part", index, offset: last, data: tail });
+      held = undefined;
+      stats.withheld = undefined;
+      holdNext();
+    },
     close() {
       session.close();
       listener.stop(true);
@@ -290,16 +342,36 @@ export interface HelloOptions {
   binding?: Uint8Array | undefined;
 }
 
+/** A downloader's connection to a seeder, spoken by hand: every message after the hello's answer is kept. */
+export interface RawDownloader {
+  /** The seeder's answer to the hello: p_bitfield when admitted, p_refuse otherwise. */
+  first: PeerMessage;
+  /** The first message not yet taken that `match`es (taking it), or undefined after `timeoutMs`. */
+  next(match: (m: PeerMessage) => boolean, timeoutMs: number): Promise<PeerMessage | undefined>;
+  send(m: PeerMessage): void;
+  close(): void;
+}
+
 /**
  * Connects to a seeder, waits for its challenge and answers it with a p_hello for
  * `group`/`name` from `selfPeer`, proved with `session`; returns the first message the seeder
  * sends back (p_bitfield when admitted, p_refuse otherwise).
  */
 export async function helloSeeder(options: HelloOptions): Promise<PeerMessage> {
+  const link = await openDownloader(options);
+  link.close();
+  return link.first;
+}
+
+/** helloSeeder, keeping the connection: what the seeder sends next can be waited for. */
+export async function openDownloader(options: HelloOptions): Promise<RawDownloader> {
   const at = options.seeder.lastIndexOf(":");
   let conn: Connection | undefined;
   let seederKey: PeerKey | undefined;
+  const kept: PeerMessage[] = [];
+  let wake = () => {};
   const answer = new Promise<PeerMessage>((resolve, reject) => {
+    let answered = false;
     const handler = {
       message(c: Connection, value: unknown): void {
         const msg = parsePeerMessage(value);
@@ -310,8 +382,12 @@ export async function helloSeeder(options: HelloOptions): Promise<PeerMessage> {
             binding,
           });
           c.send({ t: "p_hello", group: options.group, name: options.name, peer: options.selfPeer, proof });
-        } else {
+        } else if (!answered) {
+          answered = true;
           resolve(msg);
+        } else {
+          kept.push(msg);
+          wake();
         }
       },
       close: () => reject(new Error(`seeder ${options.seeder} closed the connection without an answer`)),
@@ -338,11 +414,44 @@ export async function helloSeeder(options: HelloOptions): Promise<PeerMessage> {
       REPLY_TIMEOUT_MS,
     );
   });
+  let first: PeerMessage;
   try {
-    return await Promise.race([answer, timeout]);
-  } finally {
-    clearTimeout(timer);
+    first = await Promise.race([answer, timeout]);
+  } catch (err) {
     closer.close();
     open.delete(closer);
+    throw err;
+  } finally {
+    clearTimeout(timer);
   }
+  return {
+    first,
+    async next(match, timeoutMs) {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const i = kept.findIndex(match);
+        if (i >= 0) return kept.splice(i, 1)[0];
+        const left = until - Date.now();
+        if (left <= 0) return undefined;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, left);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+    },
+    send: (m) => conn?.send(m),
+    close() {
+      closer.close();
+      open.delete(closer);
+    },
+  };
+}
+
+/** Sends piece `index` as ./client does: in parts of PIECE_PART_BYTES, in order. */
+export function sendPiece(conn: Connection, index: number, data: Uint8Array): void {
+  for (let offset = 0; offset < data.byteLength; offset += PIECE_PART_BYTES)
+    conn.send({ t: "p_part", index, offset, data: data.subarray(offset, offset + PIECE_PART_BYTES) });
 }

@@ -3,7 +3,14 @@ import { describe, expect, test } from "bun:test";
 import { isNativeAccelerationEnabled } from "cbor-x/decode";
 import fc from "fast-check";
 import { ProtocolError } from "../../../lib/errors.ts";
-import { decodeMessage, encodedBytesAtLeast, encodeMessage, encodeValue } from "../../../lib/wire/codec.ts";
+import {
+  decodeMessage,
+  encodedBytesAtLeast,
+  encodeMessage,
+  encodeValue,
+  PART_FRAME_OVERHEAD_BYTES,
+  partFrame,
+} from "../../../lib/wire/codec.ts";
 
 const fromHex = (text: string) => new Uint8Array(Buffer.from(text.replace(/\s+/g, ""), "hex"));
 
@@ -234,5 +241,24 @@ describe("encodedBytesAtLeast", () => {
     // Past the limit it stops walking: a long list is not walked to its end.
     const many = Array.from({ length: 10_000 }, () => new Uint8Array(100));
     expect(encodedBytesAtLeast(many, 500)).toBe(600);
+  });
+
+  test("a part frame built around its data decodes to the p_part message, within its overhead", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        fc.uint8Array({ minLength: 1, maxLength: 300 }),
+        (index, offset, data) => {
+          const { frame, dataOffset } = partFrame(index, offset, data.byteLength);
+          frame.set(data, dataOffset);
+          expect(frame.byteLength - data.byteLength).toBeLessThanOrEqual(PART_FRAME_OVERHEAD_BYTES);
+          expect(new DataView(frame.buffer).getUint32(0)).toBe(frame.byteLength - 4);
+          const value = decodeMessage(frame.subarray(4)) as Record<string, unknown>;
+          expect([value.t, value.index, value.offset]).toEqual(["p_part", index, offset]);
+          expect(new Uint8Array(value.data as Uint8Array)).toEqual(data);
+        },
+      ),
+    );
   });
 });

@@ -1,7 +1,7 @@
 // spec/unit/wire/peer_protocol.spec.ts: the optional fields of peer messages are checked, not trusted.
 import { describe, expect, test } from "bun:test";
 import { ProtocolError } from "../../../lib/errors.ts";
-import { MAX_PIECE_INDEX, parsePeerMessage } from "../../../lib/wire/peer_protocol.ts";
+import { MAX_PIECE_INDEX, PIECE_PART_BYTES, parsePeerMessage } from "../../../lib/wire/peer_protocol.ts";
 
 describe("parsePeerMessage", () => {
   test("a request says how many pieces its downloader lacks, or nothing", () => {
@@ -23,4 +23,28 @@ describe("parsePeerMessage", () => {
       expect(() => parsePeerMessage({ t: "p_request", index: 3, missing })).toThrow(/"missing"/);
     },
   );
+});
+
+describe("pieces in parts", () => {
+  test("a part names its piece and offset, and carries at most PIECE_PART_BYTES", () => {
+    const data = new Uint8Array(PIECE_PART_BYTES);
+    expect(parsePeerMessage({ t: "p_part", index: 2, offset: 65536, data })).toEqual({
+      t: "p_part",
+      index: 2,
+      offset: 65536,
+      data,
+    });
+    expect(parsePeerMessage({ t: "p_soon", index: 9 })).toEqual({ t: "p_soon", index: 9 });
+  });
+
+  test.each([
+    ["too long", { index: 0, offset: 0, data: new Uint8Array(PIECE_PART_BYTES + 1) }],
+    ["empty", { index: 0, offset: 0, data: new Uint8Array(0) }],
+    ["past a piece", { index: 0, offset: 512 * 1024, data: new Uint8Array(1) }],
+    ["negative offset", { index: 0, offset: -1, data: new Uint8Array(1) }],
+    ["no offset", { index: 0, data: new Uint8Array(1) }],
+    ["index out of range", { index: MAX_PIECE_INDEX, offset: 0, data: new Uint8Array(1) }],
+  ])("a part %s is a protocol error", (_, fields) => {
+    expect(() => parsePeerMessage({ t: "p_part", ...fields })).toThrow(ProtocolError);
+  });
 });

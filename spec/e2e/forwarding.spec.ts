@@ -1,0 +1,128 @@
+// spec/e2e/forwarding.spec.ts: a compiled ./client passes a piece on while it arrives
+// (lib/peer/arriving.ts). Sam, a raw seeder, sends bob each piece but its last part until told;
+// mallory, a raw downloader, asks bob for that piece meanwhile: she gets every part bob has but
+// the last, which comes only once bob's copy is whole and checked. When bob's copy fails its
+// check, mallory's piece starts over from the copy bob gets next, and what she ends with is the
+// piece. Bob's download completes and is the file.
+import { afterEach, describe, expect, test } from "bun:test";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { PIECE_BYTES } from "../../lib/pieces/constants.ts";
+import type { PeerMessage } from "../../lib/wire/peer_protocol.ts";
+import { PIECE_PART_BYTES } from "../../lib/wire/peer_protocol.ts";
+import {
+  memberSeeder,
+  openDownloader,
+  type RawDownloader,
+  stopBadPeers,
+  TrackerSession,
+} from "../helpers/bad_peer.ts";
+import { makeCluster, startTrackers } from "../helpers/cluster.ts";
+import {
+  completedFigures,
+  groupOf,
+  randomFile,
+  sha1File,
+  tempPath,
+  waitForDownload,
+} from "../helpers/files.ts";
+import { makeTempDir, stopAll } from "../helpers/processes.ts";
+import { waitUntil } from "../helpers/wait.ts";
+
+afterEach(async () => {
+  await stopBadPeers();
+  await stopAll();
+});
+
+const PIECES = 4;
+const ANSWER_MS = 5_000;
+/** Parts of a whole piece, and of all but its last part. */
+const PARTS = PIECE_BYTES / PIECE_PART_BYTES;
+
+type Part = Extract<PeerMessage, { t: "p_part" }>;
+const isPart = (index: number) => (m: PeerMessage) => m.t === "p_part" && m.index === index;
+
+/** Takes the parts of piece `index` that come within `quietMs` of each other, in order. */
+async function partsOf(link: RawDownloader, index: number, quietMs: number): Promise<Part[]> {
+  const parts: Part[] = [];
+  for (;;) {
+    const m = await link.next(isPart(index), parts.length === 0 ? ANSWER_MS : quietMs);
+    if (!m) return parts;
+    parts.push(m as Part);
+  }
+}
+
+describe("forwarding a piece while it arrives", () => {
+  test("the last part waits for the forwarder's checked copy; a failed copy starts the piece over", async () => {
+    const cluster = await makeCluster({ trackers: 1 });
+    await startTrackers(cluster);
+    const [bob, sam, mallory] = await groupOf(cluster, ["bob", "sam", "mallory"]);
+    await sam!.close();
+    await mallory!.close();
+    const path = await randomFile(await tempPath("fwd.bin"), PIECES * PIECE_BYTES);
+    const content = new Uint8Array(await readFile(path));
+    const pieceOf = (i: number) => content.subarray(i * PIECE_BYTES, (i + 1) * PIECE_BYTES);
+    const seeder = await memberSeeder(cluster, "sam", path, { withhold: true });
+    const dest = await makeTempDir();
+    await bob!.ok(`download_file g fwd.bin ${dest}`);
+    await waitUntil(() => seeder.stats.withheld !== undefined, { what: "bob to ask sam for a piece" });
+    const first = seeder.stats.withheld!;
+
+    const session = await TrackerSession.connect(cluster.slots[0]!);
+    await session.login("mallory", "pw-mallory", "127.0.0.1:9");
+    const link = await openDownloader({
+      seeder: bob!.peer,
+      session: session.sessionId,
+      selfPeer: "127.0.0.1:9",
+      group: "g",
+      name: "fwd.bin",
+    });
+    expect(link.first.t).toBe("p_bitfield");
+    // Bob offers the piece he is receiving, and sends all of it he has but the last part.
+    expect(await link.next((m) => m.t === "p_soon" && m.index === first, ANSWER_MS)).toBeDefined();
+    link.send({ t: "p_request", index: first });
+    const early = await partsOf(link, first, 500);
+    expect(early.map((p) => p.offset)).toEqual(
+      Array.from({ length: PARTS - 1 }, (_, k) => k * PIECE_PART_BYTES),
+    );
+    seeder.release();
+    const rest = await partsOf(link, first, 500);
+    expect(rest.map((p) => p.offset)).toEqual([(PARTS - 1) * PIECE_PART_BYTES]);
+    expect(Buffer.concat([...early, ...rest].map((p) => p.data))).toEqual(Buffer.from(pieceOf(first)));
+    link.send({ t: "p_got", index: first });
+
+    // The next piece: bob's copy fails its check, so what mallory got of it is not the piece.
+    await waitUntil(() => seeder.stats.withheld !== undefined, { what: "bob to ask sam for another piece" });
+    const bad = seeder.stats.withheld!;
+    expect(await link.next((m) => m.t === "p_soon" && m.index === bad, ANSWER_MS)).toBeDefined();
+    link.send({ t: "p_request", index: bad });
+    expect((await partsOf(link, bad, 500)).length).toBe(PARTS - 1);
+    seeder.release({ corrupt: true });
+    // Bob asks sam for it again (after whatever else he asked for): mallory's piece starts over.
+    for (;;) {
+      await waitUntil(() => seeder.stats.withheld !== undefined, { what: "sam to send bob a piece" });
+      if (seeder.stats.withheld === bad) break;
+      seeder.release();
+    }
+    const again = await partsOf(link, bad, 500);
+    expect(again.map((p) => p.offset)).toEqual(
+      Array.from({ length: PARTS - 1 }, (_, k) => k * PIECE_PART_BYTES),
+    );
+    seeder.release();
+    const last = await partsOf(link, bad, 500);
+    expect(Buffer.concat([...again, ...last].map((p) => p.data))).toEqual(Buffer.from(pieceOf(bad)));
+    link.send({ t: "p_got", index: bad });
+
+    const done = waitForDownload(bob!, "g/fwd.bin", { timeoutMs: 30_000 });
+    const releasing = setInterval(() => {
+      if (seeder.stats.withheld !== undefined) seeder.release();
+    }, 20);
+    try {
+      const line = await done;
+      expect(completedFigures(line)).toMatchObject({ bad: 1 });
+    } finally {
+      clearInterval(releasing);
+    }
+    expect(await sha1File(join(dest, "fwd.bin"))).toBe(await sha1File(path));
+  }, 60_000);
+});
