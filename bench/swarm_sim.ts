@@ -21,6 +21,7 @@ import { DEFAULT_QUEUED_TOTAL, ServeQueue } from "../lib/peer/serve_queue.ts";
 import { SuperSeed } from "../lib/peer/super_seed.ts";
 import { Bitfield } from "../lib/pieces/bitfield.ts";
 import { pieceCount, pieceLength } from "../lib/pieces/constants.ts";
+import { PIECE_PART_BYTES } from "../lib/wire/peer_protocol.ts";
 
 /** One host of the swarm: rates in bytes per second, one-way latency in ms. */
 export interface SimHost {
@@ -209,8 +210,8 @@ interface Transfer {
   ended: boolean;
 }
 
-/** Cut-through: the bytes a forwarder holds back until its copy is checked (one part). */
-const HELD_BACK_BYTES = 16 * 1024;
+/** Cut-through: the bytes a forwarder holds back until its copy is checked (its last part). */
+const HELD_BACK_BYTES = PIECE_PART_BYTES;
 
 interface Node {
   host: SimHost;
@@ -321,7 +322,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
     t.atMs = now;
     if (t.up && !t.up.ended) {
       advance(t.up);
-      t.left = Math.max(t.left, t.up.left);
+      t.left = Math.max(t.left, t.up.left, Math.min(HELD_BACK_BYTES, pieceLength(sizeBytes, t.index)));
     }
   };
   /** Takes no share of either link: done but for its upstream, or waiting for its sender's copy. */

@@ -12,6 +12,7 @@ import { Bitfield } from "../pieces/bitfield.ts";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../pieces/constants.ts";
 import { verifyPiece } from "../pieces/hash.ts";
 import { BufferPool } from "../wire/buffer_pool.ts";
+import { PART_FRAME_OVERHEAD_BYTES } from "../wire/codec.ts";
 import { type CoreOptions, DownloadCore, type Effect } from "./core.ts";
 import { PeerLink, type SeederTrust } from "./peer_link.ts";
 import { PieceWriter } from "./piece_writer.ts";
@@ -75,7 +76,7 @@ function paceGarbage(bytes: number): void {
  * Piece bodies of every download, reused: a body goes back once its piece is written and
  * hashed (or turned away). Idle buffers kept: enough for the pieces that wait for the disk.
  */
-const pieceBodies = new BufferPool({ bufferBytes: PIECE_BYTES, maxIdle: 16 });
+const pieceBodies = new BufferPool({ bufferBytes: PIECE_BYTES + PART_FRAME_OVERHEAD_BYTES, maxIdle: 16 });
 
 export type DownloadState = "downloading" | "complete" | "failed";
 

@@ -7,10 +7,9 @@ import type { TlsIdentity } from "../identity/key_file.ts";
 import { peerProof } from "../peer/auth.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { pieceLength } from "../pieces/constants.ts";
-import { BufferPool } from "../wire/buffer_pool.ts";
-import { PART_FRAME_OVERHEAD_BYTES } from "../wire/codec.ts";
+import type { BufferPool } from "../wire/buffer_pool.ts";
 import { Connection } from "../wire/connection.ts";
-import { PIECE_PART_BYTES, parsePeerMessage } from "../wire/peer_protocol.ts";
+import { parsePeerMessage } from "../wire/peer_protocol.ts";
 import { connectTls, type PeerKey, secureHandlers } from "../wire/tls.ts";
 
 /** What the engine hears from one seeder. */
@@ -57,9 +56,6 @@ export interface SeederTrust {
   vouch(peer: string, key: string): void;
 }
 
-/** Bodies of part frames as they are decoded: each is copied into its piece and given back at once. */
-const partBodies = new BufferPool({ bufferBytes: PIECE_PART_BYTES + PART_FRAME_OVERHEAD_BYTES, maxIdle: 16 });
-
 /** The piece being put together from its parts (a seeder sends one piece at a time). */
 interface Assembly {
   index: number;
@@ -97,11 +93,7 @@ export class PeerLink {
       message: (conn: Connection, value: unknown) => {
         const msg = parsePeerMessage(value);
         if (msg.t === "p_part") {
-          try {
-            link.#part(conn, msg.index, msg.offset, msg.data, id, events, options.pool);
-          } finally {
-            partBodies.give(msg.data);
-          }
+          link.#part(conn, msg.index, msg.offset, msg.data, id, events, options.pool);
           return;
         }
         // Closed by the engine: frames still in the same read (TLS hands over ~500 KiB at a
@@ -162,7 +154,7 @@ export class PeerLink {
         socket: secureHandlers(
           (socket: Socket<Connection>, seeder: PeerKey) => {
             binding = seeder.binding;
-            link.#conn = new Connection(socket, handler, undefined, { log: options.log, pool: partBodies });
+            link.#conn = new Connection(socket, handler, undefined, options);
             resolve();
           },
           {
@@ -181,7 +173,10 @@ export class PeerLink {
     return link;
   }
 
-  /** Puts a part into its piece; the piece goes to the engine once whole. */
+  /**
+   * Puts a part into its piece; the piece goes to the engine once whole. `data` is lent by
+   * `pool`: a whole piece in one part goes on as it is, any other part is copied and given back.
+   */
   #part(
     conn: Connection,
     index: number,
@@ -191,9 +186,37 @@ export class PeerLink {
     events: LinkEvents,
     pool: BufferPool,
   ): void {
-    if (this.#closedByUs) return; // a dropped liar's next bad piece must not count again
+    const whole = this.#wholePart(index, offset, data, id);
+    if (whole) {
+      conn.send({ t: "p_got", index }); // first, so that the seeder's slot frees while we check and write it
+      events.piece(this, index, data);
+      return;
+    }
+    try {
+      this.#partOf(conn, index, offset, data, id, events, pool);
+    } finally {
+      pool.give(data);
+    }
+  }
+
+  /** Whether `data` is all of piece `index` (sent where pieces arrive fast), after the checks every part gets. */
+  #wholePart(index: number, offset: number, data: Uint8Array, id: LinkIdentity): boolean {
+    if (this.#closedByUs) return false; // a dropped liar's next bad piece must not count again
     if (!this.#ready) throw new ProtocolError("p_part before the bitfield");
     if (index >= id.pieceCount) throw new ProtocolError(`Piece index ${index} out of range`);
+    return offset === 0 && data.byteLength === pieceLength(id.sizeBytes, index) && !this.#assembly;
+  }
+
+  #partOf(
+    conn: Connection,
+    index: number,
+    offset: number,
+    data: Uint8Array,
+    id: LinkIdentity,
+    events: LinkEvents,
+    pool: BufferPool,
+  ): void {
+    if (this.#closedByUs) return;
     const length = pieceLength(id.sizeBytes, index);
     let a = this.#assembly;
     if (offset === 0) {

@@ -84,6 +84,11 @@ export class SendSlots<C> {
     this.#out.set(conn, held);
   }
 
+  /** When piece `index` went out on `conn`, while it is on the wire. */
+  sentAt(conn: C, index: number): number | undefined {
+    return this.#out.get(conn)?.pieces.find((p) => p.index === index)?.atMs;
+  }
+
   /** The downloader on `conn` has piece `index`; false if it was not on the wire (a stray or late `p_got`). */
   delivered(conn: C, index: number): boolean {
     const out = this.#out.get(conn)?.pieces;

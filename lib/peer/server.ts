@@ -5,14 +5,14 @@
 // copied from it as it comes in, the last part once our copy is checked and on disk; and stops
 // reading requests while a slow peer's outbox is full.
 
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync, readvSync } from "node:fs";
 import type { Socket, TCPSocketListener } from "bun";
 import { messageOf, ProtocolError } from "../errors.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
 import { PIECE_BYTES, pieceLength } from "../pieces/constants.ts";
 import { AddressLimit } from "../wire/address_limit.ts";
 import { BufferPool } from "../wire/buffer_pool.ts";
-import { PART_FRAME_OVERHEAD_BYTES, partFrame } from "../wire/codec.ts";
+import { PART_FRAME_OVERHEAD_BYTES, partFrame, partFramesFrom } from "../wire/codec.ts";
 import { Connection } from "../wire/connection.ts";
 import {
   MAX_CONNECTIONS_PER_ADDRESS,
@@ -36,7 +36,23 @@ const MAX_CONCURRENT_CHECKS = 16;
  * Frames of parts being sent, reused once the kernel has taken them: serving at GB/s with a
  * fresh frame per part would leave that much garbage and page faults per GB served.
  */
-const partFrames = new BufferPool({ bufferBytes: PIECE_PART_BYTES + PART_FRAME_OVERHEAD_BYTES, maxIdle: 64 });
+const partBuffers = new BufferPool({
+  bufferBytes: PIECE_PART_BYTES + PART_FRAME_OVERHEAD_BYTES,
+  maxIdle: 16,
+});
+/** The same for whole pieces read from disk, all their parts in one buffer. */
+const pieceBuffers = new BufferPool({
+  bufferBytes: PIECE_BYTES + Math.ceil(PIECE_BYTES / PIECE_PART_BYTES) * PART_FRAME_OVERHEAD_BYTES,
+  maxIdle: 16,
+});
+
+/**
+ * A downloader whose last piece arrived this soon after it went out gets each piece as one
+ * part: it gains nothing from passing a piece on early, and eight frames cost more than one
+ * (1 GiB from 4 seeders on loopback took 5% longer in parts). From send to `p_got`, pieces took
+ * 3 to 19 ms there (10th to 90th percentile), and 161 ms and more in the lab at 100 Mbit/s.
+ */
+const WHOLE_PIECE_MS = 50;
 
 /** One piece on its way to one downloader, part by part. */
 interface Stream {
@@ -98,6 +114,8 @@ export function startPeerServer(options: {
   const superSeeds = new WeakMap<Served, SuperSeed<Downloader>>();
   /** Connections with a piece on its way: the next piece waits until this one is all sent. */
   const streams = new Map<Downloader, Stream>();
+  /** How long the last piece each downloader said it got took to reach it. */
+  const pieceMs = new WeakMap<Downloader, number>();
   /** Pieces on the wire until their downloader says each arrived: a few connections at a time. */
   const slots = new SendSlots<Downloader>();
   // A downloader that never says a piece arrived gives its slot back after a while.
@@ -191,30 +209,41 @@ export function startPeerServer(options: {
         return;
       }
       if (stream.offset >= limit) return; // more of the arriving copy wakes it
-      const bytes = Math.min(PIECE_PART_BYTES, limit - stream.offset);
-      const { frame, dataOffset } = partFrame(index, stream.offset, bytes, (n) => partFrames.take(n));
-      if (arriving && !entry.have.has(index))
-        frame.set(arriving.slice(stream.offset, stream.offset + bytes), dataOffset);
-      else {
-        const read = readPiece(fds, entry, frame, dataOffset, bytes, index * PIECE_BYTES + stream.offset);
-        if (read !== bytes) {
-          partFrames.give(frame);
-          log(`cannot read piece ${index} of ${entry.path}: ${read}; rejecting`);
+      let frame: Uint8Array;
+      let pool: BufferPool;
+      if (arriving && !entry.have.has(index)) {
+        const bytes = Math.min(PIECE_PART_BYTES, limit - stream.offset);
+        const part = partFrame(index, stream.offset, bytes, (n) => partBuffers.take(n));
+        part.frame.set(arriving.slice(stream.offset, stream.offset + bytes), part.dataOffset);
+        frame = part.frame;
+        pool = partBuffers;
+        stream.offset += bytes;
+      } else {
+        // All the rest from disk, its parts in one buffer: one write to the socket per piece.
+        const partBytes = (pieceMs.get(conn) ?? Infinity) < WHOLE_PIECE_MS ? length : PIECE_PART_BYTES;
+        const rest = partFramesFrom(index, stream.offset, length, partBytes, (n) => pieceBuffers.take(n));
+        const slices = rest.parts.map((p) => rest.frames.subarray(p.dataOffset, p.dataOffset + p.bytes));
+        const unread = readInto(fds, entry, slices, index * PIECE_BYTES + stream.offset);
+        if (unread !== undefined) {
+          pieceBuffers.give(rest.frames);
+          log(`cannot read piece ${index} of ${entry.path}: ${unread}; rejecting`);
           conn.send({ t: "p_reject", index });
           endStream(conn);
           pump();
           return;
         }
+        frame = rest.frames;
+        pool = pieceBuffers;
+        stream.offset = length;
       }
-      stream.offset += bytes;
       if (conn.sendFrame(frame)) {
-        partFrames.give(frame);
+        pool.give(frame);
         continue;
       }
       // The frame is free once the kernel has all of it; until then this stream waits.
       stream.draining = true;
       void conn.drained().then(() => {
-        partFrames.give(frame);
+        pool.give(frame);
         stream.draining = false;
         flow(conn, entry, stream);
       });
@@ -297,6 +326,8 @@ export function startPeerServer(options: {
       } else if (msg.t === "p_decline") {
         reveal(superSeeds.get(entry)?.declined(conn) ?? []);
       } else if (msg.t === "p_got") {
+        const sentAt = slots.sentAt(conn, msg.index);
+        if (sentAt !== undefined) pieceMs.set(conn, Date.now() - sentAt);
         if (slots.delivered(conn, msg.index)) pump();
       } else if (msg.t === "p_cancel") {
         queue.cancel(conn, msg.index);
@@ -379,18 +410,16 @@ export function startPeerServer(options: {
   return listener;
 }
 
-/** Reads one piece into its frame; the byte count, or why it could not. */
-function readPiece(
-  fds: FileCache,
-  entry: Served,
-  frame: Uint8Array,
-  at: number,
-  length: number,
-  position: number,
-): number | string {
+/**
+ * Reads bytes of a file at `position` into the `slices` given, in order, with one system call;
+ * undefined when all came, else why not.
+ */
+function readInto(fds: FileCache, entry: Served, slices: Uint8Array[], position: number): string | undefined {
   try {
-    const read = readSync(fds.open(entry), frame, at, length, position);
-    return read === length ? read : "file shorter than when it was shared";
+    const wanted = slices.reduce((sum, b) => sum + b.byteLength, 0);
+    return readvSync(fds.open(entry), slices, position) === wanted
+      ? undefined
+      : "file shorter than when it was shared";
   } catch (err) {
     return messageOf(err);
   }

@@ -148,3 +148,35 @@ export function partFrame(
   view.setUint32(4 + head.length, dataBytes);
   return { frame, dataOffset };
 }
+
+/**
+ * The parts of bytes [from, length) of piece `index`, `partBytes` each, as frames one after the
+ * other in one buffer: one write to the socket for a whole piece, however many parts it has.
+ * Each part's data goes at its `dataOffset`.
+ */
+export function partFramesFrom(
+  index: number,
+  from: number,
+  length: number,
+  partBytes: number,
+  allocate: (bytes: number) => Uint8Array = (bytes) => new Uint8Array(bytes),
+): { frames: Uint8Array; parts: { offset: number; bytes: number; dataOffset: number }[] } {
+  const laid: { offset: number; bytes: number; dataOffset: number; head: Uint8Array }[] = [];
+  let total = 0;
+  for (let offset = from; offset < length; offset += partBytes) {
+    const bytes = Math.min(partBytes, length - offset);
+    const head = partFrame(index, offset, 0).frame; // its head alone, sized for no data
+    laid.push({ offset, bytes, dataOffset: total + head.byteLength, head });
+    total += head.byteLength + bytes;
+  }
+  const frames = allocate(total);
+  const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
+  for (const { bytes, dataOffset, head } of laid) {
+    const at = dataOffset - head.byteLength;
+    frames.set(head, at);
+    view.setUint32(at, head.byteLength - 4 + bytes);
+    view.setUint32(dataOffset - 4, bytes);
+  }
+  const parts = laid.map(({ offset, bytes, dataOffset }) => ({ offset, bytes, dataOffset }));
+  return { frames, parts };
+}

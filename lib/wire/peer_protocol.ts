@@ -8,8 +8,10 @@ import { MAX_PIECE_HASH_BYTES } from "./tracker_protocol.ts";
 export const MAX_PIECE_INDEX = MAX_PIECE_HASH_BYTES / 20;
 const MAX_BITFIELD_BYTES = Math.ceil(MAX_PIECE_INDEX / 8);
 /**
- * Bytes of one part of a piece: a piece goes out in parts so that its receiver can pass each on
- * while the rest arrives (a piece offered with `p_soon`), rather than a whole piece time later.
+ * Bytes of one part of a piece on a link where a piece takes a while: a piece goes out in parts
+ * so that its receiver can pass each on while the rest arrives (a piece offered with `p_soon`),
+ * rather than a whole piece time later. Where pieces arrive in milliseconds (loopback) a seeder
+ * sends each as one part: passing it on early gains nothing there, and one frame costs less.
  */
 export const PIECE_PART_BYTES = 64 * 1024;
 
@@ -40,7 +42,7 @@ export type PeerMessage =
   | { t: "p_decline" }
   /**
    * Bytes of piece `index` from `offset`. A piece comes in order, one piece at a time per
-   * connection, each part at most PIECE_PART_BYTES; the part that ends at the piece's length
+   * connection, each part at most a whole piece; the part that ends at the piece's length
    * completes it, and a part at offset 0 starts the piece over.
    */
   | { t: "p_part"; index: number; offset: number; data: Uint8Array }
@@ -92,7 +94,7 @@ export function parsePeerMessage(value: unknown): PeerMessage {
         t: m.t,
         index: index(),
         offset: readInt(m, "offset", 0, 512 * 1024 - 1),
-        data: readBytes(m, "data", 1, PIECE_PART_BYTES),
+        data: readBytes(m, "data", 1, 512 * 1024),
       };
     default:
       throw new ProtocolError(`Unknown peer message type ${JSON.stringify(m.t).slice(0, 60)}`);

@@ -10,7 +10,9 @@ import {
   encodeValue,
   PART_FRAME_OVERHEAD_BYTES,
   partFrame,
+  partFramesFrom,
 } from "../../../lib/wire/codec.ts";
+import { FrameDecoder } from "../../../lib/wire/frame.ts";
 
 const fromHex = (text: string) => new Uint8Array(Buffer.from(text.replace(/\s+/g, ""), "hex"));
 
@@ -257,6 +259,33 @@ describe("encodedBytesAtLeast", () => {
           const value = decodeMessage(frame.subarray(4)) as Record<string, unknown>;
           expect([value.t, value.index, value.offset]).toEqual(["p_part", index, offset]);
           expect(new Uint8Array(value.data as Uint8Array)).toEqual(data);
+        },
+      ),
+    );
+  });
+
+  test("the parts of a piece laid out in one buffer are the frames of its parts, in order", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5_000 }),
+        fc.integer({ min: 1, max: 1_500 }),
+        fc.nat({ max: 4_999 }),
+        (length, partBytes, fromAt) => {
+          const from = fromAt % length;
+          const piece = Uint8Array.from({ length }, (_, i) => i % 251);
+          const { frames, parts } = partFramesFrom(7, from, length, partBytes);
+          for (const p of parts) frames.set(piece.subarray(p.offset, p.offset + p.bytes), p.dataOffset);
+          const decoded = new FrameDecoder()
+            .push(frames)
+            .map((body) => decodeMessage(body) as Record<string, unknown>);
+          expect(decoded.map((m) => [m.t, m.index, m.offset])).toEqual(
+            parts.map((p) => ["p_part", 7, p.offset]),
+          );
+          expect(parts[0]?.offset).toBe(from);
+          expect(Buffer.concat(decoded.map((m) => m.data as Uint8Array))).toEqual(
+            Buffer.from(piece.subarray(from)),
+          );
+          expect(parts.every((p) => p.bytes <= partBytes)).toBe(true);
         },
       ),
     );

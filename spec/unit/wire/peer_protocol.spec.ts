@@ -26,7 +26,7 @@ describe("parsePeerMessage", () => {
 });
 
 describe("pieces in parts", () => {
-  test("a part names its piece and offset, and carries at most PIECE_PART_BYTES", () => {
+  test("a part names its piece and offset, and carries at most a whole piece", () => {
     const data = new Uint8Array(PIECE_PART_BYTES);
     expect(parsePeerMessage({ t: "p_part", index: 2, offset: 65536, data })).toEqual({
       t: "p_part",
@@ -34,11 +34,15 @@ describe("pieces in parts", () => {
       offset: 65536,
       data,
     });
+    const piece = new Uint8Array(512 * 1024);
+    expect(parsePeerMessage({ t: "p_part", index: 2, offset: 0, data: piece })).toMatchObject({
+      data: piece,
+    });
     expect(parsePeerMessage({ t: "p_soon", index: 9 })).toEqual({ t: "p_soon", index: 9 });
   });
 
   test.each([
-    ["too long", { index: 0, offset: 0, data: new Uint8Array(PIECE_PART_BYTES + 1) }],
+    ["longer than a piece", { index: 0, offset: 0, data: new Uint8Array(512 * 1024 + 1) }],
     ["empty", { index: 0, offset: 0, data: new Uint8Array(0) }],
     ["past a piece", { index: 0, offset: 512 * 1024, data: new Uint8Array(1) }],
     ["negative offset", { index: 0, offset: -1, data: new Uint8Array(1) }],
