@@ -9,19 +9,21 @@
 // sum of both ends' one-way latencies. The tracker answers a peer list in one round trip to
 // the source's latency. Up to `sendSlots` pieces leave a node at once, as in lib/peer/server.ts.
 //
-// `cutThrough` is a what-if of the transport, not what the product does: a peer announces a
-// piece as soon as its first bytes arrive and forwards it as it comes in, holding back only its
-// last bytes until its own copy is checked (the product stores a whole piece, checks it, then
-// offers it). A forwarded piece never runs ahead of its sender's copy, and never completes
-// before it: a caught-up transfer is held to its upstream's rate. A forwarder whose copy fails
-// or is cut off restarts its forwarded transfers once it holds the piece.
+// Cut-through, as the product does (lib/peer/arriving.ts): a peer announces a piece as soon as
+// its first bytes arrive and forwards it as it comes in, holding back its last part until its
+// own copy is checked. A forwarded piece never runs ahead of its sender's copy, and never
+// completes before it: a caught-up transfer is held to its upstream's rate. A forwarder whose
+// copy fails or is cut off restarts its forwarded transfers once it holds the piece. A holder
+// sends a piece whole (not forwardable before it arrives) on a connection whose last piece
+// reached its downloader within WHOLE_PIECE_MS. `cutThrough: false` is the what-if of storing,
+// checking, then offering every piece, as the product did before 2026-12-02.
 import { type CoreOptions, DownloadCore, type Effect } from "../lib/download/core.ts";
 import { DEFAULT_SEND_SLOTS } from "../lib/peer/send_slots.ts";
 import { DEFAULT_QUEUED_TOTAL, ServeQueue } from "../lib/peer/serve_queue.ts";
 import { SuperSeed } from "../lib/peer/super_seed.ts";
 import { Bitfield } from "../lib/pieces/bitfield.ts";
 import { pieceCount, pieceLength } from "../lib/pieces/constants.ts";
-import { PIECE_PART_BYTES } from "../lib/wire/peer_protocol.ts";
+import { PIECE_PART_BYTES, WHOLE_PIECE_MS } from "../lib/wire/peer_protocol.ts";
 
 /** One host of the swarm: rates in bytes per second, one-way latency in ms. */
 export interface SimHost {
@@ -61,7 +63,7 @@ export interface SimOptions {
   superSeed?: boolean;
   /** Simulated time after which the run stops, finished or not. */
   limitMs?: number;
-  /** Pieces are forwarded while they arrive (see the head of this file); default false. */
+  /** Pieces are forwarded while they arrive (see the head of this file); default true. */
   cutThrough?: boolean;
 }
 
@@ -190,6 +192,8 @@ interface Conn {
   admitted: boolean;
   closed: boolean;
   busy: boolean; // a piece of this connection is being sent
+  /** From a piece's start to its seeder hearing it arrived, the last time (as lib/peer/server.ts measures). */
+  pieceMs: number | undefined;
 }
 
 interface Transfer {
@@ -208,6 +212,7 @@ interface Transfer {
   waiting: boolean;
   stalled: boolean;
   ended: boolean;
+  startMs: number;
 }
 
 /** Cut-through: the bytes a forwarder holds back until its copy is checked (its last part). */
@@ -261,7 +266,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
     forwardsRestarted: 0,
     arrivedBeforeSenderHad: 0,
   };
-  const cutThrough = options.cutThrough === true;
+  const cutThrough = options.cutThrough !== false;
   const byId = new Map<string, number>();
   const sourceSent = new Set<number>(); // pieces a full seeder has sent (one source in these swarms)
   const nodes: Node[] = hosts.map((host, i) => {
@@ -440,6 +445,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
       waiting: false,
       stalled: false,
       ended: false,
+      startMs: now,
     };
     if (cutThrough) forwardFrom(up, t);
     conn.busy = true;
@@ -483,9 +489,10 @@ export function simulateSwarm(options: SimOptions): SimResult {
     touch(up);
     touch(down);
     // The last byte reaches the downloader one latency later.
-    const { conn, index, good } = t;
+    const { conn, index, good, startMs } = t;
     at(lat(conn.from, conn.to) / 2, () => {
       if (conn.closed) return;
+      conn.pieceMs = now - startMs + lat(conn.from, conn.to) / 2; // its p_got's way back
       const d = nodeOf(conn.from);
       if (!good) result.badReceived++;
       else {
@@ -519,6 +526,8 @@ export function simulateSwarm(options: SimOptions): SimResult {
     }
     const receiver = nodeOf(t.conn.from);
     if (receiver.have.has(t.index) || receiver.partial.has(t.index)) return;
+    // Sent whole (a fast connection): nothing to pass on before it has all arrived.
+    if (sender.have.has(t.index) && (t.conn.pieceMs ?? Infinity) < WHOLE_PIECE_MS) return;
     receiver.partial.set(t.index, t);
     if (receiver.announcedEarly.has(t.index)) return;
     receiver.announcedEarly.add(t.index);
@@ -673,7 +682,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
   const dial = (i: number, peer: string) => {
     const j = byId.get(peer);
     if (j === undefined) return;
-    const conn: Conn = { from: i, to: j, admitted: false, closed: false, busy: false };
+    const conn: Conn = { from: i, to: j, admitted: false, closed: false, busy: false, pieceMs: undefined };
     nodeOf(i).outbound.set(j, conn);
     // connect + challenge + hello + check + bitfield: two round trips.
     at(lat(i, j), () => {

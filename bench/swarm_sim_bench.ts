@@ -1,7 +1,8 @@
 // bench/swarm_sim_bench.ts: `npm run bench -- swarm-sim [--peers=10,100,1000] [--seed=N]
-// [--cut-through]`: flash crowds of simulated peers (the real DownloadCore and ServeQueue,
+// [--store-and-forward]`: flash crowds of simulated peers (the real DownloadCore and ServeQueue,
 // bench/swarm_sim.ts) against the Kumar-Ross bound, with equal links and with mixed ones.
-// `--cut-through` is a what-if: peers forward pieces while they arrive (see swarm_sim.ts).
+// `--store-and-forward` is a what-if: every piece stored and checked before it is passed on, as
+// the product did before it forwarded pieces while they arrive (see swarm_sim.ts).
 // Prints the table and writes JSON to bench/results/.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -37,9 +38,9 @@ export function runSwarmSimBench(args: string[]): number {
   const seedArg = args.find((a) => a.startsWith("--seed="))?.slice("--seed=".length) ?? "1";
   const peerCounts = peersArg.split(",").map(Number);
   const seed = Number(seedArg);
-  const cutThrough = args.includes("--cut-through");
+  const cutThrough = !args.includes("--store-and-forward");
   const unknown = args.filter(
-    (a) => !a.startsWith("--peers=") && !a.startsWith("--seed=") && a !== "--cut-through",
+    (a) => !a.startsWith("--peers=") && !a.startsWith("--seed=") && a !== "--store-and-forward",
   );
   if (
     unknown.length > 0 ||
@@ -47,7 +48,7 @@ export function runSwarmSimBench(args: string[]): number {
     !Number.isInteger(seed)
   ) {
     console.error(
-      "error: usage: npm run bench -- swarm-sim [--peers=10,100,1000] [--seed=<integer>] [--cut-through]",
+      "error: usage: npm run bench -- swarm-sim [--peers=10,100,1000] [--seed=<integer>] [--store-and-forward]",
     );
     return 2;
   }
@@ -56,8 +57,8 @@ export function runSwarmSimBench(args: string[]): number {
   const lines = [
     `swarm simulator: ${SIZE_BYTES / 2 ** 20} MiB (${SIZE_BYTES / 2 ** 19} pieces), flash crowd at t=0, seed ${seed}, 0.5 ms RTT per hop`,
     cutThrough
-      ? "what-if: cut-through (pieces forwarded while they arrive; the product stores, checks, then offers each piece)"
-      : "pieces stored, checked, then offered (as the product does)",
+      ? "pieces forwarded while they arrive, the last part once checked (as the product does)"
+      : "what-if: every piece stored and checked before it is offered (the product before 2026-12-02)",
     "bound: T_min = max(F/u_s, F/d_min, N F/(u_s + sum u_i)) (Kumar and Ross 2006), per case; source sent = pieces the source uploaded",
     header,
     "-".repeat(header.length),
@@ -97,7 +98,7 @@ export function runSwarmSimBench(args: string[]): number {
   mkdirSync(dir, { recursive: true });
   const file = join(
     dir,
-    `${new Date().toISOString().replace(/[:.]/g, "-")}-swarm-sim${cutThrough ? "-cut-through" : ""}.json`,
+    `${new Date().toISOString().replace(/[:.]/g, "-")}-swarm-sim${cutThrough ? "" : "-store-and-forward"}.json`,
   );
   writeFileSync(
     file,

@@ -19,7 +19,7 @@ import {
   MAX_HANDSHAKES_PER_ADDRESS,
   MAX_UNAUTHENTICATED_FRAME_BYTES,
 } from "../wire/limits.ts";
-import { PIECE_PART_BYTES, parsePeerMessage } from "../wire/peer_protocol.ts";
+import { PIECE_PART_BYTES, parsePeerMessage, WHOLE_PIECE_MS } from "../wire/peer_protocol.ts";
 import { listenTls, type PeerKey, secureHandlers } from "../wire/tls.ts";
 import type { ArrivingPiece } from "./arriving.ts";
 import type { Catalog, Served } from "./catalog.ts";
@@ -45,14 +45,6 @@ const pieceBuffers = new BufferPool({
   bufferBytes: PIECE_BYTES + Math.ceil(PIECE_BYTES / PIECE_PART_BYTES) * PART_FRAME_OVERHEAD_BYTES,
   maxIdle: 16,
 });
-
-/**
- * A downloader whose last piece arrived this soon after it went out gets each piece as one
- * part: it gains nothing from passing a piece on early, and eight frames cost more than one
- * (1 GiB from 4 seeders on loopback took 5% longer in parts). From send to `p_got`, pieces took
- * 3 to 19 ms there (10th to 90th percentile), and 161 ms and more in the lab at 100 Mbit/s.
- */
-const WHOLE_PIECE_MS = 50;
 
 /** One piece on its way to one downloader, part by part. */
 interface Stream {

@@ -15,6 +15,14 @@ const MAX_BITFIELD_BYTES = Math.ceil(MAX_PIECE_INDEX / 8);
  */
 export const PIECE_PART_BYTES = 64 * 1024;
 
+/**
+ * A downloader whose last piece arrived this soon after it went out gets each piece as one
+ * part: it gains nothing from passing a piece on early, and eight frames cost more than one
+ * (1 GiB from 4 seeders on loopback took 5% longer in parts). From send to `p_got`, pieces took
+ * 3 to 19 ms there (10th to 90th percentile), and 161 ms and more in the lab at 100 Mbit/s.
+ */
+export const WHOLE_PIECE_MS = 50;
+
 export type PeerMessage =
   | { t: "p_challenge"; nonce: Uint8Array }
   | { t: "p_hello"; group: string; name: string; peer: string; proof: Uint8Array }

@@ -88,11 +88,11 @@ describe("swarm simulator", () => {
     expect(r.gaveUp).toBe(3);
   });
 
-  describe("cut-through (a what-if: pieces forwarded while they arrive)", () => {
+  describe("cut-through: pieces forwarded while they arrive", () => {
     test("no piece reaches a downloader before its sender held it, and a crowd of 10 finishes sooner", () => {
       const hosts = flashCrowd({ peers: 10, sourceBits: LAN, peerBits: () => LAN });
-      const stored = simulateSwarm({ sizeBytes: F, hosts, seed: 1 });
-      const cut = simulateSwarm({ sizeBytes: F, hosts, seed: 1, cutThrough: true });
+      const stored = simulateSwarm({ sizeBytes: F, hosts, seed: 1, cutThrough: false });
+      const cut = simulateSwarm({ sizeBytes: F, hosts, seed: 1 });
       console.log(`swarm sim, cut-through: ${summary(10, cut.finishMs, cut.boundMs)}`);
       expect(cut.finishMs.every((t) => t !== undefined && t >= cut.boundMs)).toBe(true);
       expect({ badWritten: cut.badWritten, early: cut.arrivedBeforeSenderHad }).toEqual({
@@ -107,7 +107,7 @@ describe("swarm simulator", () => {
       const hosts: SimHost[] = flashCrowd({ peers: 12, sourceBits: LAN, peerBits: () => LAN });
       for (let i = 0; i < 2; i++)
         hosts.push({ upBps: LAN / 8, downBps: LAN / 8, latencyMs: 0.25, have: "all", liar: true });
-      const r = simulateSwarm({ sizeBytes: F, hosts, seed: 3, cutThrough: true });
+      const r = simulateSwarm({ sizeBytes: F, hosts, seed: 3 });
       expect(r.badReceived).toBeGreaterThan(0);
       expect(r.forwardsRestarted).toBeGreaterThan(0);
       expect({ badWritten: r.badWritten, early: r.arrivedBeforeSenderHad }).toEqual({
