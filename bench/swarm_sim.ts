@@ -539,29 +539,38 @@ export function simulateSwarm(options: SimOptions): SimResult {
     const receiver = nodeOf(t.conn.from);
     if (receiver.partial.get(t.index) === t && (cutOff || !t.good)) receiver.partial.delete(t.index);
     for (const f of t.forwards) {
-      if (f.ended || !active.has(f)) continue;
-      if (cutOff || !t.good) {
-        // What it forwarded is not the piece: it starts again once the sender holds the piece.
-        result.forwardsRestarted++;
-        f.up = undefined;
-        f.waiting = false;
-        f.stalled = true;
-        f.rate = 0;
-        f.left = pieceLength(sizeBytes, f.index);
-        f.version++;
-      } else if (f.waiting) at(lat(t.conn.from, t.conn.to) / 2, () => endTransfer(f)); // once its sender holds the copy
+      if (f.ended || !active.has(f) || f.up !== t) continue;
+      // What it forwarded is not the piece: it starts over from the sender's own copy.
+      if (cutOff || !t.good) startOver(receiver, f);
+      else if (f.waiting) at(lat(t.conn.from, t.conn.to) / 2, () => endTransfer(f)); // once its sender holds the copy
     }
     touch(receiver);
   };
-  /** A node holds `index` now: its stalled forwards of it start over from its own copy. */
+  /** Forward `f` of `sender` goes again from its first byte: at once if it holds the piece, else once it does. */
+  const startOver = (sender: Node, f: Transfer) => {
+    result.forwardsRestarted++;
+    f.up = undefined;
+    f.waiting = false;
+    f.stalled = !sender.have.has(f.index);
+    f.rate = 0;
+    f.atMs = now;
+    f.left = pieceLength(sizeBytes, f.index);
+    f.version++;
+  };
+  /**
+   * A node holds `index` now: its stalled forwards of it start over from its own copy, and so
+   * do those following another copy, never checked (lib/peer/catalog.ts announce).
+   */
   const restartStalled = (n: Node, index: number) => {
     n.partial.delete(index);
-    for (const f of n.ups)
-      if (f.stalled && f.index === index) {
+    for (const f of n.ups) {
+      if (f.index !== index) continue;
+      if (f.stalled) {
         f.stalled = false;
         f.atMs = now;
         f.rate = 0;
-      }
+      } else if (f.up && !f.up.ended) startOver(n, f);
+    }
     touch(n);
   };
   /** Node `i` tells its downloaders it has piece `index`. */

@@ -381,7 +381,7 @@ export class Download {
       );
     },
     // A piece the peer is still receiving counts as held: it sends it as it arrives.
-    have: (link: PeerLink, index: number, _soon: boolean) => {
+    have: (link: PeerLink, index: number) => {
       this.#recorder.peerGained(link.peer);
       this.#run(this.#core?.handle({ t: "have", nowMs: Date.now(), peer: link.peer, index }) ?? []);
     },

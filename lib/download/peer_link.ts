@@ -15,8 +15,8 @@ import { connectTls, type PeerKey, secureHandlers } from "../wire/tls.ts";
 /** What the engine hears from one seeder. */
 export interface LinkEvents {
   ready(link: PeerLink, have: Bitfield, superSeed: boolean): void;
-  /** `soon`: the seeder is receiving the piece itself, and sends it as it arrives (p_soon). */
-  have(link: PeerLink, index: number, soon: boolean): void;
+  /** The seeder has piece `index`, or is receiving it and sends it as it arrives (p_soon). */
+  have(link: PeerLink, index: number): void;
   /**
    * A part of piece `index` arrived: `bytes` is the buffer it is put together in, `received`
    * bytes of it in so far; `fresh` for its first part (a piece started over is fresh again).
@@ -124,7 +124,7 @@ export class PeerLink {
           case "p_busy":
             if (!link.#ready) throw new ProtocolError(`${msg.t} before the bitfield`);
             if (msg.index >= id.pieceCount) throw new ProtocolError(`Piece index ${msg.index} out of range`);
-            if (msg.t === "p_have" || msg.t === "p_soon") events.have(link, msg.index, msg.t === "p_soon");
+            if (msg.t === "p_have" || msg.t === "p_soon") events.have(link, msg.index);
             else if (msg.t === "p_busy") events.busy(link, msg.index);
             else {
               if (link.#assembly?.index === msg.index) link.#dropAssembly(options.pool);

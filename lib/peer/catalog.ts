@@ -58,6 +58,8 @@ export class Catalog {
     const entry = this.get(group, name);
     if (!entry?.have.set(index)) return;
     entry.soon?.delete(index);
+    // Another copy still arriving was never checked: what was forwarded of it starts over from ours.
+    entry.arriving?.get(index)?.lost();
     for (const listener of this.#watchers.get(key(group, name)) ?? []) listener(index, false);
   }
 

@@ -208,7 +208,7 @@ export function memberSeeder(
   cluster: { slots: readonly { host: string; port: number }[] },
   user: string,
   path: string,
-  options: { listenIdentity?: TlsIdentity; stall?: boolean; withhold?: boolean } = {},
+  options: { listenIdentity?: TlsIdentity; stall?: boolean; withhold?: boolean; skipPart?: boolean } = {},
 ): Promise<RawSeeder> {
   const tracker = cluster.slots[0];
   if (!tracker) throw new Error("memberSeeder: the cluster has no tracker");
@@ -217,10 +217,11 @@ export function memberSeeder(
 
 /**
  * Like startBadSeeder; with `corrupt: false` it serves the true bytes, with `stall` it never
- * answers, with `withhold` it sends one piece at a time but its last part, until `release()`.
+ * answers, with `withhold` it sends one piece at a time but its last part, until `release()`,
+ * with `skipPart` it leaves out the second part of every piece (the rest follow as if sent).
  */
 export async function startRawSeeder(
-  options: SeederOptions & { corrupt: boolean; stall?: boolean; withhold?: boolean },
+  options: SeederOptions & { corrupt: boolean; stall?: boolean; withhold?: boolean; skipPart?: boolean },
 ): Promise<RawSeeder> {
   const digest = await hashFile(options.path);
   const count = pieceCount(digest.sizeBytes);
@@ -272,7 +273,15 @@ export async function startRawSeeder(
           for (let i = 0; i < data.byteLength; i += 4096) data[i]! ^= 0xff;
           stats.corrupted++;
         }
-        sendPiece(conn, msg.index, data);
+        if (options.skipPart) {
+          conn.send({ t: "p_part", index: msg.index, offset: 0, data: data.subarray(0, PIECE_PART_BYTES) });
+          conn.send({
+            t: "p_part",
+            index: msg.index,
+            offset: 2 * PIECE_PART_BYTES,
+            data: data.subarray(2 * PIECE_PART_BYTES, 3 * PIECE_PART_BYTES),
+          });
+        } else sendPiece(conn, msg.index, data);
       }
     },
     close(): void {
