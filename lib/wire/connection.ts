@@ -36,7 +36,7 @@ export interface ConnectionOptions {
   /** Closed when no whole frame arrives for this long; 0 disables. */
   idleTimeoutS?: number;
   /** Lends large frame bodies; the handler gives back those it is done with. */
-  pool?: BufferPool;
+  pool?: BufferPool | readonly BufferPool[];
   /** Where one-line protocol errors go; defaults to stderr. */
   log?: (line: string) => void;
   /** Per message type, the largest message taken in parts (none by default: see `messageBounds`). */

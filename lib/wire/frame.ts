@@ -23,12 +23,13 @@ const POOLED_BODY_BYTES = 64 * 1024;
  * checked against `maxFrameBytes` as soon as its 4 bytes arrive, before any body is buffered.
  * A body up to EAGER_BODY_BYTES (a piece) is copied once into its own buffer; a larger one is
  * kept as received chunks, so memory follows the bytes actually sent, whatever a peer claims.
- * With a pool, large eager bodies are lent from it: whoever consumes such a body gives it back.
+ * With pools, large eager bodies are lent from the smallest that fits: whoever consumes such a
+ * body gives it back.
  */
 export class FrameDecoder {
   /** May be raised once a peer has proven who it is (small frames before that). */
   maxFrameBytes: number;
-  #pool: BufferPool | undefined;
+  #pools: BufferPool[];
   #header = new Uint8Array(HEADER_BYTES);
   #headerFill = 0;
   #bodyBytes = -1; // -1 while reading a header
@@ -36,9 +37,11 @@ export class FrameDecoder {
   #partsBytes = 0;
   #eager: Uint8Array | undefined; // the whole body's buffer, for bodies up to EAGER_BODY_BYTES
 
-  constructor(options: { maxFrameBytes?: number; pool?: BufferPool } = {}) {
+  constructor(options: { maxFrameBytes?: number; pool?: BufferPool | readonly BufferPool[] } = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
-    this.#pool = options.pool;
+    const pools =
+      options.pool === undefined ? [] : Array.isArray(options.pool) ? options.pool : [options.pool];
+    this.#pools = [...pools].sort((a, b) => a.bufferBytes - b.bufferBytes);
   }
 
   /** Bytes held for an incomplete frame. */
@@ -81,10 +84,8 @@ export class FrameDecoder {
   }
 
   #allocate(bytes: number): Uint8Array {
-    const pool = this.#pool;
-    return pool && bytes >= POOLED_BODY_BYTES && bytes <= pool.bufferBytes
-      ? pool.take(bytes)
-      : new Uint8Array(bytes);
+    const pool = bytes >= POOLED_BODY_BYTES ? this.#pools.find((p) => bytes <= p.bufferBytes) : undefined;
+    return pool ? pool.take(bytes) : new Uint8Array(bytes);
   }
 
   #takeBody(): Uint8Array {
