@@ -19,6 +19,8 @@ const PURE = [
   "peer/serve_queue.ts",
   "peer/super_seed.ts",
   "peer/send_slots.ts",
+  "peer/arriving.ts",
+  "peer/catalog.ts",
   "download/view.ts",
   "web/security.ts",
   "web/listing.ts",
