@@ -10,7 +10,7 @@ import { pieceLength } from "../pieces/constants.ts";
 import { BufferPool } from "../wire/buffer_pool.ts";
 import { PART_FRAME_OVERHEAD_BYTES } from "../wire/codec.ts";
 import { Connection } from "../wire/connection.ts";
-import { PIECE_PART_BYTES, parsePeerMessage } from "../wire/peer_protocol.ts";
+import { type PeerMessage, PIECE_PART_BYTES, parsePeerMessage } from "../wire/peer_protocol.ts";
 import { connectTls, type PeerKey, secureHandlers } from "../wire/tls.ts";
 
 /** What the engine hears from one seeder. */
@@ -64,6 +64,8 @@ export interface SeederTrust {
  */
 const partBodies = new BufferPool({ bufferBytes: PIECE_PART_BYTES + PART_FRAME_OVERHEAD_BYTES, maxIdle: 8 });
 
+type Part = Extract<PeerMessage, { t: "p_part" }>;
+
 /** The piece being put together from its parts (a seeder sends one piece at a time). */
 interface Assembly {
   index: number;
@@ -101,7 +103,7 @@ export class PeerLink {
       message: (conn: Connection, value: unknown) => {
         const msg = parsePeerMessage(value);
         if (msg.t === "p_part") {
-          link.#part(conn, msg.index, msg.offset, msg.data, id, events, options.pool);
+          link.#part(conn, msg, id, events, options.pool);
           return;
         }
         // Closed by the engine: frames still in the same read (TLS hands over ~500 KiB at a
@@ -188,48 +190,32 @@ export class PeerLink {
    * Puts a part into its piece; the piece goes to the engine once whole. `data` is lent by
    * `pool`: a whole piece in one part goes on as it is, any other part is copied and given back.
    */
-  #part(
-    conn: Connection,
-    index: number,
-    offset: number,
-    data: Uint8Array,
-    id: LinkIdentity,
-    events: LinkEvents,
-    pool: BufferPool,
-  ): void {
-    const whole = this.#wholePart(index, offset, data, id);
-    if (whole) {
-      conn.send({ t: "p_got", index }); // first, so that the seeder's slot frees while we check and write it
-      events.piece(this, index, data);
+  #part(conn: Connection, m: Part, id: LinkIdentity, events: LinkEvents, pool: BufferPool): void {
+    if (this.#closedByUs) {
+      pool.give(m.data); // a dropped liar's next bad piece must not count again
       return;
     }
-    try {
-      this.#partOf(conn, index, offset, data, id, events, pool);
-    } finally {
-      partBodies.give(data); // whichever lent it takes it back
-      pool.give(data);
-    }
-  }
-
-  /** Whether `data` is all of piece `index` (sent where pieces arrive fast), after the checks every part gets. */
-  #wholePart(index: number, offset: number, data: Uint8Array, id: LinkIdentity): boolean {
-    if (this.#closedByUs) return false; // a dropped liar's next bad piece must not count again
     if (!this.#ready) throw new ProtocolError("p_part before the bitfield");
-    if (index >= id.pieceCount) throw new ProtocolError(`Piece index ${index} out of range`);
-    return offset === 0 && data.byteLength === pieceLength(id.sizeBytes, index) && !this.#assembly;
+    if (m.index >= id.pieceCount) throw new ProtocolError(`Piece index ${m.index} out of range`);
+    const length = pieceLength(id.sizeBytes, m.index);
+    let whole: Uint8Array | undefined;
+    if (m.offset === 0 && m.data.byteLength === length && !this.#assembly) whole = m.data;
+    else
+      try {
+        whole = this.#assemble(m, length, events, pool);
+      } finally {
+        partBodies.give(m.data); // whichever lent it takes it back
+        pool.give(m.data);
+      }
+    if (!whole) return;
+    // First, so that the seeder's slot frees while we check and write the piece.
+    conn.send({ t: "p_got", index: m.index });
+    events.piece(this, m.index, whole);
   }
 
-  #partOf(
-    conn: Connection,
-    index: number,
-    offset: number,
-    data: Uint8Array,
-    id: LinkIdentity,
-    events: LinkEvents,
-    pool: BufferPool,
-  ): void {
-    if (this.#closedByUs) return;
-    const length = pieceLength(id.sizeBytes, index);
+  /** Copies a part into the piece being put together; the piece once it is whole. */
+  #assemble(m: Part, length: number, events: LinkEvents, pool: BufferPool): Uint8Array | undefined {
+    const { index, offset, data } = m;
     let a = this.#assembly;
     if (offset === 0) {
       if (a && a.index !== index)
@@ -247,12 +233,10 @@ export class PeerLink {
     a.received += data.byteLength;
     if (a.received < length) {
       events.arriving(this, index, a.bytes, a.received, offset === 0);
-      return;
+      return undefined;
     }
     this.#assembly = undefined;
-    // First, so that the seeder's slot frees while we check and write the piece.
-    conn.send({ t: "p_got", index });
-    events.piece(this, index, a.bytes);
+    return a.bytes;
   }
 
   #dropAssembly(pool: BufferPool): void {

@@ -219,8 +219,9 @@ describe("peers that die mid-download", () => {
     );
     expect({ resumedLine, matches: m !== null }).toEqual({ resumedLine, matches: true });
     const verified = Number(m![1]);
-    // Every piece counted before the kill was on disk: at least mid.percent% of 400 pieces.
-    expect(verified).toBeGreaterThanOrEqual(mid.percent! * 4);
+    // Every piece counted before the kill was on disk, but for those still on their way to it:
+    // the percent counts a piece once checked, and up to 2 MiB (4 pieces) wait for the disk then.
+    expect(verified).toBeGreaterThanOrEqual(mid.percent! * 4 - 4);
     expect(verified).toBeLessThan(400);
     expect(out).toHaveLength(2);
 
