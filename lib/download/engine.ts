@@ -416,8 +416,8 @@ export class Download {
   /** Part of a piece came in: forwarded from here while it arrives, if no other copy of it is. */
   #onArriving(link: PeerLink, index: number, bytes: Uint8Array, received: number, fresh: boolean): void {
     let arrival = this.#arrivals.get(link);
-    if (arrival && (fresh || arrival.index !== index)) {
-      // Started over: what was forwarded of it may not be the piece.
+    if (arrival && fresh) {
+      // Started over (the link goes on only with the piece it began): what was forwarded of it may not be the piece.
       this.#loseArrival(link);
       arrival = undefined;
     }

@@ -84,19 +84,18 @@ export class SendSlots<C> {
     this.#out.set(conn, held);
   }
 
-  /** When piece `index` went out on `conn`, while it is on the wire. */
-  sentAt(conn: C, index: number): number | undefined {
-    return this.#out.get(conn)?.pieces.find((p) => p.index === index)?.atMs;
-  }
-
-  /** The downloader on `conn` has piece `index`; false if it was not on the wire (a stray or late `p_got`). */
-  delivered(conn: C, index: number): boolean {
+  /**
+   * The downloader on `conn` has piece `index`: when it went out (its `nowMs` at `sent`), or
+   * undefined if it was not on the wire (a stray or late `p_got`).
+   */
+  delivered(conn: C, index: number): number | undefined {
     const out = this.#out.get(conn)?.pieces;
     const at = out?.findIndex((p) => p.index === index) ?? -1;
-    if (!out || at < 0) return false;
+    const piece = out?.[at];
+    if (!out || !piece) return undefined;
     out.splice(at, 1);
     if (out.length === 0) this.#out.delete(conn); // its slot, and its turn, are over
-    return true;
+    return piece.atMs;
   }
 
   /** Forgets `conn` (closed). */

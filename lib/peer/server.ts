@@ -318,9 +318,11 @@ export function startPeerServer(options: {
       } else if (msg.t === "p_decline") {
         reveal(superSeeds.get(entry)?.declined(conn) ?? []);
       } else if (msg.t === "p_got") {
-        const sentAt = slots.sentAt(conn, msg.index);
-        if (sentAt !== undefined) pieceMs.set(conn, Date.now() - sentAt);
-        if (slots.delivered(conn, msg.index)) pump();
+        const sentAt = slots.delivered(conn, msg.index);
+        if (sentAt !== undefined) {
+          pieceMs.set(conn, Date.now() - sentAt);
+          pump();
+        }
       } else if (msg.t === "p_cancel") {
         queue.cancel(conn, msg.index);
         pump(); // room for a connection told busy

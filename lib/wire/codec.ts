@@ -127,6 +127,21 @@ const DATA_KEY = [0x64, ...text("data"), 0x5a]; // then a u32 byte-string length
 /** Bytes of a part frame around its data, at most: length prefix and CBOR map (46 now). */
 export const PART_FRAME_OVERHEAD_BYTES = 48;
 
+/** The CBOR of a part frame's map up to its data's length: 4 bytes of frame length go before it. */
+function partHead(index: number, offset: number): number[] {
+  return [...PART_T, ...cborHead(0, index), ...OFFSET_KEY, ...cborHead(0, offset), ...DATA_KEY];
+}
+
+/** Writes a part frame's length prefix and head at `at` in `into`; returns where its data goes. */
+function putPartHead(into: Uint8Array, at: number, index: number, offset: number, dataBytes: number): number {
+  const head = partHead(index, offset);
+  const view = new DataView(into.buffer, into.byteOffset, into.byteLength);
+  view.setUint32(at, head.length + 4 + dataBytes);
+  into.set(head, at + 4);
+  view.setUint32(at + 4 + head.length, dataBytes);
+  return at + 4 + head.length + 4;
+}
+
 /**
  * A `{ t: "p_part", index, offset, data }` frame with room for `dataBytes` at `dataOffset`, so
  * the part can be read from disk (or copied from a piece arriving) straight into the frame.
@@ -139,14 +154,8 @@ export function partFrame(
   dataBytes: number,
   allocate: (bytes: number) => Uint8Array = (bytes) => new Uint8Array(bytes),
 ): { frame: Uint8Array; dataOffset: number } {
-  const head = [...PART_T, ...cborHead(0, index), ...OFFSET_KEY, ...cborHead(0, offset), ...DATA_KEY];
-  const dataOffset = 4 + head.length + 4;
-  const frame = allocate(dataOffset + dataBytes);
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  view.setUint32(0, frame.byteLength - 4);
-  frame.set(head, 4);
-  view.setUint32(4 + head.length, dataBytes);
-  return { frame, dataOffset };
+  const frame = allocate(4 + partHead(index, offset).length + 4 + dataBytes);
+  return { frame, dataOffset: putPartHead(frame, 0, index, offset, dataBytes) };
 }
 
 /**
@@ -161,22 +170,14 @@ export function partFramesFrom(
   partBytes: number,
   allocate: (bytes: number) => Uint8Array = (bytes) => new Uint8Array(bytes),
 ): { frames: Uint8Array; parts: { offset: number; bytes: number; dataOffset: number }[] } {
-  const laid: { offset: number; bytes: number; dataOffset: number; head: Uint8Array }[] = [];
+  const parts: { offset: number; bytes: number; dataOffset: number }[] = [];
   let total = 0;
   for (let offset = from; offset < length; offset += partBytes) {
     const bytes = Math.min(partBytes, length - offset);
-    const head = partFrame(index, offset, 0).frame; // its head alone, sized for no data
-    laid.push({ offset, bytes, dataOffset: total + head.byteLength, head });
-    total += head.byteLength + bytes;
+    parts.push({ offset, bytes, dataOffset: total });
+    total += 4 + partHead(index, offset).length + 4 + bytes;
   }
   const frames = allocate(total);
-  const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
-  for (const { bytes, dataOffset, head } of laid) {
-    const at = dataOffset - head.byteLength;
-    frames.set(head, at);
-    view.setUint32(at, head.byteLength - 4 + bytes);
-    view.setUint32(dataOffset - 4, bytes);
-  }
-  const parts = laid.map(({ offset, bytes, dataOffset }) => ({ offset, bytes, dataOffset }));
+  for (const p of parts) p.dataOffset = putPartHead(frames, p.dataOffset, index, p.offset, p.bytes);
   return { frames, parts };
 }

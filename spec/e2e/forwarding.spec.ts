@@ -52,26 +52,33 @@ async function partsOf(link: RawDownloader, index: number, quietMs: number): Pro
   }
 }
 
+/**
+ * Bob, a real client, and the members `others`, spoken by hand (their clients closed), in group
+ * g; a random file of `pieces` pieces called `name`; a directory for bob to download into.
+ */
+async function bobAmongRawPeers(others: string[], name: string, pieces: number) {
+  const cluster = await makeCluster({ trackers: 1 });
+  await startTrackers(cluster);
+  const [bob, ...raw] = await groupOf(cluster, ["bob", ...others]);
+  for (const client of raw) await client.close();
+  const path = await randomFile(await tempPath(name), pieces * PIECE_BYTES);
+  return { cluster, bob: bob!, path, dest: await makeTempDir() };
+}
+
 describe("forwarding a piece while it arrives", () => {
   test("the last part waits for the forwarder's checked copy; a failed copy starts the piece over", async () => {
-    const cluster = await makeCluster({ trackers: 1 });
-    await startTrackers(cluster);
-    const [bob, sam, mallory] = await groupOf(cluster, ["bob", "sam", "mallory"]);
-    await sam!.close();
-    await mallory!.close();
-    const path = await randomFile(await tempPath("fwd.bin"), PIECES * PIECE_BYTES);
+    const { cluster, bob, path, dest } = await bobAmongRawPeers(["sam", "mallory"], "fwd.bin", PIECES);
     const content = new Uint8Array(await readFile(path));
     const pieceOf = (i: number) => content.subarray(i * PIECE_BYTES, (i + 1) * PIECE_BYTES);
     const seeder = await memberSeeder(cluster, "sam", path, { withhold: true });
-    const dest = await makeTempDir();
-    await bob!.ok(`download_file g fwd.bin ${dest}`);
+    await bob.ok(`download_file g fwd.bin ${dest}`);
     await waitUntil(() => seeder.stats.withheld !== undefined, { what: "bob to ask sam for a piece" });
     const first = seeder.stats.withheld!;
 
     const session = await TrackerSession.connect(cluster.slots[0]!);
     await session.login("mallory", "pw-mallory", "127.0.0.1:9");
     const link = await openDownloader({
-      seeder: bob!.peer,
+      seeder: bob.peer,
       session: session.sessionId,
       selfPeer: "127.0.0.1:9",
       group: "g",
@@ -113,7 +120,7 @@ describe("forwarding a piece while it arrives", () => {
     expect(Buffer.concat([...again, ...last].map((p) => p.data))).toEqual(Buffer.from(pieceOf(bad)));
     link.send({ t: "p_got", index: bad });
 
-    const done = waitForDownload(bob!, "g/fwd.bin", { timeoutMs: 30_000 });
+    const done = waitForDownload(bob, "g/fwd.bin", { timeoutMs: 30_000 });
     const releasing = setInterval(() => {
       if (seeder.stats.withheld !== undefined) seeder.release();
     }, 20);
@@ -127,24 +134,18 @@ describe("forwarding a piece while it arrives", () => {
   }, 60_000);
 
   test("a seeder whose parts do not follow on is hung up on; the download completes from another", async () => {
-    const cluster = await makeCluster({ trackers: 1 });
-    await startTrackers(cluster);
-    const [bob, sam, carl] = await groupOf(cluster, ["bob", "sam", "carl"]);
-    await sam!.close();
-    await carl!.close();
-    const path = await randomFile(await tempPath("gap.bin"), 16 * PIECE_BYTES);
+    const { cluster, bob, path, dest } = await bobAmongRawPeers(["sam", "carl"], "gap.bin", 16);
     const gappy = await memberSeeder(cluster, "sam", path, { skipPart: true });
-    const dest = await makeTempDir();
-    await bob!.ok(`download_file g gap.bin ${dest}`);
+    await bob.ok(`download_file g gap.bin ${dest}`);
     await waitUntil(
       () =>
-        bob!.stderr.lines.some(
+        bob.stderr.lines.some(
           (l) => l.includes(`closing connection ${gappy.peer}`) && l.includes("goes on at"),
         ),
       { what: "bob to hang up on the seeder whose parts skip, saying why" },
     );
     await memberSeeder(cluster, "carl", path);
-    const line = await waitForDownload(bob!, "g/gap.bin", { timeoutMs: 30_000 });
+    const line = await waitForDownload(bob, "g/gap.bin", { timeoutMs: 30_000 });
     expect(line.startsWith("[C]")).toBe(true);
     expect(await sha1File(join(dest, "gap.bin"))).toBe(await sha1File(path));
   }, 60_000);

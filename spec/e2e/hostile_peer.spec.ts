@@ -13,7 +13,12 @@ import { peerProof, sessionId } from "../../lib/peer/auth.ts";
 import { PIECE_BYTES } from "../../lib/pieces/constants.ts";
 import { decodeMessage, encodeMessage } from "../../lib/wire/codec.ts";
 import { MAX_FRAME_BYTES } from "../../lib/wire/limits.ts";
-import { MAX_PIECE_INDEX, type PeerMessage, parsePeerMessage } from "../../lib/wire/peer_protocol.ts";
+import {
+  MAX_PIECE_INDEX,
+  type PeerMessage,
+  PIECE_PART_BYTES,
+  parsePeerMessage,
+} from "../../lib/wire/peer_protocol.ts";
 import { type ClientProcess, startClient } from "../helpers/client_process.ts";
 import { makeCluster, startTrackers } from "../helpers/cluster.ts";
 import { randomFile, tempPath } from "../helpers/files.ts";
@@ -115,21 +120,27 @@ function pieceOf(target: Target, index: number): Uint8Array {
   return target.content.subarray(index * PIECE_BYTES, Math.min((index + 1) * PIECE_BYTES, FILE_BYTES));
 }
 
-/** Requests piece `index` on `raw` and expects its exact bytes, in order; says it arrived, as a downloader does. */
-async function expectPiece(target: Target, raw: RawSocket, index: number): Promise<void> {
+/**
+ * Requests piece `index` on `raw` and expects its exact bytes, in order; says it arrived, as a
+ * downloader does. Returns the offsets of the parts it came in.
+ */
+async function expectPiece(target: Target, raw: RawSocket, index: number): Promise<number[]> {
   raw.send({ t: "p_request", index });
   const want = pieceOf(target, index);
   const got: Uint8Array[] = [];
+  const offsets: number[] = [];
   let received = 0;
   while (received < want.byteLength) {
     const part = await raw.next((f) => f.t === "p_part" && f.index === index, ANSWER_MS);
     expect(part?.offset).toBe(received);
+    offsets.push(received);
     const data = part!.data as Uint8Array; // cast: a p_part carries its bytes as bytes
     got.push(data);
     received += data.byteLength;
   }
   raw.send({ t: "p_got", index }); // frees its send slot (lib/peer/send_slots.ts)
   expect(Buffer.compare(Buffer.concat(got), want)).toBe(0);
+  return offsets;
 }
 
 /** Lines of alice's stderr that reveal a bug rather than a refused peer: stack traces, uncaught errors. */
@@ -411,6 +422,19 @@ describe("the peer server under hostile input", () => {
     },
     15_000 + FC_RUNS * RUN_MS,
   );
+
+  test("sends a piece in 64 KiB parts, and whole to a downloader whose last piece reached it within 50 ms", async () => {
+    const target = await startTarget();
+    const raw = await admitted(target);
+    // Nothing measured yet: parts its downloader could pass on while the rest arrives.
+    expect(await expectPiece(target, raw, 0)).toEqual(
+      Array.from({ length: 8 }, (_, k) => k * PIECE_PART_BYTES),
+    );
+    // Its p_got came a few ms after it went out (loopback): passing it on early gains nothing here.
+    expect(await expectPiece(target, raw, 1)).toEqual([0]);
+    raw.destroy();
+    await expectServing(target);
+  });
 
   test("keeps a connection's third piece until its downloader says one of the first two arrived", async () => {
     const target = await startTarget();

@@ -10,15 +10,15 @@ describe("SendSlots", () => {
   test("at most `connections` connections have a piece on the wire; each may queue a second behind its first", () => {
     const s = new SendSlots<string>({ connections: 2, perConnection: 2, expireMs: 1_000 });
     s.sent("a", 0, 0);
-    s.sent("b", 1, 0);
+    s.sent("b", 1, 7);
     expect(s.canSend("c")).toBe(false); // two connections busy already
     expect(s.canSend("a")).toBe(true); // a second piece on a adds no sharing of the uplink
     s.sent("a", 2, 0);
     expect(s.canSend("a")).toBe(false);
-    expect(s.delivered("b", 1)).toBe(true);
+    expect(s.delivered("b", 1)).toBe(7); // when it went out: how long it took to arrive follows
     expect(s.canSend("c")).toBe(true); // b's slot is free
-    expect(s.delivered("b", 1)).toBe(false); // a second got for it changes nothing
-    expect(s.delivered("c", 9)).toBe(false); // nor one for a piece never sent
+    expect(s.delivered("b", 1)).toBeUndefined(); // a second got for it changes nothing
+    expect(s.delivered("c", 9)).toBeUndefined(); // nor one for a piece never sent
     expect([s.active, s.onWire("a")]).toEqual([1, 2]);
   });
 
@@ -78,7 +78,7 @@ describe("SendSlots", () => {
             } else if (op === "got") {
               const out = model.get(conn) ?? [];
               const at = out.findIndex((p) => p.index === index);
-              expect(s.delivered(conn, index)).toBe(at >= 0);
+              expect(s.delivered(conn, index)).toBe(at >= 0 ? out[at]?.at : undefined);
               if (at >= 0) out.splice(at, 1);
             } else if (op === "expire") {
               s.expire(now);
