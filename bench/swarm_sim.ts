@@ -213,6 +213,8 @@ interface Transfer {
   stalled: boolean;
   ended: boolean;
   startMs: number;
+  /** Sent as one part: its downloader does not count it as arriving (lib/download/engine.ts). */
+  whole: boolean;
 }
 
 /** Cut-through: the bytes a forwarder holds back until its copy is checked (its last part). */
@@ -233,6 +235,8 @@ interface Node {
   partial: Map<number, Transfer>;
   /** Cut-through: pieces announced on their first bytes. */
   announcedEarly: Set<number>;
+  /** Pieces arriving here, as last told to seeders (p_arriving). */
+  arrivingTold: number;
   started: boolean;
   done: boolean;
 }
@@ -296,6 +300,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
       downs: new Set(),
       partial: new Map(),
       announcedEarly: new Set(),
+      arrivingTold: 0,
       started: host.have === "all",
       done: have.isComplete(),
     };
@@ -446,6 +451,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
       stalled: false,
       ended: false,
       startMs: now,
+      whole: up.have.has(index) && (conn.pieceMs ?? Infinity) < WHOLE_PIECE_MS,
     };
     if (cutThrough) forwardFrom(up, t);
     conn.busy = true;
@@ -466,6 +472,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
     for (const r of up.superSeed?.sent(conn, index) ?? []) tellHaves(r.conn, r.indexes, r.all);
     touch(up);
     touch(down);
+    if (!t.whole) at(lat(conn.from, conn.to) / 2, () => tellArriving(conn.from)); // its first part is in
   };
   const endTransfer = (t: Transfer) => {
     const up = nodeOf(t.conn.to);
@@ -499,6 +506,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
         if (!((heldAt[conn.to]!.get(index) ?? Infinity) <= now)) result.arrivedBeforeSenderHad++;
         if (!heldAt[conn.from]!.has(index)) heldAt[conn.from]!.set(index, now);
       }
+      tellArriving(conn.from);
       apply(
         conn.from,
         d.core?.handle({
@@ -513,6 +521,27 @@ export function simulateSwarm(options: SimOptions): SimResult {
       );
     });
     pump(conn.to);
+  };
+  /** Pieces partly at node `i` now: counted, as lib/download/engine.ts counts them. */
+  const arrivingAt = (i: number) => {
+    let count = 0;
+    for (const t of nodeOf(i).downs) if (!t.whole && !t.stalled) count++;
+    return count;
+  };
+  /** On a change, node `i` tells the seeders holding its requests not yet begun (p_arriving). */
+  const tellArriving = (i: number) => {
+    const n = nodeOf(i);
+    const count = arrivingAt(i);
+    if (count === n.arrivingTold || !n.core) return;
+    n.arrivingTold = count;
+    for (const conn of n.outbound.values()) {
+      let receiving = 0;
+      for (const t of n.downs) if (t.conn === conn && !t.whole && !t.stalled) receiving++;
+      if (!conn.admitted || n.core.requestsAt(nodeOf(conn.to).id) <= receiving) continue;
+      at(lat(conn.from, conn.to) / 2, () => {
+        if (!conn.closed) nodeOf(conn.to).serve.arriving(conn, count);
+      });
+    }
   };
   // ---- cut-through ----
   /** `t` leaves `sender`: forwarded from the copy it is receiving, if it lacks the piece. */
@@ -614,9 +643,10 @@ export function simulateSwarm(options: SimOptions): SimResult {
         case "request": {
           const conn = n.outbound.get(byId.get(e.peer) ?? -1);
           if (!conn) break;
+          const arriving = n.arrivingTold;
           at(lat(conn.from, conn.to) / 2, () => {
             if (conn.closed) return;
-            if (nodeOf(conn.to).serve.request(conn, e.index, e.missing) === "busy")
+            if (nodeOf(conn.to).serve.request(conn, e.index, e.missing, arriving) === "busy")
               at(lat(conn.from, conn.to) / 2, () => {
                 if (!conn.closed)
                   apply(
@@ -732,6 +762,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
         touch(nodeOf(conn.from));
       }
     nodeOf(conn.from).outbound.delete(conn.to);
+    tellArriving(conn.from);
     at(lat(conn.from, conn.to) / 2, () =>
       apply(conn.from, nodeOf(conn.from).core?.handle({ t: "peer_closed", nowMs: now, peer: s.id }) ?? []),
     );

@@ -315,6 +315,11 @@ export class DownloadCore {
     return Math.max(o.minRequestsPerPeer, Math.min(o.maxRequestsPerPeer, 1 + ahead));
   }
 
+  /** Requests of ours outstanding at `peer` (being sent, or queued there). */
+  requestsAt(peer: string): number {
+    return this.#book.outstanding(peer);
+  }
+
   /** Peers in each phase (for tests and the simulator). */
   peerPhase(peer: string): Phase | undefined {
     return this.#peers.get(peer)?.phase;

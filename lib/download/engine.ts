@@ -104,6 +104,8 @@ export class Download {
   #links = new Map<string, PeerLink>();
   /** The pieces forwarded while they arrive, by the link bringing each (one copy per piece). */
   #arrivals = new Map<PeerLink, ArrivingPiece>();
+  /** Pieces arriving here now (partly here, from any link), as last told to seeders. */
+  #arrivingNow = 0;
   /** The attempt number of each dial in progress; an abandoned attempt is not here. */
   #dialing = new Map<string, number>();
   #attempts = 0;
@@ -270,7 +272,7 @@ export class Download {
           this.#dial(e.peer);
           break;
         case "request":
-          this.#links.get(e.peer)?.request(e.index, e.missing);
+          this.#links.get(e.peer)?.request(e.index, e.missing, this.#arrivingNow);
           break;
         case "cancel":
           this.#links.get(e.peer)?.cancel(e.index);
@@ -385,9 +387,12 @@ export class Download {
       this.#recorder.peerGained(link.peer);
       this.#run(this.#core?.handle({ t: "have", nowMs: Date.now(), peer: link.peer, index }) ?? []);
     },
-    arriving: (link: PeerLink, index: number, bytes: Uint8Array, received: number, fresh: boolean) =>
-      this.#onArriving(link, index, bytes, received, fresh),
+    arriving: (link: PeerLink, index: number, bytes: Uint8Array, received: number, fresh: boolean) => {
+      if (fresh) this.#countArriving();
+      this.#onArriving(link, index, bytes, received, fresh);
+    },
     reject: (link: PeerLink, index: number) => {
+      this.#countArriving();
       this.#loseArrival(link);
       this.#run(this.#core?.handle({ t: "reject", nowMs: Date.now(), peer: link.peer, index }) ?? []);
     },
@@ -405,6 +410,7 @@ export class Download {
       this.#loseArrival(link); // its buffer goes back to the pool
       if (this.#links.get(link.peer) !== link) return; // an abandoned attempt: the core forgot it
       this.#links.delete(link.peer);
+      this.#countArriving();
       this.#recorder.peerState(link.peer, "closed", reason);
       // Our own closes were logged when decided (drop effects); say why a peer hung up on us.
       if (!link.closedByUs && reason !== "connection closed" && this.state === "downloading")
@@ -412,6 +418,23 @@ export class Download {
       this.#run(this.#core?.handle({ t: "peer_closed", nowMs: Date.now(), peer: link.peer }) ?? []);
     },
   };
+
+  /**
+   * Recounts the pieces partly here; on a change, tells each seeder that holds requests of ours
+   * not yet begun (it serves downloaders receiving the fewest first, lib/peer/serve_queue.ts).
+   * `whole`: a link whose piece just came whole, its request not yet settled by the core.
+   */
+  #countArriving(whole?: PeerLink): void {
+    let count = 0;
+    for (const link of this.#links.values()) if (link.receiving) count++;
+    if (count === this.#arrivingNow) return;
+    this.#arrivingNow = count;
+    const core = this.#core;
+    if (!core || !this.#fetching()) return;
+    for (const link of this.#links.values())
+      if (core.requestsAt(link.peer) - (link === whole ? 1 : 0) > (link.receiving ? 1 : 0))
+        link.arriving(count);
+  }
 
   /** Part of a piece came in: forwarded from here while it arrives, if no other copy of it is. */
   #onArriving(link: PeerLink, index: number, bytes: Uint8Array, received: number, fresh: boolean): void {
@@ -443,6 +466,7 @@ export class Download {
   /** A piece arrived: written if the core wants it and its SHA-1 checks. */
   #onPiece(link: PeerLink, index: number, data: Uint8Array): void {
     paceGarbage(data.byteLength); // every piece read, wanted or not (endgame copies, late ones)
+    this.#countArriving(link);
     this.#hold(data);
     const arrival = this.#arrivals.get(link);
     this.#arrivals.delete(link);

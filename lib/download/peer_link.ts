@@ -244,9 +244,22 @@ export class PeerLink {
     this.#assembly = undefined;
   }
 
-  /** Asks for piece `index`, saying how many pieces we still lack (the furthest behind are served first). */
-  request(index: number, missing: number): void {
-    this.#conn?.send({ t: "p_request", index, missing });
+  /**
+   * Asks for piece `index`, saying how many pieces we still lack (the furthest behind are
+   * served first) and how many are arriving at us (those receiving the fewest, before them).
+   */
+  request(index: number, missing: number, arriving: number): void {
+    this.#conn?.send({ t: "p_request", index, missing, arriving });
+  }
+
+  /** Tells the seeder how many pieces are arriving at us now (see `request`). */
+  arriving(count: number): void {
+    this.#conn?.send({ t: "p_arriving", count });
+  }
+
+  /** Whether a piece from this seeder is partly here. */
+  get receiving(): boolean {
+    return this.#assembly !== undefined;
   }
 
   /** Tells a super-seeding seeder that none of what it shows is of use (it shows others). */

@@ -9,6 +9,14 @@
 // (the swarm simulator, 100 peers, mean of 4 seeds, with the downloaders' 12-request limit:
 // the last peer 1.42x the bound -> 1.34x on equal links, 1.45x -> 1.26x with a 1 Gbit/s
 // source). Then the connection served longest ago.
+//
+// Before all of these: a downloader with fewer pieces arriving at it (from every seeder, as it
+// says) goes first, and so does one with just one more. A piece sent to a downloader that is
+// receiving many others shares its downlink with them and crawls, while the uplink waits on
+// it and a downloader receiving few idles; every link of a flash crowd is its bound at once,
+// so either idle is time lost. In the simulator (mean of seeds 1-2, against this order without
+// it): 100 peers on equal links 1.236x the bound -> 1.183x, 1.19x -> 1.14x with a 1 Gbit/s
+// source; 1,000 peers 1.31x -> 1.25x. Ties within one let the orders below still decide.
 
 /**
  * Requests queued over all connections before new ones are answered busy: as many as the
@@ -38,6 +46,8 @@ interface Queued {
   lastServedTurn: number;
   /** Pieces the downloader lacks, as its latest request said. */
   missing: number;
+  /** Pieces arriving at the downloader now (from every seeder), as it last said. */
+  arriving: number;
 }
 
 /** Queued piece requests of every connection, and how often each piece of each file went out. */
@@ -70,7 +80,7 @@ export class ServeQueue<C> {
 
   /** Starts queueing for `conn`, which serves `file` (any key naming the file). */
   open(conn: C, file: string): void {
-    this.#conns.set(conn, { file, indexes: [], lastServedTurn: -1, missing: 0 });
+    this.#conns.set(conn, { file, indexes: [], lastServedTurn: -1, missing: 0, arriving: 0 });
   }
 
   /** Forgets `conn` and its queue. */
@@ -83,13 +93,15 @@ export class ServeQueue<C> {
 
   /**
    * Queues a request, or answers it busy while the queues are full. `missing`: the pieces the
-   * downloader says it still lacks (0 when it does not say). A downloader that claims more to
-   * be served sooner gains little: each connection has one piece in flight at a time.
+   * downloader says it still lacks (0 when it does not say); `arriving`: the pieces arriving at
+   * it now (unchanged when it does not say). A downloader that claims more, or fewer, to be
+   * served sooner gains little: each connection has one piece in flight at a time.
    */
-  request(conn: C, index: number, missing = 0): Admission {
+  request(conn: C, index: number, missing = 0, arriving?: number): Admission {
     const q = this.#conns.get(conn);
     if (!q || q.indexes.length >= this.#max) return "over_limit";
     q.missing = missing;
+    if (arriving !== undefined) q.arriving = arriving;
     this.#resumed.delete(conn); // its kept place, if any, is this request's
     // Every connection keeps one place whatever the others queue: connections that ask and
     // never read (stuck, or hostile) cannot keep the seeder from the rest.
@@ -124,6 +136,12 @@ export class ServeQueue<C> {
     return out;
   }
 
+  /** The downloader of `conn` says how many pieces are arriving at it now, from every seeder. */
+  arriving(conn: C, count: number): void {
+    const q = this.#conns.get(conn);
+    if (q) q.arriving = count;
+  }
+
   /** Drops a queued request; false if it was not queued (already being sent, or never asked). */
   cancel(conn: C, index: number): boolean {
     const q = this.#conns.get(conn);
@@ -152,13 +170,17 @@ export class ServeQueue<C> {
 
   /**
    * The request to serve now among connections `canSend` accepts, taken off its queue and
-   * counted as sent: the least-sent piece first, then the downloader with the most pieces
-   * missing, then the connection served longest ago, then the oldest request.
+   * counted as sent: among the downloaders with the fewest pieces arriving (or one more), the
+   * least-sent piece first, then the downloader with the most pieces missing, then the
+   * connection served longest ago, then the oldest request.
    */
   next(canSend: (conn: C) => boolean): { conn: C; index: number } | undefined {
+    let fewest = Infinity;
+    for (const [conn, q] of this.#conns)
+      if (q.indexes.length > 0 && q.arriving < fewest && canSend(conn)) fewest = q.arriving;
     let best: { conn: C; q: Queued; at: number; sent: number } | undefined;
     for (const [conn, q] of this.#conns) {
-      if (q.indexes.length === 0 || !canSend(conn)) continue;
+      if (q.indexes.length === 0 || q.arriving > fewest + 1 || !canSend(conn)) continue;
       const sent = this.#sent.get(q.file);
       for (let at = 0; at < q.indexes.length; at++) {
         const times = sent?.get(q.indexes[at] ?? -1) ?? 0;

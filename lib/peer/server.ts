@@ -310,11 +310,13 @@ export function startPeerServer(options: {
       if (msg.t === "p_request") {
         if (msg.index >= entry.have.size)
           throw new ProtocolError(`Piece ${msg.index} is beyond the file's ${entry.have.size} pieces`);
-        const admission = queue.request(conn, msg.index, msg.missing);
+        const admission = queue.request(conn, msg.index, msg.missing, msg.arriving);
         if (admission === "over_limit")
           throw new ProtocolError(`More than ${MAX_QUEUED_REQUESTS} piece requests queued or answered busy`);
         if (admission === "busy") conn.send({ t: "p_busy", index: msg.index });
         pump();
+      } else if (msg.t === "p_arriving") {
+        queue.arriving(conn, msg.count);
       } else if (msg.t === "p_decline") {
         reveal(superSeeds.get(entry)?.declined(conn) ?? []);
       } else if (msg.t === "p_got") {

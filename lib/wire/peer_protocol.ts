@@ -41,8 +41,14 @@ export type PeerMessage =
   /**
    * `missing`: pieces the downloader still lacks; a seeder serves those furthest behind first
    * (lib/peer/serve_queue.ts). Absent from a peer that does not say: served as if done.
+   * `arriving`: as in `p_arriving`.
    */
-  | { t: "p_request"; index: number; missing?: number }
+  | { t: "p_request"; index: number; missing?: number; arriving?: number }
+  /**
+   * To a seeder holding requests of ours not yet begun: pieces arriving at us now, from every
+   * seeder; a seeder serves those receiving the fewest first (lib/peer/serve_queue.ts).
+   */
+  | { t: "p_arriving"; count: number }
   | { t: "p_cancel"; index: number }
   /** To the seeder: piece `index` arrived whole (its send slot is free; lib/peer/send_slots.ts). */
   | { t: "p_got"; index: number }
@@ -82,10 +88,14 @@ export function parsePeerMessage(value: unknown): PeerMessage {
       return m.superSeed === true
         ? { t: m.t, bits: readBytes(m, "bits", 0, MAX_BITFIELD_BYTES), superSeed: true }
         : { t: m.t, bits: readBytes(m, "bits", 0, MAX_BITFIELD_BYTES) };
-    case "p_request":
-      return m.missing === undefined
-        ? { t: m.t, index: index() }
-        : { t: m.t, index: index(), missing: readInt(m, "missing", 0, MAX_PIECE_INDEX) };
+    case "p_request": {
+      const request: Extract<PeerMessage, { t: "p_request" }> = { t: m.t, index: index() };
+      if (m.missing !== undefined) request.missing = readInt(m, "missing", 0, MAX_PIECE_INDEX);
+      if (m.arriving !== undefined) request.arriving = readInt(m, "arriving", 0, MAX_PIECE_INDEX);
+      return request;
+    }
+    case "p_arriving":
+      return { t: m.t, count: readInt(m, "count", 0, MAX_PIECE_INDEX) };
     case "p_have":
     case "p_soon":
     case "p_got":

@@ -3,7 +3,8 @@
 // mallory, a raw downloader, asks bob for that piece meanwhile: she gets every part bob has but
 // the last, which comes only once bob's copy is whole and checked. When bob's copy fails its
 // check, mallory's piece starts over from the copy bob gets next, and what she ends with is the
-// piece. Bob's download completes and is the file.
+// piece. Bob's download completes and is the file. A seeder holding requests of bob's not yet
+// begun hears how many pieces are arriving at him (it serves those receiving the fewest first).
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -132,6 +133,25 @@ describe("forwarding a piece while it arrives", () => {
     }
     expect(await sha1File(join(dest, "fwd.bin"))).toBe(await sha1File(path));
   }, 60_000);
+
+  test("a seeder holding requests not yet begun is told how many pieces are arriving", async () => {
+    const { cluster, bob, path } = await bobAmongRawPeers(["sam", "carl"], "told.bin", 16);
+    const sam = await memberSeeder(cluster, "sam", path, { withhold: true });
+    const carl = await memberSeeder(cluster, "carl", path, { stall: true }); // keeps every request
+    await bob.ok(`download_file g told.bin ${await makeTempDir()}`);
+    await waitUntil(() => sam.stats.withheld !== undefined && carl.stats.requests > 0, {
+      what: "bob to ask both seeders",
+    });
+    // All of sam's piece but its last part is at bob: one piece arriving.
+    await waitUntil(() => carl.stats.arriving.at(-1) === 1, { what: "carl to hear of one piece arriving" });
+    const before = carl.stats.arriving.length;
+    sam.release(); // whole: none arriving; then sam's next piece begins
+    await waitUntil(() => carl.stats.arriving.length >= before + 2, { what: "carl to hear of the change" });
+    expect(carl.stats.arriving.slice(before, before + 2)).toEqual([0, 1]);
+    // Told only on a change: nothing more while sam's next piece waits for its last part.
+    await Bun.sleep(300);
+    expect(carl.stats.arriving.length).toBe(before + 2);
+  }, 30_000);
 
   test("a seeder whose parts do not follow on is hung up on; the download completes from another", async () => {
     const { cluster, bob, path, dest } = await bobAmongRawPeers(["sam", "carl"], "gap.bin", 16);

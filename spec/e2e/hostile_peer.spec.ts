@@ -10,6 +10,7 @@ import { readFile } from "node:fs/promises";
 import fc from "fast-check";
 import { ProtocolError } from "../../lib/errors.ts";
 import { peerProof, sessionId } from "../../lib/peer/auth.ts";
+import { DEFAULT_SEND_SLOTS } from "../../lib/peer/send_slots.ts";
 import { PIECE_BYTES } from "../../lib/pieces/constants.ts";
 import { decodeMessage, encodeMessage } from "../../lib/wire/codec.ts";
 import { MAX_FRAME_BYTES } from "../../lib/wire/limits.ts";
@@ -196,7 +197,8 @@ const WELL_FORMED: Record<string, Record<string, unknown>> = {
   p_refuse: { reason: "no" },
   p_bitfield: { bits: Uint8Array.of(0xe0) },
   p_have: { index: 1 },
-  p_request: { index: 1, missing: 3 },
+  p_request: { index: 1, missing: 3, arriving: 1 },
+  p_arriving: { count: 2 },
   p_cancel: { index: 1 },
   p_got: { index: 1 },
   p_part: { index: 1, offset: 0, data: bytes(16) },
@@ -218,6 +220,8 @@ const FIELD_NAMES = [
   "bits",
   "index",
   "missing",
+  "arriving",
+  "count",
   "offset",
   "data",
 ];
@@ -285,8 +289,10 @@ function expectedOutcome(body: Uint8Array, isAdmitted: boolean): Outcome | "skip
   }
   if (!isAdmitted) return msg.t === "p_hello" ? "refuse" : "close"; // our proofs here are never valid
   if (msg.t === "p_request") return msg.index < PIECES ? "piece" : "skip"; // out of range: its own test
-  // A cancel or a got is answered by nothing; a decline by new offers at most (p_have, not counted here).
-  if (msg.t === "p_cancel" || msg.t === "p_got" || msg.t === "p_decline") return "silence";
+  // A cancel, a got or an arriving figure is answered by nothing; a decline by new offers at most
+  // (p_have, not counted here).
+  if (msg.t === "p_cancel" || msg.t === "p_got" || msg.t === "p_decline" || msg.t === "p_arriving")
+    return "silence";
   return "close";
 }
 
@@ -449,6 +455,43 @@ describe("the peer server under hostile input", () => {
     const third = await raw.next(piece, ANSWER_MS);
     expect(new Set([first?.index, second?.index, third?.index]).size).toBe(PIECES);
     raw.destroy();
+    await expectServing(target);
+  });
+
+  test("with every send slot taken, serves first the downloader that says the fewest pieces are arriving at it", async () => {
+    const target = await startTarget();
+    // Six connections take the six slots, a piece each, and never say it arrived.
+    const blockers = await Promise.all(
+      Array.from({ length: DEFAULT_SEND_SLOTS.connections }, () => admitted(target)),
+    );
+    const begins = (index: number) => (f: Record<string, unknown>) =>
+      f.t === "p_part" && f.index === index && f.offset === 0;
+    for (const [k, b] of blockers.entries()) {
+      b.send({ t: "p_request", index: k % PIECES });
+      expect(await b.next(begins(k % PIECES), ANSWER_MS)).toBeDefined();
+    }
+    const [a, b] = [await admitted(target), await admitted(target)];
+    // Without the figures a would go first (furthest behind); four pieces are arriving at it.
+    a.send({ t: "p_request", index: 2, missing: 100, arriving: 4 });
+    b.send({ t: "p_request", index: 2, missing: 1, arriving: 0 });
+    expect(await a.next(begins(2), 300)).toBeUndefined(); // queued: every slot is taken
+    blockers[0]!.send({ t: "p_got", index: 0 });
+    expect(await b.next(begins(2), ANSWER_MS)).toBeDefined();
+    expect(await a.next(begins(2), 300)).toBeUndefined();
+    blockers[1]!.send({ t: "p_got", index: 1 });
+    expect(await a.next(begins(2), ANSWER_MS)).toBeDefined();
+    // Two more: by their requests c goes first (d says five are arriving), by the figures they
+    // tell afterwards d does.
+    const [c, d] = [await admitted(target), await admitted(target)];
+    d.send({ t: "p_request", index: 0, missing: 100, arriving: 5 });
+    c.send({ t: "p_request", index: 0, missing: 1 });
+    d.send({ t: "p_arriving", count: 0 });
+    c.send({ t: "p_arriving", count: 3 });
+    expect(await c.next(begins(0), 300)).toBeUndefined();
+    blockers[2]!.send({ t: "p_got", index: 2 });
+    expect(await d.next(begins(0), ANSWER_MS)).toBeDefined();
+    expect(await c.next(begins(0), 300)).toBeUndefined();
+    for (const raw of [...blockers, a, b, c, d]) raw.destroy();
     await expectServing(target);
   });
 

@@ -165,6 +165,8 @@ export interface SeederStats {
   corrupted: number;
   /** With `withhold`: the piece whose last part it holds back now. */
   withheld: number | undefined;
+  /** The figures of the p_arriving messages received, in arrival order. */
+  arriving: number[];
 }
 
 export interface RawSeeder {
@@ -234,6 +236,7 @@ export async function startRawSeeder(
     requested: [],
     corrupted: 0,
     withheld: undefined,
+    arriving: [],
   };
   const fd = openSync(options.path, "r");
   const read = (index: number) => {
@@ -259,6 +262,8 @@ export async function startRawSeeder(
       const msg = parsePeerMessage(value);
       if (msg.t === "p_hello") {
         conn.send({ t: "p_bitfield", bits: all.toBytes() });
+      } else if (msg.t === "p_arriving") {
+        stats.arriving.push(msg.count);
       } else if (msg.t === "p_request") {
         stats.requests++;
         stats.requested.push(msg.index);

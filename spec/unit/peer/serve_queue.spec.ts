@@ -1,6 +1,7 @@
-// spec/unit/peer/serve_queue.spec.ts: the seeder's choice of the next request: least-sent piece
-// first (super-seeding), then the downloader with the most pieces missing, then the connection
-// served longest ago, then the oldest request.
+// spec/unit/peer/serve_queue.spec.ts: the seeder's choice of the next request: among the
+// downloaders receiving the fewest pieces (or one more), the least-sent piece first
+// (super-seeding), then the downloader with the most pieces missing, then the connection served
+// longest ago, then the oldest request.
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { ServeQueue } from "../../../lib/peer/serve_queue.ts";
@@ -39,6 +40,29 @@ describe("ServeQueue", () => {
     q.request("behind", 1, 99);
     q.request("ahead", 7, 1);
     expect(q.next(all)).toEqual({ conn: "ahead", index: 7 });
+  });
+
+  test("a downloader receiving fewer pieces goes first; within one more, the orders below decide", () => {
+    const q = new ServeQueue<string>({ maxQueuedPerConnection: 8 });
+    for (const c of ["busy", "idle", "silent"]) q.open(c, "f");
+    q.request("busy", 1, 90, 4); // furthest behind, but four pieces are arriving at it already
+    q.request("idle", 2, 10, 0);
+    expect(q.next(all)).toEqual({ conn: "idle", index: 2 });
+    q.request("idle", 3, 10, 3); // receiving more now than busy, which said 4: within one
+    expect(q.next(all)).toEqual({ conn: "busy", index: 1 }); // furthest behind again decides
+    // Told between requests; a request that does not say keeps the last figure.
+    q.request("busy", 4, 90);
+    q.arriving("idle", 0);
+    q.request("silent", 4); // says nothing: as if nothing arrived at it
+    expect(q.next(all)).toEqual({ conn: "idle", index: 3 }); // 0 and 0; busy's 4 waits
+    expect(q.next(all)).toEqual({ conn: "silent", index: 4 });
+    expect(q.next(all)).toEqual({ conn: "busy", index: 4 }); // alone now: served, whatever it said
+    // A connection that cannot take a piece does not hold the others to its figure.
+    q.request("idle", 5, 10, 0);
+    q.request("busy", 6, 90, 4);
+    expect(q.next((c) => c !== "idle")).toEqual({ conn: "busy", index: 6 });
+    q.arriving("gone", 0); // a connection closed meanwhile: nothing to record
+    expect(q.next(all)).toEqual({ conn: "idle", index: 5 });
   });
 
   test("ties go to the connection served longest ago, then to the oldest request", () => {

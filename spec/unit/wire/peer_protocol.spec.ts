@@ -25,6 +25,32 @@ describe("parsePeerMessage", () => {
   );
 });
 
+describe("pieces arriving at a downloader", () => {
+  test("a request may say how many pieces are arriving at its downloader; p_arriving says it alone", () => {
+    expect(parsePeerMessage({ t: "p_request", index: 3, missing: 120, arriving: 2 })).toEqual({
+      t: "p_request",
+      index: 3,
+      missing: 120,
+      arriving: 2,
+    });
+    expect(parsePeerMessage({ t: "p_request", index: 3, arriving: 0 })).toEqual({
+      t: "p_request",
+      index: 3,
+      arriving: 0,
+    });
+    expect(parsePeerMessage({ t: "p_arriving", count: 5 })).toEqual({ t: "p_arriving", count: 5 });
+  });
+
+  test.each([-1, 1.5, MAX_PIECE_INDEX + 1, "7", null])(
+    "an arriving figure of %p is a protocol error",
+    (n) => {
+      expect(() => parsePeerMessage({ t: "p_request", index: 3, arriving: n })).toThrow(/"arriving"/);
+      expect(() => parsePeerMessage({ t: "p_arriving", count: n })).toThrow(ProtocolError);
+      expect(() => parsePeerMessage({ t: "p_arriving" })).toThrow(/"count"/);
+    },
+  );
+});
+
 describe("pieces in parts", () => {
   test("a part names its piece and offset, and carries at most a whole piece", () => {
     const data = new Uint8Array(PIECE_PART_BYTES);
