@@ -17,6 +17,11 @@
 // sends a piece whole (not forwardable before it arrives) on a connection whose last piece
 // reached its downloader within WHOLE_PIECE_MS. `cutThrough: false` is the what-if of storing,
 // checking, then offering every piece, as the product did before 2026-12-02.
+//
+// Downloaders tell their seeders how many pieces are arriving at them (p_arriving), as
+// lib/download/engine.ts does: counted from a piece's first part (not for pieces sent whole),
+// told on every change to the seeders holding their requests not yet begun, and carried by
+// each request; the seeders' ServeQueue serves the least busy first.
 import { type CoreOptions, DownloadCore, type Effect } from "../lib/download/core.ts";
 import { DEFAULT_SEND_SLOTS } from "../lib/peer/send_slots.ts";
 import { DEFAULT_QUEUED_TOTAL, ServeQueue } from "../lib/peer/serve_queue.ts";
