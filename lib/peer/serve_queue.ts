@@ -14,9 +14,9 @@
 // says) goes first, and so does one with just one more. A piece sent to a downloader that is
 // receiving many others shares its downlink with them and crawls, while the uplink waits on
 // it and a downloader receiving few idles; every link of a flash crowd is its bound at once,
-// so either idle is time lost. In the simulator (mean of seeds 1-2, against this order without
-// it): 100 peers on equal links 1.236x the bound -> 1.183x, 1.19x -> 1.14x with a 1 Gbit/s
-// source; 1,000 peers 1.31x -> 1.25x. Ties within one let the orders below still decide.
+// so either idle is time lost. In the simulator (against this order without it): 100 peers on
+// equal links 1.236x the bound -> 1.183x (mean of seeds 1-4), 1.18x -> 1.15x with a 1 Gbit/s
+// source, 1,000 peers 1.31x -> 1.22x (seed 1). Ties within one let the orders below decide.
 
 /**
  * Requests queued over all connections before new ones are answered busy: as many as the
