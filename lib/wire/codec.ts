@@ -132,9 +132,8 @@ function partHead(index: number, offset: number): number[] {
   return [...PART_T, ...cborHead(0, index), ...OFFSET_KEY, ...cborHead(0, offset), ...DATA_KEY];
 }
 
-/** Writes a part frame's length prefix and head at `at` in `into`; returns where its data goes. */
-function putPartHead(into: Uint8Array, at: number, index: number, offset: number, dataBytes: number): number {
-  const head = partHead(index, offset);
+/** Writes a part frame's length prefix and `head` at `at` in `into`; returns where its data goes. */
+function putPartHead(into: Uint8Array, at: number, head: number[], dataBytes: number): number {
   const view = new DataView(into.buffer, into.byteOffset, into.byteLength);
   view.setUint32(at, head.length + 4 + dataBytes);
   into.set(head, at + 4);
@@ -154,8 +153,9 @@ export function partFrame(
   dataBytes: number,
   allocate: (bytes: number) => Uint8Array = (bytes) => new Uint8Array(bytes),
 ): { frame: Uint8Array; dataOffset: number } {
-  const frame = allocate(4 + partHead(index, offset).length + 4 + dataBytes);
-  return { frame, dataOffset: putPartHead(frame, 0, index, offset, dataBytes) };
+  const head = partHead(index, offset);
+  const frame = allocate(4 + head.length + 4 + dataBytes);
+  return { frame, dataOffset: putPartHead(frame, 0, head, dataBytes) };
 }
 
 /**
@@ -171,13 +171,18 @@ export function partFramesFrom(
   allocate: (bytes: number) => Uint8Array = (bytes) => new Uint8Array(bytes),
 ): { frames: Uint8Array; parts: { offset: number; bytes: number; dataOffset: number }[] } {
   const parts: { offset: number; bytes: number; dataOffset: number }[] = [];
+  const heads: number[][] = [];
   let total = 0;
   for (let offset = from; offset < length; offset += partBytes) {
     const bytes = Math.min(partBytes, length - offset);
+    const head = partHead(index, offset); // built once: sized here, written below
     parts.push({ offset, bytes, dataOffset: total });
-    total += 4 + partHead(index, offset).length + 4 + bytes;
+    heads.push(head);
+    total += 4 + head.length + 4 + bytes;
   }
   const frames = allocate(total);
-  for (const p of parts) p.dataOffset = putPartHead(frames, p.dataOffset, index, p.offset, p.bytes);
+  parts.forEach((p, k) => {
+    p.dataOffset = putPartHead(frames, p.dataOffset, heads[k] ?? [], p.bytes);
+  });
   return { frames, parts };
 }
