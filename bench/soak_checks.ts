@@ -85,9 +85,15 @@ export async function finalChecks(o: {
     // completed and verified a download of it and never ran stop_share on it. And the
     // downloader is still a member, so the tracker tells it who shares the file.
     const sources = await liveCopies(d, actors, ledger);
-    if (sources.length > 0 && downloader.alive && (await downloader.member(d.group)))
-      report.couldProgress.push(`could progress and did not (${sources.join(", ")} live): ${line}`);
-    else
+    if (sources.length > 0 && downloader.alive && (await downloader.member(d.group))) {
+      // The sources' side too: where they serve from and what they said about the file.
+      const views: string[] = [];
+      for (const a of actors)
+        if (sources.some((s) => s.startsWith(`${a.user} `))) views.push(await a.asSource(d));
+      report.couldProgress.push(
+        `could progress and did not (${sources.join(", ")} live): ${line}; the sources: ${views.join(" || ")}`,
+      );
+    } else
       report.notes.push(
         `unfinished, no complete copy known live (still [D] 5 s after the final heal): ${line}`,
       );

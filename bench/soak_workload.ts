@@ -302,8 +302,17 @@ export class Actor {
     // What the client last logged about that download (its peers): why it waits.
     const logged = this.client.stderr.lines
       .filter((l) => l.includes(`${record.group}/${record.name}:`))
-      .slice(-3);
+      .slice(-6);
     return `${record.actor}: ${shown}; list_files: ${listed}${logged.length > 0 ? `; last logged: ${logged.join(" | ")}` : ""}`;
+  }
+
+  /** As a source of `record`'s file: who and where it is, and what it last logged about the file. */
+  async asSource(record: DownloadRecord): Promise<string> {
+    const who = (await this.#run("whoami"))?.out[0] ?? "whoami failed";
+    const logged = this.client.stderr.lines
+      .filter((l) => l.includes(`${record.group}/${record.name}`))
+      .slice(-3);
+    return `${this.user}: ${who}${logged.length > 0 ? `; last logged: ${logged.join(" | ")}` : ""}`;
   }
 
   /** Whether the tracker lets this actor list `group`'s files (it is a member, logged in). */

@@ -753,7 +753,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
     conn.closed = true;
     const s = nodeOf(conn.to);
     s.serve.close(conn);
-    s.superSeed?.close(conn);
+    for (const r of s.superSeed?.close(conn) ?? []) tellHaves(r.conn, r.indexes, r.all);
     s.inbound = s.inbound.filter((c) => c !== conn);
     for (const t of [...s.ups])
       if (t.conn === conn) {

@@ -339,7 +339,7 @@ export function startPeerServer(options: {
       endStream(conn);
       slots.close(conn);
       const entry = conn.state.entry;
-      if (entry) superSeeds.get(entry)?.close(conn);
+      if (entry) reveal(superSeeds.get(entry)?.close(conn) ?? []);
       pump(); // room for a connection told busy
     },
   };

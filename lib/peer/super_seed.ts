@@ -108,12 +108,20 @@ export class SuperSeed<C> {
     return bits;
   }
 
-  /** Forgets a connection; its offers go back to the pool. */
-  close(conn: C): void {
+  /**
+   * Forgets a connection; its offers go back to the pool, and to the connections left short of
+   * offers. Without that, a small file's pieces all on offer to one downloader that then went
+   * away stayed hidden from every other: nothing more was sent, so nothing was ever offered
+   * again (the soak found two downloads waiting on a live, complete, silent seeder).
+   */
+  close(conn: C): Reveal<C>[] {
     const shown = this.#shown.get(conn);
-    if (!shown) return;
+    if (!shown) return [];
     for (const index of shown.open) this.#unoffer(index);
     this.#shown.delete(conn);
+    const out: Reveal<C>[] = [];
+    if (shown.open.size > 0) this.#replenishShort(out);
+    return out;
   }
 
   /**
@@ -129,10 +137,7 @@ export class SuperSeed<C> {
     if (!this.active) return this.#revealAll();
     const out: Reveal<C>[] = [];
     if (shown) this.#replenish(conn, shown, out);
-    // Connections left without offers (every unsent piece was on offer elsewhere) get pieces
-    // that came free or whose offers went stale.
-    for (const [other, theirs] of this.#shown)
-      if (other !== conn && theirs.open.size < this.#offers) this.#replenish(other, theirs, out);
+    this.#replenishShort(out);
     return out;
   }
 
@@ -152,6 +157,16 @@ export class SuperSeed<C> {
     const out: Reveal<C>[] = [];
     this.#replenish(conn, shown, out);
     return out;
+  }
+
+  /**
+   * Connections left short of offers (every unsent piece was on offer elsewhere) get pieces that
+   * came free or whose offers went stale.
+   */
+  #replenishShort(out: Reveal<C>[]): void {
+    for (const [conn, shown] of this.#shown)
+      if (shown.open.size < this.#offers && !out.some((r) => r.conn === conn))
+        this.#replenish(conn, shown, out);
   }
 
   #replenish(conn: C, shown: { bits: Bitfield; open: Set<number> }, out: Reveal<C>[]): void {

@@ -495,6 +495,24 @@ describe("the peer server under hostile input", () => {
     await expectServing(target);
   });
 
+  test("a downloader holding offers and leaving without asking hands them to one that was shown nothing", async () => {
+    const target = await startTarget();
+    // Alice super-seeds her 3 pieces: the witness was offered two, a is offered the third, b
+    // nothing (and says it wants none of what it was shown).
+    const a = await admitted(target);
+    const b = await admitted(target);
+    b.send({ t: "p_decline" });
+    const have = (f: Record<string, unknown>) => f.t === "p_have";
+    expect(await b.next(have, 300)).toBeUndefined();
+    target.witness.destroy(); // nothing was sent: without the hand-over b would wait forever
+    const shown = [await b.next(have, ANSWER_MS), await b.next(have, ANSWER_MS)].map((f) => f?.index);
+    expect(new Set(shown).size).toBe(2);
+    for (const index of shown) await expectPiece(target, b, index as number);
+    for (const raw of [a, b]) raw.destroy();
+    target.witness = await admitted(target);
+    await expectServing(target);
+  });
+
   test("bounds a peer that sends thousands of piece requests without reading", async () => {
     const target = await startTarget();
     const flooders = await Promise.all(Array.from({ length: 4 }, () => admitted(target)));

@@ -22,6 +22,17 @@ describe("SuperSeed", () => {
     expect(s.active).toBe(true);
   });
 
+  test("a connection leaving gives its offers to those left without any", () => {
+    // A 2-piece file: the first downloader is offered both, the second nothing, and declines.
+    const s = new SuperSeed<string>(2, { offersPerConnection: 2 });
+    expect(shown(s.open("a"))).toEqual([0, 1]);
+    expect(shown(s.open("b"))).toEqual([]);
+    expect(s.declined("b")).toEqual([]);
+    expect(s.close("a")).toEqual([{ conn: "b", indexes: [0, 1] }]);
+    expect(s.close("b")).toEqual([]);
+    expect(s.active).toBe(true);
+  });
+
   test("offers start at firstPiece and go on in index order, wrapping", () => {
     const s = new SuperSeed<string>(5, { offersPerConnection: 2, firstPiece: 3 });
     expect(shown(s.open("a"))).toEqual([3, 4]);
@@ -61,11 +72,12 @@ describe("SuperSeed", () => {
     expect(() => new SuperSeed<string>(3, { staleAfterSends: -1 })).toThrow(/staleAfterSends/);
   });
 
-  test("whatever the order of opens, sends and closes: never a piece shown twice to one connection, and all shown once every piece was sent", () => {
+  test("whatever the order of opens, sends, declines and closes: never a piece shown twice to one connection, none left short of offers while a piece is free, and all shown once every piece was sent", () => {
     const step = fc.oneof(
       fc.record({ k: fc.constant("open" as const), c: fc.integer({ min: 0, max: 4 }) }),
       fc.record({ k: fc.constant("close" as const), c: fc.integer({ min: 0, max: 4 }) }),
       fc.record({ k: fc.constant("send" as const), c: fc.integer({ min: 0, max: 4 }), pick: fc.nat() }),
+      fc.record({ k: fc.constant("decline" as const), c: fc.integer({ min: 0, max: 4 }) }),
     );
     fc.assert(
       fc.property(
@@ -76,28 +88,50 @@ describe("SuperSeed", () => {
         (count, offers, stale, steps) => {
           const s = new SuperSeed<number>(count, { offersPerConnection: offers, staleAfterSends: stale });
           const view = new Map<number, Set<number>>();
+          // What each connection was offered and has not taken (sent there, or declined).
+          const open = new Map<number, Set<number>>();
           const sentOnce = new Set<number>();
           const show = (c: number, indexes: readonly number[]) => {
             const seen = view.get(c)!;
             for (const i of indexes) {
               expect(seen.has(i)).toBe(false);
               seen.add(i);
+              if (s.active) open.get(c)?.add(i);
             }
           };
           for (const st of steps) {
             if (st.k === "open") {
               if (view.has(st.c)) continue;
               view.set(st.c, new Set());
+              open.set(st.c, new Set());
               show(st.c, shown(s.open(st.c)));
             } else if (st.k === "close") {
-              s.close(st.c);
               view.delete(st.c);
+              open.delete(st.c);
+              for (const r of s.close(st.c)) show(r.conn, r.indexes);
+            } else if (st.k === "decline") {
+              if (!view.has(st.c)) continue;
+              for (const i of open.get(st.c) ?? []) sentOnce.add(i); // someone else has it
+              open.get(st.c)?.clear();
+              for (const r of s.declined(st.c)) show(r.conn, r.indexes);
             } else {
               const seen = view.get(st.c);
               if (!seen || seen.size === 0) continue;
               const index = [...seen][st.pick % seen.size]!; // a downloader asks only what it was shown
               sentOnce.add(index);
+              open.get(st.c)?.delete(index);
               for (const r of s.sent(st.c, index)) show(r.conn, r.indexes);
+            }
+            // No connection is left short of offers while a piece never sent is on offer nowhere.
+            if (s.active) {
+              const onOffer = new Set([...open.values()].flatMap((o) => [...o]));
+              for (const [c, o] of open) {
+                if (o.size >= offers) continue;
+                const free = Array.from({ length: count }, (_, i) => i).filter(
+                  (i) => !sentOnce.has(i) && !onOffer.has(i) && !view.get(c)!.has(i),
+                );
+                expect({ conn: c, free }).toEqual({ conn: c, free: [] });
+              }
             }
             // Offers stay within the limit while super-seeding; never more than the file.
             for (const seen of view.values()) expect(seen.size).toBeLessThanOrEqual(count);
