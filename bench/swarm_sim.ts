@@ -794,6 +794,17 @@ export function simulateSwarm(options: SimOptions): SimResult {
       at(tickMs, tick);
     });
   }
+  // A super-seeder's offers age with each second too (lib/peer/server.ts ticks it).
+  for (const n of nodes) {
+    const seed = n.superSeed;
+    if (!seed) continue;
+    const tick = () => {
+      if (!seed.active || remaining === 0) return;
+      for (const r of seed.tick()) tellHaves(r.conn, r.indexes, r.all);
+      at(1_000, tick);
+    };
+    at(1_000, tick);
+  }
   if (options.sampleMs) {
     const every = options.sampleMs;
     const capacity = nodes.reduce((sum, n) => sum + n.host.upBps / 1000, 0);

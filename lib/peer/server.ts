@@ -104,6 +104,8 @@ export function startPeerServer(options: {
   });
   /** Per file shared from here: what each downloader is shown while the swarm lacks a copy. */
   const superSeeds = new WeakMap<Served, SuperSeed<Downloader>>();
+  /** The super-seedings still going on, ticked once a second (their offers age with time too). */
+  const seeding = new Map<SuperSeed<Downloader>, Served>();
   /** Connections with a piece on its way: the next piece waits until this one is all sent. */
   const streams = new Map<Downloader, Stream>();
   /** How long the last piece each downloader said it got took to reach it. */
@@ -113,6 +115,10 @@ export function startPeerServer(options: {
   // A downloader that never says a piece arrived gives its slot back after a while.
   const expiry = setInterval(() => {
     if (slots.expire(Date.now())) pump();
+    for (const [seed, entry] of seeding) {
+      if (!seed.active || catalog.get(entry.group, entry.name) !== entry) seeding.delete(seed);
+      else reveal(seed.tick());
+    }
   }, 1_000);
   expiry.unref();
   let pumping = false;
@@ -353,6 +359,7 @@ export function startPeerServer(options: {
         firstPiece: Math.floor(Math.random() * entry.have.size),
       });
       superSeeds.set(entry, seed);
+      seeding.set(seed, entry);
     }
     return seed;
   };

@@ -19,8 +19,8 @@ export interface SuperSeedOptions {
    */
   offersPerConnection: number;
   /**
-   * Sends (on any connection) after which an offer nobody asked for is stale: the piece is
-   * then offered to other connections too. Until then no piece is offered twice, so the
+   * Sends (on any connection), or seconds of the shell's `tick`, after which an offer nobody
+   * asked for is stale: the piece is then offered to other connections too. Until then no piece is offered twice, so the
    * source's uplink never carries a piece twice while another was never sent (in the
    * simulator, 100 peers: 16 duplicate sends, 0.7 s, when offers were shared at once); past
    * it, a downloader that stopped asking cannot keep a piece from the swarm.
@@ -55,7 +55,7 @@ export class SuperSeed<C> {
   #staleAfter: number;
   /** Pieces neither sent nor on offer anywhere. */
   #free: number;
-  /** Sends so far: the clock that ages offers. */
+  /** Sends and ticks so far: the clock that ages offers. */
   #sends = 0;
   /** The send count when each piece was last put on offer. */
   #offeredAt: Uint32Array;
@@ -167,6 +167,20 @@ export class SuperSeed<C> {
     for (const [conn, shown] of this.#shown)
       if (shown.open.size < this.#offers && !out.some((r) => r.conn === conn))
         this.#replenish(conn, shown, out);
+  }
+
+  /**
+   * A second went by (the shell calls this once a second): offers age as with a send, so that
+   * those held by a downloader that neither asks nor leaves go stale while nothing is sent, and
+   * the connections short of offers get them. Without it a small file, all on offer to one
+   * such downloader, would stay hidden from every other.
+   */
+  tick(): Reveal<C>[] {
+    if (!this.active) return [];
+    this.#sends++;
+    const out: Reveal<C>[] = [];
+    this.#replenishShort(out);
+    return out;
   }
 
   #replenish(conn: C, shown: { bits: Bitfield; open: Set<number> }, out: Reveal<C>[]): void {

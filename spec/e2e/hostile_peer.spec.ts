@@ -513,6 +513,23 @@ describe("the peer server under hostile input", () => {
     await expectServing(target);
   });
 
+  test("offers held by downloaders that neither ask nor leave are shown to another after 8 s", async () => {
+    const target = await startTarget();
+    const a = await admitted(target); // the witness holds two offers, a the third; neither asks
+    const b = await admitted(target);
+    b.send({ t: "p_decline" });
+    const have = (f: Record<string, unknown>) => f.t === "p_have";
+    const startedMs = Date.now();
+    const first = await b.next(have, 12_000);
+    const waitedMs = Date.now() - startedMs;
+    console.log(`b was shown piece ${first?.index} after ${waitedMs} ms`);
+    expect(first).toBeDefined();
+    expect(waitedMs).toBeGreaterThan(5_000); // offers are not shared while fresh
+    await expectPiece(target, b, first!.index as number);
+    for (const raw of [a, b]) raw.destroy();
+    await expectServing(target);
+  }, 30_000);
+
   test("bounds a peer that sends thousands of piece requests without reading", async () => {
     const target = await startTarget();
     const flooders = await Promise.all(Array.from({ length: 4 }, () => admitted(target)));

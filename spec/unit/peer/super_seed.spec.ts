@@ -33,6 +33,19 @@ describe("SuperSeed", () => {
     expect(s.active).toBe(true);
   });
 
+  test("offers age with the shell's ticks too: a downloader that neither asks nor leaves holds them 8 seconds", () => {
+    const s = new SuperSeed<string>(2, { offersPerConnection: 2 });
+    expect(shown(s.open("a"))).toEqual([0, 1]);
+    expect(shown(s.open("b"))).toEqual([]);
+    for (let second = 1; second < 8; second++) expect(s.tick()).toEqual([]);
+    expect(s.tick()).toEqual([{ conn: "b", indexes: [0, 1] }]);
+    expect(s.tick()).toEqual([]); // b is shown all it can be
+    expect(s.sent("b", 0)).toEqual([]);
+    expect(s.sent("a", 1)).toEqual([]); // the last piece left: both were shown both already
+    expect(s.active).toBe(false);
+    expect(s.tick()).toEqual([]);
+  });
+
   test("offers start at firstPiece and go on in index order, wrapping", () => {
     const s = new SuperSeed<string>(5, { offersPerConnection: 2, firstPiece: 3 });
     expect(shown(s.open("a"))).toEqual([3, 4]);
@@ -72,12 +85,13 @@ describe("SuperSeed", () => {
     expect(() => new SuperSeed<string>(3, { staleAfterSends: -1 })).toThrow(/staleAfterSends/);
   });
 
-  test("whatever the order of opens, sends, declines and closes: never a piece shown twice to one connection, none left short of offers while a piece is free, and all shown once every piece was sent", () => {
+  test("whatever the order of opens, sends, declines, ticks and closes: never a piece shown twice to one connection, none left short of offers while a piece is free, and all shown once every piece was sent", () => {
     const step = fc.oneof(
       fc.record({ k: fc.constant("open" as const), c: fc.integer({ min: 0, max: 4 }) }),
       fc.record({ k: fc.constant("close" as const), c: fc.integer({ min: 0, max: 4 }) }),
       fc.record({ k: fc.constant("send" as const), c: fc.integer({ min: 0, max: 4 }), pick: fc.nat() }),
       fc.record({ k: fc.constant("decline" as const), c: fc.integer({ min: 0, max: 4 }) }),
+      fc.record({ k: fc.constant("tick" as const) }),
     );
     fc.assert(
       fc.property(
@@ -109,6 +123,8 @@ describe("SuperSeed", () => {
               view.delete(st.c);
               open.delete(st.c);
               for (const r of s.close(st.c)) show(r.conn, r.indexes);
+            } else if (st.k === "tick") {
+              for (const r of s.tick()) show(r.conn, r.indexes);
             } else if (st.k === "decline") {
               if (!view.has(st.c)) continue;
               for (const i of open.get(st.c) ?? []) sentOnce.add(i); // someone else has it
