@@ -257,6 +257,7 @@ export class Files implements FileCommands {
     await d.start().catch((err: Error) => {
       this.#store.deleteDownload(session.user, group, name);
       this.#downloads.delete(key);
+      this.#withdraw(session, group, name);
       throw new CommandError(`cannot write ${record.partPath}: ${err.message}`);
     });
     return [
@@ -288,9 +289,7 @@ export class Files implements FileCommands {
         ),
       onFailed: () => {
         // It will not serve the file: withdraw it, and forget it (download_file starts it again).
-        void session.link
-          .request({ t: "unshare", group: record.group, name: record.name, rid: session.link.newRid() })
-          .catch(() => {});
+        this.#withdraw(session, record.group, record.name);
         this.#store.deleteDownload(record.user, record.group, record.name);
       },
       onComplete: () => {
@@ -311,6 +310,11 @@ export class Files implements FileCommands {
     });
     this.#downloads.set(`${record.group}/${record.name}`, d);
     return d;
+  }
+
+  /** Tells the tracker this client will not serve `group/name` after all (best effort: no reply awaited). */
+  #withdraw(session: LoggedIn, group: string, name: string): void {
+    void session.link.request({ t: "unshare", group, name, rid: session.link.newRid() }).catch(() => {});
   }
 
   #serveWhole(share: ShareRecord): void {

@@ -276,6 +276,16 @@ describe("download_file", () => {
       `download_file g doc.bin ${nowhere}`,
       `directory ${join(dest, "no", "such", "dir")} does not exist: create it first`,
     );
+    // The part file cannot be made (a directory holds its name): refused, and bob is not left
+    // listed as a seeder of a file he will not serve.
+    const blocked = join(dest, ".blocked.bin.part");
+    await mkdir(blocked);
+    const r = await bob!.run(`download_file g doc.bin ${join(dest, "blocked.bin")}`);
+    expect(r.out).toEqual([]);
+    expect(r.err).toHaveLength(1);
+    expect(r.err[0]).toStartWith(`error: cannot write ${blocked}: `);
+    await waitForFiles(bob!, "g", [`doc.bin size=${2 * MiB + 7} seeders=1`]);
+    await rm(blocked, { recursive: true });
     await expectOut(bob!, "show_downloads", []);
     expect(await readFile(existing, "utf8")).toBe("keep me");
     expect(await readFile(join(dest, "doc.bin"), "utf8")).toBe("keep me too");
