@@ -20,10 +20,11 @@ export interface SuperSeedOptions {
   offersPerConnection: number;
   /**
    * Sends (on any connection), or seconds of the shell's `tick`, after which an offer nobody
-   * asked for is stale: the piece is then offered to other connections too. Until then no piece is offered twice, so the
-   * source's uplink never carries a piece twice while another was never sent (in the
-   * simulator, 100 peers: 16 duplicate sends, 0.7 s, when offers were shared at once); past
-   * it, a downloader that stopped asking cannot keep a piece from the swarm.
+   * asked for is stale: the piece is then offered to other connections too. Until then no
+   * piece is offered twice, so the source's uplink never carries a piece twice while another
+   * was never sent (in the simulator, 100 peers: 16 duplicate sends, 0.7 s, when offers were
+   * shared at once); past it, a downloader that stopped asking cannot keep a piece from the
+   * swarm.
    */
   staleAfterSends: number;
   /**
