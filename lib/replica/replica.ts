@@ -58,8 +58,8 @@ export interface ReplicaOptions {
   order?: StampOrder | undefined;
   /**
    * A tracker that starts with nothing stored (new, or its data dir lost) while others exist:
-   * it refuses local changes until a status from another tracker shows it holds every op of its
-   * own number that one holds, and has moved its clock past that tracker's. Otherwise it could
+   * it refuses local changes until a status from every other tracker shows it holds every op of
+   * its own number that one holds, and has moved its clock past theirs. Otherwise it could
    * reuse operation numbers it issued before the loss, or stamp ops below what the others have
    * already compacted, and either would be dropped by them: a silent divergence.
    */
@@ -91,8 +91,8 @@ export class Replica {
   #order: StampOrder;
   #catchingUp: boolean;
   #name: string;
-  /** While catching up: the trackers that said they are new and empty too. */
-  #newPeers = new Set<number>();
+  /** While catching up: the members whose latest status showed we hold every op of ours they hold. */
+  #reported = new Set<number>();
   /** The version vector of each linked tracker's latest status (forgotten when its link drops). */
   #theirs = new Map<number, VersionVector>();
 
@@ -385,24 +385,23 @@ export class Replica {
   }
 
   /**
-   * Caught up once a tracker that is not catching up itself says we hold every op of ours it
-   * holds (a wiped tracker must not reuse numbers) and our clock has passed its clock (so no new
-   * op lands below what anyone compacted: compacting past a stamp needs every tracker to hold
-   * all ops up to it, and a tracker that caught up has seen such a clock). A brand-new cluster
-   * has no such tracker: then once every other tracker says it is new and empty too.
+   * Caught up once every other member has sent a status showing we hold every op of ours it
+   * holds, and we have observed its clock. Every member, not one: a wiped tracker's last ops may
+   * have reached only some of the others, and one that is not a member any more may have handed
+   * its ops of our id (an id given back to an address, or left behind by a rename) to only some;
+   * numbering on from what one tracker showed would reuse a number another holds, and the two
+   * ops would never converge. The clocks: no new op may land below what anyone compacted, and
+   * compacting past a stamp needs every member's promise of it, which its own clock has seen. A
+   * brand-new cluster is the case where every member is empty. A member that is down keeps us
+   * catching up (clients go to the others) until it answers or leaves the file.
    */
   #catchUpWith(status: SyncStatus): void {
     if (status.node === this.node || !this.nodes.includes(status.node)) return;
-    if (status.catchingUp) {
-      if (status.vv.length > 0 || this.#contig.size > 0) return;
-      this.#newPeers.add(status.node);
-      if (this.nodes.every((n) => n === this.node || this.#newPeers.has(n))) this.#catchingUp = false;
-      return;
-    }
     const mine = status.vv.find(([origin]) => origin === this.node)?.[1] ?? 0;
-    if ((this.#contig.get(this.node) ?? 0) < mine) return;
+    if ((this.#contig.get(this.node) ?? 0) < mine) return void this.#reported.delete(status.node);
     if (status.now) this.#clock.observe(status.now);
-    this.#catchingUp = false;
+    this.#reported.add(status.node);
+    if (this.nodes.every((n) => n === this.node || this.#reported.has(n))) this.#catchingUp = false;
   }
 
   #noteHeld(origin: number, seq: number): void {

@@ -59,6 +59,52 @@ describe("membership by node id", () => {
     for (const r of stuck) expect(r.compact()).toEqual([]);
   });
 
+  test("a wiped tracker takes changes only once every other member has shown what it holds of its ops", () => {
+    // Tracker 1's op x reached tracker 3 only; then tracker 1 lost its data dir.
+    const nodes = [1, 2, 3];
+    const [a, b, c] = nodes.map((n) => new Replica(n, nodes)) as [Replica, Replica, Replica]; // cast: three nodes
+    const x = a.local(createUser("u1"), 10).op as Op; // cast: the change applies
+    c.apply(x);
+    const wiped = new Replica(1, nodes, undefined, { catchingUp: true });
+    wiped.receiveStatus(b.status()); // holds no op of tracker 1: not enough, tracker 3 may
+    expect(wiped.catchingUp).toBe(true);
+    wiped.receiveStatus(c.status()); // holds x, which the wiped tracker lacks
+    expect(wiped.catchingUp).toBe(true);
+    wiped.apply(x);
+    wiped.receiveStatus(c.status());
+    expect(wiped.catchingUp).toBe(false);
+    // Its next op is numbered after x: numbering on from tracker 2's status would reuse 1.
+    expect(wiped.local(createUser("u2"), 20).op).toMatchObject({ origin: 1, seq: 2 });
+  });
+
+  test("an id given back to a new tracker is numbered on from the ops a renamed member kept of it", () => {
+    // Node 65_536 makes op x, which stays in flight, and is renamed 5 keeping its data; a new
+    // tracker then takes the id 65_536 (its address had it) with nothing stored.
+    const old = [1, 65_536];
+    const [a, b] = old.map((n) => new Replica(n, old)) as [Replica, Replica]; // cast: two nodes
+    const x = b.local(createUser("u1"), 10).op as Op; // cast: the change applies
+    const nodes = [1, 5, 65_536];
+    const renamed = restoredAs(b, 5, nodes);
+    const first = restoredAs(a, 1, nodes);
+    const fresh = new Replica(65_536, nodes, undefined, { catchingUp: true });
+    fresh.receiveStatus(first.status());
+    expect(fresh.catchingUp).toBe(true);
+    fresh.receiveStatus(renamed.status());
+    expect(fresh.catchingUp).toBe(true);
+    fresh.apply(x);
+    fresh.receiveStatus(renamed.status());
+    expect(fresh.local(createUser("u2"), 20).op).toMatchObject({ origin: 65_536, seq: 2 });
+  });
+
+  test("a brand-new cluster starts once every member says it is new and empty too", () => {
+    const nodes = [1, 2, 3];
+    const rs = nodes.map((n) => new Replica(n, nodes, undefined, { catchingUp: true }));
+    rs[0]!.receiveStatus(rs[1]!.status());
+    expect(rs[0]!.catchingUp).toBe(true);
+    statusesOnly(rs);
+    for (const r of rs) expect(r.catchingUp).toBe(false);
+  });
+
   test("answers name the tracker by its line, not by its node id", () => {
     const r = new Replica(123_456, [123_456, 7], undefined, { catchingUp: true, name: "tracker 2" });
     expect(r.local(createUser("u1"), 1).outcome).toEqual({
