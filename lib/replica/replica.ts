@@ -164,6 +164,12 @@ export class Replica {
     return this.#catchingUp;
   }
 
+  /** While catching up: the members whose status has not yet shown we hold every op of ours they hold. */
+  awaitedReports(): number[] {
+    if (!this.#catchingUp) return [];
+    return this.nodes.filter((n) => n !== this.node && !this.#reported.has(n));
+  }
+
   /** What a request that has to wait for this replica to catch up is told. */
   get catchingUpReason(): string {
     return `${this.#name} is catching up with the others: try again in a moment`;

@@ -4,7 +4,7 @@ import { ZERO_STAMP } from "../replica/stamp.ts";
 import { encodeBase } from "../wire/base_stream.ts";
 import type { RunningTracker } from "./tracker.ts";
 
-/** `ops=.. users=.. groups=.. sessions=.. entries=.. state_bytes=.. live=.. digest=.. tracker2=up(120ms)` */
+/** `ops=.. users=.. groups=.. sessions=.. entries=.. state_bytes=.. live=.. digest=.. [catching_up=tracker3] tracker2=up(120ms)` */
 export function trackerStatus(t: RunningTracker): string {
   const state = t.replica.state;
   // The state's records as a base would hold them, hashed chunk by chunk: no one big string.
@@ -15,7 +15,11 @@ export function trackerStatus(t: RunningTracker): string {
     stateBytes += chunk.byteLength;
   }
   const digest = hash.digest("hex").slice(0, 12);
-  const links = t.sync.peers().map((p) => `tracker${p.no}=${p.connected ? `up(${p.silentMs}ms)` : "down"}`);
+  const peers = t.sync.peers();
+  const links = peers.map((p) => `tracker${p.no}=${p.connected ? `up(${p.silentMs}ms)` : "down"}`);
+  // A tracker that lost its data takes no change until each of these has reported (see Replica).
+  const awaited = new Set(t.replica.awaitedReports());
+  const waitingFor = peers.filter((p) => awaited.has(p.node)).map((p) => `tracker${p.no}`);
   return [
     `clients=${t.clientCount()}`,
     `ops=${t.replica.ops.length}`,
@@ -26,6 +30,7 @@ export function trackerStatus(t: RunningTracker): string {
     `state_bytes=${stateBytes}`,
     `live=${t.liveness.liveCount(Date.now())}`,
     `digest=${digest}`,
+    ...(t.replica.catchingUp ? [`catching_up=${waitingFor.join(",") || "yes"}`] : []),
     ...links,
   ].join(" ");
 }

@@ -408,7 +408,9 @@ export class Sync {
         this.#heardStatus = true;
         if (wasCatchingUp && !replica.catchingUp) {
           store.catchingUp = false;
-          this.#o.log(`sync: caught up (every other tracker has reported, the last ${this.#label(from)}): taking changes`);
+          this.#o.log(
+            `sync: caught up (every other tracker has reported, the last ${this.#label(from)}): taking changes`,
+          );
         }
         // Still sending the last answer, or a pushed op in parts (on either connection): what is
         // on its way is not sent again.
