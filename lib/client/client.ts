@@ -52,6 +52,7 @@ export function startClient(options: ClientOptions): RunningClient {
     catalog,
     identity: options.identity,
     log: options.log,
+    notServed: (group, name) => files.notServed(group, name),
     verify: async (group, peer, { nonce, mac, who }) => {
       const { reply } = await link.request({
         t: "check_peer",

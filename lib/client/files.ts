@@ -26,6 +26,10 @@ import { hashFile } from "./hash_file.ts";
 
 /** The largest file a tracker takes: its piece-hash list is bounded (see MAX_PIECES). */
 const MAX_SHARED_FILE_BYTES = MAX_PIECES * PIECE_BYTES;
+/** A stale listing of one file is withdrawn at most this often (see Files.notServed). */
+const HEAL_EVERY_MS = 10_000;
+/** Files whose last withdrawal time is kept (a flood of names forgets them all at once). */
+const MAX_HEALS_REMEMBERED = 1_000;
 
 export class Files implements FileCommands {
   #catalog: Catalog;
@@ -39,6 +43,13 @@ export class Files implements FileCommands {
   #trust: SeederTrust;
   #seederKeys = new Map<string, string>();
   #downloadOptions: Partial<CoreOptions>;
+  /**
+   * Files whose share is being registered and not yet in the catalog (count per group/name):
+   * a peer refused one of these meanwhile does not show a stale listing (see notServed).
+   */
+  #settingUp = new Map<string, number>();
+  /** When each stale listing was last withdrawn (see notServed). */
+  #healedAt = new Map<string, number>();
   /** File names seen in list_files, for tab completion. */
   readonly seen = new Set<string>();
 
@@ -90,7 +101,7 @@ export class Files implements FileCommands {
       return [];
     },
     download_file: ([group = "", name = "", destination = ""], session) =>
-      this.#download(session, group, name, destination),
+      this.#whileSettingUp(group, name, () => this.#download(session, group, name, destination)),
     show_downloads: async () => [...this.#downloads.values()].map(formatDownload),
     stop_share: ([group = "", name = ""], session) => this.#stopShare(session, group, name),
   };
@@ -106,41 +117,48 @@ export class Files implements FileCommands {
         );
         continue;
       }
-      const reply = await session.link.request({
-        t: "share",
-        group: share.group,
-        name: share.name,
-        sizeBytes: share.sizeBytes,
-        sha1: share.sha1,
-        pieces: share.pieces,
-        rid: session.link.newRid(),
+      const reply = await this.#whileSettingUp(share.group, share.name, async () => {
+        const { reply } = await session.link.request({
+          t: "share",
+          group: share.group,
+          name: share.name,
+          sizeBytes: share.sizeBytes,
+          sha1: share.sha1,
+          pieces: share.pieces,
+          rid: session.link.newRid(),
+        });
+        if (reply.ok) this.#serveWhole(share);
+        return reply;
       });
-      if (!reply.reply.ok) {
-        lines.push(`warning: not re-sharing ${share.name} in ${share.group}: ${reply.reply.reason}`);
+      if (!reply.ok) {
+        lines.push(`warning: not re-sharing ${share.name} in ${share.group}: ${reply.reason}`);
         continue;
       }
-      this.#serveWhole(share);
       lines.push(`re-sharing ${share.name} in ${share.group}`);
     }
     for (const record of this.#store.downloads(session.user)) {
       const key = `${record.group}/${record.name}`;
       if (this.#downloads.get(key)?.state === "downloading") continue;
       // A downloader is a seeder of what it has: register again under the new session.
-      const shared = await session.link.request({
-        t: "share",
-        group: record.group,
-        name: record.name,
-        sizeBytes: record.sizeBytes,
-        sha1: record.sha1,
-        pieces: record.pieces,
-        rid: session.link.newRid(),
+      const d = await this.#whileSettingUp(record.group, record.name, async () => {
+        const { reply } = await session.link.request({
+          t: "share",
+          group: record.group,
+          name: record.name,
+          sizeBytes: record.sizeBytes,
+          sha1: record.sha1,
+          pieces: record.pieces,
+          rid: session.link.newRid(),
+        });
+        if (!reply.ok) return reply.reason;
+        const d = this.#newDownload(session, record);
+        await d.start();
+        return d;
       });
-      if (!shared.reply.ok) {
-        lines.push(`warning: not resuming ${record.name} from ${record.group}: ${shared.reply.reason}`);
+      if (typeof d === "string") {
+        lines.push(`warning: not resuming ${record.name} from ${record.group}: ${d}`);
         continue;
       }
-      const d = this.#newDownload(session, record);
-      await d.start();
       lines.push(
         `resuming download of ${record.name} from ${record.group}: ${d.resumedPieces} of ${pieceCount(record.sizeBytes)} pieces already verified`,
       );
@@ -160,6 +178,42 @@ export class Files implements FileCommands {
       if (entry.group === group) this.#forget(session, group, entry.name);
     for (const record of this.#store.downloads(session.user))
       if (record.group === group) this.#forget(session, group, record.name);
+  }
+
+  /**
+   * Our peer server refused a peer asking for `group/name`, which we do not serve: if a tracker
+   * still lists us as its sharer, a withdrawal never reached it (a download that failed, or an
+   * upload refused, while no tracker answered), and every downloader of the file would keep
+   * dialling us. Withdraws the listing (an unshare of what this session does not share is
+   * refused, harmlessly), at most once per file in HEAL_EVERY_MS, and never while the file is
+   * being set up here (registered, not yet served). A stranger naming files costs one tracker
+   * request per file and interval, as its hello's proof check would.
+   */
+  notServed(group: string, name: string): void {
+    const session = this.#session;
+    const key = `${group}/${name}`;
+    if (!session || this.#settingUp.has(key) || this.#catalog.get(group, name)) return;
+    const now = Date.now();
+    if (now - (this.#healedAt.get(key) ?? -Infinity) < HEAL_EVERY_MS) return;
+    if (this.#healedAt.size >= MAX_HEALS_REMEMBERED) this.#healedAt.clear();
+    this.#healedAt.set(key, now);
+    this.#log(
+      `a peer asked for ${name} in ${group}, which this client does not serve: withdrawing it from the trackers' list`,
+    );
+    this.#withdraw(session, group, name);
+  }
+
+  /** Runs `fn`, which registers `group/name` with the tracker and puts it in the catalog, marked as being set up. */
+  async #whileSettingUp<T>(group: string, name: string, fn: () => Promise<T>): Promise<T> {
+    const key = `${group}/${name}`;
+    this.#settingUp.set(key, (this.#settingUp.get(key) ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      const left = (this.#settingUp.get(key) ?? 1) - 1;
+      if (left > 0) this.#settingUp.set(key, left);
+      else this.#settingUp.delete(key);
+    }
   }
 
   /** Stops serving and fetching `group/name` here and forgets it (the part file too). */
@@ -196,23 +250,25 @@ export class Files implements FileCommands {
     const after = statOrThrow(full);
     if (after.mtimeMs !== before.mtimeMs || after.size !== digest.sizeBytes)
       throw new CommandError(`${path} changed while it was being hashed: try again`);
-    await call(
-      session,
-      { t: "share", group, name, sizeBytes: digest.sizeBytes, sha1: digest.sha1, pieces: digest.pieces },
-      true,
-    );
-    const record: ShareRecord = {
-      user: session.user,
-      group,
-      name,
-      path: full,
-      sizeBytes: digest.sizeBytes,
-      mtimeMs: after.mtimeMs,
-      sha1: digest.sha1,
-      pieces: digest.pieces,
-    };
-    this.#store.putShare(record);
-    this.#serveWhole(record);
+    await this.#whileSettingUp(group, name, async () => {
+      await call(
+        session,
+        { t: "share", group, name, sizeBytes: digest.sizeBytes, sha1: digest.sha1, pieces: digest.pieces },
+        true,
+      );
+      const record: ShareRecord = {
+        user: session.user,
+        group,
+        name,
+        path: full,
+        sizeBytes: digest.sizeBytes,
+        mtimeMs: after.mtimeMs,
+        sha1: digest.sha1,
+        pieces: digest.pieces,
+      };
+      this.#store.putShare(record);
+      this.#serveWhole(record);
+    });
     return [
       `sharing ${name} in ${group} (${formatBytes(digest.sizeBytes)}, ${pieceCount(digest.sizeBytes)} pieces, sha1 ${Buffer.from(digest.sha1).toString("hex")})`,
     ];
@@ -314,7 +370,12 @@ export class Files implements FileCommands {
 
   /** Tells the tracker this client will not serve `group/name` after all (best effort: no reply awaited). */
   #withdraw(session: LoggedIn, group: string, name: string): void {
-    void session.link.request({ t: "unshare", group, name, rid: session.link.newRid() }).catch(() => {});
+    void session.link
+      .request({ t: "unshare", group, name, rid: session.link.newRid() })
+      .catch((err: Error) => {
+        // Still listed as ours: the next peer our server refuses for it withdraws it (notServed).
+        this.#log(`could not withdraw ${name} in ${group} from the trackers' list: ${err.message}`);
+      });
   }
 
   #serveWhole(share: ShareRecord): void {

@@ -91,6 +91,8 @@ export function startPeerServer(options: {
   verify: VerifyPeer;
   identity: TlsIdentity;
   log: (line: string) => void;
+  /** A peer asked for a file not served here (it may still be listed as ours: see Files.notServed). */
+  notServed?: (group: string, name: string) => void;
 }): TCPSocketListener<Downloader> {
   const { catalog, verify, log } = options;
   const fds = new FileCache(catalog);
@@ -265,6 +267,7 @@ export function startPeerServer(options: {
         if (!entry) {
           conn.send({ t: "p_refuse", reason: `"${msg.name}" is not shared here in "${msg.group}"` });
           conn.end();
+          options.notServed?.(msg.group, msg.name);
           return;
         }
         if (checking >= MAX_CONCURRENT_CHECKS) {

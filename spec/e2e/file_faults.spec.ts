@@ -196,6 +196,51 @@ describe("peers that die mid-download", () => {
     expect(await sha1File(join(dest, "orphaned.bin"))).toBe(await sha1File(path));
   }, 90_000);
 
+  test("a sharer still listed after a withdrawal no tracker took withdraws itself when a downloader it does not serve dials it", async () => {
+    const cluster = await makeCluster({ trackers: 1 });
+    const [tracker] = await startTrackers(cluster);
+    const [alice, bob, carol] = await groupOf(cluster, ["alice", "bob", "carol"], {
+      clients: [{}, { args: ["--give-up-after", "2"] }, {}],
+    });
+    const path = await randomFile(await tempPath("stale.bin"), 64 * MiB);
+    await alice!.ok(`upload_file ${path} g`);
+    // Bob's download registers him as a sharer; then its only seeder and the tracker die, so
+    // it gives up and its withdrawal reaches no tracker.
+    await bob!.ok(`download_file g stale.bin ${await makeTempDir()}`);
+    await Promise.all([alice!.kill("SIGKILL"), tracker!.kill("SIGKILL")]);
+    const failed = await bob!.stderr.next(
+      (l) => l.includes("could not withdraw stale.bin in g from the trackers' list"),
+      40_000,
+    );
+    expect(failed.found).toBe(true);
+    await tracker!.restart();
+    // Alice is no peer once unheard for 6 s; Bob, alive and heartbeating, stays listed.
+    const listed = await waitUntil(
+      async () => {
+        const { out } = await carol!.run("list_files g"); // an error while Carol reconnects: not yet
+        return out.includes("stale.bin size=67108864 seeders=1") ? out : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 500, what: "only Bob's stale listing to be left" },
+    );
+    expect(listed).toEqual(["stale.bin size=67108864 seeders=1"]);
+    // Carol dials the one listed sharer, Bob, who refuses her and withdraws the listing; her
+    // download registers her as a sharer too, so two are listed until Bob's withdrawal lands.
+    await carol!.ok(`download_file g stale.bin ${await makeTempDir()}`);
+    const healed = await bob!.stderr.next(
+      (l) => l.includes("a peer asked for stale.bin in g, which this client does not serve"),
+      10_000,
+    );
+    expect(healed.found).toBe(true);
+    await waitUntil(
+      async () => (await carol!.ok("list_files g")).includes("stale.bin size=67108864 seeders=1"),
+      {
+        timeoutMs: 10_000,
+        intervalMs: 250,
+        what: "Bob's listing to be withdrawn, Carol's left",
+      },
+    );
+  }, 90_000);
+
   test("a downloader killed with SIGKILL resumes after restart and login without fetching verified pieces twice", async () => {
     const cluster = await makeCluster({ trackers: 1 });
     await startTrackers(cluster);
