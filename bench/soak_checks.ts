@@ -93,10 +93,20 @@ export async function finalChecks(o: {
       report.couldProgress.push(
         `could progress and did not (${sources.join(", ")} live): ${line}; the sources: ${views.join(" || ")}`,
       );
-    } else
+    } else {
+      // Whoever else said something about the file: a listed sharer that refuses it, and why.
+      const views: string[] = [];
+      for (const a of actors)
+        if (
+          a !== downloader &&
+          a.alive &&
+          a.client.stderr.lines.some((l) => l.includes(`${d.group}/${d.name}`))
+        )
+          views.push(await a.asSource(d));
       report.notes.push(
-        `unfinished, no complete copy known live (still [D] 5 s after the final heal): ${line}`,
+        `unfinished, no complete copy known live (still [D] 5 s after the final heal): ${line}${views.length > 0 ? `; others: ${views.join(" || ")}` : ""}`,
       );
+    }
   }
   await settle(cluster, { timeoutMs: CONVERGE_TIMEOUT_MS }).catch(async (err) => {
     report.divergences.digests += await digestDivergence(o.trackers);

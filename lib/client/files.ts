@@ -198,7 +198,7 @@ export class Files implements FileCommands {
     if (this.#healedAt.size >= MAX_HEALS_REMEMBERED) this.#healedAt.clear();
     this.#healedAt.set(key, now);
     this.#log(
-      `a peer asked for ${name} in ${group}, which this client does not serve: withdrawing it from the trackers' list`,
+      `${group}/${name}: a peer asked for it, but this client does not serve it: withdrawing it from the trackers' list`,
     );
     this.#withdraw(session, group, name);
   }
@@ -374,7 +374,7 @@ export class Files implements FileCommands {
       .request({ t: "unshare", group, name, rid: session.link.newRid() })
       .catch((err: Error) => {
         // Still listed as ours: the next peer our server refuses for it withdraws it (notServed).
-        this.#log(`could not withdraw ${name} in ${group} from the trackers' list: ${err.message}`);
+        this.#log(`${group}/${name}: could not withdraw it from the trackers' list: ${err.message}`);
       });
   }
 

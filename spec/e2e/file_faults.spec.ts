@@ -209,7 +209,7 @@ describe("peers that die mid-download", () => {
     await bob!.ok(`download_file g stale.bin ${await makeTempDir()}`);
     await Promise.all([alice!.kill("SIGKILL"), tracker!.kill("SIGKILL")]);
     const failed = await bob!.stderr.next(
-      (l) => l.includes("could not withdraw stale.bin in g from the trackers' list"),
+      (l) => l.includes("g/stale.bin: could not withdraw it from the trackers' list"),
       40_000,
     );
     expect(failed.found).toBe(true);
@@ -227,7 +227,7 @@ describe("peers that die mid-download", () => {
     // download registers her as a sharer too, so two are listed until Bob's withdrawal lands.
     await carol!.ok(`download_file g stale.bin ${await makeTempDir()}`);
     const healed = await bob!.stderr.next(
-      (l) => l.includes("a peer asked for stale.bin in g, which this client does not serve"),
+      (l) => l.includes("g/stale.bin: a peer asked for it, but this client does not serve it"),
       10_000,
     );
     expect(healed.found).toBe(true);
