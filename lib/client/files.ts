@@ -28,6 +28,8 @@ import { hashFile } from "./hash_file.ts";
 const MAX_SHARED_FILE_BYTES = MAX_PIECES * PIECE_BYTES;
 /** A stale listing of one file is withdrawn at most this often (see Files.notServed). */
 const HEAL_EVERY_MS = 10_000;
+/** Stale listings are withdrawn at most one a second, whatever a flood of hellos names. */
+const HEAL_GAP_MS = 1_000;
 /** Files whose last withdrawal time is kept (a flood of names forgets them all at once). */
 const MAX_HEALS_REMEMBERED = 1_000;
 
@@ -48,8 +50,9 @@ export class Files implements FileCommands {
    * a peer refused one of these meanwhile does not show a stale listing (see notServed).
    */
   #settingUp = new Map<string, number>();
-  /** When each stale listing was last withdrawn (see notServed). */
+  /** When each stale listing was last withdrawn, and when any was (see notServed). */
   #healedAt = new Map<string, number>();
+  #lastHealMs = -Infinity;
   /** File names seen in list_files, for tab completion. */
   readonly seen = new Set<string>();
 
@@ -185,9 +188,9 @@ export class Files implements FileCommands {
    * still lists us as its sharer, a withdrawal never reached it (a download that failed, or an
    * upload refused, while no tracker answered), and every downloader of the file would keep
    * dialling us. Withdraws the listing (an unshare of what this session does not share is
-   * refused, harmlessly), at most once per file in HEAL_EVERY_MS, and never while the file is
-   * being set up here (registered, not yet served). A stranger naming files costs one tracker
-   * request per file and interval, as its hello's proof check would.
+   * refused, harmlessly), at most once per file in HEAL_EVERY_MS and one file a second, and
+   * never while the file is being set up here (registered, not yet served): a stranger naming
+   * files costs at most one tracker request a second.
    */
   notServed(group: string, name: string): void {
     const session = this.#session;
@@ -195,6 +198,8 @@ export class Files implements FileCommands {
     if (!session || this.#settingUp.has(key) || this.#catalog.get(group, name)) return;
     const now = Date.now();
     if (now - (this.#healedAt.get(key) ?? -Infinity) < HEAL_EVERY_MS) return;
+    if (now - this.#lastHealMs < HEAL_GAP_MS) return; // the next refused dial tries again
+    this.#lastHealMs = now;
     if (this.#healedAt.size >= MAX_HEALS_REMEMBERED) this.#healedAt.clear();
     this.#healedAt.set(key, now);
     this.#log(

@@ -627,4 +627,26 @@ describe("the peer server under hostile input", () => {
     await expectServing(target);
     reportMemory(target, "1,000 hellos with bad proofs");
   }, 40_000);
+
+  test("hellos naming 500 files not shared here make the seeder withdraw at most one listing a second", async () => {
+    // Refusing a file it does not serve, a client withdraws a listing of it that may be stale
+    // (Files.notServed): a stranger naming many files must not turn that into a request flood.
+    const target = await startTarget();
+    const began = performance.now();
+    const strangers = await Promise.all(Array.from({ length: 500 }, () => challenged(target)));
+    for (const [i, { raw }] of strangers.entries())
+      raw.send({ t: "p_hello", group: "g", name: `ghost-${i}.bin`, peer: MALLORY_PEER, proof: bytes(32) });
+    const answers = await Promise.all(strangers.map(({ raw }) => raw.next(undefined, 25_000)));
+    expect(
+      answers.every((a) => a?.t === "p_refuse" && String(a.reason).endsWith('is not shared here in "g"')),
+    ).toBe(true);
+    const seconds = (performance.now() - began) / 1000;
+    const heals = target.alice.stderr.lines.filter((l) => l.includes("but this client does not serve it"));
+    console.log(
+      `500 hellos for files not shared here in ${seconds.toFixed(1)} s: ${heals.length} withdrawals`,
+    );
+    expect(heals.length).toBeGreaterThanOrEqual(1); // the first is withdrawn
+    expect(heals.length).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
+    await expectServing(target);
+  }, 40_000);
 });
