@@ -10,7 +10,7 @@ import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
 import { PIECE_BYTES, pieceCount } from "../pieces/constants.ts";
 import { type Fields, nameProblem } from "../wire/fields.ts";
-import { MAX_PIECES } from "../wire/tracker_protocol.ts";
+import { MAX_PIECES, type Reply } from "../wire/tracker_protocol.ts";
 import { type FileInfo, parseFileInfo, parseFileList } from "../wire/tracker_replies.ts";
 import {
   CommandError,
@@ -121,15 +121,7 @@ export class Files implements FileCommands {
         continue;
       }
       const reply = await this.#whileSettingUp(share.group, share.name, async () => {
-        const { reply } = await session.link.request({
-          t: "share",
-          group: share.group,
-          name: share.name,
-          sizeBytes: share.sizeBytes,
-          sha1: share.sha1,
-          pieces: share.pieces,
-          rid: session.link.newRid(),
-        });
+        const reply = await register(session, share);
         if (reply.ok) this.#serveWhole(share);
         return reply;
       });
@@ -144,15 +136,7 @@ export class Files implements FileCommands {
       if (this.#downloads.get(key)?.state === "downloading") continue;
       // A downloader is a seeder of what it has: register again under the new session.
       const d = await this.#whileSettingUp(record.group, record.name, async () => {
-        const { reply } = await session.link.request({
-          t: "share",
-          group: record.group,
-          name: record.name,
-          sizeBytes: record.sizeBytes,
-          sha1: record.sha1,
-          pieces: record.pieces,
-          rid: session.link.newRid(),
-        });
+        const reply = await register(session, record);
         if (!reply.ok) return reply.reason;
         const d = this.#newDownload(session, record);
         await d.start();
@@ -398,6 +382,24 @@ export class Files implements FileCommands {
 }
 
 /** One request through the session's link: the reply's data, or a CommandError with the tracker's reason. */
+/** Registers `file` as shared by this session (again, after a login): the tracker's answer. */
+async function register(
+  session: LoggedIn,
+  file: { group: string; name: string; sizeBytes: number; sha1: Uint8Array; pieces: Uint8Array },
+): Promise<Reply> {
+  const { group, name, sizeBytes, sha1, pieces } = file;
+  const { reply } = await session.link.request({
+    t: "share",
+    group,
+    name,
+    sizeBytes,
+    sha1,
+    pieces,
+    rid: session.link.newRid(),
+  });
+  return reply;
+}
+
 async function call(session: LoggedIn, body: { t: string } & Fields, write = false): Promise<Fields> {
   const { reply } = await session.link.request(write ? { ...body, rid: session.link.newRid() } : body);
   if (!reply.ok) throw new CommandError(reply.reason);
