@@ -240,11 +240,6 @@ export class Files implements FileCommands {
     if (after.mtimeMs !== before.mtimeMs || after.size !== digest.sizeBytes)
       throw new CommandError(`${path} changed while it was being hashed: try again`);
     await this.#whileSettingUp(group, name, async () => {
-      await call(
-        session,
-        { t: "share", group, name, sizeBytes: digest.sizeBytes, sha1: digest.sha1, pieces: digest.pieces },
-        true,
-      );
       const record: ShareRecord = {
         user: session.user,
         group,
@@ -255,6 +250,8 @@ export class Files implements FileCommands {
         sha1: digest.sha1,
         pieces: digest.pieces,
       };
+      const reply = await register(session, record);
+      if (!reply.ok) throw new CommandError(reply.reason);
       this.#store.putShare(record);
       this.#serveWhole(record);
     });
@@ -292,11 +289,8 @@ export class Files implements FileCommands {
       pieces: info.pieces,
     };
     // A downloader is a seeder of what it has: register at once, serve pieces as they verify.
-    await call(
-      session,
-      { t: "share", group, name, sizeBytes: record.sizeBytes, sha1: record.sha1, pieces: record.pieces },
-      true,
-    );
+    const shared = await register(session, record);
+    if (!shared.ok) throw new CommandError(shared.reason);
     this.#store.putDownload(record);
     const d = this.#newDownload(session, record);
     await d.start().catch((err: Error) => {
@@ -381,8 +375,7 @@ export class Files implements FileCommands {
   }
 }
 
-/** One request through the session's link: the reply's data, or a CommandError with the tracker's reason. */
-/** Registers `file` as shared by this session (again, after a login): the tracker's answer. */
+/** Registers `file` as shared by this session (a retried request is applied once): the tracker's answer. */
 async function register(
   session: LoggedIn,
   file: { group: string; name: string; sizeBytes: number; sha1: Uint8Array; pieces: Uint8Array },
@@ -400,6 +393,7 @@ async function register(
   return reply;
 }
 
+/** One request through the session's link: the reply's data, or a CommandError with the tracker's reason. */
 async function call(session: LoggedIn, body: { t: string } & Fields, write = false): Promise<Fields> {
   const { reply } = await session.link.request(write ? { ...body, rid: session.link.newRid() } : body);
   if (!reply.ok) throw new CommandError(reply.reason);

@@ -30,7 +30,7 @@ export function trackerStatus(t: RunningTracker): string {
     `state_bytes=${stateBytes}`,
     `live=${t.liveness.liveCount(Date.now())}`,
     `digest=${digest}`,
-    ...(t.replica.catchingUp ? [`catching_up=${waitingFor.join(",") || "yes"}`] : []),
+    ...(t.replica.catchingUp ? [`catching_up=${waitingFor.join(",")}`] : []),
     ...links,
   ].join(" ");
 }
