@@ -13,6 +13,13 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Subprocess } from "bun";
 import { infoHashHex } from "./bencode.ts";
+import {
+  describeLinks,
+  type LinkTimeline,
+  sampleLinks,
+  summarise,
+  type TimelineSummary,
+} from "./link_timeline.ts";
 import { makeRandomFile } from "./machine.ts";
 import { runOk, spawnChild, stopChildren } from "./proc.ts";
 import { ARIA2_COMMON, startOpentracker } from "./reference.ts";
@@ -100,10 +107,29 @@ class LabClient {
 interface Finish {
   /** Seconds from the common start to each peer's completion, in host order. */
   seconds: number[];
+  /** How busy the links were from the start to the last completion. */
+  timeline?: LinkTimeline;
+}
+
+/** How busy the links were during `f`, up to its first finish, and every sample. */
+function linksOf(f: Finish): { summary: TimelineSummary; timeline: LinkTimeline } | undefined {
+  return f.timeline && { summary: summarise(f.timeline, Math.min(...f.seconds)), timeline: f.timeline };
+}
+
+/** One line on how busy the links were during `f`, up to its first finish. */
+function whereTimeWent(f: Finish): string {
+  const links = linksOf(f);
+  return links ? describeLinks(links.summary) : "no link timeline";
 }
 
 /** Ours: a tracker on the bridge, the source on host 0, `peers` downloaders on hosts 1..N. */
-async function runOurs(lab: SwarmLab, dir: string, file: string, peers: number): Promise<Finish> {
+async function runOurs(
+  lab: SwarmLab,
+  dir: string,
+  file: string,
+  peers: number,
+  capacity: number[],
+): Promise<Finish> {
   mkdirSync(dir, { recursive: true });
   const port = 7100 + (process.pid % 500);
   const infoPath = join(dir, "tracker_info.txt");
@@ -135,6 +161,7 @@ async function runOurs(lab: SwarmLab, dir: string, file: string, peers: number):
     for (let k = 1; k <= peers; k++) await source.ok(`accept_request ${GROUP} u${k}`);
     const name = basename(file);
     const started = performance.now();
+    const links = sampleLinks(() => lab.linkBytes(), capacity, peers);
     const outDirs = clients.map((_, i) => join(dir, `out-${i}`));
     for (const d of outDirs) mkdirSync(d, { recursive: true });
     for (const [k, c] of clients.slice(1).entries())
@@ -155,8 +182,9 @@ async function runOurs(lab: SwarmLab, dir: string, file: string, peers: number):
         }
       }),
     );
+    const timeline = links.stop();
     for (const d of outDirs.slice(1)) await runOk(["cmp", "-s", file, join(d, name)], { timeoutMs: 60_000 });
-    return { seconds };
+    return { seconds, timeline };
   } finally {
     for (const c of clients) c.kill();
     tracker.kill("SIGKILL");
@@ -165,7 +193,13 @@ async function runOurs(lab: SwarmLab, dir: string, file: string, peers: number):
 }
 
 /** aria2c: opentracker on the bridge, an aria2c seeder on host 0, N aria2c leechers that keep seeding. */
-async function runAria2(lab: SwarmLab, dir: string, file: string, peers: number): Promise<Finish> {
+async function runAria2(
+  lab: SwarmLab,
+  dir: string,
+  file: string,
+  peers: number,
+  capacity: number[],
+): Promise<Finish> {
   mkdirSync(dir, { recursive: true });
   const port = 7600 + (process.pid % 500);
   const torrent = join(dir, "lab.torrent");
@@ -204,6 +238,7 @@ async function runAria2(lab: SwarmLab, dir: string, file: string, peers: number)
     await Bun.sleep(1_500); // the seeder's first announce
     const stamps = rest.slice(0, peers).map((_, k) => join(dir, `aria-done-${k}.stamp`));
     const started = Date.now();
+    const links = sampleLinks(() => lab.linkBytes(), capacity, peers);
     for (const [k, host] of rest.slice(0, peers).entries()) {
       const out = join(dir, `aria-out-${k}`);
       mkdirSync(out, { recursive: true });
@@ -245,7 +280,7 @@ async function runAria2(lab: SwarmLab, dir: string, file: string, peers: number)
         await Bun.sleep(50);
       }
     }
-    return { seconds };
+    return { seconds, timeline: links.stop() };
   } finally {
     await Promise.all(children.map((c) => c.stop()));
   }
@@ -386,6 +421,7 @@ export async function runSwarmLab(args: string[]): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   const rows: Record<string, unknown>[] = [];
+  const linkLines: string[] = [];
   let goodput: number | undefined;
   try {
     mkdirSync(dir, { recursive: true });
@@ -409,12 +445,13 @@ export async function runSwarmLab(args: string[]): Promise<number> {
       );
       const ringS = await timeRing(lab, file, sizeBytes, c.peers + 1);
       log(`${c.peers + 1} plain TCP copies at once, host i to host i+1: slowest ${ringS.toFixed(2)} s`);
-      const ours = await runOurs(lab, join(dir, `ours-${rows.length}`), file, c.peers);
-      log(`ours: last ${Math.max(...ours.seconds).toFixed(2)} s`);
+      const capacity = bits.map(g);
+      const ours = await runOurs(lab, join(dir, `ours-${rows.length}`), file, c.peers, capacity);
+      log(`ours: last ${Math.max(...ours.seconds).toFixed(2)} s; ${whereTimeWent(ours)}`);
       const aria: Finish = oursOnly
         ? { seconds: [Number.NaN] }
-        : await runAria2(lab, join(dir, `aria-${rows.length}`), file, c.peers);
-      log(`aria2c: last ${Math.max(...aria.seconds).toFixed(2)} s`);
+        : await runAria2(lab, join(dir, `aria-${rows.length}`), file, c.peers, capacity);
+      if (!oursOnly) log(`aria2c: last ${Math.max(...aria.seconds).toFixed(2)} s; ${whereTimeWent(aria)}`);
       await lab.destroy();
       lab = undefined;
       const last = (f: Finish) => Math.max(...f.seconds);
@@ -433,7 +470,11 @@ export async function runSwarmLab(args: string[]): Promise<number> {
         oursOverRing: last(ours) / ringS,
         oursAll: ours.seconds,
         aria2cAll: aria.seconds,
+        oursLinks: linksOf(ours),
+        aria2cLinks: linksOf(aria),
       });
+      linkLines.push(`- ${c.name}, ours: ${whereTimeWent(ours)}`);
+      if (!oursOnly) linkLines.push(`- ${c.name}, aria2c: ${whereTimeWent(aria)}`);
     }
   } finally {
     await cleanup();
@@ -457,6 +498,10 @@ export async function runSwarmLab(args: string[]): Promise<number> {
     console.log(
       `| ${r.case} | ${f(r.oursS)} (${f(r.oursSpreadS)}) | ${f(r.aria2cS)} (${f(r.aria2cSpreadS)}) | ${f(r.boundS)} | ${f(r.ringS)} | ${f(r.oursOverBound)} | ${f(r.oursOverAria2c)} | ${f(r.oursOverRing)} |`,
     );
+  console.log(
+    "links, sampled every 0.1 s from each host's bridge port, as a share of G (the downloaders' mean):",
+  );
+  for (const line of linkLines) console.log(line);
   const resultsDir = join(import.meta.dir, "results");
   mkdirSync(resultsDir, { recursive: true });
   const out = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, "-")}-swarm-lab.json`);

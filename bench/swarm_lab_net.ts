@@ -3,7 +3,8 @@
 // rate on both ends (its uplink and its downlink); the root namespace holds the bridge's own IP,
 // where the trackers run without a limit. Every name starts with `swl-<pid>` (interfaces:
 // `swl<pid>...`), and `destroy()` removes all of them, also the leftovers of a dead bench.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import type { LinkBytes } from "./link_timeline.ts";
 import { runCommand } from "./proc.ts";
 
 const PREFIX = "swl";
@@ -31,6 +32,8 @@ export interface LabHost {
   ip: string;
   /** argv prefix that runs a command inside the host's namespace. */
   exec: string[];
+  /** Its link's end on the bridge, in the root namespace (its byte counters are the host's traffic). */
+  port: string;
 }
 
 export class SwarmLab {
@@ -98,7 +101,17 @@ export class SwarmLab {
     const tbf = ["root", "tbf", "rate", rate, "burst", "64kb", "latency", `${queueMs}ms`];
     await run([...exec, "tc", "qdisc", "add", "dev", inner, ...tbf]);
     await run(["tc", "qdisc", "add", "dev", outer, ...tbf]);
-    return { ns, ip, exec };
+    return { ns, ip, exec, port: outer };
+  }
+
+  /** Bytes each host has sent and received so far: its bridge port's counters, seen from the bridge. */
+  linkBytes(): LinkBytes {
+    const count = (port: string, what: string) =>
+      Number(readFileSync(`/sys/class/net/${port}/statistics/${what}`, "utf8"));
+    return {
+      sent: this.hosts.map((h) => count(h.port, "rx_bytes")),
+      received: this.hosts.map((h) => count(h.port, "tx_bytes")),
+    };
   }
 
   /** Removes every namespace and link this lab made. */
