@@ -4,7 +4,8 @@
 // serving what they have. Ours (./tracker + ./client) and aria2c + opentracker run on the same
 // file and links in one invocation. Prints per N: ours, aria2c, the Kumar-Ross bound, both
 // ratios, the spread between the first and the last peer to finish, and the time N+1 plain TCP
-// copies take on the same links at once (what the machine can move); JSON to bench/results/.
+// copies take on the same links at once (what the machine can move), and how busy the links
+// were during each run (bench/link_timeline.ts); JSON to bench/results/.
 // Needs root and iproute2; installs aria2/opentracker/mktorrent when missing. --ours-only skips
 // aria2c; SWARM_BIN_DIR=<dir> runs the ./tracker and ./client found there instead of ours;
 // --sysctl=KEY=VALUE (repeatable) sets a kernel setting in every host's namespace; --queue-ms=N
