@@ -31,6 +31,11 @@ export interface TimelineSummary {
 
 const FULL = 0.9;
 
+/** A running sampler; `stop()` ends it (again is harmless) and returns what it sampled. */
+export interface LinkSampler {
+  stop: () => LinkTimeline;
+}
+
 /**
  * Samples `read()` every `everyMs` from now until `stop()`. `capacity[i]`: host i's link
  * rate in bytes per second (both ways); host 0 is the source, hosts 1..peers download.
@@ -42,7 +47,7 @@ export function sampleLinks(
   peers: number,
   everyMs = 100,
   clock: () => number = () => performance.now(),
-): { stop: () => LinkTimeline } {
+): LinkSampler {
   const timeline: LinkTimeline = { everyMs, sourceUp: [], peersUp: [], peersDown: [] };
   let last = read();
   let lastAt = clock();

@@ -16,6 +16,7 @@ import type { Subprocess } from "bun";
 import { infoHashHex } from "./bencode.ts";
 import {
   describeLinks,
+  type LinkSampler,
   type LinkTimeline,
   sampleLinks,
   summarise,
@@ -112,25 +113,34 @@ interface Finish {
   timeline?: LinkTimeline;
 }
 
+/** One case of the lab, as ours and aria2c both run it. */
+interface LabRun {
+  lab: SwarmLab;
+  file: string;
+  /** Downloaders: hosts 1..peers (host 0 is the source). */
+  peers: number;
+  /** Each host's link rate in bytes per second (one TCP stream's goodput at its rate). */
+  capacity: number[];
+}
+
+/** Samples the run's links from now until `stop()` (call it in a finally: the lab goes away). */
+function sampleRun(run: LabRun): LinkSampler {
+  return sampleLinks(() => run.lab.linkBytes(), run.capacity, run.peers);
+}
+
 /** How busy the links were during `f`, up to its first finish, and every sample. */
 function linksOf(f: Finish): { summary: TimelineSummary; timeline: LinkTimeline } | undefined {
   return f.timeline && { summary: summarise(f.timeline, Math.min(...f.seconds)), timeline: f.timeline };
 }
 
-/** One line on how busy the links were during `f`, up to its first finish. */
-function whereTimeWent(f: Finish): string {
-  const links = linksOf(f);
+/** One line on how busy the links were, up to the first finish. */
+function whereTimeWent(links: ReturnType<typeof linksOf>): string {
   return links ? describeLinks(links.summary) : "no link timeline";
 }
 
 /** Ours: a tracker on the bridge, the source on host 0, `peers` downloaders on hosts 1..N. */
-async function runOurs(
-  lab: SwarmLab,
-  dir: string,
-  file: string,
-  peers: number,
-  capacity: number[],
-): Promise<Finish> {
+async function runOurs(run: LabRun, dir: string): Promise<Finish> {
+  const { lab, file, peers } = run;
   mkdirSync(dir, { recursive: true });
   const port = 7100 + (process.pid % 500);
   const infoPath = join(dir, "tracker_info.txt");
@@ -141,6 +151,7 @@ async function runOurs(
     stderr: "pipe",
   });
   const clients: LabClient[] = [];
+  let links: LinkSampler | undefined;
   try {
     await new Lines(tracker.stdout).wait((l) => l.includes("listening"), 0, 10_000, "our tracker to listen");
     const hosts = lab.hosts.slice(0, peers + 1);
@@ -162,7 +173,7 @@ async function runOurs(
     for (let k = 1; k <= peers; k++) await source.ok(`accept_request ${GROUP} u${k}`);
     const name = basename(file);
     const started = performance.now();
-    const links = sampleLinks(() => lab.linkBytes(), capacity, peers);
+    links = sampleRun(run);
     const outDirs = clients.map((_, i) => join(dir, `out-${i}`));
     for (const d of outDirs) mkdirSync(d, { recursive: true });
     for (const [k, c] of clients.slice(1).entries())
@@ -187,6 +198,7 @@ async function runOurs(
     for (const d of outDirs.slice(1)) await runOk(["cmp", "-s", file, join(d, name)], { timeoutMs: 60_000 });
     return { seconds, timeline };
   } finally {
+    links?.stop();
     for (const c of clients) c.kill();
     tracker.kill("SIGKILL");
     await Promise.all([...clients.map((c) => c.proc.exited), tracker.exited]);
@@ -194,13 +206,8 @@ async function runOurs(
 }
 
 /** aria2c: opentracker on the bridge, an aria2c seeder on host 0, N aria2c leechers that keep seeding. */
-async function runAria2(
-  lab: SwarmLab,
-  dir: string,
-  file: string,
-  peers: number,
-  capacity: number[],
-): Promise<Finish> {
+async function runAria2(run: LabRun, dir: string): Promise<Finish> {
+  const { lab, file, peers } = run;
   mkdirSync(dir, { recursive: true });
   const port = 7600 + (process.pid % 500);
   const torrent = join(dir, "lab.torrent");
@@ -214,6 +221,7 @@ async function runAria2(
     lab.rootIp,
   );
   const children = [tracker];
+  let links: LinkSampler | undefined;
   try {
     const [host0, ...rest] = lab.hosts;
     if (!host0) throw new Error("no source host");
@@ -239,7 +247,7 @@ async function runAria2(
     await Bun.sleep(1_500); // the seeder's first announce
     const stamps = rest.slice(0, peers).map((_, k) => join(dir, `aria-done-${k}.stamp`));
     const started = Date.now();
-    const links = sampleLinks(() => lab.linkBytes(), capacity, peers);
+    links = sampleRun(run);
     for (const [k, host] of rest.slice(0, peers).entries()) {
       const out = join(dir, `aria-out-${k}`);
       mkdirSync(out, { recursive: true });
@@ -283,6 +291,7 @@ async function runAria2(
     }
     return { seconds, timeline: links.stop() };
   } finally {
+    links?.stop();
     await Promise.all(children.map((c) => c.stop()));
   }
 }
@@ -446,13 +455,16 @@ export async function runSwarmLab(args: string[]): Promise<number> {
       );
       const ringS = await timeRing(lab, file, sizeBytes, c.peers + 1);
       log(`${c.peers + 1} plain TCP copies at once, host i to host i+1: slowest ${ringS.toFixed(2)} s`);
-      const capacity = bits.map(g);
-      const ours = await runOurs(lab, join(dir, `ours-${rows.length}`), file, c.peers, capacity);
-      log(`ours: last ${Math.max(...ours.seconds).toFixed(2)} s; ${whereTimeWent(ours)}`);
+      const run: LabRun = { lab, file, peers: c.peers, capacity: bits.map(g) };
+      const ours = await runOurs(run, join(dir, `ours-${rows.length}`));
+      const oursLinks = linksOf(ours);
+      log(`ours: last ${Math.max(...ours.seconds).toFixed(2)} s; ${whereTimeWent(oursLinks)}`);
       const aria: Finish = oursOnly
         ? { seconds: [Number.NaN] }
-        : await runAria2(lab, join(dir, `aria-${rows.length}`), file, c.peers, capacity);
-      if (!oursOnly) log(`aria2c: last ${Math.max(...aria.seconds).toFixed(2)} s; ${whereTimeWent(aria)}`);
+        : await runAria2(run, join(dir, `aria-${rows.length}`));
+      const ariaLinks = linksOf(aria);
+      if (!oursOnly)
+        log(`aria2c: last ${Math.max(...aria.seconds).toFixed(2)} s; ${whereTimeWent(ariaLinks)}`);
       await lab.destroy();
       lab = undefined;
       const last = (f: Finish) => Math.max(...f.seconds);
@@ -471,11 +483,11 @@ export async function runSwarmLab(args: string[]): Promise<number> {
         oursOverRing: last(ours) / ringS,
         oursAll: ours.seconds,
         aria2cAll: aria.seconds,
-        oursLinks: linksOf(ours),
-        aria2cLinks: linksOf(aria),
+        oursLinks,
+        aria2cLinks: ariaLinks,
       });
-      linkLines.push(`- ${c.name}, ours: ${whereTimeWent(ours)}`);
-      if (!oursOnly) linkLines.push(`- ${c.name}, aria2c: ${whereTimeWent(aria)}`);
+      linkLines.push(`- ${c.name}, ours: ${whereTimeWent(oursLinks)}`);
+      if (!oursOnly) linkLines.push(`- ${c.name}, aria2c: ${whereTimeWent(ariaLinks)}`);
     }
   } finally {
     await cleanup();

@@ -41,5 +41,11 @@ describe("link timeline", () => {
     for (const x of t.sourceUp) expect(x).toBeCloseTo(1);
     for (const x of t.peersDown) expect(x).toBeCloseTo(0.375); // (0.5 + 0.25) / 2
     for (const x of t.peersUp) expect(x).toBe(0);
+    // Stopped means stopped (the lab's ports go away after it), and stopping again is harmless.
+    const samples = t.sourceUp.length;
+    const reads = ms;
+    await Bun.sleep(20);
+    expect(sampler.stop().sourceUp.length).toBe(samples);
+    expect(ms).toBe(reads);
   });
 });
