@@ -5,6 +5,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { CoreOptions } from "../download/core.ts";
 import { Download } from "../download/engine.ts";
 import type { SeederTrust } from "../download/peer_link.ts";
+import { messageOf } from "../errors.ts";
 import type { TlsIdentity } from "../identity/key_file.ts";
 import type { Catalog } from "../peer/catalog.ts";
 import { Bitfield } from "../pieces/bitfield.ts";
@@ -32,6 +33,8 @@ const HEAL_EVERY_MS = 10_000;
 const HEAL_GAP_MS = 1_000;
 /** Files whose last withdrawal time is kept (a flood of names forgets them all at once). */
 const MAX_HEALS_REMEMBERED = 1_000;
+/** A re-share or resume no tracker answered at login is tried again this often. */
+const RESTORE_RETRY_MS = 5_000;
 
 export class Files implements FileCommands {
   #catalog: Catalog;
@@ -53,6 +56,7 @@ export class Files implements FileCommands {
   /** When each stale listing was last withdrawn, and when any was (see notServed). */
   #healedAt = new Map<string, number>();
   #lastHealMs = -Infinity;
+  #restoreRetryMs: number;
   /** File names seen in list_files, for tab completion. */
   readonly seen = new Set<string>();
 
@@ -66,7 +70,10 @@ export class Files implements FileCommands {
     progress: (line: string | undefined) => void;
     /** Download limits and timings other than the defaults. */
     downloads?: Partial<CoreOptions> | undefined;
+    /** How often a re-share or resume that no tracker answered at login is tried again. */
+    restoreRetryMs?: number;
   }) {
+    this.#restoreRetryMs = options.restoreRetryMs ?? RESTORE_RETRY_MS;
     this.#downloadOptions = options.downloads ?? {};
     this.#catalog = options.catalog;
     this.#store = options.store;
@@ -109,48 +116,97 @@ export class Files implements FileCommands {
     stop_share: ([group = "", name = ""], session) => this.#stopShare(session, group, name),
   };
 
+  /**
+   * Re-shares what this user shared from this client and resumes its unfinished downloads, one
+   * line each. One that no tracker answered for (all down, or catching up) is tried again every
+   * `restoreRetryMs` while this session lasts: a complete copy on disk must not go unserved for
+   * a whole session because the trackers were away at the moment of login.
+   */
   async afterLogin(session: LoggedIn): Promise<string[]> {
     this.#session = session;
     const lines: string[] = [];
-    for (const share of this.#store.shares(session.user)) {
-      const problem = changedSince(share);
-      if (problem) {
-        lines.push(
-          `warning: not re-sharing ${share.name} in ${share.group}: ${problem}; run upload_file again`,
-        );
-        continue;
+    // Why no tracker answered, once one did not: the rest wait for the background retries
+    // rather than for a request timeout each.
+    let away: string | undefined;
+    // `attempt`: its line on success; a CommandError when a tracker or the file says no.
+    const restore = async (failed: string, attempt: () => Promise<string>) => {
+      if (away === undefined) {
+        try {
+          return await attempt();
+        } catch (err) {
+          if (err instanceof CommandError) return `warning: ${failed}: ${err.message}`;
+          away = messageOf(err);
+        }
       }
-      const reply = await this.#whileSettingUp(share.group, share.name, async () => {
-        const reply = await register(session, share);
-        if (reply.ok) this.#serveWhole(share);
-        return reply;
-      });
-      if (!reply.ok) {
-        lines.push(`warning: not re-sharing ${share.name} in ${share.group}: ${reply.reason}`);
-        continue;
-      }
-      lines.push(`re-sharing ${share.name} in ${share.group}`);
-    }
-    for (const record of this.#store.downloads(session.user)) {
-      const key = `${record.group}/${record.name}`;
-      if (this.#downloads.get(key)?.state === "downloading") continue;
-      // A downloader is a seeder of what it has: register again under the new session.
-      const d = await this.#whileSettingUp(record.group, record.name, async () => {
-        const reply = await register(session, record);
-        if (!reply.ok) return reply.reason;
-        const d = this.#newDownload(session, record);
-        await d.start();
-        return d;
-      });
-      if (typeof d === "string") {
-        lines.push(`warning: not resuming ${record.name} from ${record.group}: ${d}`);
-        continue;
-      }
+      this.#retryLater(session, failed, attempt);
+      return `warning: ${failed} yet: ${away}; trying again every ${this.#restoreRetryMs / 1000} s`;
+    };
+    for (const share of this.#store.shares(session.user))
       lines.push(
-        `resuming download of ${record.name} from ${record.group}: ${d.resumedPieces} of ${pieceCount(record.sizeBytes)} pieces already verified`,
+        await restore(`not re-sharing ${share.name} in ${share.group}`, () => this.#reshare(session, share)),
+      );
+    for (const record of this.#store.downloads(session.user)) {
+      if (this.#downloads.get(`${record.group}/${record.name}`)?.state === "downloading") continue;
+      lines.push(
+        await restore(`not resuming ${record.name} from ${record.group}`, () =>
+          this.#resume(session, record),
+        ),
       );
     }
     return lines;
+  }
+
+  /** Tries `attempt` again every restoreRetryMs while `session` lasts and no tracker answers; logs the outcome. */
+  #retryLater(session: LoggedIn, failed: string, attempt: () => Promise<string>): void {
+    setTimeout(async () => {
+      if (this.#session !== session) return; // logged out: the next login tries again
+      try {
+        this.#log(await attempt());
+      } catch (err) {
+        if (err instanceof CommandError) this.#log(`${failed}: ${err.message}`);
+        else this.#retryLater(session, failed, attempt);
+      }
+    }, this.#restoreRetryMs);
+  }
+
+  /** Registers a share of the store under `session` and serves it. */
+  #reshare(session: LoggedIn, share: ShareRecord): Promise<string> {
+    return this.#whileSettingUp(share.group, share.name, async () => {
+      const problem = changedSince(share);
+      if (problem) throw new CommandError(`${problem}; run upload_file again`);
+      const reply = await register(session, share);
+      if (!reply.ok) throw new CommandError(reply.reason);
+      // A retry that stop_share, leave_group, logout or a new upload_file overtook.
+      if (!this.#current(session, share, this.#store.shares(session.user)))
+        throw new CommandError("no longer shared from this client");
+      if (!this.#catalog.get(share.group, share.name)) this.#serveWhole(share);
+      return `re-sharing ${share.name} in ${share.group}`;
+    });
+  }
+
+  /** Registers an unfinished download of the store under `session` (it serves what it has) and resumes it. */
+  #resume(session: LoggedIn, record: ReturnType<ClientStore["downloads"]>[number]): Promise<string> {
+    return this.#whileSettingUp(record.group, record.name, async () => {
+      const reply = await register(session, record);
+      if (!reply.ok) throw new CommandError(reply.reason);
+      if (
+        !this.#current(session, record, this.#store.downloads(session.user)) ||
+        this.#downloads.get(`${record.group}/${record.name}`)?.state === "downloading"
+      )
+        throw new CommandError("no longer an unfinished download of this client");
+      const d = this.#newDownload(session, record);
+      await d.start();
+      return `resuming download of ${record.name} from ${record.group}: ${d.resumedPieces} of ${pieceCount(record.sizeBytes)} pieces already verified`;
+    });
+  }
+
+  /** Whether `session` is still ours and `records` (of the store) still hold `file`. */
+  #current(
+    session: LoggedIn,
+    file: { group: string; name: string },
+    records: readonly { group: string; name: string }[],
+  ): boolean {
+    return this.#session === session && records.some((r) => r.group === file.group && r.name === file.name);
   }
 
   async beforeLogout(): Promise<void> {
