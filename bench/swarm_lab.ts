@@ -9,7 +9,8 @@
 // Needs root and iproute2; installs aria2/opentracker/mktorrent when missing. --ours-only skips
 // aria2c; SWARM_BIN_DIR=<dir> runs the ./tracker and ./client found there instead of ours;
 // --sysctl=KEY=VALUE (repeatable) sets a kernel setting in every host's namespace; --queue-ms=N
-// sets how long a packet may wait in a link's queue (default 50).
+// sets how long a packet may wait in a link's queue (default 50); --mtu=N every link's MTU
+// (default 9000: see LabOptions.mtu; --mtu=1500 is the lab of 2026-12-02 and before).
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Subprocess } from "bun";
@@ -375,12 +376,13 @@ export async function runSwarmLab(args: string[]): Promise<number> {
   const peerCounts = peersArg.split(",").map(Number);
   const oursOnly = args.includes("--ours-only");
   const queueMs = Number(args.find((a) => a.startsWith("--queue-ms="))?.slice("--queue-ms=".length) ?? "50");
+  const mtu = Number(args.find((a) => a.startsWith("--mtu="))?.slice("--mtu=".length) ?? "9000");
   // Kernel settings inside every host (say net.ipv4.tcp_notsent_lowat=131072): what-ifs about
   // the hosts' TCP, not the product's defaults.
   const sysctls = args.filter((a) => a.startsWith("--sysctl=")).map((a) => a.slice("--sysctl=".length));
   const unknown = args.filter(
     (a) =>
-      !/^--(peers|size-mb|queue-ms)=/.test(a) &&
+      !/^--(peers|size-mb|queue-ms|mtu)=/.test(a) &&
       a !== "--no-mixed" &&
       a !== "--ours-only" &&
       !/^--sysctl=[\w.]+=\S+$/.test(a),
@@ -389,10 +391,11 @@ export async function runSwarmLab(args: string[]): Promise<number> {
     unknown.length > 0 ||
     peerCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 32) ||
     !(sizeMb >= 1) ||
-    !(Number.isInteger(queueMs) && queueMs >= 1 && queueMs <= 1000)
+    !(Number.isInteger(queueMs) && queueMs >= 1 && queueMs <= 1000) ||
+    !(Number.isInteger(mtu) && mtu >= 1280 && mtu <= 65535)
   ) {
     console.error(
-      "error: usage: npm run bench -- swarm [--peers=4,8,16 (1..32)] [--size-mb=64] [--no-mixed] [--ours-only] [--queue-ms=1..1000] [--sysctl=KEY=VALUE ...]",
+      "error: usage: npm run bench -- swarm [--peers=4,8,16 (1..32)] [--size-mb=64] [--no-mixed] [--ours-only] [--queue-ms=1..1000] [--mtu=1280..65535] [--sysctl=KEY=VALUE ...]",
     );
     return 2;
   }
@@ -440,7 +443,7 @@ export async function runSwarmLab(args: string[]): Promise<number> {
     await makeRandomFile(file, sizeBytes, 120_000);
     for (const c of cases) {
       log(`building the lab for ${c.name}`);
-      lab = await SwarmLab.build(c.rates, sysctls, queueMs);
+      lab = await SwarmLab.build(c.rates, { sysctls, queueMs, mtu });
       const bits = c.rates.map((r) => (r === "20mbit" ? 20e6 : RATE_BITS));
       goodput ??= await measureGoodput(lab, file, sizeBytes);
       log(`one TCP stream through one 100 Mbit/s link: ${(goodput / 1e6).toFixed(2)} MB/s`);
@@ -499,7 +502,7 @@ export async function runSwarmLab(args: string[]): Promise<number> {
     `swarm lab: ${sizeMb} MiB, namespaces on one bridge, tbf on both ends of every host's link; one TCP stream carries G = ${((goodput ?? 0) / 1e6).toFixed(2)} MB/s per 100 Mbit/s link; bound T_min = max(F/u_s, F/d_min, N F/(u_s + sum u_i)) with every rate scaled by G`,
   );
   if (sysctls.length > 0) console.log(`every host's kernel: ${sysctls.join(", ")}`);
-  console.log(`every link's queue: ${queueMs} ms (tbf latency)`);
+  console.log(`every link's queue: ${queueMs} ms (tbf latency); MTU ${mtu}`);
   console.log(
     "ring: N+1 plain TCP copies of the file at once (host i to host i+1), the slowest: what this machine moves through the lab whatever the tool",
   );
@@ -520,7 +523,7 @@ export async function runSwarmLab(args: string[]): Promise<number> {
   const out = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, "-")}-swarm-lab.json`);
   writeFileSync(
     out,
-    `${JSON.stringify({ sizeMb, goodputBytesPerSecond: goodput, sysctls, queueMs, rows }, null, 2)}\n`,
+    `${JSON.stringify({ sizeMb, goodputBytesPerSecond: goodput, sysctls, queueMs, mtu, rows }, null, 2)}\n`,
   );
   console.log(`written to ${out}`);
   return 0;
