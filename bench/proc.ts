@@ -113,6 +113,13 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/** The machine's CPU time so far, all cores, from /proc/stat: total and idle, in seconds. */
+export function machineCpu(): { totalS: number; idleS: number } {
+  const [, ...ticks] = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/);
+  const n = ticks.slice(0, 8).map(Number); // user nice system idle iowait irq softirq steal
+  return { totalS: n.reduce((a, b) => a + b, 0) / 100, idleS: ((n[3] ?? 0) + (n[4] ?? 0)) / 100 };
+}
+
 /**
  * Samples VmHWM every RSS_POLL_MS while a process runs. VmHWM is the kernel's own high-water
  * mark, so a sample taken any time after the peak still sees it: polling only has to catch the

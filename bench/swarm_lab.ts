@@ -11,7 +11,7 @@
 // --sysctl=KEY=VALUE (repeatable) sets a kernel setting in every host's namespace; --queue-ms=N
 // sets how long a packet may wait in a link's queue (default 50); --mtu=N every link's MTU
 // (default 9000: see LabOptions.mtu; --mtu=1500 is the lab of 2026-12-02 and before).
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Subprocess } from "bun";
 import { infoHashHex } from "./bencode.ts";
@@ -24,7 +24,7 @@ import {
   type TimelineSummary,
 } from "./link_timeline.ts";
 import { makeRandomFile } from "./machine.ts";
-import { runOk, spawnChild, stopChildren } from "./proc.ts";
+import { cpuSeconds, machineCpu, runOk, spawnChild, stopChildren } from "./proc.ts";
 import { ARIA2_COMMON, startOpentracker } from "./reference.ts";
 import { type LabHost, labUnavailable, SwarmLab } from "./swarm_lab_net.ts";
 import { ensureTools } from "./tools.ts";
@@ -36,6 +36,7 @@ const CLIENT_BIN = join(BIN_DIR, "client");
 const RATE_BITS = 100e6;
 const TCP_COPY_SCRIPT = join(import.meta.dir, "tcp_copy.ts");
 const RUN_TIMEOUT_MS = 300_000;
+const RAM_DIR = "/dev/shm";
 const GROUP = "lab";
 const PASSWORD = "lab-pw";
 
@@ -112,6 +113,27 @@ interface Finish {
   seconds: number[];
   /** How busy the links were from the start to the last completion. */
   timeline?: LinkTimeline;
+  /** CPU over the same time: the tool's processes, and the machine's share left idle. */
+  cpu?: RunCpu;
+}
+
+interface RunCpu {
+  /** CPU seconds of the tool's processes (trackers included). */
+  processS: number;
+  /** The machine's idle share (all cores). */
+  idle: number;
+}
+
+/** Call at the start; the returned function, called at the end, measures the run's CPU. */
+function watchCpu(pids: () => number[]): () => RunCpu {
+  const used = () => pids().reduce((sum, pid) => sum + (cpuSeconds(pid) || 0), 0);
+  const before = used();
+  const machine = machineCpu();
+  return () => {
+    const now = machineCpu();
+    const total = now.totalS - machine.totalS;
+    return { processS: used() - before, idle: total > 0 ? (now.idleS - machine.idleS) / total : 0 };
+  };
 }
 
 /** One case of the lab, as ours and aria2c both run it. */
@@ -134,9 +156,13 @@ function linksOf(f: Finish): { summary: TimelineSummary; timeline: LinkTimeline 
   return f.timeline && { summary: summarise(f.timeline, Math.min(...f.seconds)), timeline: f.timeline };
 }
 
-/** One line on how busy the links were, up to the first finish. */
-function whereTimeWent(links: ReturnType<typeof linksOf>): string {
-  return links ? describeLinks(links.summary) : "no link timeline";
+/** One line on how busy the links were, up to the first finish, and the run's CPU. */
+function whereTimeWent(f: Finish): string {
+  const links = linksOf(f);
+  const cpu = f.cpu
+    ? `; CPU ${f.cpu.processS.toFixed(1)} s in the tool's processes, the machine ${Math.round(f.cpu.idle * 100)}% idle`
+    : "";
+  return `${links ? describeLinks(links.summary) : "no link timeline"}${cpu}`;
 }
 
 /** Ours: a tracker on the bridge, the source on host 0, `peers` downloaders on hosts 1..N. */
@@ -174,6 +200,7 @@ async function runOurs(run: LabRun, dir: string): Promise<Finish> {
     for (let k = 1; k <= peers; k++) await source.ok(`accept_request ${GROUP} u${k}`);
     const name = basename(file);
     const started = performance.now();
+    const cpu = watchCpu(() => [tracker.pid, ...clients.map((c) => c.proc.pid)]);
     links = sampleRun(run);
     const outDirs = clients.map((_, i) => join(dir, `out-${i}`));
     for (const d of outDirs) mkdirSync(d, { recursive: true });
@@ -196,8 +223,9 @@ async function runOurs(run: LabRun, dir: string): Promise<Finish> {
       }),
     );
     const timeline = links.stop();
+    const used = cpu();
     for (const d of outDirs.slice(1)) await runOk(["cmp", "-s", file, join(d, name)], { timeoutMs: 60_000 });
-    return { seconds, timeline };
+    return { seconds, timeline, cpu: used };
   } finally {
     links?.stop();
     for (const c of clients) c.kill();
@@ -248,6 +276,7 @@ async function runAria2(run: LabRun, dir: string): Promise<Finish> {
     await Bun.sleep(1_500); // the seeder's first announce
     const stamps = rest.slice(0, peers).map((_, k) => join(dir, `aria-done-${k}.stamp`));
     const started = Date.now();
+    const cpu = watchCpu(() => children.map((c) => c.proc.pid));
     links = sampleRun(run);
     for (const [k, host] of rest.slice(0, peers).entries()) {
       const out = join(dir, `aria-out-${k}`);
@@ -290,7 +319,7 @@ async function runAria2(run: LabRun, dir: string): Promise<Finish> {
         await Bun.sleep(50);
       }
     }
-    return { seconds, timeline: links.stop() };
+    return { seconds, timeline: links.stop(), cpu: cpu() };
   } finally {
     links?.stop();
     await Promise.all(children.map((c) => c.stop()));
@@ -420,7 +449,10 @@ export async function runSwarmLab(args: string[]): Promise<number> {
       rates: Array.from({ length: n + 1 }, (_, i) => (i > 0 && i % 2 === 0 ? "20mbit" : "100mbit")),
     });
   }
-  const dir = join("/tmp", `swl-${process.pid}`);
+  // Every peer's files in memory where the machine has a tmpfs: a lab machine writes its own
+  // copy on its own disk, but here 17 share one, and this VM's ext4 costs 2.3 s of CPU per GiB
+  // written (tmpfs 0.3 s), which at N = 16 is a fifth of the two cores.
+  const dir = join(existsSync(RAM_DIR) ? RAM_DIR : "/tmp", `swl-${process.pid}`);
   let lab: SwarmLab | undefined;
   const cleanup = async () => {
     await stopChildren();
@@ -460,14 +492,15 @@ export async function runSwarmLab(args: string[]): Promise<number> {
       log(`${c.peers + 1} plain TCP copies at once, host i to host i+1: slowest ${ringS.toFixed(2)} s`);
       const run: LabRun = { lab, file, peers: c.peers, capacity: bits.map(g) };
       const ours = await runOurs(run, join(dir, `ours-${rows.length}`));
+      rmSync(join(dir, `ours-${rows.length}`), { recursive: true, force: true });
       const oursLinks = linksOf(ours);
-      log(`ours: last ${Math.max(...ours.seconds).toFixed(2)} s; ${whereTimeWent(oursLinks)}`);
+      log(`ours: last ${Math.max(...ours.seconds).toFixed(2)} s; ${whereTimeWent(ours)}`);
       const aria: Finish = oursOnly
         ? { seconds: [Number.NaN] }
         : await runAria2(run, join(dir, `aria-${rows.length}`));
+      rmSync(join(dir, `aria-${rows.length}`), { recursive: true, force: true });
       const ariaLinks = linksOf(aria);
-      if (!oursOnly)
-        log(`aria2c: last ${Math.max(...aria.seconds).toFixed(2)} s; ${whereTimeWent(ariaLinks)}`);
+      if (!oursOnly) log(`aria2c: last ${Math.max(...aria.seconds).toFixed(2)} s; ${whereTimeWent(aria)}`);
       await lab.destroy();
       lab = undefined;
       const last = (f: Finish) => Math.max(...f.seconds);
@@ -488,9 +521,11 @@ export async function runSwarmLab(args: string[]): Promise<number> {
         aria2cAll: aria.seconds,
         oursLinks,
         aria2cLinks: ariaLinks,
+        oursCpu: ours.cpu,
+        aria2cCpu: aria.cpu,
       });
-      linkLines.push(`- ${c.name}, ours: ${whereTimeWent(oursLinks)}`);
-      if (!oursOnly) linkLines.push(`- ${c.name}, aria2c: ${whereTimeWent(ariaLinks)}`);
+      linkLines.push(`- ${c.name}, ours: ${whereTimeWent(ours)}`);
+      if (!oursOnly) linkLines.push(`- ${c.name}, aria2c: ${whereTimeWent(aria)}`);
     }
   } finally {
     await cleanup();
@@ -502,7 +537,7 @@ export async function runSwarmLab(args: string[]): Promise<number> {
     `swarm lab: ${sizeMb} MiB, namespaces on one bridge, tbf on both ends of every host's link; one TCP stream carries G = ${((goodput ?? 0) / 1e6).toFixed(2)} MB/s per 100 Mbit/s link; bound T_min = max(F/u_s, F/d_min, N F/(u_s + sum u_i)) with every rate scaled by G`,
   );
   if (sysctls.length > 0) console.log(`every host's kernel: ${sysctls.join(", ")}`);
-  console.log(`every link's queue: ${queueMs} ms (tbf latency); MTU ${mtu}`);
+  console.log(`every link's queue: ${queueMs} ms (tbf latency); MTU ${mtu}; every peer's files under ${dir}`);
   console.log(
     "ring: N+1 plain TCP copies of the file at once (host i to host i+1), the slowest: what this machine moves through the lab whatever the tool",
   );

@@ -103,7 +103,21 @@ export class SwarmLab {
     const ip = `${this.#subnet}.${10 + i}`;
     await run(["ip", "netns", "add", ns]);
     this.#made.ns.push(ns);
-    await run(["ip", "link", "add", inner, "mtu", `${mtu}`, "type", "veth", "peer", "name", outer, "mtu", `${mtu}`]);
+    await run([
+      "ip",
+      "link",
+      "add",
+      inner,
+      "mtu",
+      `${mtu}`,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      outer,
+      "mtu",
+      `${mtu}`,
+    ]);
     this.#made.links.push(outer);
     await run(["ip", "link", "set", inner, "netns", ns]);
     await run(["ip", "link", "set", outer, "master", this.#bridge]);
