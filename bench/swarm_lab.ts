@@ -225,12 +225,12 @@ async function runOurs(run: LabRun, dir: string): Promise<Finish> {
         }
       }),
     );
+    const timeline = links.stop();
+    const used = cpu();
     for (const c of clients.slice(1)) {
       c.send("show_downloads");
       await c.out.wait((l) => l.startsWith(`[C] [${GROUP}] ${name}`), 0, 10_000, "show_downloads to say [C]");
     }
-    const timeline = links.stop();
-    const used = cpu();
     for (const d of outDirs.slice(1)) await runOk(["cmp", "-s", file, join(d, name)], { timeoutMs: 60_000 });
     return { seconds, timeline, cpu: used };
   } finally {
