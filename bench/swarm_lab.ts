@@ -498,14 +498,14 @@ export async function runSwarmLab(args: string[]): Promise<number> {
       const ringS = await timeRing(lab, file, sizeBytes, c.peers + 1);
       log(`${c.peers + 1} plain TCP copies at once, host i to host i+1: slowest ${ringS.toFixed(2)} s`);
       const run: LabRun = { lab, file, peers: c.peers, capacity: bits.map(g) };
-      const ours = await runOurs(run, join(dir, `ours-${rows.length}`));
-      rmSync(join(dir, `ours-${rows.length}`), { recursive: true, force: true });
+      // Each run's files go once it is over: 17 copies of the file in memory per run.
+      const runDir = (tool: string) => join(dir, `${tool}-${rows.length}`);
+      const ours = await runOurs(run, runDir("ours"));
+      rmSync(runDir("ours"), { recursive: true, force: true });
       const oursLinks = linksOf(ours);
       log(`ours: last ${Math.max(...ours.seconds).toFixed(2)} s; ${whereTimeWent(ours)}`);
-      const aria: Finish = oursOnly
-        ? { seconds: [Number.NaN] }
-        : await runAria2(run, join(dir, `aria-${rows.length}`));
-      rmSync(join(dir, `aria-${rows.length}`), { recursive: true, force: true });
+      const aria: Finish = oursOnly ? { seconds: [Number.NaN] } : await runAria2(run, runDir("aria"));
+      rmSync(runDir("aria"), { recursive: true, force: true });
       const ariaLinks = linksOf(aria);
       if (!oursOnly) log(`aria2c: last ${Math.max(...aria.seconds).toFixed(2)} s; ${whereTimeWent(aria)}`);
       await lab.destroy();
