@@ -58,11 +58,14 @@ export interface DownloadDeps {
  * What a download leaves for the collector: the socket reads themselves are freed as soon as
  * they are decoded (lib/wire/connection.ts releaseChunk), so only small objects remain (decoded
  * messages, effects), and the collector lets a few MiB of them pile up at loopback speed. A
- * full collection every GC_PACE_BYTES received keeps that flat at 1 to 4 ms each on the main
- * thread (1 GiB from 4 seeders, peak RSS: every 8 MiB 58.1-58.9 MiB, every 2 MiB 57.8-59.4,
- * never 59.7-61.4; before the reads were freed, every 2 MiB was needed: 2 s of a 7.8 s download).
+ * full collection every GC_PACE_BYTES received keeps that flat (1 GiB from 4 seeders, peak RSS:
+ * every 32 MiB 60.3-61.4 MiB, every 8 MiB 58.3-60.8, never 62.8-66.7; before the reads were
+ * freed, every 2 MiB was needed: 2 s of a 7.8 s download). Not more often: each one marks the
+ * whole heap on the main thread, and every 8 MiB they took 11% to 17% of each downloader's
+ * main thread in the 16-peer swarm lab, where every process shares two cores (2026-12-03:
+ * every 32 MiB, 1 GiB on loopback took 2.24-2.32 s instead of 2.42-2.55 s from 4 seeders).
  */
-const GC_PACE_BYTES = 8 * 1024 * 1024;
+const GC_PACE_BYTES = 32 * 1024 * 1024;
 let receivedSinceGc = 0;
 
 function paceGarbage(bytes: number): void {
