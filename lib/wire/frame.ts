@@ -5,12 +5,29 @@ import { MAX_FRAME_BYTES } from "./limits.ts";
 
 const HEADER_BYTES = 4;
 
-/** Prefixes `body` with its u32 big-endian length. */
+/**
+ * Prefixes `body` with its u32 big-endian length. The length is written byte by byte: a
+ * DataView needs the array's `.buffer`, which for a small array (most frames: requests,
+ * announcements) makes JavaScriptCore give it a separate backing store first, about 1% of each
+ * client's CPU in the 16-peer swarm lab.
+ */
 export function encodeFrame(body: Uint8Array): Uint8Array {
   const frame = new Uint8Array(HEADER_BYTES + body.byteLength);
-  new DataView(frame.buffer).setUint32(0, body.byteLength);
+  putLength(frame, body.byteLength);
   frame.set(body, HEADER_BYTES);
   return frame;
+}
+
+function putLength(into: Uint8Array, length: number): void {
+  into[0] = length >>> 24;
+  into[1] = (length >>> 16) & 0xff;
+  into[2] = (length >>> 8) & 0xff;
+  into[3] = length & 0xff;
+}
+
+/** The u32 big-endian length in a 4-byte header (unsigned: `>>> 0`, not the sign of `<<`). */
+function readLength(from: Uint8Array): number {
+  return (((from[0] ?? 0) << 24) | ((from[1] ?? 0) << 16) | ((from[2] ?? 0) << 8) | (from[3] ?? 0)) >>> 0;
 }
 
 /** Bodies up to this size get their whole buffer when their first byte arrives (one copy). */
@@ -60,7 +77,7 @@ export class FrameDecoder {
         this.#headerFill += take;
         at += take;
         if (this.#headerFill < HEADER_BYTES) break;
-        const length = new DataView(this.#header.buffer).getUint32(0);
+        const length = readLength(this.#header);
         if (length > this.maxFrameBytes) {
           throw new FrameTooLargeError(`Frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`);
         }

@@ -85,6 +85,14 @@ describe("FrameDecoder", () => {
     expect(() => decoder.push(header(17).subarray(3))).toThrow(FrameTooLargeError);
   });
 
+  test("reads a length prefix with its top bit set as the large length it is", () => {
+    // Read as a signed 32-bit number, 0x80000000 and above would pass the limit as negative.
+    for (const length of [0x80000000, 0xffffffff]) {
+      const decoder = new FrameDecoder({ maxFrameBytes: 16 });
+      expect(() => decoder.push(header(length))).toThrow(`Frame of ${length} bytes exceeds the limit of 16`);
+    }
+  });
+
   test("accepts a length prefix of exactly MAX_FRAME_BYTES by default", () => {
     const decoder = new FrameDecoder();
     expect(decoder.maxFrameBytes).toBe(MAX_FRAME_BYTES);
