@@ -5,7 +5,7 @@
 import { Decoder } from "cbor-x/decode";
 import { Encoder } from "cbor-x/encode";
 import { messageOf, ProtocolError } from "../errors.ts";
-import { encodeFrame } from "./frame.ts";
+import { encodeFrame, putU32 } from "./frame.ts";
 
 const OPTIONS = { useRecords: false, mapsAsObjects: true, tagUint8Array: false } as const;
 const encoder = new Encoder(OPTIONS);
@@ -134,10 +134,9 @@ function partHead(index: number, offset: number): number[] {
 
 /** Writes a part frame's length prefix and `head` at `at` in `into`; returns where its data goes. */
 function putPartHead(into: Uint8Array, at: number, head: number[], dataBytes: number): number {
-  const view = new DataView(into.buffer, into.byteOffset, into.byteLength);
-  view.setUint32(at, head.length + 4 + dataBytes);
+  putU32(into, at, head.length + 4 + dataBytes);
   into.set(head, at + 4);
-  view.setUint32(at + 4 + head.length, dataBytes);
+  putU32(into, at + 4 + head.length, dataBytes);
   return at + 4 + head.length + 4;
 }
 

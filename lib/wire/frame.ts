@@ -13,16 +13,17 @@ const HEADER_BYTES = 4;
  */
 export function encodeFrame(body: Uint8Array): Uint8Array {
   const frame = new Uint8Array(HEADER_BYTES + body.byteLength);
-  putLength(frame, body.byteLength);
+  putU32(frame, 0, body.byteLength);
   frame.set(body, HEADER_BYTES);
   return frame;
 }
 
-function putLength(into: Uint8Array, length: number): void {
-  into[0] = length >>> 24;
-  into[1] = (length >>> 16) & 0xff;
-  into[2] = (length >>> 8) & 0xff;
-  into[3] = length & 0xff;
+/** Writes `value` as a u32 big-endian at `at` (a frame's length prefix, a part's data length). */
+export function putU32(into: Uint8Array, at: number, value: number): void {
+  into[at] = value >>> 24;
+  into[at + 1] = (value >>> 16) & 0xff;
+  into[at + 2] = (value >>> 8) & 0xff;
+  into[at + 3] = value & 0xff;
 }
 
 /** The u32 big-endian length in a 4-byte header (unsigned: `>>> 0`, not the sign of `<<`). */
