@@ -1,7 +1,7 @@
 // spec/e2e/forwarding.spec.ts: a compiled ./client passes a piece on while it arrives
 // (lib/peer/arriving.ts). Sam, a raw seeder, sends bob each piece but its last part until told;
 // mallory, a raw downloader, asks bob for that piece meanwhile: she gets every part bob has but
-// the last, which comes only once bob's copy is whole and checked. When bob's copy fails its
+// the last, which comes only once bob's copy is whole and checked (and no p_have follows the p_soon). When bob's copy fails its
 // check, mallory's piece starts over from the copy bob gets next, and what she ends with is the
 // piece. Bob's download completes and is the file. A seeder holding requests of bob's not yet
 // begun hears how many pieces are arriving at him (it serves those receiving the fewest first).
@@ -132,6 +132,9 @@ describe("forwarding a piece while it arrives", () => {
       clearInterval(releasing);
     }
     expect(await sha1File(join(dest, "fwd.bin"))).toBe(await sha1File(path));
+    // Offered with p_soon, a piece is as good as held to mallory: no p_have follows it.
+    for (const index of [first, bad])
+      expect(await link.next((m) => m.t === "p_have" && m.index === index, 300)).toBeUndefined();
   }, 60_000);
 
   test("a seeder holding requests not yet begun is told how many pieces are arriving", async () => {
