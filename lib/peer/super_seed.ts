@@ -28,9 +28,11 @@ export interface SuperSeedOptions {
    */
   staleAfterSends: number;
   /**
-   * The piece offers start from (then go on in index order). Seeders that each shared the same
-   * file should start apart (the shell picks it at random): all starting at 0 would show one
-   * downloader the same few pieces from every seeder, and all but one would be declined.
+   * The piece offers start from (then go on in index order, wrapping). The shell keeps 0: the
+   * order in which downloaders hash the whole file, so that the check keeps pace with the
+   * download instead of waiting for the pieces before a later start (lib/peer/server.ts). Two
+   * seeders that each shared the file then show a downloader the same first pieces; it takes
+   * each from one of them and declines what it fetches elsewhere.
    */
   firstPiece: number;
 }

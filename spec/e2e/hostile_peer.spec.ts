@@ -95,6 +95,13 @@ async function challenged(target: Pick<Target, "alicePort">): Promise<{ raw: Raw
 
 /** A connection to alice's peer server on which mallory has proved herself and got the bitfield. */
 async function admitted(target: Pick<Target, "alicePort" | "alice" | "session">): Promise<RawSocket> {
+  return (await admittedShown(target)).raw;
+}
+
+/** `admitted`, with the pieces alice's bitfield showed on it. */
+async function admittedShown(
+  target: Pick<Target, "alicePort" | "alice" | "session">,
+): Promise<{ raw: RawSocket; shown: number[] }> {
   const { raw, nonce } = await challenged(target);
   raw.send({
     t: "p_hello",
@@ -110,10 +117,10 @@ async function admitted(target: Pick<Target, "alicePort" | "alice" | "session">)
   expect(bitfield?.t).toBe("p_bitfield");
   const bits = bitfield!.bits as Uint8Array; // cast: a p_bitfield carries its bits as bytes
   expect(bits.byteLength).toBe(1);
-  const shown = [0, 1, 2].filter((i) => (bits[0]! & (0x80 >> i)) !== 0).length;
-  if (bitfield!.superSeed === true) expect(shown).toBeLessThanOrEqual(2);
+  const shown = [0, 1, 2].filter((i) => (bits[0]! & (0x80 >> i)) !== 0);
+  if (bitfield!.superSeed === true) expect(shown.length).toBeLessThanOrEqual(2);
   else expect(bits).toEqual(Uint8Array.of(0b1110_0000));
-  return raw;
+  return { raw, shown };
 }
 
 /** The bytes of piece `index` of the shared file. */
@@ -492,6 +499,14 @@ describe("the peer server under hostile input", () => {
     expect(await d.next(begins(0), ANSWER_MS)).toBeDefined();
     expect(await c.next(begins(0), 300)).toBeUndefined();
     for (const raw of [...blockers, a, b, c, d]) raw.destroy();
+    await expectServing(target);
+  });
+
+  test("offers pieces in file order from the first, so that each downloader's whole-file check keeps pace", async () => {
+    const target = await startTarget(); // the witness, alice's first downloader, was shown two pieces
+    const a = await admittedShown(target);
+    expect(a.shown).toEqual([2]); // after the witness's 0 and 1
+    a.raw.destroy();
     await expectServing(target);
   });
 
