@@ -32,8 +32,9 @@ export type PeerMessage =
   | { t: "p_have"; index: number }
   /**
    * The seeder is receiving piece `index`: it may be asked for it, and sends it as it arrives,
-   * its last part once its own copy is checked. Not a promise: its copy may fail or be cut off,
-   * and then the piece comes once the seeder has it whole, from the first part again.
+   * its last part once its own copy is checked. Its copy may fail or be cut off, and then the
+   * piece comes once the seeder has it whole, from the first part again: asked for, it is sent,
+   * so the receiver counts it as held and no `p_have` follows on this connection.
    */
   | { t: "p_soon"; index: number }
   /** The seeder has every piece (a super-seeder's last reveal, in one message). */
