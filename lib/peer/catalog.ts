@@ -22,8 +22,12 @@ export interface Served {
   soon?: Set<number>;
 }
 
-/** `soon`: the piece is arriving (p_soon), not yet verified (p_have). */
-type HaveListener = (index: number, soon: boolean) => void;
+/**
+ * `soon`: the piece is arriving (p_soon), not yet verified (p_have). `offered`, with a verified
+ * piece: it was in `soon` until now, so every watcher has been offered it (a watcher is told the
+ * `soon` pieces when it subscribes, the later ones as they come) and holds it as good as had.
+ */
+type HaveListener = (index: number, soon: boolean, offered: boolean) => void;
 /** `key`: the key the tracker confirmed that peer's session registered (it checked the peer's proof). */
 type PeerListener = (peer: string, key: string) => void;
 
@@ -57,10 +61,10 @@ export class Catalog {
   announce(group: string, name: string, index: number): void {
     const entry = this.get(group, name);
     if (!entry?.have.set(index)) return;
-    entry.soon?.delete(index);
+    const offered = entry.soon?.delete(index) ?? false;
     // Another copy still arriving was never checked: what was forwarded of it starts over from ours.
     entry.arriving?.get(index)?.lost();
-    for (const listener of this.#watchers.get(key(group, name)) ?? []) listener(index, false);
+    for (const listener of this.#watchers.get(key(group, name)) ?? []) listener(index, false, offered);
   }
 
   /**
@@ -82,7 +86,7 @@ export class Catalog {
     });
     entry.soon ??= new Set();
     entry.soon.add(index);
-    for (const listener of this.#watchers.get(key(group, name)) ?? []) listener(index, true);
+    for (const listener of this.#watchers.get(key(group, name)) ?? []) listener(index, true, false);
     return true;
   }
 

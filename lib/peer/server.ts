@@ -299,19 +299,13 @@ export function startPeerServer(options: {
                 ? { t: "p_bitfield", bits: seed.open(conn).toBytes(), superSeed: true }
                 : { t: "p_bitfield", bits: entry.have.toBytes() },
             );
+            for (const index of entry.soon ?? []) conn.send({ t: "p_soon", index });
             // A piece offered with p_soon is as good as held to the downloader (asked for, it is
             // sent): its p_have would tell nothing, and in a flash crowd these two per piece and
             // peer were most of a client's small writes, each a TLS record and a wakeup there.
-            const offered = new Set<number>();
-            for (const index of entry.soon ?? []) {
-              offered.add(index);
-              conn.send({ t: "p_soon", index });
-            }
-            p.unwatch = catalog.watch(msg.group, msg.name, (index, soon) => {
-              if (soon) {
-                offered.add(index);
-                conn.send({ t: "p_soon", index });
-              } else if (!offered.delete(index)) conn.send({ t: "p_have", index });
+            p.unwatch = catalog.watch(msg.group, msg.name, (index, soon, offered) => {
+              if (soon) conn.send({ t: "p_soon", index });
+              else if (!offered) conn.send({ t: "p_have", index });
               // A piece asked for while it arrived, and lost on the way, is here now or coming again.
               const stream = streams.get(conn);
               if (stream?.index === index) flow(conn, entry, stream);

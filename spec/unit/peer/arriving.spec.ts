@@ -33,7 +33,9 @@ describe("Catalog and arriving pieces", () => {
     const entry = served();
     catalog.add(entry);
     const heard: string[] = [];
-    catalog.watch("g", "f", (index, soon) => heard.push(`${soon ? "soon" : "have"} ${index}`));
+    catalog.watch("g", "f", (index, soon, offered) =>
+      heard.push(`${soon ? "soon" : offered ? "have (offered)" : "have"} ${index}`),
+    );
     const first = new ArrivingPiece(1, new Uint8Array(10));
     expect(catalog.arriving("g", "f", first)).toBe(true);
     expect(catalog.arriving("g", "f", new ArrivingPiece(1, new Uint8Array(10)))).toBe(false); // one copy at a time
@@ -44,7 +46,8 @@ describe("Catalog and arriving pieces", () => {
     catalog.announce("g", "f", 1);
     expect(catalog.arriving("g", "f", new ArrivingPiece(1, new Uint8Array(10)))).toBe(false);
     expect(catalog.arriving("g", "h", new ArrivingPiece(0, new Uint8Array(10)))).toBe(false); // not served
-    expect(heard).toEqual(["soon 1", "soon 1", "have 1"]);
+    catalog.announce("g", "f", 2); // never offered early: its watchers must hear of it
+    expect(heard).toEqual(["soon 1", "soon 1", "have (offered) 1", "have 2"]);
     expect(entry.soon?.has(1)).toBe(false);
   });
 
