@@ -145,8 +145,9 @@ describe("forwarding a piece while it arrives", () => {
     await waitUntil(() => sam.stats.withheld !== undefined && carl.stats.requests > 0, {
       what: "bob to ask both seeders",
     });
-    // All of sam's piece but its last part is at bob: one piece arriving.
-    await waitUntil(() => carl.stats.arriving.at(-1) === 1, { what: "carl to hear of one piece arriving" });
+    // All of sam's piece but its last part is at bob: one piece arriving. Carl hears it in a
+    // p_arriving, or in his requests if bob dialled him after sam's parts began.
+    await waitUntil(() => carl.stats.told === 1, { what: "carl to hear of one piece arriving" });
     const before = carl.stats.arriving.length;
     sam.release(); // whole: none arriving; then sam's next piece begins
     await waitUntil(() => carl.stats.arriving.length >= before + 2, { what: "carl to hear of the change" });

@@ -167,6 +167,8 @@ export interface SeederStats {
   withheld: number | undefined;
   /** The figures of the p_arriving messages received, in arrival order. */
   arriving: number[];
+  /** The latest figure of pieces arriving at the downloader, from a p_arriving or a p_request. */
+  told: number | undefined;
 }
 
 export interface RawSeeder {
@@ -237,6 +239,7 @@ export async function startRawSeeder(
     corrupted: 0,
     withheld: undefined,
     arriving: [],
+    told: undefined,
   };
   const fd = openSync(options.path, "r");
   const read = (index: number) => {
@@ -264,9 +267,11 @@ export async function startRawSeeder(
         conn.send({ t: "p_bitfield", bits: all.toBytes() });
       } else if (msg.t === "p_arriving") {
         stats.arriving.push(msg.count);
+        stats.told = msg.count;
       } else if (msg.t === "p_request") {
         stats.requests++;
         stats.requested.push(msg.index);
+        if (msg.arriving !== undefined) stats.told = msg.arriving;
         if (options.stall) return; // accepted the connection, announced everything, sends nothing
         if (options.withhold) {
           waiting.push({ conn, index: msg.index });
