@@ -361,12 +361,6 @@ export function startPeerServer(options: {
     if (!entry.origin || !entry.have.isComplete()) return undefined;
     let seed = superSeeds.get(entry);
     if (!seed) {
-      // Offers in file order from the first piece, as every downloader's whole-file SHA-1 goes:
-      // started at a random piece (so that two seeders that each shared the file would offer
-      // different ones first), the pieces before it came last, and each of 16 downloaders in
-      // the lab hashed 106-121 of its 128 pieces after the last one arrived, 200-250 ms on a
-      // busy machine; from the first, 18-42 pieces, 8-42 ms. Two such seeders now overlap in
-      // their first round; downloaders that hold a piece decline it, so both move on.
       seed = new SuperSeed<Downloader>(entry.have.size);
       superSeeds.set(entry, seed);
       seeding.set(seed, entry);

@@ -3,8 +3,9 @@
 // mallory, a raw downloader, asks bob for that piece meanwhile: she gets every part bob has but
 // the last, which comes only once bob's copy is whole and checked. When bob's copy fails its
 // check, mallory's piece starts over from the copy bob gets next, and what she ends with is the
-// piece. Bob's download completes and is the file; no p_have follows a piece's p_soon. A seeder holding requests of bob's not yet
-// begun hears how many pieces are arriving at him (it serves those receiving the fewest first).
+// piece. Bob's download completes and is the file; no p_have follows a piece's p_soon. A seeder
+// holding requests of bob's not yet begun hears how many pieces are arriving at him (it serves
+// those receiving the fewest first).
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";

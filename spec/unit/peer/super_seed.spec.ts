@@ -46,11 +46,12 @@ describe("SuperSeed", () => {
     expect(s.tick()).toEqual([]);
   });
 
-  test("offers start at firstPiece and go on in index order, wrapping", () => {
-    const s = new SuperSeed<string>(5, { offersPerConnection: 2, firstPiece: 3 });
-    expect(shown(s.open("a"))).toEqual([3, 4]);
-    expect(shown(s.open("b"))).toEqual([0, 1]);
-    expect(() => new SuperSeed<string>(5, { firstPiece: -1 })).toThrow(/firstPiece/);
+  test("offers go in file order from the first piece, wrapping to pieces given back", () => {
+    const s = new SuperSeed<string>(5, { offersPerConnection: 2 });
+    expect(shown(s.open("a"))).toEqual([0, 1]);
+    expect(shown(s.open("b"))).toEqual([2, 3]);
+    expect(s.close("a")).toEqual([]); // b holds all it may: 0 and 1 go back to the pool
+    expect(shown(s.open("c"))).toEqual([0, 4]); // 4 next, then round to 0
   });
 
   test("once every unsent piece is on offer, nothing is offered twice until offers go stale", () => {
