@@ -1,6 +1,8 @@
 // spec/unit/download/swarm_sim.spec.ts: the real DownloadCore and ServeQueue on simulated swarms:
 // every peer finishes, no bad piece is ever written, a swarm without a source completes from
-// its parts, runs replay exactly from a seed. Times are reported (bench: swarm-sim), not asserted.
+// its parts, runs replay exactly from a seed, and flash crowds of 8 and 64 finish within a margin
+// of the bound. Those times are simulated (one seed, no clock: the same on any machine, however
+// loaded), so they can be held to a limit; `npm run bench -- swarm-sim` reports the full table.
 import { describe, expect, test } from "bun:test";
 import { flashCrowd, kumarRossBoundMs, type SimHost, simulateSwarm } from "../../../bench/swarm_sim.ts";
 import { PIECE_BYTES } from "../../../lib/pieces/constants.ts";
@@ -30,13 +32,20 @@ describe("swarm simulator", () => {
     expect(kumarRossBoundMs(F, many)).toBeCloseTo(((100 * F) / ((LAN + 10 * LAN) / 8)) * 1000, 6);
   });
 
-  test.each([8, 64])(
-    "a flash crowd of %d peers on equal 100 Mbit/s links all finish, with nothing bad written",
-    (peers) => {
+  // The last peer's time over the bound, at most: seed 7 gives 1.112x and 1.163x; without
+  // forwarding 1.135x and 1.283x, without super-seeding 1.227x and 1.246x, without both 1.373x
+  // and 1.440x. A change that costs more than about 3% here should be looked at, not let by.
+  test.each([
+    [8, 1.15],
+    [64, 1.2],
+  ])(
+    "a flash crowd of %d peers on equal 100 Mbit/s links all finish within %dx the bound, with nothing bad written",
+    (peers, limit) => {
       const hosts = flashCrowd({ peers, sourceBits: LAN, peerBits: () => LAN });
       const r = simulateSwarm({ sizeBytes: F, hosts, seed: 7 });
       console.log(`swarm sim: ${summary(peers, r.finishMs, r.boundMs)}`);
       expect(r.finishMs.every((t) => t !== undefined && t >= r.boundMs)).toBe(true);
+      expect(Math.max(...r.finishMs.map((t) => t ?? Infinity)) / r.boundMs).toBeLessThan(limit);
       expect({ gaveUp: r.gaveUp, badWritten: r.badWritten, early: r.arrivedBeforeSenderHad }).toEqual({
         gaveUp: 0,
         badWritten: 0,
