@@ -27,6 +27,7 @@ import { makeRandomFile } from "./machine.ts";
 import { cpuSeconds, machineCpu, runOk, spawnChild, stopChildren } from "./proc.ts";
 import { ARIA2_COMMON, startOpentracker } from "./reference.ts";
 import { type LabHost, labUnavailable, SwarmLab } from "./swarm_lab_net.ts";
+import { labVerdicts, verdictLines } from "./swarm_targets.ts";
 import { ensureTools } from "./tools.ts";
 
 /** Where ./tracker and ./client are: the repository, or SWARM_BIN_DIR (say, an older build to compare). */
@@ -560,12 +561,23 @@ export async function runSwarmLab(args: string[]): Promise<number> {
     "links, sampled every 0.1 s from each host's bridge port, as a share of G (the downloaders' mean):",
   );
   for (const line of linkLines) console.log(line);
+  const targets = labVerdicts(
+    rows.map((r) => ({
+      peers: r.peers as number,
+      equal: !String(r.case).includes("mixed"),
+      oursS: r.oursS as number,
+      aria2cS: r.aria2cS as number,
+      oursOverBound: r.oursOverBound as number,
+    })),
+  );
+  console.log(`targets (set for 64 MiB at 100 Mbit/s; this run: ${sizeMb} MiB, each case once):`);
+  for (const line of verdictLines(targets)) console.log(line);
   const resultsDir = join(import.meta.dir, "results");
   mkdirSync(resultsDir, { recursive: true });
   const out = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, "-")}-swarm-lab.json`);
   writeFileSync(
     out,
-    `${JSON.stringify({ sizeMb, goodputBytesPerSecond: goodput, sysctls, queueMs, mtu, rows }, null, 2)}\n`,
+    `${JSON.stringify({ sizeMb, goodputBytesPerSecond: goodput, sysctls, queueMs, mtu, rows, targets }, null, 2)}\n`,
   );
   console.log(`written to ${out}`);
   return 0;

@@ -7,6 +7,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { flashCrowd, type SimHost, simulateSwarm } from "./swarm_sim.ts";
+import { simVerdicts, verdictLines } from "./swarm_targets.ts";
 
 const MBIT = 1e6;
 const SIZE_BYTES = 64 * 2 ** 20;
@@ -94,6 +95,17 @@ export function runSwarmSimBench(args: string[]): number {
       });
     }
   }
+  const targets = simVerdicts(
+    rows.map((r) => ({
+      peers: r.peers as number,
+      equal: r.case === CASES[0]?.name,
+      case: String(r.case),
+      ratio: r.ratio as number,
+    })),
+  );
+  const targetLines = ["", `targets (seed ${seed}):`, ...verdictLines(targets)];
+  console.log(targetLines.join("\n"));
+  lines.push(...targetLines);
   const dir = join(import.meta.dir, "results");
   mkdirSync(dir, { recursive: true });
   const file = join(
@@ -102,7 +114,7 @@ export function runSwarmSimBench(args: string[]): number {
   );
   writeFileSync(
     file,
-    `${JSON.stringify({ sizeBytes: SIZE_BYTES, seed, cutThrough, rows, table: lines }, null, 2)}\n`,
+    `${JSON.stringify({ sizeBytes: SIZE_BYTES, seed, cutThrough, rows, targets, table: lines }, null, 2)}\n`,
   );
   console.log(`\nwritten to ${file}`);
   return 0;
