@@ -444,9 +444,10 @@ export async function runSwarmLab(args: string[]): Promise<number> {
   if (!oursOnly) await ensureTools(log);
   const maxN = Math.max(...peerCounts);
   // Host i's link: 100 Mbit/s; in the mixed case every other downloader gets 20 Mbit/s.
-  const cases: { name: string; peers: number; rates: string[] }[] = peerCounts.map((n) => ({
+  const cases: { name: string; peers: number; equal: boolean; rates: string[] }[] = peerCounts.map((n) => ({
     name: `${n} peers, 100 Mbit/s`,
     peers: n,
+    equal: true,
     rates: Array.from({ length: n + 1 }, () => "100mbit"),
   }));
   if (mixed) {
@@ -454,6 +455,7 @@ export async function runSwarmLab(args: string[]): Promise<number> {
     cases.push({
       name: `${n} peers, mixed: half at 20 Mbit/s`,
       peers: n,
+      equal: false,
       rates: Array.from({ length: n + 1 }, (_, i) => (i > 0 && i % 2 === 0 ? "20mbit" : "100mbit")),
     });
   }
@@ -516,6 +518,7 @@ export async function runSwarmLab(args: string[]): Promise<number> {
       rows.push({
         case: c.name,
         peers: c.peers,
+        equalLinks: c.equal,
         boundS,
         ringS,
         oursS: last(ours),
@@ -564,7 +567,7 @@ export async function runSwarmLab(args: string[]): Promise<number> {
   const targets = labVerdicts(
     rows.map((r) => ({
       peers: r.peers as number,
-      equal: !String(r.case).includes("mixed"),
+      equal: r.equalLinks === true,
       oursS: r.oursS as number,
       aria2cS: r.aria2cS as number,
       oursOverBound: r.oursOverBound as number,
