@@ -105,9 +105,12 @@ describe("the web page", () => {
         await p.click('[data-files="g"] tr[data-file="film.bin"] button');
         const destDir = await makeTempDir("p2p-web-dest-");
         await p.fill("#download-form input[name=dest]", destDir);
-        // Record every value the bar shows, as the page redraws it (pushed, not reloaded).
+        // Record every value the bar shows, as the page redraws it (pushed, not reloaded): an
+        // observer of the downloads section sees each redraw before anything else runs, where a
+        // 20 ms sampler could still hold the last value but one when the card turned [C] (CI
+        // found it: a 64 MiB download over in well under a second, the bar's record ending at 0).
         await p.eval(
-          "(window.__bars = [], setInterval(() => { const e = document.querySelector('[data-download=\"g/film.bin\"] progress'); if (e && e.value !== window.__bars.at(-1)) window.__bars.push(e.value); }, 20), true)",
+          "(window.__bars = [], new MutationObserver(() => { const e = document.querySelector('[data-download=\"g/film.bin\"] progress'); if (e && e.value !== window.__bars.at(-1)) window.__bars.push(e.value); }).observe(document.getElementById('downloads'), { childList: true, subtree: true, attributes: true }), true)",
         );
         await p.click("#download-form button[type=submit]");
         await p.waitFor("document.querySelector('[data-download=\"g/film.bin\"]')", {
