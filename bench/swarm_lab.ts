@@ -569,7 +569,7 @@ export async function runSwarmLab(args: string[]): Promise<number> {
       peers: r.peers as number,
       equal: r.equalLinks === true,
       oursS: r.oursS as number,
-      aria2cS: r.aria2cS as number,
+      oursOverAria2c: r.oursOverAria2c as number,
       oursOverBound: r.oursOverBound as number,
     })),
   );

@@ -40,7 +40,8 @@ export function runSwarmSimBench(args: string[]): number {
   const peersArg = args.find((a) => a.startsWith("--peers="))?.slice("--peers=".length) ?? "10,100,1000";
   const seedArg = args.find((a) => a.startsWith("--seed="))?.slice("--seed=".length) ?? "1";
   const peerCounts = peersArg.split(",").map(Number);
-  const seeds = seedArg.split(",").map(Number);
+  // "1,,2" or "--seed=" would read as seed 0: every entry must be written out.
+  const seeds = seedArg.split(",").map((x) => (/^-?\d+$/.test(x) ? Number(x) : Number.NaN));
   const cutThrough = !args.includes("--store-and-forward");
   const unknown = args.filter(
     (a) => !a.startsWith("--peers=") && !a.startsWith("--seed=") && a !== "--store-and-forward",
@@ -78,7 +79,8 @@ export function runSwarmSimBench(args: string[]): number {
         const done = r.finishMs.filter((t): t is number => t !== undefined);
         const first = Math.min(...done) / 1000;
         const last = Math.max(...done) / 1000;
-        const line = `${c.name.padEnd(54)} ${String(peers).padStart(5)} ${String(seed).padStart(5)} ${(r.boundMs / 1000).toFixed(2).padStart(8)} ${first.toFixed(2).padStart(8)} ${last.toFixed(2).padStart(8)} ${`${(last / (r.boundMs / 1000)).toFixed(2)}x`.padStart(10)} ${String(r.sourceUploads).padStart(11)} ${wallS.toFixed(1).padStart(7)}${done.length < peers ? `  ${peers - done.length} NOT FINISHED` : ""}${r.badWritten > 0 ? `  ${r.badWritten} BAD PIECES WRITTEN` : ""}${r.arrivedBeforeSenderHad > 0 ? `  ${r.arrivedBeforeSenderHad} PIECES AHEAD OF THEIR SENDER` : ""}`;
+        const ratio = last / (r.boundMs / 1000);
+        const line = `${c.name.padEnd(54)} ${String(peers).padStart(5)} ${String(seed).padStart(5)} ${(r.boundMs / 1000).toFixed(2).padStart(8)} ${first.toFixed(2).padStart(8)} ${last.toFixed(2).padStart(8)} ${`${ratio.toFixed(2)}x`.padStart(10)} ${String(r.sourceUploads).padStart(11)} ${wallS.toFixed(1).padStart(7)}${done.length < peers ? `  ${peers - done.length} NOT FINISHED` : ""}${r.badWritten > 0 ? `  ${r.badWritten} BAD PIECES WRITTEN` : ""}${r.arrivedBeforeSenderHad > 0 ? `  ${r.arrivedBeforeSenderHad} PIECES AHEAD OF THEIR SENDER` : ""}`;
         console.log(line);
         lines.push(line);
         rows.push({
@@ -89,7 +91,7 @@ export function runSwarmSimBench(args: string[]): number {
           boundS: r.boundMs / 1000,
           firstS: first,
           lastS: last,
-          ratio: last / (r.boundMs / 1000),
+          ratio,
           finished: done.length,
           gaveUp: r.gaveUp,
           badWritten: r.badWritten,
@@ -98,7 +100,8 @@ export function runSwarmSimBench(args: string[]): number {
           events: r.events,
           wallS,
         });
-        ratios.push(last / (r.boundMs / 1000));
+        // A swarm some of whose peers never finished misses its target, whatever the others did.
+        ratios.push(done.length < peers ? Infinity : ratio);
       }
       const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
       if (seeds.length > 1) {

@@ -1,6 +1,7 @@
 // bench/swarm_targets.ts: the swarm's targets (issue "The swarm: a flash crowd finishes near
 // the physical bound, whatever its size"), judged from the rows the two swarm benches measure.
 // Pure: rows in, verdicts out; the benches print them and put them in their JSON.
+import { targetsMet, verdictWord } from "./table.ts";
 
 /** One target: what it asks, the figure measured, and whether the figure meets it. */
 export interface Verdict {
@@ -17,8 +18,8 @@ export interface LabRow {
   /** Every link at 100 Mbit/s (not the mixed case). */
   equal: boolean;
   oursS: number;
-  /** NaN with `--ours-only`. */
-  aria2cS: number;
+  /** NaN with `--ours-only` (no aria2c run). */
+  oursOverAria2c: number;
   oursOverBound: number;
 }
 
@@ -28,14 +29,16 @@ export interface SimRow {
   /** Source and peers on equal links (not one of the mixed cases). */
   equal: boolean;
   case: string;
-  /** The last peer's finish over the case's own bound. */
+  /** The last peer's finish over the case's own bound; Infinity when some peer never finished. */
   ratio: number;
 }
 
 const ratio = (x: number) => `${x.toFixed(2)}x`;
 
+/** `value` (a ratio) against `limit`; undefined or NaN is not measured, Infinity never finished. */
 function atMost(target: string, value: number | undefined, limit: number, missing: string): Verdict {
-  if (value === undefined || !Number.isFinite(value)) return { target, figure: missing, pass: undefined };
+  if (value === undefined || Number.isNaN(value)) return { target, figure: missing, pass: undefined };
+  if (value === Infinity) return { target, figure: "some peer never finished", pass: false };
   return { target, figure: ratio(value), pass: value <= limit };
 }
 
@@ -53,7 +56,7 @@ export function labVerdicts(rows: readonly LabRow[]): Verdict[] {
     out.push(
       atMost(
         `ours <= 0.6x aria2c's time, ${n} peers`,
-        r ? r.oursS / r.aria2cS : undefined,
+        r?.oursOverAria2c,
         0.6,
         r ? "not measured (--ours-only)" : notRun,
       ),
@@ -83,18 +86,17 @@ export function simVerdicts(rows: readonly SimRow[]): Verdict[] {
     atMost("equal links, 1000 peers: <= 1.3x the bound", equalAt(1000), 1.3, "not measured (--peers)"),
   ];
   for (const r of rows)
-    if (!r.equal) out.push(atMost(`${r.case}, ${r.peers} peers: <= 1.3x its own bound`, r.ratio, 1.3, ""));
+    if (!r.equal)
+      out.push(atMost(`${r.case}, ${r.peers} peers: <= 1.3x its own bound`, r.ratio, 1.3, "not measured"));
   return out;
 }
 
 /** The verdicts as lines to print, ending with how many were met of those measured. */
 export function verdictLines(verdicts: readonly Verdict[]): string[] {
   const width = Math.max(...verdicts.map((v) => v.target.length));
-  const lines = verdicts.map(
-    (v) =>
-      `  ${v.target.padEnd(width)}  ${v.figure}${v.pass === undefined ? "" : v.pass ? "  MET" : "  MISSED"}`,
+  const lines = verdicts.map((v) =>
+    `  ${v.target.padEnd(width)}  ${v.figure}  ${verdictWord(v.pass)}`.trimEnd(),
   );
-  const judged = verdicts.filter((v) => v.pass !== undefined);
-  lines.push(`targets met: ${judged.filter((v) => v.pass).length} of ${judged.length}`);
+  lines.push(targetsMet(verdicts.map((v) => v.pass)));
   return lines;
 }

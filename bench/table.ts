@@ -22,7 +22,7 @@ export function renderTable(figures: Figure[], title: string[]): string {
     f.reference ? `${cell(f.reference)}${f.refName ? ` ${f.refName}` : ""}` : (f.refName ?? ""),
     f.ratio === undefined ? "" : `${f.ratio.toFixed(2)}x`,
     f.target ?? "",
-    f.pass === undefined ? "" : f.pass ? "MET" : "MISSED",
+    verdictWord(f.pass),
   ]);
   const widths = HEADINGS.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
@@ -40,10 +40,19 @@ export function renderTable(figures: Figure[], title: string[]): string {
     }
     out.push(line(rows[i]!));
   });
-  const verdicts = figures.filter((f) => f.pass !== undefined);
-  const met = verdicts.filter((f) => f.pass).length;
-  out.push("", `targets met: ${met} of ${verdicts.length}`);
+  out.push("", targetsMet(figures.map((f) => f.pass)));
   return out.join("\n");
+}
+
+/** MET, MISSED, or nothing for a figure without a target (or not measured). */
+export function verdictWord(pass: boolean | undefined): string {
+  return pass === undefined ? "" : pass ? "MET" : "MISSED";
+}
+
+/** `targets met: M of N`, over the figures that were judged. */
+export function targetsMet(passes: readonly (boolean | undefined)[]): string {
+  const judged = passes.filter((p) => p !== undefined);
+  return `targets met: ${judged.filter((p) => p).length} of ${judged.length}`;
 }
 
 /** `median [min..max]`, each with digits suited to its size. */

@@ -5,10 +5,10 @@ import { labVerdicts, simVerdicts, verdictLines } from "../../../bench/swarm_tar
 
 // The lab run of 2026-12-04 18:22 (bench/results/2026-12-04T18-22-38-169Z-swarm-lab.json).
 const lab = [
-  { peers: 4, equal: true, oursS: 5.72, aria2cS: 8.17, oursOverBound: 1.056 },
-  { peers: 8, equal: true, oursS: 6.22, aria2cS: 9.24, oursOverBound: 1.148 },
-  { peers: 16, equal: true, oursS: 6.83, aria2cS: 13.88, oursOverBound: 1.261 },
-  { peers: 8, equal: false, oursS: 29.31, aria2cS: 35.83, oursOverBound: 1.082 },
+  { peers: 4, equal: true, oursS: 5.72, oursOverAria2c: 5.72 / 8.17, oursOverBound: 1.056 },
+  { peers: 8, equal: true, oursS: 6.22, oursOverAria2c: 6.22 / 9.24, oursOverBound: 1.148 },
+  { peers: 16, equal: true, oursS: 6.83, oursOverAria2c: 6.83 / 13.88, oursOverBound: 1.261 },
+  { peers: 8, equal: false, oursS: 29.31, oursOverAria2c: 29.31 / 35.83, oursOverBound: 1.082 },
 ];
 
 describe("swarm targets", () => {
@@ -23,7 +23,7 @@ describe("swarm targets", () => {
   });
 
   test("the lab: an --ours-only run, or one without 4 peers, leaves those targets unjudged", () => {
-    const oursOnly = lab.filter((r) => r.peers !== 4).map((r) => ({ ...r, aria2cS: Number.NaN }));
+    const oursOnly = lab.filter((r) => r.peers !== 4).map((r) => ({ ...r, oursOverAria2c: Number.NaN }));
     const v = labVerdicts(oursOnly);
     expect(v.filter((x) => x.pass === undefined).map((x) => x.figure)).toEqual([
       "not measured (--ours-only)",
@@ -52,5 +52,17 @@ describe("swarm targets", () => {
     const lines = verdictLines(v);
     expect(lines[0]).toMatch(/^ {2}equal links, 100 peers: <= 1\.15x the bound +1\.20x {2}MISSED$/);
     expect(lines.at(-1)).toBe("targets met: 2 of 4");
+  });
+
+  test("the simulator: a swarm some of whose peers never finished misses its target", () => {
+    const v = simVerdicts([
+      { peers: 100, equal: true, case: "equal", ratio: Infinity },
+      { peers: 100, equal: false, case: "slow half", ratio: Infinity },
+    ]);
+    expect(v.map((x) => [x.figure, x.pass])).toEqual([
+      ["some peer never finished", false],
+      ["not measured (--peers)", undefined],
+      ["some peer never finished", false],
+    ]);
   });
 });
