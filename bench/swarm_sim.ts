@@ -29,6 +29,7 @@ import { SuperSeed } from "../lib/peer/super_seed.ts";
 import { Bitfield } from "../lib/pieces/bitfield.ts";
 import { pieceCount, pieceLength } from "../lib/pieces/constants.ts";
 import { PIECE_PART_BYTES, WHOLE_PIECE_MS } from "../lib/wire/peer_protocol.ts";
+import { type StripeTrees, stripeOf, stripeTrees } from "./stripe_trees.ts";
 
 /** One host of the swarm: rates in bytes per second, one-way latency in ms. */
 export interface SimHost {
@@ -70,6 +71,14 @@ export interface SimOptions {
   limitMs?: number;
   /** Pieces are forwarded while they arrive (see the head of this file); default true. */
   cutThrough?: boolean;
+  /**
+   * What-if: instead of the tracker's list, each downloader connects only to its parents in
+   * balanced stripe trees of this many stripes (bench/stripe_trees.ts) and asks each parent
+   * only for its stripe's pieces. Needs hosts[0] to be the only source, and at least as many
+   * downloaders as stripes. The source then shows everything (each piece is asked of it by
+   * one root only: the trees do what super-seeding is for).
+   */
+  stripeTrees?: number;
 }
 
 export interface SimResult {
@@ -256,6 +265,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
   const sendSlots = options.sendSlots ?? DEFAULT_SEND_SLOTS.connections;
   const limitMs = options.limitMs ?? 3_600_000;
   const tickMs = 1_000;
+  const trees = options.stripeTrees === undefined ? undefined : treesFor(hosts, options.stripeTrees);
   const heap = new EventHeap();
   let now = 0;
   let events = 0;
@@ -293,7 +303,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
         maxQueuedTotal: options.maxQueuedTotal ?? DEFAULT_QUEUED_TOTAL,
       }),
       superSeed:
-        host.have === "all" && options.superSeed !== false
+        host.have === "all" && options.superSeed !== false && trees === undefined
           ? new SuperSeed<Conn>(
               count,
               options.superSeedOffers === undefined ? {} : { offersPerConnection: options.superSeedOffers },
@@ -694,7 +704,9 @@ export function simulateSwarm(options: SimOptions): SimResult {
         case "refresh_peers":
           at(2 * nodeOf(0).host.latencyMs + 2 * n.host.latencyMs, () => {
             // The tracker lists every live sharer, in the same order to everyone.
-            const listed = nodes.filter((m, j) => j !== i && m.started).map((m) => m.id);
+            const listed = trees
+              ? [...new Set(trees.parents[i - 1])].map((j) => nodeOf(j).id)
+              : nodes.filter((m, j) => j !== i && m.started).map((m) => m.id);
             apply(i, n.core?.handle({ t: "peers", nowMs: now, peers: listed }) ?? []);
           });
           break;
@@ -738,7 +750,8 @@ export function simulateSwarm(options: SimOptions): SimResult {
       const superSeed = s.superSeed?.active === true;
       const bits = (superSeed ? s.superSeed?.open(conn) : undefined) ?? s.have.clone();
       // The seeder learns of a downloader of its own file: it may fetch from it too.
-      if (s.core && !s.done) apply(j, s.core.handle({ t: "peers", nowMs: now, peers: [nodeOf(i).id] }));
+      if (s.core && !s.done && !trees)
+        apply(j, s.core.handle({ t: "peers", nowMs: now, peers: [nodeOf(i).id], introduced: true }));
       at(lat(i, j), () => {
         if (!conn.closed)
           apply(
@@ -780,8 +793,20 @@ export function simulateSwarm(options: SimOptions): SimResult {
     at(spread * rng(), () => {
       const n = nodeOf(i);
       n.started = true;
+      const parents = trees?.parents[i - 1];
       n.core = new DownloadCore(
-        { sizeBytes, selfPeer: n.id, have: n.have.clone(), nowMs: now },
+        {
+          sizeBytes,
+          selfPeer: n.id,
+          have: n.have.clone(),
+          nowMs: now,
+          ...(trees && parents
+            ? {
+                mayAsk: (peer: string, index: number) =>
+                  byId.get(peer) === parents[stripeOf(index, trees.stripes)],
+              }
+            : {}),
+        },
         options.core ?? {},
         rng,
       );
@@ -832,6 +857,13 @@ export function simulateSwarm(options: SimOptions): SimResult {
 }
 
 /** Swarm shapes of the bench and the tests: rates in bit/s. */
+/** The stripe trees over `hosts`: one source first, then the downloaders. */
+function treesFor(hosts: readonly SimHost[], stripes: number): StripeTrees {
+  if (hosts[0]?.have !== "all" || hosts.slice(1).some((h) => h.have !== undefined && h.have.length > 0))
+    throw new RangeError("Invalid stripe trees: hosts[0] must be the only host with pieces");
+  return stripeTrees(hosts.length - 1, stripes);
+}
+
 export function flashCrowd(options: {
   peers: number;
   sourceBits: number;

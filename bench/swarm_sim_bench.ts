@@ -5,6 +5,12 @@
 // seed can be a lucky or an unlucky draw: at 100 peers seeds 1 to 4 give 1.17x to 1.20x).
 // `--store-and-forward` is a what-if: every piece stored and checked before it is passed on, as
 // the product did before it forwarded pieces while they arrive (see swarm_sim.ts).
+// `--stripe-trees[=K]` is another, of an overlay the product does not build: balanced stripe
+// trees of K stripes (default 4, bench/stripe_trees.ts), each downloader asking each of its K
+// parents for one stripe.
+// `--latency-ms=N` sets every host's one-way latency (default 0.25; the namespace lab's full
+// queues are about 25 ms a host), `--start-spread-ms=N` starts each downloader at a uniform
+// moment in [0, N) instead of all at once (a crowd that clicks over a second, not in one ms).
 // Prints the table and writes JSON to bench/results/.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,58 +18,95 @@ import { flashCrowd, type SimHost, simulateSwarm } from "./swarm_sim.ts";
 import { simVerdicts, verdictLines } from "./swarm_targets.ts";
 
 const MBIT = 1e6;
+/** Every host's one-way latency unless `--latency-ms` says otherwise (flashCrowd's default). */
+const DEFAULT_LATENCY_MS = 0.25;
 const SIZE_BYTES = 64 * 2 ** 20;
 
 interface Case {
   name: string;
-  hosts: (peers: number) => SimHost[];
+  hosts: (peers: number, latencyMs: number) => SimHost[];
 }
 
 const CASES: Case[] = [
   {
     name: "equal: source and peers at 100 Mbit/s",
-    hosts: (peers) => flashCrowd({ peers, sourceBits: 100 * MBIT, peerBits: () => 100 * MBIT }),
+    hosts: (peers, latencyMs) =>
+      flashCrowd({ peers, sourceBits: 100 * MBIT, peerBits: () => 100 * MBIT, latencyMs }),
   },
   {
     name: "mixed: 1 Gbit/s source, 100 Mbit/s peers",
-    hosts: (peers) => flashCrowd({ peers, sourceBits: 1000 * MBIT, peerBits: () => 100 * MBIT }),
+    hosts: (peers, latencyMs) =>
+      flashCrowd({ peers, sourceBits: 1000 * MBIT, peerBits: () => 100 * MBIT, latencyMs }),
   },
   {
     name: "mixed: 1 Gbit/s source, half the peers at 20 Mbit/s",
-    hosts: (peers) =>
-      flashCrowd({ peers, sourceBits: 1000 * MBIT, peerBits: (i) => (i % 2 === 0 ? 20 * MBIT : 100 * MBIT) }),
+    hosts: (peers, latencyMs) =>
+      flashCrowd({
+        peers,
+        sourceBits: 1000 * MBIT,
+        peerBits: (i) => (i % 2 === 0 ? 20 * MBIT : 100 * MBIT),
+        latencyMs,
+      }),
   },
 ];
 
+const USAGE =
+  "error: usage: npm run bench -- swarm-sim [--peers=10,100,1000] [--seed=<integer>[,<integer>...]] [--latency-ms=<ms>] [--start-spread-ms=<ms>] [--store-and-forward | --stripe-trees[=<stripes>]]";
+
+/** The value of `--name=value` in `args`, or undefined. */
+function flag(args: string[], name: string): string | undefined {
+  return args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+
 /** Runs the table; returns the process exit code. */
 export function runSwarmSimBench(args: string[]): number {
-  const peersArg = args.find((a) => a.startsWith("--peers="))?.slice("--peers=".length) ?? "10,100,1000";
-  const seedArg = args.find((a) => a.startsWith("--seed="))?.slice("--seed=".length) ?? "1";
+  const treesArg = args.includes("--stripe-trees") ? "4" : flag(args, "stripe-trees");
+  const stripes = treesArg === undefined ? undefined : /^\d+$/.test(treesArg) ? Number(treesArg) : Number.NaN;
+  const peersArg = flag(args, "peers") ?? "10,100,1000";
+  const seedArg = flag(args, "seed") ?? "1";
+  const latencyArg = flag(args, "latency-ms") ?? String(DEFAULT_LATENCY_MS);
   const peerCounts = peersArg.split(",").map(Number);
   // "1,,2" or "--seed=" would read as seed 0: every entry must be written out.
   const seeds = seedArg.split(",").map((x) => (/^-?\d+$/.test(x) ? Number(x) : Number.NaN));
+  const latencyMs = /^\d+(\.\d+)?$/.test(latencyArg) ? Number(latencyArg) : Number.NaN;
+  const spreadArg = flag(args, "start-spread-ms") ?? "0";
+  const startSpreadMs = /^\d+(\.\d+)?$/.test(spreadArg) ? Number(spreadArg) : Number.NaN;
   const cutThrough = !args.includes("--store-and-forward");
+  const known = ["--peers=", "--seed=", "--latency-ms=", "--start-spread-ms=", "--stripe-trees="];
   const unknown = args.filter(
-    (a) => !a.startsWith("--peers=") && !a.startsWith("--seed=") && a !== "--store-and-forward",
+    (a) => !known.some((k) => a.startsWith(k)) && a !== "--store-and-forward" && a !== "--stripe-trees",
   );
   if (
     unknown.length > 0 ||
     peerCounts.some((n) => !Number.isInteger(n) || n < 1) ||
-    seeds.some((n) => !Number.isInteger(n))
+    seeds.some((n) => !Number.isInteger(n)) ||
+    Number.isNaN(latencyMs) ||
+    Number.isNaN(startSpreadMs) ||
+    (stripes !== undefined && !(stripes >= 1)) ||
+    (stripes !== undefined && !cutThrough)
   ) {
+    console.error(USAGE);
+    return 2;
+  }
+  if (stripes !== undefined && peerCounts.some((n) => n < stripes)) {
     console.error(
-      "error: usage: npm run bench -- swarm-sim [--peers=10,100,1000] [--seed=<integer>[,<integer>...]] [--store-and-forward]",
+      `error: stripe trees need at least as many peers as stripes (${stripes}): got --peers=${peersArg}`,
     );
     return 2;
   }
   const rows: Record<string, unknown>[] = [];
   const header = `${"case".padEnd(54)} ${"peers".padStart(5)} ${"seed".padStart(5)} ${"bound s".padStart(8)} ${"first s".padStart(8)} ${"last s".padStart(8)} ${"last/bound".padStart(10)} ${"source sent".padStart(11)} ${"wall s".padStart(7)}`;
   const lines = [
-    `swarm simulator: ${SIZE_BYTES / 2 ** 20} MiB (${SIZE_BYTES / 2 ** 19} pieces), flash crowd at t=0, seed${seeds.length > 1 ? "s" : ""} ${seeds.join(", ")}, 0.5 ms RTT per hop`,
-    cutThrough
-      ? "pieces forwarded while they arrive, the last part once checked (as the product does)"
-      : "what-if: every piece stored and checked before it is offered (the product before 2026-12-02)",
+    `swarm simulator: ${SIZE_BYTES / 2 ** 20} MiB (${SIZE_BYTES / 2 ** 19} pieces), ${startSpreadMs > 0 ? `downloaders starting over ${startSpreadMs} ms` : "flash crowd at t=0"}, seed${seeds.length > 1 ? "s" : ""} ${seeds.join(", ")}, ${2 * latencyMs} ms RTT per hop`,
+    !cutThrough
+      ? "what-if: every piece stored and checked before it is offered (the product before 2026-12-02)"
+      : stripes !== undefined
+        ? `what-if, not the product: balanced trees of ${stripes} stripes, each downloader asking each of its parents for one stripe (bench/stripe_trees.ts)`
+        : "pieces forwarded while they arrive, the last part once checked (as the product does)",
     "bound: T_min = max(F/u_s, F/d_min, N F/(u_s + sum u_i)) (Kumar and Ross 2006), per case; source sent = pieces the source uploaded",
+    ...(startSpreadMs > 0
+      ? [`(the bound is for a crowd starting at once: the last to start here cannot finish before its start, up to ${startSpreadMs} ms, plus F/d)`]
+      : []),
     header,
     "-".repeat(header.length),
   ];
@@ -74,7 +117,14 @@ export function runSwarmSimBench(args: string[]): number {
       const ratios: number[] = [];
       for (const seed of seeds) {
         const began = performance.now();
-        const r = simulateSwarm({ sizeBytes: SIZE_BYTES, hosts: c.hosts(peers), seed, cutThrough });
+        const r = simulateSwarm({
+          sizeBytes: SIZE_BYTES,
+          hosts: c.hosts(peers, latencyMs),
+          seed,
+          cutThrough,
+          startSpreadMs,
+          ...(stripes === undefined ? {} : { stripeTrees: stripes }),
+        });
         const wallS = (performance.now() - began) / 1000;
         const done = r.finishMs.filter((t): t is number => t !== undefined);
         const first = Math.min(...done) / 1000;
@@ -88,6 +138,9 @@ export function runSwarmSimBench(args: string[]): number {
           peers,
           seed,
           cutThrough,
+          stripeTrees: stripes ?? null,
+          latencyMs,
+          startSpreadMs,
           boundS: r.boundMs / 1000,
           firstS: first,
           lastS: last,
@@ -112,20 +165,32 @@ export function runSwarmSimBench(args: string[]): number {
       judged.push({ peers, equal: c === CASES[0], case: c.name, ratio: mean });
     }
   }
-  const targets = simVerdicts(judged);
+  // The targets are the product's, on the links above: a what-if is not judged against them.
+  const whatIf =
+    stripes !== undefined
+      ? "the product does not build stripe trees"
+      : latencyMs !== DEFAULT_LATENCY_MS
+        ? `they are set at ${DEFAULT_LATENCY_MS} ms a host`
+        : startSpreadMs > 0
+          ? "they are set for a crowd that starts at once"
+          : undefined;
+  const targets = whatIf === undefined ? simVerdicts(judged) : [];
   const on = seeds.length > 1 ? `the mean of seeds ${seeds.join(", ")}` : `seed ${seeds[0]}`;
-  const targetLines = ["", `targets (${on}):`, ...verdictLines(targets)];
+  const targetLines =
+    whatIf === undefined
+      ? ["", `targets (${on}):`, ...verdictLines(targets)]
+      : ["", `targets: not judged (${whatIf})`];
   console.log(targetLines.join("\n"));
   lines.push(...targetLines);
   const dir = join(import.meta.dir, "results");
   mkdirSync(dir, { recursive: true });
   const file = join(
     dir,
-    `${new Date().toISOString().replace(/[:.]/g, "-")}-swarm-sim${cutThrough ? "" : "-store-and-forward"}.json`,
+    `${new Date().toISOString().replace(/[:.]/g, "-")}-swarm-sim${cutThrough ? "" : "-store-and-forward"}${stripes === undefined ? "" : "-stripe-trees"}.json`,
   );
   writeFileSync(
     file,
-    `${JSON.stringify({ sizeBytes: SIZE_BYTES, seeds, cutThrough, rows, means: judged, targets, table: lines }, null, 2)}\n`,
+    `${JSON.stringify({ sizeBytes: SIZE_BYTES, seeds, cutThrough, stripeTrees: stripes ?? null, latencyMs, startSpreadMs, rows, means: judged, targets, table: lines }, null, 2)}\n`,
   );
   console.log(`\nwritten to ${file}`);
   return 0;

@@ -199,7 +199,7 @@ export class Download {
   #introduce(peer: string, key: string): void {
     if (!this.#fetching()) return;
     this.#deps.trust.vouch(peer, key);
-    this.#run(this.#core?.handle({ t: "peers", nowMs: Date.now(), peers: [peer] }) ?? []);
+    this.#run(this.#core?.handle({ t: "peers", nowMs: Date.now(), peers: [peer], introduced: true }) ?? []);
   }
 
   /** `42% 12.3 MB/s 3 peers` and the like. */

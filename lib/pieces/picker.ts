@@ -10,6 +10,11 @@ export interface PiecePickerOptions {
   rng: () => number;
   /** Pieces already verified, e.g. when a download resumes. */
   have?: Bitfield;
+  /**
+   * Which peer may be asked for which piece, when an overlay decides that (the swarm
+   * simulator's stripe trees: each piece from one parent); every peer for every piece without it.
+   */
+  mayAsk?: (peerId: string, pieceIndex: number) => boolean;
 }
 
 /**
@@ -52,11 +57,13 @@ export class PiecePicker {
   /** The same pieces as packed bits (MSB first, as Bitfield). */
   #idleBits: Uint8Array;
   #peerBits = new Map<string, PeerBits>();
+  #mayAsk: ((peerId: string, pieceIndex: number) => boolean) | undefined;
 
   /** A picker for `pieceCount` pieces, none of them held by any peer yet. */
   constructor(pieceCount: number, options: PiecePickerOptions) {
     this.#size = pieceCount;
     this.#rng = options.rng;
+    this.#mayAsk = options.mayAsk;
     this.#have = options.have?.clone() ?? new Bitfield(pieceCount);
     if (this.#have.size !== pieceCount) {
       throw new Error(`PiecePicker: have covers ${this.#have.size} pieces, expected ${pieceCount}`);
@@ -161,6 +168,8 @@ export class PiecePicker {
   pick(peerId: string): number | undefined {
     const peer = this.#peers.get(peerId);
     if (peer === undefined) return undefined;
+    // Apart from the scans below, which the loopback leecher's memory is sensitive to.
+    if (this.#mayAsk) return this.#pickAllowed(peerId, peer, this.#mayAsk);
     // Rarest first over pieces we lack and nobody is fetching.
     let ties = 0;
     if (peer.isComplete()) {
@@ -180,6 +189,38 @@ export class PiecePicker {
     let fewest = Infinity;
     for (const [pieceIndex, askers] of this.#requesters) {
       if (askers.has(peerId) || askers.size >= ENDGAME_REQUESTERS || !peer.has(pieceIndex)) continue;
+      if (askers.size < fewest) {
+        fewest = askers.size;
+        ties = 0;
+      }
+      if (askers.size === fewest) this.#ties[ties++] = pieceIndex;
+    }
+    return ties > 0 ? this.#ties[this.#choose(ties)] : undefined;
+  }
+
+  /** `pick` restricted to the pieces `mayAsk` allows from this peer: the same choices, by a plain scan. */
+  #pickAllowed(
+    peerId: string,
+    peer: Bitfield,
+    mayAsk: (peerId: string, pieceIndex: number) => boolean,
+  ): number | undefined {
+    let ties = 0;
+    let rarest = Infinity;
+    for (let i = 0; i < this.#size; i++) {
+      if (!isSet(this.#idleBits, i) || !peer.has(i) || !mayAsk(peerId, i)) continue;
+      const available = this.#availability[i] ?? 0;
+      if (available < rarest) {
+        rarest = available;
+        ties = 0;
+      }
+      if (available === rarest) this.#ties[ties++] = i;
+    }
+    if (ties > 0) return this.#ties[this.#choose(ties)];
+    if (!this.inEndgame()) return undefined;
+    let fewest = Infinity;
+    for (const [pieceIndex, askers] of this.#requesters) {
+      if (askers.has(peerId) || askers.size >= ENDGAME_REQUESTERS || !peer.has(pieceIndex)) continue;
+      if (!mayAsk(peerId, pieceIndex)) continue;
       if (askers.size < fewest) {
         fewest = askers.size;
         ties = 0;

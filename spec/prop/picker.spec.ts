@@ -8,7 +8,8 @@ import { ENDGAME_REQUESTERS, PiecePicker } from "../../lib/pieces/picker.ts";
 
 const FC_RUNS = Number(process.env.FC_RUNS ?? 1000);
 const PEERS = ["p1", "p2", "p3", "p4"] as const;
-type MakePicker = (size: number, rng: () => number) => PiecePicker;
+type MayAsk = (peerId: string, pieceIndex: number) => boolean;
+type MakePicker = (size: number, rng: () => number, mayAsk?: MayAsk) => PiecePicker;
 
 function bitfieldOf(size: number, pieces: Iterable<number>): Bitfield {
   const field = new Bitfield(size);
@@ -23,6 +24,8 @@ interface Model {
   inFlight: Map<number, Set<string>>; // piece -> peers asked; never empty
   /** The picker's last draw from its rng: which of the tied pieces it must have taken. */
   lastDraw: number;
+  /** Which peer may be asked for which piece (an overlay's choice); any, when absent. */
+  mayAsk?: MayAsk;
 }
 type Cmd = fc.Command<Model, PiecePicker>;
 
@@ -90,7 +93,7 @@ class PickAndRequest implements Cmd {
   check = (m: Model) => m.peers.has(this.peer);
   run(m: Model, r: PiecePicker): void {
     const bits = m.peers.get(this.peer)!;
-    const wanted = [...bits].filter((i) => !m.have.has(i));
+    const wanted = [...bits].filter((i) => !m.have.has(i) && (m.mayAsk?.(this.peer, i) ?? true));
     const idle = wanted.filter((i) => !m.inFlight.has(i));
     // Endgame only once every missing piece is in flight somewhere.
     let missingIdle = 0;
@@ -184,19 +187,32 @@ const commands = fc.commands(
 );
 const startPeers = fc.array(bitsArb, { minLength: 1, maxLength: 3 });
 
-function pickerBehaves(make: MakePicker) {
+/** With `restricted`, each peer may be asked only for some pieces, drawn at random (PEERS x 16). */
+function pickerBehaves(make: MakePicker, restricted = false) {
   return fc.property(
     fc.integer({ min: 1, max: 12 }),
     fc.nat(),
     startPeers,
     commands,
-    (size, seed, start, cmds) => {
-      const model: Model = { size, peers: new Map(), have: new Set(), inFlight: new Map(), lastDraw: 0 };
+    fc.array(fc.boolean(), { minLength: PEERS.length * 16, maxLength: PEERS.length * 16 }),
+    (size, seed, start, cmds, allowed) => {
+      const mayAsk: MayAsk | undefined = restricted
+        ? (peer, piece) => allowed[PEERS.indexOf(peer as (typeof PEERS)[number]) * 16 + piece] ?? false
+        : undefined;
+      const model: Model = {
+        size,
+        peers: new Map(),
+        have: new Set(),
+        inFlight: new Map(),
+        lastDraw: 0,
+        ...(mayAsk ? { mayAsk } : {}),
+      };
       const rng = seededRng(seed);
-      const real = make(size, () => {
+      const draw = () => {
         model.lastDraw = rng();
         return model.lastDraw;
-      });
+      };
+      const real = make(size, draw, mayAsk);
       for (const [i, bits] of start.entries()) new AddPeer(PEERS[i]!, bits).run(model, real);
       fc.modelRun(() => ({ model, real }), cmds);
     },
@@ -231,7 +247,8 @@ function completesDespiteSlowPeer(
   return picker.isComplete();
 }
 
-const realPicker: MakePicker = (size, rng) => new PiecePicker(size, { rng });
+const realPicker: MakePicker = (size, rng, mayAsk) =>
+  new PiecePicker(size, mayAsk ? { rng, mayAsk } : { rng });
 
 /** Broken on purpose: lowest index first, ignoring rarity; proves the rarest-first check bites. */
 class LowestFirst extends PiecePicker {
@@ -262,6 +279,19 @@ class NoEndgame extends PiecePicker {
 describe("PiecePicker", () => {
   test("agrees with the model: eligible, rarest first, no double request outside endgame", () => {
     fc.assert(pickerBehaves(realPicker), { numRuns: FC_RUNS });
+  }, 60_000);
+
+  // An overlay (the swarm simulator's stripe trees) names the one peer to ask for each piece.
+  test("asked for only what each peer may be asked, agrees with the model restricted to that", () => {
+    fc.assert(pickerBehaves(realPicker, true), { numRuns: FC_RUNS });
+  }, 60_000);
+
+  test("the restricted model check catches a picker that asks any peer for anything", () => {
+    const out = fc.check(
+      pickerBehaves((size, rng) => new PiecePicker(size, { rng }), true),
+      { numRuns: FC_RUNS },
+    );
+    expect(out.failed).toBe(true);
   }, 60_000);
 
   test("finishes despite a slow peer holding the last pieces in flight forever", () => {

@@ -59,6 +59,21 @@ describe("DownloadCore", () => {
     expect(c.handle({ t: "peers", nowMs: 10, peers: ["a:1"] })).toEqual([]);
   });
 
+  test("maxPeers are dialled; beyond them only a peer that found us and no list showed, up to latePeers more", () => {
+    const { c } = core(4, { maxPeers: 2, latePeers: 1 });
+    const listed = c.handle({ t: "peers", nowMs: 0, peers: ["a:1", "b:1", "c:1"] });
+    expect(of(listed, "dial").length).toBe(2);
+    const skipped = ["a:1", "b:1", "c:1"].find((p) => c.peerPhase(p) === undefined) ?? "";
+    // Listed once: it could have been picked, so connecting to us earns it no late place.
+    expect(c.handle({ t: "peers", nowMs: 1, peers: [skipped], introduced: true })).toEqual([]);
+    // Never listed (it started after we asked): fetched from in return, beyond maxPeers.
+    const late = c.handle({ t: "peers", nowMs: 2, peers: ["late:1"], introduced: true });
+    expect(of(late, "dial").map((d) => d.peer)).toEqual(["late:1"]);
+    // The late places are full now.
+    expect(c.handle({ t: "peers", nowMs: 3, peers: ["later:1"], introduced: true })).toEqual([]);
+    expect(c.handle({ t: "peers", nowMs: 4, peers: ["d:1"] })).toEqual([]);
+  });
+
   test("a resumed download with every piece finishes at once", () => {
     const c = new DownloadCore({ sizeBytes: 3 * PIECE_BYTES, selfPeer: "me:1", have: full(3), nowMs: 0 });
     expect(of(c.start(0), "finish")).toHaveLength(1);
