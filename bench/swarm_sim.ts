@@ -208,6 +208,12 @@ interface Conn {
   busy: boolean; // a piece of this connection is being sent
   /** From a piece's start to its seeder hearing it arrived, the last time (as lib/peer/server.ts measures). */
   pieceMs: number | undefined;
+  /**
+   * When the bitfield reaches the downloader: its seeder's later messages (have, resume) come
+   * after it, as on one TCP stream. Without that, a "have" sent just after the bitfield was
+   * taken overtook it, reached a core that had not heard of the peer yet, and was lost.
+   */
+  readyAt: number;
 }
 
 interface Transfer {
@@ -617,12 +623,15 @@ export function simulateSwarm(options: SimOptions): SimResult {
     }
     touch(n);
   };
+  /** A message from `c`'s seeder to its downloader: half a round trip, and never before the bitfield. */
+  const toDownloader = (c: Conn, fn: () => void) => at(Math.max(lat(c.from, c.to) / 2, c.readyAt - now), fn);
+
   /** Node `i` tells its downloaders it has piece `index`. */
   const announce = (i: number, index: number) => {
     const n = nodeOf(i);
     for (const c of n.inbound) {
       if (c.closed || !c.admitted) continue;
-      at(lat(c.from, c.to) / 2, () => {
+      toDownloader(c, () => {
         if (!c.closed)
           apply(c.from, nodeOf(c.from).core?.handle({ t: "have", nowMs: now, peer: n.id, index }) ?? []);
       });
@@ -640,7 +649,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
       startTransfer(next.conn, next.index);
     }
     for (const c of n.serve.toResume()) {
-      at(lat(c.from, c.to) / 2, () => {
+      toDownloader(c, () => {
         if (!c.closed)
           apply(c.from, nodeOf(c.from).core?.handle({ t: "resume", nowMs: now, peer: n.id }) ?? []);
       });
@@ -726,7 +735,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
   /** The seeder of `conn` tells its downloader it has these pieces. */
   const tellHaves = (conn: Conn, indexes: readonly number[], all?: true) => {
     const peer = nodeOf(conn.to).id;
-    at(lat(conn.from, conn.to) / 2, () => {
+    toDownloader(conn, () => {
       if (conn.closed) return;
       const core = nodeOf(conn.from).core;
       if (all) apply(conn.from, core?.handle({ t: "have_all", nowMs: now, peer }) ?? []);
@@ -738,13 +747,22 @@ export function simulateSwarm(options: SimOptions): SimResult {
   const dial = (i: number, peer: string) => {
     const j = byId.get(peer);
     if (j === undefined) return;
-    const conn: Conn = { from: i, to: j, admitted: false, closed: false, busy: false, pieceMs: undefined };
+    const conn: Conn = {
+      from: i,
+      to: j,
+      admitted: false,
+      closed: false,
+      busy: false,
+      pieceMs: undefined,
+      readyAt: Infinity,
+    };
     nodeOf(i).outbound.set(j, conn);
     // connect + challenge + hello + check + bitfield: two round trips.
     at(lat(i, j), () => {
       if (conn.closed) return;
       const s = nodeOf(j);
       conn.admitted = true;
+      conn.readyAt = now + lat(i, j);
       s.inbound.push(conn);
       s.serve.open(conn, "f");
       const superSeed = s.superSeed?.active === true;

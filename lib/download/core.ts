@@ -19,8 +19,8 @@ export interface CoreOptions {
    * tracker gave us (they started after we asked) are fetched from in return, up to this many
    * more. When downloaders start over a second rather than at once, the first ones fill their
    * places with each other, and a later one, dialled back by nobody, has its uplink idle: in the
-   * swarm simulator, 100 peers starting over 0.2 s and 1 s took 2.54x and 2.25x the bound
-   * (mean of 4 seeds); with 32 more places 1.25x and 1.32x, and a flash crowd starting at once
+   * swarm simulator, 100 peers starting over 0.2 s and 1 s took 2.49x and 2.36x the bound
+   * (mean of 4 seeds); with 32 more places 1.25x and 1.34x, and a flash crowd starting at once
    * is unchanged (all listed: 1.183x). Dialling every peer that connects back instead (without
    * the "not listed" test) costs the crowd that starts at once 1%-2%: 1.195x.
    */

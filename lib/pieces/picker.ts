@@ -239,10 +239,14 @@ export class PiecePicker {
     return this.#requesters.size === this.#size - this.#have.count();
   }
 
-  /** True while some connected peer has a piece still missing here: waiting can still pay. */
+  /** True while some connected peer has a piece still missing here (that it may be asked for): waiting can still pay. */
   canProgress(): boolean {
-    for (let i = 0; i < this.#size; i++)
-      if (!this.#have.has(i) && (this.#availability[i] ?? 0) > 0) return true;
+    const mayAsk = this.#mayAsk;
+    for (let i = 0; i < this.#size; i++) {
+      if (this.#have.has(i) || (this.#availability[i] ?? 0) === 0) continue;
+      if (!mayAsk) return true;
+      for (const [peerId, bits] of this.#peers) if (bits.has(i) && mayAsk(peerId, i)) return true;
+    }
     return false;
   }
 

@@ -37,7 +37,9 @@ const requests = (m: Model) =>
 
 /** Whether some peer has a piece we lack, as the picker must tell the engine. */
 function expectCanProgress(m: Model, r: PiecePicker): void {
-  const useful = [...m.peers.values()].some((bits) => [...bits].some((i) => !m.have.has(i)));
+  const useful = [...m.peers].some(([peer, bits]) =>
+    [...bits].some((i) => !m.have.has(i) && (m.mayAsk?.(peer, i) ?? true)),
+  );
   expect(r.canProgress()).toBe(useful);
 }
 

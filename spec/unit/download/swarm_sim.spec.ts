@@ -62,7 +62,7 @@ describe("swarm simulator", () => {
     60_000,
   );
 
-  // Seed 7: 1.221x; 2.226x when a downloader fetched in return only within maxPeers (the first
+  // Seed 7: 1.218x; 2.226x when a downloader fetched in return only within maxPeers (the first
   // to start filled their places with each other, and the last ones' uplinks idled).
   test("a flash crowd of 64 starting over half a second finishes within 1.35x the bound", () => {
     const hosts = flashCrowd({ peers: 64, sourceBits: LAN, peerBits: () => LAN });
