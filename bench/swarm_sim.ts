@@ -84,6 +84,8 @@ export interface SimOptions {
 export interface SimResult {
   /** Finish time (ms from the first start) of each downloader, in host order; undefined if it never did. */
   finishMs: (number | undefined)[];
+  /** When each downloader started (ms), in the same order: all 0 unless `startSpreadMs`. */
+  startMs: number[];
   /** Downloaders that gave up. */
   gaveUp: number;
   /** Pieces written that were not the piece (must be 0). */
@@ -277,6 +279,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
   let events = 0;
   const result: SimResult = {
     finishMs: [],
+    startMs: [],
     gaveUp: 0,
     badWritten: 0,
     badReceived: 0,
@@ -807,10 +810,12 @@ export function simulateSwarm(options: SimOptions): SimResult {
 
   // ---- start ----
   const spread = options.startSpreadMs ?? 0;
+  const started = new Map<number, number>();
   for (const i of leechers) {
     at(spread * rng(), () => {
       const n = nodeOf(i);
       n.started = true;
+      started.set(i, now);
       const parents = trees?.parents[i - 1];
       n.core = new DownloadCore(
         {
@@ -870,6 +875,7 @@ export function simulateSwarm(options: SimOptions): SimResult {
     if (remaining === 0) break;
   }
   result.finishMs = leechers.map((i) => finish.get(i));
+  result.startMs = leechers.map((i) => started.get(i) ?? 0);
   result.events = events;
   return result;
 }

@@ -68,6 +68,16 @@ describe("stripe trees", () => {
     expect(trees.totalUploads).toBe(64 * 128);
   });
 
+  // Each downloader has one parent a stripe there, so a lost "have" is never made up by another
+  // holder: five of these waited forever when a "have" could overtake its connection's bitfield.
+  test("downloaders starting over a second on them all finish (no message overtakes a bitfield)", () => {
+    const hosts = flashCrowd({ peers: 100, sourceBits: LAN, peerBits: () => LAN });
+    const r = simulateSwarm({ sizeBytes: F, hosts, seed: 1, stripeTrees: 4, startSpreadMs: 1000, limitMs: 60_000 });
+    expect(r.finishMs.filter((t) => t === undefined).length).toBe(0);
+    expect(r.startMs.length).toBe(100);
+    expect(Math.max(...r.startMs)).toBeGreaterThan(500);
+  });
+
   test("the simulator refuses stripe trees over a swarm with pieces outside the source", () => {
     const hosts = flashCrowd({ peers: 8, sourceBits: LAN, peerBits: () => LAN });
     const seeded = hosts.map((h, i) => (i === 3 ? { ...h, have: [0, 1] } : h));
