@@ -72,7 +72,14 @@ describe("stripe trees", () => {
   // holder: five of these waited forever when a "have" could overtake its connection's bitfield.
   test("downloaders starting over a second on them all finish (no message overtakes a bitfield)", () => {
     const hosts = flashCrowd({ peers: 100, sourceBits: LAN, peerBits: () => LAN });
-    const r = simulateSwarm({ sizeBytes: F, hosts, seed: 1, stripeTrees: 4, startSpreadMs: 1000, limitMs: 60_000 });
+    const r = simulateSwarm({
+      sizeBytes: F,
+      hosts,
+      seed: 1,
+      stripeTrees: 4,
+      startSpreadMs: 1000,
+      limitMs: 60_000,
+    });
     expect(r.finishMs.filter((t) => t === undefined).length).toBe(0);
     expect(r.startMs.length).toBe(100);
     expect(Math.max(...r.startMs)).toBeGreaterThan(500);
