@@ -241,10 +241,15 @@ export class PiecePicker {
 
   /** True while some connected peer has a piece still missing here (that it may be asked for): waiting can still pay. */
   canProgress(): boolean {
-    const mayAsk = this.#mayAsk;
+    if (this.#mayAsk) return this.#canProgressAllowed(this.#mayAsk);
+    for (let i = 0; i < this.#size; i++)
+      if (!this.#have.has(i) && (this.#availability[i] ?? 0) > 0) return true;
+    return false;
+  }
+
+  #canProgressAllowed(mayAsk: (peerId: string, pieceIndex: number) => boolean): boolean {
     for (let i = 0; i < this.#size; i++) {
       if (this.#have.has(i) || (this.#availability[i] ?? 0) === 0) continue;
-      if (!mayAsk) return true;
       for (const [peerId, bits] of this.#peers) if (bits.has(i) && mayAsk(peerId, i)) return true;
     }
     return false;
