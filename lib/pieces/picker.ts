@@ -182,13 +182,25 @@ export class PiecePicker {
       ties = p && p.idle > 0 ? this.#rarestIdle(p.bits) : 0;
       if (ties > 0) return this.#ties[this.#choose(ties)];
     }
+    return this.#endgamePick(peerId, peer);
+  }
+
+  /**
+   * Endgame: all this peer could give us is in flight elsewhere; ask it too, so that one slow
+   * peer cannot hold the download at 99%. Fewest outstanding requests first, and never more
+   * than ENDGAME_REQUESTERS per piece: every extra copy is a whole piece sent for nothing.
+   */
+  #endgamePick(
+    peerId: string,
+    peer: Bitfield,
+    mayAsk?: (peerId: string, pieceIndex: number) => boolean,
+  ): number | undefined {
     if (!this.inEndgame()) return undefined;
-    // Endgame: all this peer could give us is in flight elsewhere; ask it too, so that one slow
-    // peer cannot hold the download at 99%. Fewest outstanding requests first, and never more
-    // than ENDGAME_REQUESTERS per piece: every extra copy is a whole piece sent for nothing.
     let fewest = Infinity;
+    let ties = 0;
     for (const [pieceIndex, askers] of this.#requesters) {
       if (askers.has(peerId) || askers.size >= ENDGAME_REQUESTERS || !peer.has(pieceIndex)) continue;
+      if (mayAsk && !mayAsk(peerId, pieceIndex)) continue;
       if (askers.size < fewest) {
         fewest = askers.size;
         ties = 0;
@@ -216,18 +228,7 @@ export class PiecePicker {
       if (available === rarest) this.#ties[ties++] = i;
     }
     if (ties > 0) return this.#ties[this.#choose(ties)];
-    if (!this.inEndgame()) return undefined;
-    let fewest = Infinity;
-    for (const [pieceIndex, askers] of this.#requesters) {
-      if (askers.has(peerId) || askers.size >= ENDGAME_REQUESTERS || !peer.has(pieceIndex)) continue;
-      if (!mayAsk(peerId, pieceIndex)) continue;
-      if (askers.size < fewest) {
-        fewest = askers.size;
-        ties = 0;
-      }
-      if (askers.size === fewest) this.#ties[ties++] = pieceIndex;
-    }
-    return ties > 0 ? this.#ties[this.#choose(ties)] : undefined;
+    return this.#endgamePick(peerId, peer, mayAsk);
   }
 
   /**
