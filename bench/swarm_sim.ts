@@ -880,7 +880,6 @@ export function simulateSwarm(options: SimOptions): SimResult {
   return result;
 }
 
-/** Swarm shapes of the bench and the tests: rates in bit/s. */
 /** The stripe trees over `hosts`: one source first, then the downloaders. */
 function treesFor(hosts: readonly SimHost[], stripes: number): StripeTrees {
   if (hosts[0]?.have !== "all" || hosts.slice(1).some((h) => h.have !== undefined && h.have.length > 0))
@@ -888,6 +887,7 @@ function treesFor(hosts: readonly SimHost[], stripes: number): StripeTrees {
   return stripeTrees(hosts.length - 1, stripes);
 }
 
+/** Swarm shapes of the bench and the tests: rates in bit/s. */
 export function flashCrowd(options: {
   peers: number;
   sourceBits: number;

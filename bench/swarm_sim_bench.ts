@@ -53,6 +53,11 @@ const CASES: Case[] = [
 const USAGE =
   "error: usage: npm run bench -- swarm-sim [--peers=10,100,1000] [--seed=<integer>[,<integer>...]] [--latency-ms=<ms>] [--start-spread-ms=<ms>] [--store-and-forward | --stripe-trees[=<stripes>]]";
 
+/** A non-negative number of milliseconds as written, or NaN. */
+function milliseconds(text: string): number {
+  return /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
+}
+
 /** The value of `--name=value` in `args`, or undefined. */
 function flag(args: string[], name: string): string | undefined {
   return args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -68,9 +73,9 @@ export function runSwarmSimBench(args: string[]): number {
   const peerCounts = peersArg.split(",").map(Number);
   // "1,,2" or "--seed=" would read as seed 0: every entry must be written out.
   const seeds = seedArg.split(",").map((x) => (/^-?\d+$/.test(x) ? Number(x) : Number.NaN));
-  const latencyMs = /^\d+(\.\d+)?$/.test(latencyArg) ? Number(latencyArg) : Number.NaN;
+  const latencyMs = milliseconds(latencyArg);
   const spreadArg = flag(args, "start-spread-ms") ?? "0";
-  const startSpreadMs = /^\d+(\.\d+)?$/.test(spreadArg) ? Number(spreadArg) : Number.NaN;
+  const startSpreadMs = milliseconds(spreadArg);
   const cutThrough = !args.includes("--store-and-forward");
   const known = ["--peers=", "--seed=", "--latency-ms=", "--start-spread-ms=", "--stripe-trees="];
   const unknown = args.filter(
@@ -119,9 +124,10 @@ export function runSwarmSimBench(args: string[]): number {
       const ratios: number[] = [];
       for (const seed of seeds) {
         const began = performance.now();
+        const hosts = c.hosts(peers, latencyMs);
         const r = simulateSwarm({
           sizeBytes: SIZE_BYTES,
-          hosts: c.hosts(peers, latencyMs),
+          hosts,
           seed,
           cutThrough,
           startSpreadMs,
@@ -133,10 +139,9 @@ export function runSwarmSimBench(args: string[]): number {
         const last = Math.max(...done) / 1000;
         const ratio = last / (r.boundMs / 1000);
         // Started over a spread, a downloader cannot finish before its start plus F/d.
-        const hostsNow = c.hosts(peers, latencyMs).slice(1);
         const fairBoundMs = Math.max(
           r.boundMs,
-          ...r.startMs.map((t, k) => t + (SIZE_BYTES / (hostsNow[k]?.downBps ?? Infinity)) * 1000),
+          ...r.startMs.map((t, k) => t + (SIZE_BYTES / (hosts[k + 1]?.downBps ?? Infinity)) * 1000),
         );
         const line = `${c.name.padEnd(54)} ${String(peers).padStart(5)} ${String(seed).padStart(5)} ${(r.boundMs / 1000).toFixed(2).padStart(8)} ${first.toFixed(2).padStart(8)} ${last.toFixed(2).padStart(8)} ${`${ratio.toFixed(2)}x`.padStart(10)} ${String(r.sourceUploads).padStart(11)} ${wallS.toFixed(1).padStart(7)}${done.length < peers ? `  ${peers - done.length} NOT FINISHED` : ""}${r.badWritten > 0 ? `  ${r.badWritten} BAD PIECES WRITTEN` : ""}${r.arrivedBeforeSenderHad > 0 ? `  ${r.arrivedBeforeSenderHad} PIECES AHEAD OF THEIR SENDER` : ""}${startSpreadMs > 0 ? `  (bound for these starts ${(fairBoundMs / 1000).toFixed(2)} s: ${(last / (fairBoundMs / 1000)).toFixed(2)}x)` : ""}`;
         console.log(line);

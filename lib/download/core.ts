@@ -3,7 +3,7 @@
 // The shell (engine.ts) and the swarm simulator (bench/swarm_sim.ts) drive the same core.
 import type { Bitfield } from "../pieces/bitfield.ts";
 import { PIECE_BYTES, pieceCount, pieceLength } from "../pieces/constants.ts";
-import { PiecePicker } from "../pieces/picker.ts";
+import { type MayAsk, PiecePicker } from "../pieces/picker.ts";
 import { DEFAULT_STRIKES_TO_DROP, RequestBook } from "./requests.ts";
 
 /** Every limit and timing of a download; `DEFAULT_CORE_OPTIONS` holds the product's values. */
@@ -95,7 +95,7 @@ export interface CoreSpec {
   /** When the download starts. */
   nowMs: number;
   /** Which peer may be asked for which piece (see PiecePickerOptions.mayAsk); any, without it. */
-  mayAsk?: (peer: string, index: number) => boolean;
+  mayAsk?: MayAsk;
 }
 
 export type CoreEvent =

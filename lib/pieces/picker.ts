@@ -14,8 +14,11 @@ export interface PiecePickerOptions {
    * Which peer may be asked for which piece, when an overlay decides that (the swarm
    * simulator's stripe trees: each piece from one parent); every peer for every piece without it.
    */
-  mayAsk?: (peerId: string, pieceIndex: number) => boolean;
+  mayAsk?: MayAsk;
 }
+
+/** Whether piece `pieceIndex` may be asked of peer `peerId` (see PiecePickerOptions.mayAsk). */
+export type MayAsk = (peerId: string, pieceIndex: number) => boolean;
 
 /**
  * A peer's pieces as packed bits, and how many of them are idle here (lacked, asked of nobody).
@@ -57,7 +60,7 @@ export class PiecePicker {
   /** The same pieces as packed bits (MSB first, as Bitfield). */
   #idleBits: Uint8Array;
   #peerBits = new Map<string, PeerBits>();
-  #mayAsk: ((peerId: string, pieceIndex: number) => boolean) | undefined;
+  #mayAsk: MayAsk | undefined;
 
   /** A picker for `pieceCount` pieces, none of them held by any peer yet. */
   constructor(pieceCount: number, options: PiecePickerOptions) {
@@ -168,7 +171,8 @@ export class PiecePicker {
   pick(peerId: string): number | undefined {
     const peer = this.#peers.get(peerId);
     if (peer === undefined) return undefined;
-    // Apart from the scans below, which the loopback leecher's memory is sensitive to.
+    // Its own path: the scans below are hot in every download, and the leecher's memory follows
+    // how JSC compiles them (see PeerBits).
     if (this.#mayAsk) return this.#pickAllowed(peerId, peer, this.#mayAsk);
     // Rarest first over pieces we lack and nobody is fetching.
     let ties = 0;
@@ -190,11 +194,7 @@ export class PiecePicker {
    * peer cannot hold the download at 99%. Fewest outstanding requests first, and never more
    * than ENDGAME_REQUESTERS per piece: every extra copy is a whole piece sent for nothing.
    */
-  #endgamePick(
-    peerId: string,
-    peer: Bitfield,
-    mayAsk?: (peerId: string, pieceIndex: number) => boolean,
-  ): number | undefined {
+  #endgamePick(peerId: string, peer: Bitfield, mayAsk?: MayAsk): number | undefined {
     if (!this.inEndgame()) return undefined;
     let fewest = Infinity;
     let ties = 0;
@@ -211,11 +211,7 @@ export class PiecePicker {
   }
 
   /** `pick` restricted to the pieces `mayAsk` allows from this peer: the same choices, by a plain scan. */
-  #pickAllowed(
-    peerId: string,
-    peer: Bitfield,
-    mayAsk: (peerId: string, pieceIndex: number) => boolean,
-  ): number | undefined {
+  #pickAllowed(peerId: string, peer: Bitfield, mayAsk: MayAsk): number | undefined {
     let ties = 0;
     let rarest = Infinity;
     for (let i = 0; i < this.#size; i++) {
@@ -248,7 +244,7 @@ export class PiecePicker {
     return false;
   }
 
-  #canProgressAllowed(mayAsk: (peerId: string, pieceIndex: number) => boolean): boolean {
+  #canProgressAllowed(mayAsk: MayAsk): boolean {
     for (let i = 0; i < this.#size; i++) {
       if (this.#have.has(i) || (this.#availability[i] ?? 0) === 0) continue;
       for (const [peerId, bits] of this.#peers) if (bits.has(i) && mayAsk(peerId, i)) return true;
